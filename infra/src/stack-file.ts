@@ -1,0 +1,40 @@
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { stateDir } from './paths.ts';
+import type { StackInfo } from './stack.ts';
+
+export interface StackFile extends StackInfo {
+  /** The process that runs the stack (npm start). */
+  pid: number;
+  startedAt: string;
+  /** Filled in by later services. */
+  ledgerUrl: string | null;
+  approvalsUrl: string | null;
+}
+
+export function stackFilePath(): string {
+  return join(stateDir(), 'stack.json');
+}
+
+export async function writeStackFile(info: StackInfo, extra: Partial<Pick<StackFile, 'ledgerUrl' | 'approvalsUrl'>> = {}): Promise<string> {
+  const file: StackFile = { ...info, pid: process.pid, startedAt: new Date().toISOString(), ledgerUrl: null, approvalsUrl: null, ...extra };
+  await mkdir(stateDir(), { recursive: true });
+  const path = stackFilePath();
+  await writeFile(path, `${JSON.stringify(file, null, 2)}\n`);
+  return path;
+}
+
+/** The running stack's addresses, or null when none is recorded (or its owner is gone). */
+export async function readStackFile(): Promise<StackFile | null> {
+  try {
+    const file = JSON.parse(await readFile(stackFilePath(), 'utf8')) as StackFile;
+    process.kill(file.pid, 0);
+    return file;
+  } catch {
+    return null;
+  }
+}
+
+export async function removeStackFile(): Promise<void> {
+  await rm(stackFilePath(), { force: true });
+}

@@ -1,0 +1,147 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readStackEnv } from './config.ts';
+import { IMAGES, containerRuntimeAnswers, startContainers, type StartedContainers } from './containers.ts';
+import { ensureApicurio, ensureKafka, ensureOpa, type Progress } from './fetch.ts';
+import { run } from './exec.ts';
+import { ProcessGroup } from './processes.ts';
+import { spawnReaper } from './reaper.ts';
+import { startKafka, type LocalKafka } from './servers/kafka.ts';
+import { ensureBackwardCompatibility, startRegistry, type LocalRegistry } from './servers/registry.ts';
+import { startRedis, type LocalRedis } from './servers/redis.ts';
+
+export type Source = 'env' | 'container' | 'local';
+
+export interface Endpoint {
+  source: Source;
+  version: string;
+  pid?: number;
+}
+
+export interface StackInfo {
+  kafka: Endpoint & { brokers: string[] };
+  schemaRegistry: Endpoint & { url: string };
+  redis: Endpoint & { url: string };
+  opa: { path: string; version: string };
+}
+
+export interface RunningStack {
+  info: StackInfo;
+  /** Seconds each part took to become ready. */
+  timings: Record<string, number>;
+  /** Idempotent: stops what this call started (nothing it was merely given). */
+  stop(): Promise<void>;
+}
+
+export interface StartStackOptions {
+  progress?: Progress;
+  /** Build/fetch opa as part of the stack (policy tooling). Default true. */
+  withOpa?: boolean;
+}
+
+async function timed<T>(timings: Record<string, number>, name: string, work: () => Promise<T>): Promise<T> {
+  const started = performance.now();
+  const result = await work();
+  timings[name] = Math.round((performance.now() - started) / 100) / 10;
+  return result;
+}
+
+async function opaVersion(path: string): Promise<string> {
+  const { stdout } = await run(path, ['version'], { timeoutMs: 20_000 });
+  return /Version: (\S+)/.exec(stdout)?.[1] ?? 'unknown';
+}
+
+/**
+ * The one place that decides where the servers are. For each of Kafka, the schema registry and
+ * Redis: the environment (KAFKA_BROKERS, SCHEMA_REGISTRY_URL, REDIS_URL) if set; else a
+ * container when a container runtime answers; else a local process from infra/.
+ */
+export async function startStack(options: StartStackOptions = {}): Promise<RunningStack> {
+  const progress = options.progress ?? (() => {});
+  const env = readStackEnv();
+  const timings: Record<string, number> = {};
+  const need = { kafka: !env.KAFKA_BROKERS, registry: !env.SCHEMA_REGISTRY_URL, redis: !env.REDIS_URL };
+  const anyNeeded = need.kafka || need.registry || need.redis;
+
+  const opa = options.withOpa === false ? null : timed(timings, 'opa', async () => {
+    const path = await ensureOpa(progress);
+    return { path, version: await opaVersion(path) };
+  });
+  opa?.catch(() => {}); // awaited below; avoid an unhandled rejection while the servers start
+
+  let containers: StartedContainers | null = null;
+  let group: ProcessGroup | null = null;
+  let runDir: string | null = null;
+  let stopped: Promise<void> | null = null;
+  const stop = () =>
+    (stopped ??= (async () => {
+      // Reverse dependency order: clients of Kafka (the registry may use it) go first.
+      await group?.stopAll();
+      await containers?.stop();
+      if (runDir) await rm(runDir, { recursive: true, force: true });
+    })());
+
+  try {
+    const useContainers = anyNeeded && env.INTENTGATE_CONTAINERS === 'auto' && (await containerRuntimeAnswers());
+    let local: { kafka?: LocalKafka; registry?: LocalRegistry; redis?: LocalRedis } = {};
+    if (useContainers) {
+      progress('a container runtime answered: starting containers with Testcontainers');
+      containers = await timed(timings, 'containers', () => startContainers(need));
+    } else if (anyNeeded) {
+      runDir = await mkdtemp(join(tmpdir(), 'intentgate-stack-'));
+      group = new ProcessGroup(runDir);
+      local = await startLocal(runDir, group, need, timings, progress);
+    }
+    const c = containers;
+    const kafka: StackInfo['kafka'] = env.KAFKA_BROKERS
+      ? { source: 'env', brokers: env.KAFKA_BROKERS, version: 'external' }
+      : c ? { source: 'container', brokers: c.brokers ?? [], version: IMAGES.kafka }
+      : { source: 'local', brokers: local.kafka!.brokers, version: local.kafka!.version, pid: local.kafka!.process.pid };
+    const schemaRegistry: StackInfo['schemaRegistry'] = env.SCHEMA_REGISTRY_URL
+      ? { source: 'env', url: env.SCHEMA_REGISTRY_URL, version: 'external' }
+      : c ? { source: 'container', url: c.registryUrl ?? '', version: IMAGES.registry }
+      : { source: 'local', url: local.registry!.url, version: `apicurio ${local.registry!.version}`, pid: local.registry!.process.pid };
+    const redis: StackInfo['redis'] = env.REDIS_URL
+      ? { source: 'env', url: env.REDIS_URL, version: 'external' }
+      : c ? { source: 'container', url: c.redisUrl ?? '', version: IMAGES.redis }
+      : { source: 'local', url: local.redis!.url, version: local.redis!.version, pid: local.redis!.process.pid };
+    // Whatever registry we use must have global compatibility BACKWARD (see ensureBackwardCompatibility).
+    await ensureBackwardCompatibility(schemaRegistry.url);
+    const opaInfo = opa ? await opa : { path: '', version: 'not fetched' };
+    return { info: { kafka, schemaRegistry, redis, opa: opaInfo }, timings, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** Local processes on 127.0.0.1, watched by a reaper in case this process dies without stopping them. */
+async function startLocal(
+  runDir: string,
+  group: ProcessGroup,
+  need: { kafka: boolean; registry: boolean; redis: boolean },
+  timings: Record<string, number>,
+  progress: Progress,
+): Promise<{ kafka?: LocalKafka; registry?: LocalRegistry; redis?: LocalRedis }> {
+  // Fetch first, one Maven run at a time (they share the local repository); warm, these are no-ops.
+  await timed(timings, 'fetch', async () => {
+    if (need.kafka) await ensureKafka(progress);
+    if (need.registry) await ensureApicurio(progress);
+  });
+  spawnReaper(process.pid, runDir);
+  // allSettled: when one server fails, the others have finished starting (and are in the group) before we stop them all.
+  const [kafka, registry, redis] = await Promise.allSettled([
+    need.kafka ? timed(timings, 'kafka', () => startKafka(runDir, group, progress)) : undefined,
+    need.registry ? timed(timings, 'schema-registry', () => startRegistry(runDir, group, progress)) : undefined,
+    need.redis ? timed(timings, 'redis', () => startRedis(runDir, group, progress)) : undefined,
+  ]);
+  for (const r of [kafka, registry, redis]) if (r.status === 'rejected') throw r.reason;
+  const value = <T>(r: PromiseSettledResult<T | undefined>) => (r.status === 'fulfilled' ? r.value : undefined);
+  const out: { kafka?: LocalKafka; registry?: LocalRegistry; redis?: LocalRedis } = {};
+  const [k, s, d] = [value(kafka), value(registry), value(redis)];
+  if (k) out.kafka = k;
+  if (s) out.registry = s;
+  if (d) out.redis = d;
+  return out;
+}

@@ -1,0 +1,126 @@
+import { Kafka, logLevel } from 'kafkajs';
+import { TOPICS, type MessageName, type TopicSpec } from '@intentgate/contracts';
+import { BusError, describe } from './errors.ts';
+import { kafkaLogCreator, silentLogger, type Logger } from './logger.ts';
+import { SchemaCatalog, type RegisteredSubject } from './registry.ts';
+import { Serde } from './serde.ts';
+import { ensureTopics, type TopicReport } from './topics.ts';
+import { BatchingProducer, type BatchingProducerOptions } from './producer.ts';
+import { BusConsumer, type ConsumerOptions } from './consumer.ts';
+import { TransactionalProcessor, type TransactionalOptions } from './transactions.ts';
+
+export interface BusOptions {
+  brokers: string[];
+  registryUrl: string;
+  clientId: string;
+  logger?: Logger;
+}
+
+interface Closable {
+  stop?(): Promise<void>;
+  close?(): Promise<void>;
+}
+
+/**
+ * One process's connection to the IntentGate bus. Everything created through it is stopped by
+ * close(), consumers first (so their last batch can still use the producers), then producers.
+ */
+export class Bus {
+  readonly kafka: Kafka;
+  readonly catalog: SchemaCatalog;
+  readonly serde: Serde;
+  readonly logger: Logger;
+  readonly #consumers: Closable[] = [];
+  readonly #producers: Closable[] = [];
+  #dlqProducer: BatchingProducer | null = null;
+  #closed: Promise<void> | null = null;
+
+  constructor(options: BusOptions) {
+    this.logger = options.logger ?? silentLogger;
+    this.kafka = new Kafka({
+      clientId: options.clientId,
+      brokers: options.brokers,
+      logLevel: logLevel.INFO,
+      logCreator: kafkaLogCreator(this.logger),
+      retry: { initialRetryTime: 100, retries: 8 },
+    });
+    this.catalog = new SchemaCatalog(options.registryUrl);
+    this.serde = new Serde(this.catalog);
+  }
+
+  /** Creates missing topics, checks existing ones, registers every topic's schema. */
+  async provision(topics: readonly TopicSpec[] = TOPICS): Promise<{ topics: TopicReport[]; subjects: RegisteredSubject[] }> {
+    const admin = this.kafka.admin();
+    try {
+      await admin.connect();
+      const report = await ensureTopics(admin, topics);
+      const subjects = await this.catalog.register(topics);
+      return { topics: report, subjects };
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+  }
+
+  /** Registers schemas only (for processes that must not create topics). */
+  registerSchemas(topics: readonly TopicSpec[] = TOPICS): Promise<RegisteredSubject[]> {
+    return this.catalog.register(topics);
+  }
+
+  producer(options?: BatchingProducerOptions): BatchingProducer {
+    this.#assertOpen();
+    const producer = new BatchingProducer(this.kafka, this.serde, options);
+    this.#producers.push(producer);
+    return producer;
+  }
+
+  consumer<N extends MessageName>(options: Omit<ConsumerOptions<N>, 'logger'> & { logger?: Logger }): BusConsumer<N> {
+    this.#assertOpen();
+    this.#dlqProducer ??= this.producer();
+    const consumer = new BusConsumer<N>(this.kafka, this.serde, this.#dlqProducer, { logger: this.logger, ...options });
+    this.#consumers.push(consumer);
+    return consumer;
+  }
+
+  transactional<N extends MessageName>(options: Omit<TransactionalOptions<N>, 'logger'> & { logger?: Logger }): TransactionalProcessor<N> {
+    this.#assertOpen();
+    const processor = new TransactionalProcessor<N>(this.kafka, this.serde, { logger: this.logger, ...options });
+    this.#consumers.push(processor);
+    return processor;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new BusError('SHUT_DOWN', 'bus is closed', { retriable: false, hint: 'Create a new Bus.' });
+  }
+
+  /** Idempotent graceful shutdown: drain consumers (their batches commit), then flush producers. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      await Promise.all(this.#consumers.map((c) => c.stop?.()));
+      await Promise.all(this.#producers.map((p) => p.close?.()));
+    })();
+    return this.#closed;
+  }
+}
+
+/** Waits until a broker answers a metadata request, or fails with BROKER_UNAVAILABLE. */
+export async function waitForBroker(brokers: string[], timeoutMs = 60_000): Promise<{ clusterId: string; brokers: number }> {
+  const kafka = new Kafka({ clientId: 'intentgate-probe', brokers, logLevel: logLevel.NOTHING, retry: { retries: 0 } });
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown = null;
+  while (Date.now() < deadline) {
+    const admin = kafka.admin();
+    try {
+      await admin.connect();
+      const cluster = await admin.describeCluster();
+      return { clusterId: cluster.clusterId, brokers: cluster.brokers.length };
+    } catch (err) {
+      last = err;
+      await new Promise((r) => setTimeout(r, 250));
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+  }
+  throw new BusError('BROKER_UNAVAILABLE', `no Kafka broker answered at ${brokers.join(',')} within ${timeoutMs} ms: ${describe(last)}`, {
+    retriable: true, hint: 'Start the stack with `npm start`, or set KAFKA_BROKERS to running brokers.',
+  });
+}

@@ -1,0 +1,152 @@
+import type { Batch, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import type { DeadLetter, Message, MessageName } from '@intentgate/contracts';
+import { BusError, describe } from './errors.ts';
+import type { Logger } from './logger.ts';
+import type { BatchingProducer, OutgoingRecord } from './producer.ts';
+import type { Serde } from './serde.ts';
+import { deadLetterOf, type PoisonRecord } from './dead-letter.ts';
+
+export interface IncomingRecord<N extends MessageName = MessageName> {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: string | null;
+  headers: Record<string, string>;
+  timestamp: string;
+  schemaId: number;
+  value: Message<N>;
+}
+
+export interface DecodedBatch<N extends MessageName> {
+  records: IncomingRecord<N>[];
+  poison: PoisonRecord[];
+  /** The offset to commit: one past the last record of the batch. */
+  nextOffset: string | null;
+}
+
+function headersOf(message: KafkaMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(message.headers ?? {})) {
+    const first = Array.isArray(v) ? v[0] : v;
+    if (first !== undefined) out[k] = Buffer.from(first).toString('utf8');
+  }
+  return out;
+}
+
+/**
+ * Decodes a fetched batch. Poison records (undecodable, unknown schema, contract violation) are
+ * set aside for the DLQ; a retriable failure (the registry is down) throws, so the batch is
+ * fetched again rather than dead-lettered by mistake.
+ */
+export async function decodeBatch<N extends MessageName>(serde: Serde, batch: Batch): Promise<DecodedBatch<N>> {
+  const records: IncomingRecord<N>[] = [];
+  const poison: PoisonRecord[] = [];
+  for (const message of batch.messages) {
+    try {
+      const { value, schemaId } = await serde.decode<N>(batch.topic, message.value);
+      records.push({
+        topic: batch.topic,
+        partition: batch.partition,
+        offset: message.offset,
+        key: message.key ? message.key.toString('utf8') : null,
+        headers: headersOf(message),
+        timestamp: message.timestamp,
+        schemaId,
+        value,
+      });
+    } catch (error) {
+      if (error instanceof BusError && error.retriable) throw error;
+      poison.push({ topic: batch.topic, partition: batch.partition, message, error });
+    }
+  }
+  const last = batch.messages.at(-1);
+  return { records, poison, nextOffset: last ? (BigInt(last.offset) + 1n).toString() : null };
+}
+
+export interface BatchContext {
+  heartbeat(): Promise<void>;
+  /** False once stop() was called: finish the batch, take no new work. */
+  isRunning(): boolean;
+}
+
+export interface ConsumerOptions<N extends MessageName> {
+  groupId: string;
+  topics: string[];
+  /** Processes a batch's good records; the batch is committed only after this resolves. */
+  handle: (records: IncomingRecord<N>[], ctx: BatchContext) => Promise<void>;
+  /** Called for each dead-lettered record after its DLQ write is acknowledged. */
+  onDeadLetter?: (letter: DeadLetter) => Promise<void>;
+  fromBeginning?: boolean;
+  logger: Logger;
+}
+
+/**
+ * A consumer-group member that processes whole batches (eachBatch) and commits each batch's
+ * offsets only after its records were handled and its poison records were written to the DLQ.
+ * At-least-once: a crash before the commit redelivers the batch, so handlers must be idempotent.
+ */
+export class BusConsumer<N extends MessageName> {
+  readonly #consumer: Consumer;
+  readonly #serde: Serde;
+  readonly #dlq: BatchingProducer;
+  readonly #options: ConsumerOptions<N>;
+  #started: Promise<void> | null = null;
+  #stopped: Promise<void> | null = null;
+
+  constructor(kafka: Kafka, serde: Serde, dlq: BatchingProducer, options: ConsumerOptions<N>) {
+    this.#consumer = kafka.consumer({ groupId: options.groupId, allowAutoTopicCreation: false, retry: { retries: 8 } });
+    this.#serde = serde;
+    this.#dlq = dlq;
+    this.#options = options;
+  }
+
+  get groupId(): string {
+    return this.#options.groupId;
+  }
+
+  /** Resolves once the member has joined its group and is fetching. */
+  start(): Promise<void> {
+    this.#started ??= (async () => {
+      const joined = new Promise<void>((resolve) => {
+        const off = this.#consumer.on(this.#consumer.events.GROUP_JOIN, () => {
+          off();
+          resolve();
+        });
+      });
+      await this.#consumer.connect();
+      await this.#consumer.subscribe({ topics: this.#options.topics, fromBeginning: this.#options.fromBeginning ?? false });
+      await this.#consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (p) => this.#eachBatch(p) });
+      await joined;
+    })();
+    return this.#started;
+  }
+
+  async #eachBatch({ batch, resolveOffset, heartbeat, isRunning }: EachBatchPayload): Promise<void> {
+    const decoded = await decodeBatch<N>(this.#serde, batch);
+    if (decoded.nextOffset === null) return;
+    const letters = decoded.poison.map((p) => deadLetterOf(p, this.#options.groupId));
+    await this.#dlq.sendMany(letters.map((l) => l.record));
+    for (const { letter } of letters) {
+      this.#options.logger.warn({ topic: batch.topic, offset: letter.original.offset, reason: letter.reason }, 'record dead-lettered');
+      await this.#options.onDeadLetter?.(letter);
+    }
+    if (decoded.records.length > 0) await this.#options.handle(decoded.records, { heartbeat, isRunning });
+    const last = batch.messages.at(-1);
+    if (last) resolveOffset(last.offset);
+    await this.#consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: decoded.nextOffset }]);
+  }
+
+  /** Idempotent. Lets the batch in hand finish and commit, then leaves the group. */
+  stop(): Promise<void> {
+    this.#stopped ??= (async () => {
+      try {
+        await this.#consumer.disconnect();
+      } catch (err) {
+        this.#options.logger.warn({ err: describe(err) }, 'consumer disconnect failed');
+      }
+    })();
+    return this.#stopped;
+  }
+}
+
+export type { OutgoingRecord };

@@ -1,0 +1,105 @@
+import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { jsonSchemaText, valueSubject, type MessageName, type TopicSpec } from '@intentgate/contracts';
+import { BusError, describe } from './errors.ts';
+
+
+/**
+ * The registry client compiles each schema with Ajv when registering it. Every string format
+ * in the contract also carries a `pattern`, so formats are accepted as given here.
+ */
+const AJV_OPTIONS = { strict: false, formats: { uuid: true as const, 'date-time': true as const } };
+
+export interface RegisteredSubject {
+  topic: string;
+  subject: string;
+  message: MessageName;
+  id: number;
+}
+
+/** Registers the contract's schemas (compatibility BACKWARD) and caches the ids per topic. */
+export class SchemaCatalog {
+  readonly client: SchemaRegistry;
+  readonly url: string;
+  readonly #idByTopic = new Map<string, number>();
+  readonly #knownIds = new Set<number>();
+
+  constructor(url: string) {
+    this.url = url;
+    // The client registers schemas; framing and validation are ours (see serde.ts), so values are
+    // checked once, by the reader's zod contract, with messages that name the failing field.
+    this.client = new SchemaRegistry({ host: url, retry: { retries: 3 } }, { [SchemaType.JSON]: AJV_OPTIONS });
+  }
+
+  async register(specs: readonly TopicSpec[]): Promise<RegisteredSubject[]> {
+    const out: RegisteredSubject[] = [];
+    for (const spec of specs) {
+      const subject = valueSubject(spec.name);
+      const id = await this.registerSchema(subject, jsonSchemaText(spec.value));
+      this.#idByTopic.set(spec.name, id);
+      this.#knownIds.add(id);
+      out.push({ topic: spec.name, subject, message: spec.value, id });
+    }
+    return out;
+  }
+
+  /** Registers one schema text under a subject; an incompatible change is a SCHEMA_INCOMPATIBLE error. */
+  async registerSchema(subject: string, schemaText: string): Promise<number> {
+    try {
+      const { id } = await this.client.register(
+        { type: SchemaType.JSON, schema: schemaText },
+        { subject, compatibility: COMPATIBILITY.BACKWARD },
+      );
+      return id;
+    } catch (err) {
+      const status = (err as { status?: number }).status;
+      if (status === 409 || /incompatible|compatib/i.test(describe(err))) {
+        throw new BusError('SCHEMA_INCOMPATIBLE', `the registry refused the schema for ${subject}: ${describe(err)}`, {
+          retriable: false,
+          hint: 'Make the change backward compatible (add optional fields only) or register it under a new subject.',
+          cause: err,
+        });
+      }
+      throw new BusError('REGISTRY_UNAVAILABLE', `cannot register ${subject} at ${this.url}: ${describe(err)}`, {
+        retriable: true, hint: 'Check SCHEMA_REGISTRY_URL and that the registry answers /subjects.', cause: err,
+      });
+    }
+  }
+
+  /**
+   * Checks that a schema id read off the wire exists in the registry (cached per id).
+   * 404: SCHEMA_UNKNOWN (poison). Anything else: REGISTRY_UNAVAILABLE (retry, never DLQ).
+   */
+  async assertKnown(schemaId: number, topic: string): Promise<void> {
+    if (this.#knownIds.has(schemaId)) return;
+    let res: Response;
+    try {
+      res = await fetch(`${this.url}/schemas/ids/${schemaId}`, { signal: AbortSignal.timeout(10_000) });
+    } catch (err) {
+      throw new BusError('REGISTRY_UNAVAILABLE', `${topic}: schema registry did not answer: ${describe(err)}`, {
+        retriable: true, hint: 'Check that the schema registry is up; the record will be retried, not dropped.', cause: err,
+      });
+    }
+    if (res.status === 404) {
+      throw new BusError('SCHEMA_UNKNOWN', `${topic}: schema id ${schemaId} is not in the registry`, {
+        retriable: false, hint: 'The producer used a registry this consumer does not share; check SCHEMA_REGISTRY_URL on both.',
+      });
+    }
+    if (!res.ok) {
+      throw new BusError('REGISTRY_UNAVAILABLE', `${topic}: schema registry answered HTTP ${res.status} for schema id ${schemaId}`, {
+        retriable: true, hint: 'Check the schema registry; the record will be retried, not dropped.',
+      });
+    }
+    this.#knownIds.add(schemaId);
+  }
+
+  /** The schema id producers frame a topic's values with; the topic must have been registered. */
+  idFor(topic: string): number {
+    const id = this.#idByTopic.get(topic);
+    if (id === undefined) {
+      throw new BusError('SCHEMA_UNKNOWN', `no schema registered for topic ${topic} in this process`, {
+        retriable: false, hint: 'Call bus.registerSchemas() (or include the topic in it) before producing.',
+      });
+    }
+    return id;
+  }
+}

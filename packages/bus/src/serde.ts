@@ -1,0 +1,73 @@
+import { ContractViolation, parseMessage, topicSpec, type Message, type MessageName } from '@intentgate/contracts';
+import { BusError, describe } from './errors.ts';
+import type { SchemaCatalog } from './registry.ts';
+
+/** Registry wire framing: magic byte 0, then the schema id as a 4-byte big-endian integer. */
+const MAGIC_BYTE = 0;
+const HEADER_BYTES = 5;
+
+export interface Decoded<N extends MessageName = MessageName> {
+  value: Message<N>;
+  schemaId: number;
+}
+
+export class Serde {
+  readonly #catalog: SchemaCatalog;
+
+  constructor(catalog: SchemaCatalog) {
+    this.#catalog = catalog;
+  }
+
+  /** Contract-checks a value and frames it with the topic's registered schema id. */
+  async encode(topic: string, value: unknown): Promise<Buffer> {
+    const message = topicSpec(topic).value;
+    let checked: unknown;
+    try {
+      checked = parseMessage(message, value);
+    } catch (err) {
+      throw contractError(topic, err);
+    }
+    const header = Buffer.allocUnsafe(HEADER_BYTES);
+    header.writeUInt8(MAGIC_BYTE, 0);
+    header.writeInt32BE(this.#catalog.idFor(topic), 1);
+    return Buffer.concat([header, Buffer.from(JSON.stringify(checked), 'utf8')]);
+  }
+
+  /**
+   * Unframes a record value, checks its schema id is known to the registry, and validates it
+   * against the reader's zod contract for the topic (stricter than the JSON Schema: it also
+   * holds the cross-field rules). Throws BusError: UNDECODABLE, SCHEMA_UNKNOWN and
+   * SCHEMA_INVALID mean the record is poison (send it to the DLQ); REGISTRY_UNAVAILABLE means
+   * try again later (never DLQ a record because the registry was down).
+   */
+  async decode<N extends MessageName>(topic: string, buffer: Buffer | null): Promise<Decoded<N>> {
+    if (buffer === null || buffer.length < HEADER_BYTES || buffer[0] !== MAGIC_BYTE) {
+      throw new BusError('UNDECODABLE', `record on ${topic} lacks the schema registry framing (magic byte 0 + schema id)`, {
+        retriable: false, hint: 'Produce with the IntentGate bus or SDK, which frame values with their schema id.',
+      });
+    }
+    const schemaId = buffer.readInt32BE(1);
+    await this.#catalog.assertKnown(schemaId, topic);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(buffer.toString('utf8', HEADER_BYTES));
+    } catch (err) {
+      throw new BusError('UNDECODABLE', `${topic}: payload after the framing is not JSON: ${describe(err)}`, {
+        retriable: false, hint: 'Values must be JSON documents framed with their schema id.', cause: err,
+      });
+    }
+    try {
+      return { value: parseMessage(topicSpec(topic).value as N, raw), schemaId };
+    } catch (err) {
+      throw contractError(topic, err);
+    }
+  }
+}
+
+function contractError(topic: string, err: unknown): BusError {
+  return new BusError('SCHEMA_INVALID', `${topic}: ${describe(err)}`, {
+    retriable: false,
+    hint: err instanceof ContractViolation ? `Fix the ${err.messageName} fields named above.` : 'Fix the message to match the contract.',
+    cause: err,
+  });
+}

@@ -1,0 +1,281 @@
+// The bus on a real broker and registry: contracts round-trip, poison goes to the DLQ with its
+// reason, the registry refuses incompatible schemas, transactions commit outputs with offsets.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Kafka, logLevel, type Producer } from 'kafkajs';
+import {
+  TOPICS, jsonSchemaText, parseMessage, type DeadLetter, type Message, type MessageName,
+} from '@intentgate/contracts';
+import { exampleIntent, exampleOf } from '@intentgate/contracts/examples';
+import { Bus, BusError, ensureTopics, type IncomingRecord } from '@intentgate/bus';
+import { eventually, stack, testBus, uniqueGroup } from '@intentgate/test';
+
+let bus: Bus;
+let raw: Producer;
+let rawKafka: Kafka;
+
+beforeAll(async () => {
+  bus = testBus();
+  await bus.registerSchemas();
+  rawKafka = new Kafka({ clientId: 'test-raw', brokers: stack().kafka.brokers, logLevel: logLevel.NOTHING });
+  raw = rawKafka.producer();
+  await raw.connect();
+});
+
+afterAll(async () => {
+  await raw?.disconnect();
+  await bus?.close();
+});
+
+/** A framed value exactly as the registry's wire format has it, but with any JSON we like. */
+function framed(schemaId: number, json: string): Buffer {
+  const header = Buffer.alloc(5);
+  header.writeUInt8(0, 0);
+  header.writeInt32BE(schemaId, 1);
+  return Buffer.concat([header, Buffer.from(json)]);
+}
+
+describe('contracts on the wire', () => {
+  it('every message type of every topic round-trips through Kafka and the registry', async () => {
+    const runKey = `roundtrip-${randomUUID()}`;
+    const sent = new Map<string, unknown>();
+    const received = new Map<string, unknown>();
+    const consumer = bus.consumer<MessageName>({
+      groupId: uniqueGroup('roundtrip'),
+      topics: TOPICS.map((t) => t.name),
+      fromBeginning: true,
+      handle: async (records) => {
+        for (const r of records) if (r.key === runKey) received.set(r.topic, r.value);
+      },
+    });
+    await consumer.start();
+    const producer = bus.producer();
+    for (const spec of TOPICS) {
+      const value = exampleOf(spec.value);
+      sent.set(spec.name, value);
+      await producer.send({ topic: spec.name, key: runKey, value });
+    }
+    await eventually(() => received.size === TOPICS.length, `${TOPICS.length} topics to deliver`);
+    for (const spec of TOPICS) {
+      expect(received.get(spec.name), spec.name).toEqual(sent.get(spec.name));
+      expect(() => parseMessage(spec.value, received.get(spec.name))).not.toThrow();
+    }
+    await consumer.stop();
+  });
+
+  it('a value that breaks its contract is refused at send, before anything is written', async () => {
+    const producer = bus.producer();
+    const bad = { ...exampleIntent(), delegation: [] };
+    await expect(producer.send({ topic: 'intents', key: 'k', value: bad })).rejects.toMatchObject({
+      code: 'SCHEMA_INVALID', retriable: false,
+    });
+    await expect(producer.send({ topic: 'intents', key: 'k', value: bad })).rejects.toThrow(/delegation/);
+  });
+});
+
+describe('dead-letter queue', () => {
+  it('poison records land in intents.dlq with their reason; good records in the same batch are handled', async () => {
+    const marker = randomUUID();
+    const intentSchemaId = bus.catalog.idFor('intents');
+    const validIntent = exampleIntent({ session: { id: marker, workflow_step: 's', request_source: 'user' } });
+    const invalidIntentId = randomUUID();
+    const { delegation: _dropped, ...noDelegation } = exampleIntent({ intent_id: invalidIntentId });
+
+    // The DLQ watcher starts first and reads from the end, so it sees only this test's letters.
+    const letters: DeadLetter[] = [];
+    const dlqWatcher = bus.consumer<'DeadLetter'>({
+      groupId: uniqueGroup('dlq-watch'),
+      topics: ['intents.dlq'],
+      handle: async (records) => {
+        for (const r of records) if (r.key === marker) letters.push(r.value);
+      },
+    });
+    await dlqWatcher.start();
+
+    const handled: IncomingRecord<'Intent'>[] = [];
+    const hooked: DeadLetter[] = [];
+    const group = uniqueGroup('dlq');
+    const consumer = bus.consumer<'Intent'>({
+      groupId: group,
+      topics: ['intents'],
+      fromBeginning: true,
+      handle: async (records) => {
+        handled.push(...records.filter((r) => r.key === marker));
+      },
+      onDeadLetter: async (letter) => {
+        if (Buffer.from(letter.original.key ?? '', 'base64').toString() === marker) hooked.push(letter);
+      },
+    });
+    await consumer.start();
+
+    await raw.send({
+      topic: 'intents',
+      messages: [
+        { key: marker, value: Buffer.from('{not framed, not json') },
+        { key: marker, value: framed(intentSchemaId, JSON.stringify(noDelegation)) },
+        { key: marker, value: framed(987_654_321, JSON.stringify(validIntent)) },
+        { key: marker, value: framed(intentSchemaId, '{"truncated": ') },
+        { key: marker, value: await bus.serde.encode('intents', validIntent) },
+      ],
+    });
+
+    await eventually(() => letters.length === 4 && handled.length === 1, '4 dead letters and 1 handled intent');
+    expect(handled[0]!.value).toEqual(validIntent);
+    const byOffset = [...letters].sort((a, b) => Number(a.original.offset) - Number(b.original.offset));
+    expect(byOffset.map((l) => l.reason.code)).toEqual(['UNDECODABLE', 'SCHEMA_INVALID', 'SCHEMA_UNKNOWN', 'UNDECODABLE']);
+    expect(byOffset[1]!.reason.message).toMatch(/delegation/);
+    expect(byOffset[1]!.intent_id).toBe(invalidIntentId);
+    expect(byOffset[2]!.intent_id).toBe(validIntent.intent_id);
+    expect(byOffset[0]!.intent_id).toBeNull();
+    for (const l of letters) {
+      expect(l.original.topic).toBe('intents');
+      expect(l.consumer_group).toBe(group);
+      expect(l.original.value).not.toBeNull();
+    }
+    // The original bytes are kept whole, so nothing about the poison record is lost.
+    expect(Buffer.from(byOffset[0]!.original.value!, 'base64').toString()).toBe('{not framed, not json');
+    expect(hooked).toHaveLength(4);
+    await consumer.stop();
+    await dlqWatcher.stop();
+  });
+
+  it('a graceful stop commits what was processed: the group does not see it again', async () => {
+    const marker = randomUUID();
+    const group = uniqueGroup('commit');
+    const seen: string[] = [];
+    const make = () =>
+      bus.consumer<'Intent'>({
+        groupId: group,
+        topics: ['intents'],
+        handle: async (records) => {
+          for (const r of records) if (r.key === marker) seen.push(r.value.intent_id);
+        },
+      });
+    const first = make();
+    await first.start();
+    const producer = bus.producer();
+    const firstBatch = [exampleIntent(), exampleIntent(), exampleIntent()];
+    await producer.sendMany(firstBatch.map((value) => ({ topic: 'intents', key: marker, value })));
+    await eventually(() => seen.length === 3, 'first three intents');
+    await first.stop();
+
+    const second = make();
+    await second.start();
+    const later = exampleIntent();
+    await producer.send({ topic: 'intents', key: marker, value: later });
+    await eventually(() => seen.length >= 4, 'the fourth intent');
+    // Give a redelivery of the first three every chance to show up before we conclude it does not.
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(seen).toEqual([...firstBatch.map((i) => i.intent_id), later.intent_id]);
+    await second.stop();
+  });
+});
+
+describe('schema registry', () => {
+  it('refuses an incompatible schema change and accepts a compatible one', async () => {
+    const subject = `test-compat-${randomUUID()}-value`;
+    const v1 = jsonSchemaText('Intent');
+    const id1 = await bus.catalog.registerSchema(subject, v1);
+    expect(id1).toBeGreaterThan(0);
+    // Same content again: same id (idempotent registration).
+    expect(await bus.catalog.registerSchema(subject, v1)).toBe(id1);
+
+    const schema = JSON.parse(v1) as { properties: Record<string, unknown>; required: string[] };
+    const incompatible = {
+      ...schema,
+      properties: { ...schema.properties, tenant: { type: 'string' } },
+      required: [...schema.required, 'tenant'],
+    };
+    const refusal = await bus.catalog.registerSchema(subject, JSON.stringify(incompatible)).catch((e: unknown) => e);
+    expect(refusal).toBeInstanceOf(BusError);
+    expect(refusal).toMatchObject({ code: 'SCHEMA_INCOMPATIBLE', retriable: false });
+
+    const compatible = { ...schema, properties: { ...schema.properties, tenant: { type: 'string' } } };
+    const id2 = await bus.catalog.registerSchema(subject, JSON.stringify(compatible));
+    expect(id2).not.toBe(id1);
+  });
+});
+
+describe('topics', () => {
+  it('provisioning is idempotent and refuses a topic with too few partitions', async () => {
+    const admin = bus.kafka.admin();
+    await admin.connect();
+    try {
+      const again = await ensureTopics(admin, TOPICS);
+      expect(again.every((t) => !t.created)).toBe(true);
+      expect(again.find((t) => t.name === 'receipts')?.partitions).toBe(3);
+
+      const name = `test-mismatch-${randomUUID()}`;
+      const spec = { ...TOPICS[0]!, name, partitions: 1 };
+      expect((await ensureTopics(admin, [spec]))[0]).toMatchObject({ created: true, partitions: 1 });
+      await expect(ensureTopics(admin, [{ ...spec, partitions: 3 }])).rejects.toMatchObject({ code: 'TOPIC_MISMATCH' });
+      await admin.deleteTopics({ topics: [name] });
+    } finally {
+      await admin.disconnect();
+    }
+  });
+});
+
+describe('transactions', () => {
+  it('outputs, dead letters and offsets commit together; a restart does not process twice', async () => {
+    const marker = randomUUID();
+    const group = uniqueGroup('txn');
+    const outputsSeen: Message<'Decision'>[] = [];
+    const watcher = bus.consumer<'Decision'>({
+      groupId: uniqueGroup('txn-watch'),
+      topics: ['decisions'],
+      handle: async (records) => {
+        for (const r of records) if (r.key === marker) outputsSeen.push(r.value);
+      },
+    });
+    await watcher.start();
+
+    const transformed: string[] = [];
+    const denyFor = (intentId: string, code: string): Message<'Decision'> => ({
+      decision_id: randomUUID(), intent_id: intentId, intent_digest: 'c'.repeat(64), verdict: 'deny', final: true,
+      reasons: [{ code, rule: 'test', message: 'test deny' }], obligations: {}, policy: null, input_digest: null,
+      decided_at: new Date().toISOString(),
+    });
+    const make = (instance: string) =>
+      bus.transactional<'Intent'>({
+        groupId: group,
+        topics: ['intents'],
+        fromBeginning: true,
+        transactionalId: `${group}-${instance}`,
+        transform: async (records) =>
+          records
+            .filter((r) => r.key === marker)
+            .map((r) => {
+              transformed.push(r.value.intent_id);
+              return { topic: 'decisions', key: marker, value: denyFor(r.value.intent_id, 'TEST_DENY') };
+            }),
+        // Only this test's poison: the topic also holds earlier tests' records.
+        onDeadLetter: (letter) =>
+          letter.intent_id && Buffer.from(letter.original.key ?? '', 'base64').toString() === marker
+            ? [{ topic: 'decisions', key: marker, value: denyFor(letter.intent_id, 'INTENT_INVALID') }]
+            : [],
+      });
+
+    const first = make('a');
+    await first.start();
+    const producer = bus.producer();
+    const intents = [exampleIntent(), exampleIntent()];
+    await producer.sendMany(intents.map((value) => ({ topic: 'intents', key: marker, value })));
+    const poisonId = randomUUID();
+    const { delegation: _d, ...invalid } = exampleIntent({ intent_id: poisonId });
+    await raw.send({ topic: 'intents', messages: [{ key: marker, value: framed(bus.catalog.idFor('intents'), JSON.stringify(invalid)) }] });
+
+    await eventually(() => outputsSeen.length === 3, 'three decisions (two transformed, one final deny for the poison)');
+    expect(outputsSeen.filter((d) => d.reasons[0]!.code === 'TEST_DENY').map((d) => d.intent_id).sort()).toEqual(intents.map((i) => i.intent_id).sort());
+    expect(outputsSeen.find((d) => d.reasons[0]!.code === 'INTENT_INVALID')?.intent_id).toBe(poisonId);
+    await first.stop();
+
+    const second = make('b');
+    await second.start();
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(transformed.sort()).toEqual(intents.map((i) => i.intent_id).sort());
+    expect(outputsSeen).toHaveLength(3);
+    await second.stop();
+    await watcher.stop();
+  });
+});

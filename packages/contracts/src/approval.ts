@@ -1,0 +1,30 @@
+import { z } from 'zod';
+import { Reason, Sha256Hex, Timestamp, Uuid } from './primitives.ts';
+import { Intent } from './intent.ts';
+
+export const ApprovalRequest = z.strictObject({
+  intent_id: Uuid,
+  /** The escalate decision this request stems from. */
+  decision_id: Uuid,
+  intent: Intent,
+  /** Reviewers approve exactly this digest; a changed intent needs a new approval. */
+  intent_digest: Sha256Hex,
+  reasons: z.array(Reason).min(1).max(64),
+  /** N of M: how many distinct approving reviewers are needed. */
+  quorum: z.int().min(1).max(16),
+  reviewers: z.array(z.string().min(1).max(256)).max(64),
+  deadline: Timestamp,
+  requested_at: Timestamp,
+});
+export type ApprovalRequest = z.infer<typeof ApprovalRequest>;
+
+export const ApprovalResponse = z.strictObject({
+  intent_id: Uuid,
+  decision_id: Uuid,
+  intent_digest: Sha256Hex,
+  reviewer: z.string().min(1).max(256),
+  answer: z.enum(['approve', 'deny']),
+  comment: z.string().max(4096).optional(),
+  responded_at: Timestamp,
+});
+export type ApprovalResponse = z.infer<typeof ApprovalResponse>;

@@ -1,0 +1,10 @@
+export { Sha256Hex, Uuid, Timestamp, Domain, DOMAINS, Reason, ReasonCode, Base64, CompactJws, SpiffeId, JsonObject } from './primitives.ts';
+export { Intent, Subject, DelegationHop, Session, Action, Resource, AUTONOMY_LEVELS, SENSITIVITY_LEVELS, PRINCIPAL_KINDS } from './intent.ts';
+export { Decision, Verdict, VERDICTS, PolicyRef, WarrantHeader, WarrantClaims, ApprovedIntent } from './decision.ts';
+export { ApprovalRequest, ApprovalResponse } from './approval.ts';
+export { ExecutionResult } from './execution.ts';
+export { Receipt, RECEIPT_KINDS, Checkpoint, PolicyBundle, PolicyActivation, DeadLetter } from './evidence.ts';
+export { MESSAGES, MESSAGE_NAMES, type MessageName, type Message } from './messages.ts';
+export { TOPICS, topicSpec, valueSubject, approvedTopic, DLQ_INTENTS, DLQ_BUS, type TopicSpec, type CleanupPolicy } from './topics.ts';
+export { jsonSchemaOf, jsonSchemaText, allJsonSchemas, SCHEMA_ID_BASE } from './json-schema.ts';
+export { parseMessage, ContractViolation } from './parse.ts';

@@ -1,0 +1,26 @@
+import type { z } from 'zod';
+import { Intent } from './intent.ts';
+import { ApprovedIntent, Decision, WarrantClaims } from './decision.ts';
+import { ApprovalRequest, ApprovalResponse } from './approval.ts';
+import { ExecutionResult } from './execution.ts';
+import { Checkpoint, DeadLetter, PolicyActivation, PolicyBundle, Receipt } from './evidence.ts';
+
+/** Every message of the wire contract, by name. WarrantClaims travels inside a JWS, not on a topic. */
+export const MESSAGES = {
+  Intent,
+  Decision,
+  WarrantClaims,
+  ApprovedIntent,
+  ApprovalRequest,
+  ApprovalResponse,
+  ExecutionResult,
+  Receipt,
+  Checkpoint,
+  PolicyBundle,
+  PolicyActivation,
+  DeadLetter,
+} as const satisfies Record<string, z.ZodType>;
+
+export type MessageName = keyof typeof MESSAGES;
+export type Message<N extends MessageName> = z.infer<(typeof MESSAGES)[N]>;
+export const MESSAGE_NAMES = Object.keys(MESSAGES) as MessageName[];

@@ -1,0 +1,31 @@
+// Vitest global setup for the integration project: one stack per test run, from wherever
+// startStack() decides (environment, Testcontainers, or local processes), stopped at the end.
+import type { TestProject } from 'vitest/node';
+import { Bus } from '@intentgate/bus';
+import { startStack, type StackInfo } from '@intentgate/infra';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    stack: StackInfo;
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const started = performance.now();
+  const stack = await startStack({ progress: (m) => console.log(`[stack] ${m}`) });
+  try {
+    const bus = new Bus({ brokers: stack.info.kafka.brokers, registryUrl: stack.info.schemaRegistry.url, clientId: 'test-setup' });
+    await bus.provision();
+    await bus.close();
+  } catch (err) {
+    await stack.stop();
+    throw err;
+  }
+  const { kafka, schemaRegistry, redis } = stack.info;
+  console.log(
+    `[stack] ready in ${((performance.now() - started) / 1000).toFixed(1)}s: kafka ${kafka.source} ${kafka.brokers.join(',')}, ` +
+      `registry ${schemaRegistry.source} ${schemaRegistry.url}, redis ${redis.source} ${redis.url}`,
+  );
+  project.provide('stack', stack.info);
+  return () => stack.stop();
+}

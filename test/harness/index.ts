@@ -1,0 +1,32 @@
+// What integration tests share: the stack's addresses and a bus wired to them.
+import { randomUUID } from 'node:crypto';
+import { inject } from 'vitest';
+import { pino } from 'pino';
+import { Bus } from '@intentgate/bus';
+import type { StackInfo } from '@intentgate/infra';
+
+export function stack(): StackInfo {
+  return inject('stack');
+}
+
+/** A bus on the test stack. Close it in afterAll/afterEach. */
+export function testBus(clientId = `test-${randomUUID().slice(0, 8)}`): Bus {
+  const s = stack();
+  // INTENTGATE_TEST_LOG=debug shows the bus's (and KafkaJS's) logs while a test runs.
+  const logger = pino({ level: process.env.INTENTGATE_TEST_LOG ?? 'silent' }, pino.destination(2));
+  return new Bus({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, clientId, logger });
+}
+
+/** A consumer group nobody else uses, so a test sees the topic from its own position. */
+export function uniqueGroup(name: string): string {
+  return `test-${name}-${randomUUID()}`;
+}
+
+/** Resolves when `predicate` holds, polling; rejects with `what` after `timeoutMs`. */
+export async function eventually(predicate: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
