@@ -76,8 +76,11 @@ try {
   say(`  topics    ${provisioned.topics.length} ready (${created} created): ${provisioned.topics.map((t) => `${t.name}[${t.partitions}]`).join(' ')}`);
   say(`  schemas   ${provisioned.subjects.length} subjects registered, compatibility BACKWARD`);
   say(`  timings   ${Object.entries(stack.timings).map(([k, v]) => `${k} ${v}s`).join(', ')}`);
-  say(`  addresses ${relative(projectRoot, file) || file}`);
+  const shown = relative(projectRoot, file);
+  say(`  addresses ${shown.startsWith('..') ? file : shown}`);
   say('\nPress Ctrl-C to stop.');
+  // Servers given by the environment leave nothing in this process that keeps it running.
+  setInterval(() => {}, 1 << 30);
 } catch (err) {
   await bus?.close().catch(() => {});
   await stack?.stop();

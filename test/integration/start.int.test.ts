@@ -1,0 +1,95 @@
+// `npm start`'s script, run as a user would: it comes up, writes stack.json, and Ctrl-C (or a
+// hard kill, via the reaper) leaves no process behind.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { projectRoot, type StackFile } from '@intentgate/infra';
+import { eventually, stack } from '@intentgate/test';
+
+const START = join(projectRoot, 'infra', 'bin', 'start.ts');
+const running: ChildProcess[] = [];
+const dirs: string[] = [];
+
+afterEach(() => {
+  for (const child of running.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function alive(pid: number): boolean {
+  return existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+}
+
+function startScript(env: NodeJS.ProcessEnv) {
+  const stateDir = mkdtempSync(join(tmpdir(), 'intentgate-state-'));
+  dirs.push(stateDir);
+  const child = spawn(process.execPath, ["--disable-warning=TimeoutNegativeWarning", START], { env: { ...env, INTENTGATE_STATE_DIR: stateDir }, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.push(child);
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return {
+    child,
+    exited,
+    output: () => output,
+    stackFile: join(stateDir, 'stack.json'),
+    up: () => eventually(() => output.includes('Press Ctrl-C') || child.exitCode !== null, 'the stack to come up', 300_000).then(() => {
+      if (child.exitCode !== null) throw new Error(`start exited ${child.exitCode}:\n${output}`);
+    }),
+  };
+}
+
+function withoutStackEnv(): NodeJS.ProcessEnv {
+  const { KAFKA_BROKERS: _k, SCHEMA_REGISTRY_URL: _s, REDIS_URL: _r, ...env } = process.env;
+  return { ...env, INTENTGATE_CONTAINERS: 'never' };
+}
+
+describe('npm start', () => {
+  it('uses the servers given by the environment, provisions them, and stops on Ctrl-C', async () => {
+    const s = stack();
+    const run = startScript({
+      ...process.env,
+      KAFKA_BROKERS: s.kafka.brokers.join(','),
+      SCHEMA_REGISTRY_URL: s.schemaRegistry.url,
+      REDIS_URL: s.redis.url,
+    });
+    await run.up();
+    const file = JSON.parse(readFileSync(run.stackFile, 'utf8')) as StackFile;
+    expect(file.kafka).toMatchObject({ source: 'env', brokers: s.kafka.brokers });
+    expect(file.schemaRegistry).toMatchObject({ source: 'env', url: s.schemaRegistry.url });
+    expect(file.redis).toMatchObject({ source: 'env', url: s.redis.url });
+    expect(run.output()).toMatch(/topics\s+15 ready \(0 created\)/);
+    expect(run.output()).toMatch(/schemas\s+15 subjects registered/);
+    run.child.kill('SIGINT');
+    expect(await run.exited).toBe(0);
+    expect(existsSync(run.stackFile)).toBe(false);
+  });
+
+  it('brings up a local stack and Ctrl-C leaves no process behind', async () => {
+    const run = startScript(withoutStackEnv());
+    await run.up();
+    const file = JSON.parse(readFileSync(run.stackFile, 'utf8')) as StackFile;
+    const pids = [file.kafka.pid, file.schemaRegistry.pid, file.redis.pid];
+    expect(pids.every((p) => typeof p === 'number')).toBe(true);
+    for (const pid of pids) expect(alive(pid!), `pid ${pid} runs`).toBe(true);
+    expect(file.kafka.source).toBe('local');
+    expect(run.output()).toMatch(/kafka\s+local\s+127\.0\.0\.1:\d+\s+3\.9\.1/);
+
+    run.child.kill('SIGINT');
+    expect(await run.exited).toBe(0);
+    for (const pid of pids) expect(alive(pid!), `pid ${pid} is gone`).toBe(false);
+    expect(existsSync(run.stackFile)).toBe(false);
+  });
+
+  it('a hard kill of npm start is cleaned up by the reaper', async () => {
+    const run = startScript(withoutStackEnv());
+    await run.up();
+    const file = JSON.parse(readFileSync(run.stackFile, 'utf8')) as StackFile;
+    const pids = [file.kafka.pid!, file.schemaRegistry.pid!, file.redis.pid!];
+    run.child.kill('SIGKILL');
+    await run.exited;
+    await eventually(() => pids.every((p) => !alive(p)), 'the reaper to stop the orphaned servers', 60_000);
+  });
+});
