@@ -1,0 +1,115 @@
+# Checks every intent passes, whatever its domain: the delegation chain, revocations, the
+# request's provenance, and reversibility.
+package intentgate.common
+
+import rego.v1
+
+intent := input.intent
+
+ctx := input.context
+
+action_scope := concat(":", [intent.action.domain, intent.action.name])
+
+guards_required := {"scope", "chain_ends_at_subject", "principals_active", "source_trusted", "no_review_needed"}
+
+sensitivity_rank := {"public": 0, "internal": 1, "confidential": 2, "restricted": 3}
+
+claimed_sensitivity := intent.resource.properties.sensitivity
+
+stored_sensitivity := ctx.resource.sensitivity
+
+# The context store's label wins over the caller's, except that a caller may only raise it.
+effective_sensitivity := claimed_sensitivity if stored_sensitivity == null
+
+effective_sensitivity := stored_sensitivity if {
+	stored_sensitivity != null
+	sensitivity_rank[stored_sensitivity] >= sensitivity_rank[claimed_sensitivity]
+}
+
+effective_sensitivity := claimed_sensitivity if {
+	stored_sensitivity != null
+	sensitivity_rank[stored_sensitivity] < sensitivity_rank[claimed_sensitivity]
+}
+
+covers(scope, wanted) if wanted in scope
+
+covers(scope, wanted) if concat(":", [split(wanted, ":")[0], "*"]) in scope
+
+covers(scope, _) if "*" in scope
+
+# Authority only narrows along the chain: every hop must cover the action.
+passed contains "scope" if {
+	every hop in intent.delegation {
+		covers(hop.scope, action_scope)
+	}
+}
+
+failures contains reason("OUT_OF_SCOPE", "scope", sprintf("%s is outside the scope delegated by %s", [action_scope, hop.principal])) if {
+	some hop in intent.delegation
+	not covers(hop.scope, action_scope)
+}
+
+passed contains "chain_ends_at_subject" if {
+	last := intent.delegation[count(intent.delegation) - 1]
+	last.principal == intent.subject.id
+	last.kind == "agent"
+}
+
+failures contains reason("CHAIN_SUBJECT_MISMATCH", "chain_ends_at_subject", "the delegation chain does not end at the acting agent") if {
+	last := intent.delegation[count(intent.delegation) - 1]
+	not last.principal == intent.subject.id
+}
+
+passed contains "principals_active" if {
+	count(ctx.revoked) == 0
+	ctx.agent.revoked == false
+}
+
+failures contains reason("PRINCIPAL_REVOKED", "principals_active", sprintf("revoked principal in the chain: %s", [p])) if {
+	some p in ctx.revoked
+}
+
+failures contains reason("AGENT_REVOKED", "principals_active", "the acting agent is revoked") if {
+	ctx.agent.revoked == true
+}
+
+# Provenance: text produced by a tool (or a web page) must not trigger an irreversible action.
+passed contains "source_trusted" if {
+	intent.session.request_source in data.intentgate.config.trusted_sources
+}
+
+passed contains "source_trusted" if {
+	intent.session.request_source in data.intentgate.config.untrusted_sources
+	intent.action.reversible == true
+}
+
+failures contains reason("TAINTED_SOURCE", "source_trusted", sprintf("an irreversible action requested from %s", [intent.session.request_source])) if {
+	intent.session.request_source in data.intentgate.config.untrusted_sources
+	intent.action.reversible == false
+}
+
+failures contains reason("UNKNOWN_SOURCE", "source_trusted", sprintf("unknown request source %s", [intent.session.request_source])) if {
+	not intent.session.request_source in data.intentgate.config.trusted_sources
+	not intent.session.request_source in data.intentgate.config.untrusted_sources
+}
+
+# Reversible, or irreversible but low impact: no human needed.
+passed contains "no_review_needed" if intent.action.reversible == true
+
+passed contains "no_review_needed" if {
+	intent.action.reversible == false
+	sensitivity_rank[effective_sensitivity] <= sensitivity_rank.internal
+	not intent.action.domain in data.intentgate.config.review_irreversible_domains
+}
+
+escalations contains reason("IRREVERSIBLE_HIGH_IMPACT", "no_review_needed", sprintf("irreversible %s on a %s resource needs human confirmation", [intent.action.name, effective_sensitivity])) if {
+	intent.action.reversible == false
+	sensitivity_rank[effective_sensitivity] > sensitivity_rank.internal
+}
+
+escalations contains reason("IRREVERSIBLE_IN_DOMAIN", "no_review_needed", sprintf("irreversible %s actions always need human confirmation", [intent.action.domain])) if {
+	intent.action.reversible == false
+	intent.action.domain in data.intentgate.config.review_irreversible_domains
+}
+
+reason(code, rule, message) := {"code": code, "rule": concat(".", ["intentgate.common", rule]), "message": message}

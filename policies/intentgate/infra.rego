@@ -1,0 +1,67 @@
+# Infrastructure: changes to configuration and running systems.
+package intentgate.domains
+
+import rego.v1
+
+required["infra"] := {"infra_action_known", "change_window", "autonomy_for_environment"}
+
+infra_actions := {"infra.config.change", "infra.restart", "infra.scale", "infra.delete"}
+
+environment := object.get(input.intent.resource.properties, "environment", "unknown")
+
+passed contains "infra_action_known" if {
+	input.intent.action.domain == "infra"
+	input.intent.action.name in infra_actions
+}
+
+failures contains reason("UNKNOWN_ACTION", "infra", sprintf("unknown infra action %s", [input.intent.action.name])) if {
+	input.intent.action.domain == "infra"
+	not input.intent.action.name in infra_actions
+}
+
+# Production changes only inside the change window (UTC hours, weekdays). The clock is input:
+# the Wasm target has none, and a replay must see the time the decision saw.
+in_change_window if {
+	window := data.intentgate.config.change_window
+	input.context.now.weekday in window.weekdays
+	input.context.now.hour_utc >= window.from_hour
+	input.context.now.hour_utc < window.to_hour
+}
+
+passed contains "change_window" if {
+	input.intent.action.domain == "infra"
+	environment != "production"
+}
+
+passed contains "change_window" if {
+	input.intent.action.domain == "infra"
+	environment == "production"
+	in_change_window
+}
+
+failures contains reason("OUTSIDE_CHANGE_WINDOW", "infra", sprintf("production change at %02d:00 UTC, day %d, is outside the change window", [input.context.now.hour_utc, input.context.now.weekday])) if {
+	input.intent.action.domain == "infra"
+	environment == "production"
+	not in_change_window
+}
+
+passed contains "autonomy_for_environment" if {
+	input.intent.action.domain == "infra"
+	environment != "production"
+}
+
+passed contains "autonomy_for_environment" if {
+	input.intent.action.domain == "infra"
+	environment == "production"
+	input.intent.subject.properties.autonomy != "autonomous"
+}
+
+# A fully autonomous agent may propose production changes, but a human confirms them.
+escalations contains reason("AUTONOMOUS_PRODUCTION_CHANGE", "infra", "an autonomous agent changing production needs human confirmation") if {
+	input.intent.action.domain == "infra"
+	environment == "production"
+	input.intent.subject.properties.autonomy == "autonomous"
+}
+
+# Guards a human reviewer may stand in for: an escalation, not a deny, when they do not pass.
+reviewable["infra"] := {"autonomy_for_environment"}
