@@ -1,4 +1,4 @@
-# IntentGate decision entrypoint: intentgate/decision.
+# IntentGate decision entrypoint: intentgate/decision/decision.
 #
 # Fail-closed by construction. Nothing here is "allow unless a deny rule fires": every
 # condition for allow is a positive guard that must evaluate to true. A guard whose rule

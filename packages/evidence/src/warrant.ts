@@ -1,0 +1,115 @@
+import { createLocalJWKSet, errors, jwtVerify, SignJWT, decodeProtectedHeader } from 'jose';
+import { WarrantClaims, type Domain } from '@intentgate/contracts';
+import type { Jwks, SigningKey } from './keys.ts';
+
+export const WARRANT_TYPE = 'intentgate-warrant+jwt';
+
+export interface WarrantRequest {
+  issuer: string;
+  decisionId: string;
+  intentId: string;
+  intentDigest: string;
+  domain: Domain;
+  ttlSeconds: number;
+  /** Seconds since the epoch; injectable so replays and tests are deterministic. */
+  now?: number;
+}
+
+/** Signs a warrant: compact JWS, EdDSA, jti = decision_id, aud = domain, short exp. */
+export async function signWarrant(key: SigningKey, req: WarrantRequest): Promise<string> {
+  const iat = req.now ?? Math.floor(Date.now() / 1000);
+  const claims = WarrantClaims.parse({
+    iss: req.issuer, sub: req.intentId, aud: req.domain, jti: req.decisionId,
+    intent_digest: req.intentDigest, iat, exp: iat + req.ttlSeconds,
+  });
+  return new SignJWT({ intent_digest: claims.intent_digest })
+    .setProtectedHeader({ alg: 'EdDSA', kid: key.kid, typ: WARRANT_TYPE })
+    .setIssuer(claims.iss)
+    .setSubject(claims.sub)
+    .setAudience(claims.aud)
+    .setJti(claims.jti)
+    .setIssuedAt(claims.iat)
+    .setExpirationTime(claims.exp)
+    .sign(key.privateKey);
+}
+
+/** Why an executor refuses a warrant: each a reason code of its own. */
+export type WarrantRefusal =
+  | 'WARRANT_MISSING'
+  | 'WARRANT_MALFORMED'
+  | 'WARRANT_UNKNOWN_KEY'
+  | 'WARRANT_BAD_SIGNATURE'
+  | 'WARRANT_EXPIRED'
+  | 'WARRANT_WRONG_AUDIENCE'
+  | 'WARRANT_WRONG_ISSUER'
+  | 'WARRANT_DIGEST_MISMATCH'
+  | 'WARRANT_WRONG_DECISION';
+
+export class WarrantError extends Error {
+  readonly code: WarrantRefusal;
+  constructor(code: WarrantRefusal, message: string) {
+    super(message);
+    this.name = 'WarrantError';
+    this.code = code;
+  }
+}
+
+export interface WarrantExpectations {
+  jwks: Jwks;
+  issuer: string;
+  domain: Domain;
+  /** The digest of the intent the executor holds, computed by the executor itself. */
+  intentDigest: string;
+  decisionId: string;
+  /** Seconds since the epoch. */
+  now?: number;
+  clockToleranceSeconds?: number;
+}
+
+/**
+ * Verifies a warrant against published keys and the intent in hand. Every failure is a
+ * WarrantError with its own code; nothing here returns "probably fine".
+ */
+export async function verifyWarrant(token: string | undefined, expect: WarrantExpectations): Promise<WarrantClaims> {
+  if (!token) throw new WarrantError('WARRANT_MISSING', 'no warrant was presented');
+  let kid: string | undefined;
+  try {
+    const header = decodeProtectedHeader(token);
+    if (header.alg !== 'EdDSA' || header.typ !== WARRANT_TYPE) throw new Error(`unexpected header ${JSON.stringify(header)}`);
+    kid = header.kid;
+  } catch (err) {
+    throw new WarrantError('WARRANT_MALFORMED', `not a warrant: ${(err as Error).message}`);
+  }
+  if (!kid || !expect.jwks.keys.some((k) => k.kid === kid)) {
+    throw new WarrantError('WARRANT_UNKNOWN_KEY', `warrant signed with unknown key id ${kid ?? '(none)'}`);
+  }
+  let payload: unknown;
+  try {
+    ({ payload } = await jwtVerify(token, createLocalJWKSet(expect.jwks), {
+      algorithms: ['EdDSA'],
+      typ: WARRANT_TYPE,
+      issuer: expect.issuer,
+      audience: expect.domain,
+      currentDate: expect.now === undefined ? undefined : new Date(expect.now * 1000),
+      clockTolerance: expect.clockToleranceSeconds ?? 0,
+      requiredClaims: ['jti', 'exp', 'iat', 'sub'],
+    }));
+  } catch (err) {
+    if (err instanceof errors.JWTExpired) throw new WarrantError('WARRANT_EXPIRED', 'the warrant has expired');
+    if (err instanceof errors.JWSSignatureVerificationFailed) throw new WarrantError('WARRANT_BAD_SIGNATURE', 'the warrant signature does not verify');
+    if (err instanceof errors.JWTClaimValidationFailed) {
+      if (err.claim === 'aud') throw new WarrantError('WARRANT_WRONG_AUDIENCE', `the warrant is not for domain ${expect.domain}`);
+      if (err.claim === 'iss') throw new WarrantError('WARRANT_WRONG_ISSUER', 'the warrant comes from another issuer');
+    }
+    throw new WarrantError('WARRANT_MALFORMED', `warrant rejected: ${(err as Error).message}`);
+  }
+  const claims = WarrantClaims.safeParse(payload);
+  if (!claims.success) throw new WarrantError('WARRANT_MALFORMED', 'warrant claims do not match the contract');
+  if (claims.data.intent_digest !== expect.intentDigest) {
+    throw new WarrantError('WARRANT_DIGEST_MISMATCH', 'the warrant is bound to another intent digest');
+  }
+  if (claims.data.jti !== expect.decisionId) {
+    throw new WarrantError('WARRANT_WRONG_DECISION', 'the warrant was issued for another decision');
+  }
+  return claims.data;
+}

@@ -1,0 +1,5 @@
+export { buildBundle, readBundle, DEFAULT_ENTRYPOINT, type BuiltBundle, type BuildOptions, type BundleContents } from './bundle.ts';
+export { PolicyEngine, PolicyResult, type EngineOptions, type PolicyRef } from './engine.ts';
+export { decideSafely, type Outcome } from './decide.ts';
+export { PolicyError, POLICY_FAILURE_CODES, type PolicyFailureCode } from './errors.ts';
+export { ActivePolicy } from './active.ts';
