@@ -7,3 +7,4 @@ export { VERSIONS } from './versions.ts';
 export { cacheDir, projectRoot } from './paths.ts';
 export { assertNodeVersion, MIN_NODE_MAJOR } from './node-version.ts';
 export { isSameProcess, type ProcessRecord } from './processes.ts';
+export { startStandaloneRedis, type StandaloneServer } from './standalone.ts';

@@ -1,0 +1,72 @@
+// The context store on a real Redis: one round trip per batch, a freshness bound, and
+// CONTEXT_UNAVAILABLE (never a guess) when it cannot vouch for what it returns.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exampleIntent, exampleOf } from '@intentgate/contracts/examples';
+import { startStandaloneRedis } from '@intentgate/infra';
+import { stack } from '@intentgate/test';
+import { ContextStore, ContextUnavailable } from '../src/index.ts';
+
+let store: ContextStore;
+beforeAll(async () => {
+  store = new ContextStore({ redisUrl: stack().redis.url, freshnessMs: 5_000 });
+  await store.connect();
+  await store.markSynced();
+});
+afterAll(() => store.close());
+
+describe('context store', () => {
+  it('reads labels, agents, revocations and session history for a batch', async () => {
+    const a = exampleIntent();
+    const b = exampleIntent({ resource: { type: 'table', id: `t-${randomUUID()}`, properties: { sensitivity: 'public' } } });
+    await store.labelResource(a.resource.type, a.resource.id, 'restricted');
+    await store.setAgent(a.subject.id, { revoked: false });
+    await store.revoke('alice@example.org');
+    const { snapshots, decided } = await store.readBatch([a, b]);
+    expect(snapshots.get(a.intent_id)).toMatchObject({ resource: { sensitivity: 'restricted' }, agent: { revoked: false }, revoked: ['alice@example.org'] });
+    expect(snapshots.get(b.intent_id)!.resource.sensitivity).toBeNull();
+    expect(decided.size).toBe(0);
+    await store.unrevoke('alice@example.org');
+  });
+
+  it('records session history once per intent, however often it is applied', async () => {
+    const intent = exampleIntent();
+    for (let i = 0; i < 3; i++) await store.recordOutcomes([{ intent, verdict: 'allow', exportedRows: 250 }]);
+    await store.recordOutcomes([{ intent: exampleIntent({ session: intent.session }), verdict: 'deny', exportedRows: 0 }]);
+    const { snapshots } = await store.readBatch([intent]);
+    expect(snapshots.get(intent.intent_id)!.session).toEqual({ exported_rows: 250, actions: 2, denied: 1 });
+  });
+
+  it('remembers the first decision for an intent id and hands it back after', async () => {
+    const first = exampleOf('Decision');
+    const second = { ...first, decision_id: randomUUID() };
+    expect((await store.rememberDecisions([first])).get(first.intent_id)!.decision_id).toBe(first.decision_id);
+    expect((await store.rememberDecisions([second])).get(first.intent_id)!.decision_id).toBe(first.decision_id);
+    const intent = exampleIntent({ intent_id: first.intent_id });
+    expect((await store.readBatch([intent])).decided.get(first.intent_id)!.decision_id).toBe(first.decision_id);
+  });
+
+  it('context older than its freshness bound is unavailable', async () => {
+    await store.markSynced(Date.now() - 60_000);
+    await expect(store.readBatch([exampleIntent()])).rejects.toThrow(/freshness bound/);
+    await store.markSynced();
+    await expect(store.readBatch([exampleIntent()])).resolves.toBeDefined();
+  });
+
+  it('a killed Redis is CONTEXT_UNAVAILABLE at once, and the store recovers when Redis is back', async () => {
+    const redis = await startStandaloneRedis();
+    const own = new ContextStore({ redisUrl: redis.url, freshnessMs: 5_000, commandTimeoutMs: 300 });
+    try {
+      await own.connect();
+      await own.markSynced();
+      await expect(own.readBatch([exampleIntent()])).resolves.toBeDefined();
+      await redis.kill();
+      const err = await own.readBatch([exampleIntent()]).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ContextUnavailable);
+      expect((err as ContextUnavailable).code).toBe('CONTEXT_UNAVAILABLE');
+    } finally {
+      await own.close();
+      await redis.stop();
+    }
+  });
+});
