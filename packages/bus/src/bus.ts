@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { TOPICS, type MessageName, type TopicSpec } from '@intentgate/contracts';
 import { BusError, describe } from './errors.ts';
@@ -5,7 +6,7 @@ import { kafkaLogCreator, silentLogger, type Logger } from './logger.ts';
 import { SchemaCatalog, type RegisteredSubject } from './registry.ts';
 import { Serde } from './serde.ts';
 import { ensureTopics, type TopicReport } from './topics.ts';
-import { BatchingProducer, type BatchingProducerOptions } from './producer.ts';
+import { BatchingProducer, PRODUCER_SAFETY, groupByTopic, toKafkaMessage, type BatchingProducerOptions, type OutgoingRecord } from './producer.ts';
 import { BusConsumer, type ConsumerOptions } from './consumer.ts';
 import { TransactionalProcessor, type TransactionalOptions } from './transactions.ts';
 
@@ -30,6 +31,7 @@ export class Bus {
   readonly catalog: SchemaCatalog;
   readonly serde: Serde;
   readonly logger: Logger;
+  readonly clientId: string;
   readonly #consumers: Closable[] = [];
   readonly #producers: Closable[] = [];
   #dlqProducer: BatchingProducer | null = null;
@@ -37,6 +39,7 @@ export class Bus {
 
   constructor(options: BusOptions) {
     this.logger = options.logger ?? silentLogger;
+    this.clientId = options.clientId;
     this.kafka = new Kafka({
       clientId: options.clientId,
       brokers: options.brokers,
@@ -86,6 +89,31 @@ export class Bus {
     const processor = new TransactionalProcessor<N>(this.kafka, this.serde, { logger: this.logger, ...options });
     this.#consumers.push(processor);
     return processor;
+  }
+
+  /**
+   * Sends records all-or-nothing in one Kafka transaction (e.g. a policy activation with its
+   * receipt). A short-lived transactional producer per call: this is for rare, important writes.
+   */
+  async sendAtomically(records: readonly OutgoingRecord[], transactionalId = `${this.clientId}-atomic-${randomUUID()}`): Promise<void> {
+    this.#assertOpen();
+    const messages = await Promise.all(records.map(async (r) => ({ topic: r.topic, message: await toKafkaMessage(this.serde, r) })));
+    const producer = this.kafka.producer({ ...PRODUCER_SAFETY, transactionalId });
+    await producer.connect();
+    try {
+      const txn = await producer.transaction();
+      try {
+        await txn.sendBatch({ acks: -1, topicMessages: groupByTopic(messages) });
+        await txn.commit();
+      } catch (err) {
+        await txn.abort().catch(() => {});
+        throw new BusError('TRANSACTION_FAILED', `atomic send of ${records.length} records failed: ${describe(err)}`, {
+          retriable: true, hint: 'Nothing was written; send again.', cause: err,
+        });
+      }
+    } finally {
+      await producer.disconnect().catch(() => {});
+    }
   }
 
   #assertOpen(): void {

@@ -14,6 +14,11 @@ export interface TransactionalOptions<N extends MessageName> {
   transactionalId: string;
   /** Turns a batch's records into output records; all of them commit with the batch's offsets, or none. */
   transform: (records: IncomingRecord<N>[], ctx: BatchContext) => Promise<OutgoingRecord[]>;
+  /**
+   * Called after a batch's transaction committed, with what it wrote. Work that must not happen
+   * for an aborted batch (remembering decisions, updating session history) goes here.
+   */
+  onCommitted?: (records: IncomingRecord<N>[], outputs: OutgoingRecord[]) => Promise<void>;
   /** Extra outputs for a dead-lettered record (e.g. a final deny for its intent), in the same transaction. */
   onDeadLetter?: (letter: DeadLetter) => OutgoingRecord[];
   fromBeginning?: boolean;
@@ -92,6 +97,7 @@ export class TransactionalProcessor<N extends MessageName> {
     const where = { topic: batch.topic, partition: batch.partition, first: batch.firstOffset(), next: decoded.nextOffset, outputs: messages.length };
     this.#options.logger.debug(where, 'transaction: begin');
     const txn = await this.#producer.transaction();
+    let committed = false;
     try {
       if (messages.length > 0) await txn.sendBatch({ acks: -1, topicMessages: groupByTopic(messages) });
       const offsets = {
@@ -112,6 +118,7 @@ export class TransactionalProcessor<N extends MessageName> {
       await txn.commit();
       this.#committedBatches++;
       this.#options.logger.debug(where, 'transaction: committed');
+      committed = true;
     } catch (err) {
       await txn.abort().catch((abortErr: unknown) => {
         this.#options.logger.error({ err: describe(abortErr) }, 'transaction abort failed');
@@ -122,6 +129,14 @@ export class TransactionalProcessor<N extends MessageName> {
     }
     const last = batch.messages.at(-1);
     if (last) resolveOffset(last.offset);
+    if (committed && this.#options.onCommitted) {
+      try {
+        await this.#options.onCommitted(decoded.records, outputs);
+      } catch (err) {
+        // The batch is committed; what follows it must not make it run again.
+        this.#options.logger.error({ err: describe(err), topic: batch.topic, partition: batch.partition }, 'after-commit step failed');
+      }
+    }
   }
 
   /** Idempotent: lets the batch in hand commit or abort, leaves the group, closes the producer. */

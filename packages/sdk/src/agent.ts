@@ -1,0 +1,129 @@
+import { randomUUID } from 'node:crypto';
+import { Bus, type BatchingProducer, type BusConsumer, type Logger } from '@intentgate/bus';
+import { parseMessage, type Decision, type Intent } from '@intentgate/contracts';
+
+/** No final decision arrived in time. Never to be read as an allow. */
+export class DecisionTimeout extends Error {
+  readonly code = 'DECISION_TIMEOUT';
+  readonly intentId: string;
+  constructor(intentId: string, timeoutMs: number) {
+    super(`no final decision for intent ${intentId} within ${timeoutMs} ms; treat the action as denied`);
+    this.name = 'DecisionTimeout';
+    this.intentId = intentId;
+  }
+}
+
+export interface AgentClientOptions {
+  brokers: string[];
+  registryUrl: string;
+  clientId?: string;
+  logger?: Logger;
+}
+
+interface Waiter {
+  resolve(d: Decision): void;
+  cancel(): void;
+  /** Non-final decisions seen so far (an escalation), for callers that want them. */
+  interim: Decision[];
+}
+
+/**
+ * What an agent platform uses: submit an intent, await its final decision. One producer and
+ * one decisions consumer per client; waiters are matched by intent_id.
+ */
+export class AgentClient {
+  readonly #bus: Bus;
+  readonly #waiters = new Map<string, Waiter>();
+  /** Final decisions that arrived before anyone waited (short memory, bounded). */
+  readonly #early = new Map<string, Decision>();
+  #producer!: BatchingProducer;
+  #consumer!: BusConsumer<'Decision'>;
+  #closed: Promise<void> | null = null;
+
+  private constructor(options: AgentClientOptions) {
+    this.#bus = new Bus({
+      brokers: options.brokers, registryUrl: options.registryUrl,
+      clientId: options.clientId ?? `agent-${randomUUID().slice(0, 8)}`, ...(options.logger ? { logger: options.logger } : {}),
+    });
+  }
+
+  static async connect(options: AgentClientOptions): Promise<AgentClient> {
+    const client = new AgentClient(options);
+    await client.#bus.registerSchemas();
+    client.#producer = client.#bus.producer({ lingerMs: 1 });
+    client.#consumer = client.#bus.consumer<'Decision'>({
+      groupId: `intentgate-agent-${randomUUID()}`,
+      topics: ['decisions'],
+      handle: async (records) => {
+        for (const { value } of records) client.#onDecision(value);
+      },
+    });
+    await client.#consumer.start();
+    return client;
+  }
+
+  #onDecision(decision: Decision): void {
+    const waiter = this.#waiters.get(decision.intent_id);
+    if (!decision.final) {
+      waiter?.interim.push(decision);
+      return;
+    }
+    if (waiter) {
+      this.#waiters.delete(decision.intent_id);
+      waiter.resolve(decision);
+    } else {
+      this.#early.set(decision.intent_id, decision);
+      if (this.#early.size > 10_000) this.#early.delete(this.#early.keys().next().value!);
+    }
+  }
+
+  /** Publishes an intent (validated against the contract first). */
+  async submit(intent: Intent): Promise<void> {
+    const checked = parseMessage('Intent', intent);
+    await this.#producer.send({ topic: 'intents', key: checked.session.id, value: checked });
+  }
+
+  /** The final decision for an intent; a DecisionTimeout (never an allow) when none comes in time. */
+  awaitDecision(intentId: string, timeoutMs = 30_000): Promise<Decision> {
+    const early = this.#early.get(intentId);
+    if (early) {
+      this.#early.delete(intentId);
+      return Promise.resolve(early);
+    }
+    return new Promise<Decision>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters.delete(intentId);
+        reject(new DecisionTimeout(intentId, timeoutMs));
+      }, timeoutMs);
+      this.#waiters.set(intentId, {
+        interim: [],
+        resolve: (d) => {
+          clearTimeout(timer);
+          resolve(d);
+        },
+        cancel: () => {
+          clearTimeout(timer);
+          this.#waiters.delete(intentId);
+        },
+      });
+    });
+  }
+
+  /** Submit and await in one call. */
+  async decide(intent: Intent, timeoutMs = 30_000): Promise<Decision> {
+    const decision = this.awaitDecision(intent.intent_id, timeoutMs);
+    try {
+      await this.submit(intent);
+    } catch (err) {
+      this.#waiters.get(intent.intent_id)?.cancel();
+      decision.catch(() => {});
+      throw err;
+    }
+    return decision;
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= this.#bus.close();
+    return this.#closed;
+  }
+}

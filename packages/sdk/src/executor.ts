@@ -1,0 +1,162 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { Bus, type BatchingProducer, type BusConsumer, type IncomingRecord, type Logger } from '@intentgate/bus';
+import { approvedTopic, type ApprovedIntent, type Domain, type ExecutionResult } from '@intentgate/contracts';
+import { digestOf, verifyWarrant, WarrantError, type Jwks } from '@intentgate/evidence';
+
+/** What a handler may return; throwing is a failed execution. */
+export interface HandlerResult {
+  detail?: Record<string, unknown>;
+}
+
+export type ExecutionHandler = (approved: ApprovedIntent) => Promise<HandlerResult | void>;
+
+export interface ExecutorOptions {
+  brokers: string[];
+  registryUrl: string;
+  redisUrl: string;
+  domain: Domain;
+  /** Who we are, in ExecutionResults and receipts. */
+  executorId: string;
+  /** The warrant issuer we accept. */
+  issuer: string;
+  /** Published warrant keys: a JWKS, or a function that fetches it (called again on an unknown key id). */
+  jwks: Jwks | (() => Promise<Jwks>);
+  handler: ExecutionHandler;
+  groupId?: string;
+  logger?: Logger;
+  /** Seconds a claimed warrant id is kept beyond the warrant's own expiry. */
+  claimMarginSeconds?: number;
+}
+
+type Refusal = { code: string; message: string };
+
+/**
+ * The executor side of enforcement: consumes approved intents for one domain and, for each,
+ * verifies the warrant (signature, expiry, audience, issuer, intent digest), claims its jti
+ * once (SET NX with a TTL past its expiry) and the intent once, runs the handler, and reports
+ * an ExecutionResult and its receipt. Anything short of that is a refusal, reported with a code.
+ */
+export class ExecutorRuntime {
+  readonly #options: ExecutorOptions;
+  readonly #bus: Bus;
+  readonly #redis: Redis;
+  #jwks: Jwks | null = null;
+  #producer!: BatchingProducer;
+  #consumer!: BusConsumer<'ApprovedIntent'>;
+  #stopped: Promise<void> | null = null;
+
+  private constructor(options: ExecutorOptions) {
+    this.#options = options;
+    this.#bus = new Bus({
+      brokers: options.brokers, registryUrl: options.registryUrl, clientId: `executor-${options.domain}-${options.executorId}`,
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
+    this.#redis = new Redis(options.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 1_000 });
+    this.#redis.on('error', () => {});
+  }
+
+  static async start(options: ExecutorOptions): Promise<ExecutorRuntime> {
+    const runtime = new ExecutorRuntime(options);
+    await runtime.#redis.connect().catch(() => {}); // claims fail (and refuse) until Redis answers
+    await runtime.#bus.registerSchemas();
+    runtime.#producer = runtime.#bus.producer({ lingerMs: 1 });
+    runtime.#consumer = runtime.#bus.consumer<'ApprovedIntent'>({
+      groupId: options.groupId ?? `intentgate-executor-${options.domain}`,
+      topics: [approvedTopic(options.domain)],
+      fromBeginning: true,
+      handle: async (records) => {
+        for (const record of records) await runtime.#execute(record);
+      },
+    });
+    await runtime.#consumer.start();
+    return runtime;
+  }
+
+  async #keys(refresh: boolean): Promise<Jwks> {
+    const source = this.#options.jwks;
+    if (typeof source !== 'function') return source;
+    if (this.#jwks === null || refresh) this.#jwks = await source();
+    return this.#jwks;
+  }
+
+  async #verify(approved: ApprovedIntent) {
+    // The executor computes the digest of the intent it holds; it trusts no digest it is given.
+    const intentDigest = digestOf(approved.intent);
+    if (approved.decision.intent_digest !== intentDigest) {
+      throw new WarrantError('WARRANT_DIGEST_MISMATCH', 'the decision was made for another version of this intent');
+    }
+    const expect = { issuer: this.#options.issuer, domain: this.#options.domain, intentDigest, decisionId: approved.decision.decision_id };
+    try {
+      return await verifyWarrant(approved.warrant, { ...expect, jwks: await this.#keys(false) });
+    } catch (err) {
+      if (err instanceof WarrantError && err.code === 'WARRANT_UNKNOWN_KEY' && typeof this.#options.jwks === 'function') {
+        return verifyWarrant(approved.warrant, { ...expect, jwks: await this.#keys(true) }); // keys may have rotated
+      }
+      throw err;
+    }
+  }
+
+  /** Claims the warrant's jti and the intent, once each. False when either was claimed before. */
+  async #claim(jti: string, intentId: string, exp: number): Promise<Refusal | null> {
+    const ttl = Math.max(1, exp - Math.floor(Date.now() / 1000)) + (this.#options.claimMarginSeconds ?? 3600);
+    try {
+      const warrant = await this.#redis.set(`ig:warrant:${jti}`, this.#options.executorId, 'EX', ttl, 'NX');
+      if (warrant === null) return { code: 'WARRANT_REUSED', message: `warrant ${jti} was already used` };
+      const intent = await this.#redis.set(`ig:executed:${intentId}`, jti, 'NX');
+      if (intent === null) return { code: 'INTENT_ALREADY_EXECUTED', message: `intent ${intentId} was already executed under another decision` };
+      return null;
+    } catch (err) {
+      return { code: 'CLAIM_UNAVAILABLE', message: `cannot claim the warrant: ${(err as Error).message}` };
+    }
+  }
+
+  async #execute(record: IncomingRecord<'ApprovedIntent'>): Promise<void> {
+    const approved = record.value;
+    let status: ExecutionResult['status'] = 'executed';
+    let reason: Refusal | undefined;
+    let detail: Record<string, unknown> | undefined;
+    try {
+      const claims = await this.#verify(approved);
+      const refusal = await this.#claim(claims.jti, approved.intent.intent_id, claims.exp);
+      if (refusal) {
+        status = 'refused';
+        reason = refusal;
+      } else {
+        try {
+          detail = (await this.#options.handler(approved))?.detail;
+        } catch (err) {
+          status = 'failed';
+          reason = { code: 'HANDLER_FAILED', message: (err as Error).message.slice(0, 2048) };
+        }
+      }
+    } catch (err) {
+      status = 'refused';
+      reason = err instanceof WarrantError ? { code: err.code, message: err.message } : { code: 'WARRANT_INVALID', message: (err as Error).message };
+    }
+    const result: ExecutionResult = {
+      intent_id: approved.intent.intent_id, decision_id: approved.decision.decision_id, domain: this.#options.domain,
+      status, ...(reason ? { reason } : {}), executor: this.#options.executorId, finished_at: new Date().toISOString(),
+    };
+    this.#options.logger?.info({ intent: result.intent_id, status, reason: reason?.code }, 'execution reported');
+    await this.#producer.sendMany([
+      { topic: 'executions', key: result.intent_id, value: result },
+      {
+        topic: 'receipts', key: result.intent_id,
+        value: {
+          receipt_id: randomUUID(), kind: 'execution', intent_id: result.intent_id,
+          body: { result, ...(detail ? { detail } : {}), warrant_jti: approved.decision.decision_id, source: { topic: record.topic, partition: record.partition, offset: record.offset } },
+          producer: `executor/${this.#options.executorId}`, produced_at: result.finished_at,
+        },
+      },
+    ]);
+  }
+
+  stop(): Promise<void> {
+    this.#stopped ??= (async () => {
+      await this.#bus.close();
+      await this.#redis.quit().catch(() => this.#redis.disconnect());
+    })();
+    return this.#stopped;
+  }
+}

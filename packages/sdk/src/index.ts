@@ -1,0 +1,2 @@
+export { AgentClient, DecisionTimeout, type AgentClientOptions } from './agent.ts';
+export { ExecutorRuntime, type ExecutorOptions, type ExecutionHandler, type HandlerResult } from './executor.ts';

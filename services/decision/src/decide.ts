@@ -1,0 +1,156 @@
+// Turning one intent into its decision and the records that carry it. Pure apart from the
+// clock, ids and the signing key, which are passed in, so the worker stays thin and this
+// logic is tested without servers.
+import { randomUUID } from 'node:crypto';
+import { approvedTopic, type Decision, type DeadLetter, type Intent, type Reason } from '@intentgate/contracts';
+import { digestOf, sha256Hex, signWarrant, type SigningKey } from '@intentgate/evidence';
+import { decideSafely, type Outcome, type PolicyEngine, type PolicyError } from '@intentgate/policy';
+import type { ContextSnapshot } from '@intentgate/context';
+import type { OutgoingRecord } from '@intentgate/bus';
+
+export interface DecideSettings {
+  issuer: string;
+  producer: string;
+  warrantTtlSeconds: number;
+  policyTimeoutMicros: number;
+  defaultApprovalDeadlineSeconds: number;
+  key: SigningKey;
+}
+
+export interface Clock {
+  now(): number;
+}
+
+export interface PolicyInput {
+  intent: Intent;
+  context: Omit<ContextSnapshot, 'synced_at'> & { now: { unix_ms: number; hour_utc: number; weekday: number } };
+}
+
+export function policyInputOf(intent: Intent, snapshot: ContextSnapshot, nowMs: number): PolicyInput {
+  const now = new Date(nowMs);
+  const { synced_at: _synced, ...context } = snapshot;
+  return { intent, context: { ...context, now: { unix_ms: nowMs, hour_utc: now.getUTCHours(), weekday: now.getUTCDay() } } };
+}
+
+export interface Decided {
+  decision: Decision;
+  records: OutgoingRecord[];
+  /** Rows this decision authorizes to leave (allowed data exports), for the session's history. */
+  exportedRows: number;
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function denyWithout(intent: Intent, reason: Reason, nowMs: number): Decision {
+  return {
+    decision_id: randomUUID(), intent_id: intent.intent_id, intent_digest: digestOf(intent), verdict: 'deny', final: true,
+    reasons: [reason], obligations: {}, policy: null, input_digest: null, decided_at: iso(nowMs),
+  };
+}
+
+function receipt(kind: 'decision', intentId: string, body: Record<string, unknown>, settings: DecideSettings, nowMs: number): OutgoingRecord {
+  return {
+    topic: 'receipts',
+    key: intentId,
+    value: { receipt_id: randomUUID(), kind, intent_id: intentId, body, producer: settings.producer, produced_at: iso(nowMs) },
+  };
+}
+
+/** The decision's records: the decision itself, the approved intent or approval request, the receipt. */
+function recordsOf(intent: Intent, decision: Decision, input: PolicyInput | null, outcome: Outcome | null, settings: DecideSettings, nowMs: number): OutgoingRecord[] {
+  const out: OutgoingRecord[] = [{ topic: 'decisions', key: intent.session.id, value: decision }];
+  if (decision.verdict === 'allow') {
+    out.push({ topic: approvedTopic(intent.action.domain), key: intent.intent_id, value: { intent, decision, warrant: decision.warrant } });
+  }
+  if (decision.verdict === 'escalate') {
+    const approval = (decision.obligations.approval ?? {}) as { quorum?: unknown; deadline_seconds?: unknown };
+    const seconds = typeof approval.deadline_seconds === 'number' && approval.deadline_seconds > 0 ? approval.deadline_seconds : settings.defaultApprovalDeadlineSeconds;
+    out.push({
+      topic: 'approvals.requests',
+      key: intent.intent_id,
+      value: {
+        intent_id: intent.intent_id, decision_id: decision.decision_id, intent, intent_digest: decision.intent_digest,
+        reasons: decision.reasons, quorum: typeof approval.quorum === 'number' && approval.quorum >= 1 ? approval.quorum : 1,
+        reviewers: [], deadline: iso(nowMs + seconds * 1000), requested_at: iso(nowMs),
+      },
+    });
+  }
+  out.push(receipt('decision', intent.intent_id, {
+    decision,
+    input,
+    policy: decision.policy,
+    evaluation_micros: outcome?.evaluationMicros ?? null,
+  }, settings, nowMs));
+  return out;
+}
+
+/** Rows a decision lets leave: the stated size of an allowed data export. */
+export function exportedRowsOf(intent: Intent, verdict: Decision['verdict']): number {
+  const rows = intent.context.rows;
+  return verdict === 'allow' && intent.action.name === 'data.export' && typeof rows === 'number' ? rows : 0;
+}
+
+/** Decides one intent with the engine and context snapshot in hand. Never throws for a policy problem. */
+export async function decide(
+  intent: Intent,
+  snapshot: ContextSnapshot | Error,
+  engine: PolicyEngine | PolicyError | null,
+  settings: DecideSettings,
+  clock: Clock,
+): Promise<Decided> {
+  const nowMs = clock.now();
+  if (snapshot instanceof Error) {
+    const decision = denyWithout(intent, { code: 'CONTEXT_UNAVAILABLE', rule: 'intentgate.context', message: snapshot.message }, nowMs);
+    return { decision, records: recordsOf(intent, decision, null, null, settings, nowMs), exportedRows: 0 };
+  }
+  const input = policyInputOf(intent, snapshot, nowMs);
+  const outcome = decideSafely(engine, input, settings.policyTimeoutMicros);
+  const decision: Decision = {
+    decision_id: randomUUID(),
+    intent_id: intent.intent_id,
+    intent_digest: digestOf(intent),
+    verdict: outcome.verdict,
+    final: outcome.verdict !== 'escalate',
+    reasons: outcome.reasons,
+    obligations: outcome.obligations,
+    policy: outcome.policy,
+    input_digest: digestOf(input),
+    decided_at: iso(nowMs),
+  };
+  if (decision.verdict === 'allow') {
+    try {
+      decision.warrant = await signWarrant(settings.key, {
+        issuer: settings.issuer, decisionId: decision.decision_id, intentId: intent.intent_id,
+        intentDigest: decision.intent_digest, domain: intent.action.domain, ttlSeconds: settings.warrantTtlSeconds,
+        now: Math.floor(nowMs / 1000),
+      });
+    } catch (err) {
+      Object.assign(decision, {
+        verdict: 'deny', obligations: {},
+        reasons: [{ code: 'WARRANT_SIGNING_FAILED', rule: 'intentgate.warrant', message: (err as Error).message }],
+      });
+    }
+  }
+  return { decision, records: recordsOf(intent, decision, input, outcome, settings, nowMs), exportedRows: exportedRowsOf(intent, decision.verdict) };
+}
+
+/** A final deny for an intent whose message was poison (it went to the DLQ). */
+export function denyDeadLetter(letter: DeadLetter, settings: DecideSettings, clock: Clock): OutgoingRecord[] {
+  if (letter.intent_id === null) return [];
+  const nowMs = clock.now();
+  const raw = letter.original.value === null ? Buffer.alloc(0) : Buffer.from(letter.original.value, 'base64');
+  const decision: Decision = {
+    decision_id: randomUUID(), intent_id: letter.intent_id,
+    // The intent could not be read as an Intent, so its digest is that of the bytes received.
+    intent_digest: sha256Hex(raw), verdict: 'deny', final: true,
+    reasons: [{ code: 'INTENT_INVALID', rule: 'intentgate.contract', message: `${letter.reason.code}: ${letter.reason.message}`.slice(0, 2048) }],
+    obligations: {}, policy: null, input_digest: null, decided_at: iso(nowMs),
+  };
+  const key = letter.original.key === null ? letter.intent_id : Buffer.from(letter.original.key, 'base64').toString('utf8');
+  return [
+    { topic: 'decisions', key, value: decision },
+    receipt('decision', letter.intent_id, { decision, input: null, dead_letter: { topic: letter.original.topic, offset: letter.original.offset, reason: letter.reason } }, settings, nowMs),
+  ];
+}

@@ -1,0 +1,44 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import type { Jwks } from '@intentgate/evidence';
+
+export interface HttpEndpoints {
+  jwks: () => Jwks;
+  ready: () => boolean;
+  metrics: Registry;
+}
+
+/** /healthz, /readyz, /metrics (Prometheus text), /.well-known/jwks.json (warrant keys). */
+export async function startHttp(port: number, endpoints: HttpEndpoints): Promise<{ url: string; close(): Promise<void> }> {
+  const server: Server = createServer((req, res) => {
+    const send = (status: number, type: string, body: string) => {
+      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+      res.end(body);
+    };
+    const json = (status: number, value: unknown) => send(status, 'application/json', JSON.stringify(value));
+    if (req.method !== 'GET') return json(405, { code: 'METHOD_NOT_ALLOWED', message: 'only GET is served here' });
+    switch (req.url) {
+      case '/healthz':
+        return json(200, { status: 'ok' });
+      case '/readyz':
+        return endpoints.ready() ? json(200, { status: 'ready' }) : json(503, { code: 'NOT_READY', message: 'still joining the group or loading policy' });
+      case '/.well-known/jwks.json':
+        return json(200, endpoints.jwks());
+      case '/metrics':
+        endpoints.metrics.metrics().then(
+          (text) => send(200, endpoints.metrics.contentType, text),
+          (err: unknown) => json(500, { code: 'METRICS_FAILED', message: String(err) }),
+        );
+        return;
+      default:
+        return json(404, { code: 'NOT_FOUND', message: `no such endpoint: ${req.url}` });
+    }
+  });
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));
+  const { port: bound } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${bound}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}

@@ -1,0 +1,3 @@
+export { DecisionService, DECISION_GROUP, type DecisionServiceOptions } from './service.ts';
+export { publishAndActivate, type PublishOptions } from './policy-admin.ts';
+export { decide, denyDeadLetter, policyInputOf, type DecideSettings, type PolicyInput, type Decided } from './decide.ts';

@@ -1,0 +1,192 @@
+import { hostname } from 'node:os';
+import { Counter, Histogram, Registry } from 'prom-client';
+import { pino } from 'pino';
+import { Bus, type IncomingRecord, type Logger, type OutgoingRecord, type TransactionalProcessor } from '@intentgate/bus';
+import { ContextStore, ContextUnavailable } from '@intentgate/context';
+import type { Decision, Intent } from '@intentgate/contracts';
+import { generateSigningKey, jwksOf, type Jwks, type SigningKey } from '@intentgate/evidence';
+import { ActivePolicy } from '@intentgate/policy';
+import { decide, denyDeadLetter, exportedRowsOf, type DecideSettings } from './decide.ts';
+import { PolicyWatcher } from './policy-watcher.ts';
+import { startHttp } from './http.ts';
+
+export interface DecisionServiceOptions {
+  brokers: string[];
+  registryUrl: string;
+  redisUrl: string;
+  instanceId?: string;
+  tenant?: string;
+  issuer?: string;
+  warrantTtlSeconds?: number;
+  contextFreshnessMs?: number;
+  policyTimeoutMicros?: number;
+  defaultApprovalDeadlineSeconds?: number;
+  /** Warrant signing key; a fresh one (published in the JWKS) when absent. */
+  key?: SigningKey;
+  /** 0 picks a free port. */
+  httpPort?: number;
+  /** Consumer group on `intents` (tests use their own). */
+  groupId?: string;
+  logger?: Logger;
+}
+
+export const DECISION_GROUP = 'intentgate-decision';
+
+/**
+ * The decision worker: a consumer-group member on `intents` that decides each batch with the
+ * active bundle and fresh context, and writes every decision with its records and the consumed
+ * offsets in one Kafka transaction.
+ */
+export class DecisionService {
+  readonly active = new ActivePolicy();
+  readonly logger: Logger;
+  httpUrl = '';
+  readonly #options: DecisionServiceOptions;
+  readonly #bus: Bus;
+  readonly #store: ContextStore;
+  readonly #metrics = new Registry();
+  readonly #decisions: Counter;
+  readonly #evaluation: Histogram;
+  #key!: SigningKey;
+  #watcher!: PolicyWatcher;
+  #processor: TransactionalProcessor<'Intent'> | null = null;
+  #http: { url: string; close(): Promise<void> } | null = null;
+  #ready = false;
+  #stopping: Promise<void> | null = null;
+
+  private constructor(options: DecisionServiceOptions) {
+    this.#options = options;
+    this.logger = options.logger ?? pino({ level: 'info', base: { service: 'decision' } });
+    this.#bus = new Bus({ brokers: options.brokers, registryUrl: options.registryUrl, clientId: `decision-${this.instanceId}`, logger: this.logger });
+    this.#store = new ContextStore({ redisUrl: options.redisUrl, freshnessMs: options.contextFreshnessMs ?? 60_000 });
+    this.#decisions = new Counter({ name: 'intentgate_decisions_total', help: 'Decisions made, by verdict and first reason code', labelNames: ['verdict', 'code'], registers: [this.#metrics] });
+    this.#evaluation = new Histogram({ name: 'intentgate_policy_evaluation_seconds', help: 'Wasm policy evaluation time', buckets: [5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 1e-3, 1e-2], registers: [this.#metrics] });
+  }
+
+  get instanceId(): string {
+    return this.#options.instanceId ?? `${hostname()}-${process.pid}`;
+  }
+
+  get jwks(): Jwks {
+    return jwksOf([this.#key]);
+  }
+
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  static async start(options: DecisionServiceOptions): Promise<DecisionService> {
+    const service = new DecisionService(options);
+    try {
+      await service.#start();
+    } catch (err) {
+      await service.stop();
+      throw err;
+    }
+    return service;
+  }
+
+  get #settings(): DecideSettings {
+    return {
+      issuer: this.#options.issuer ?? 'intentgate-decision',
+      producer: `decision/${this.instanceId}`,
+      warrantTtlSeconds: this.#options.warrantTtlSeconds ?? 30,
+      policyTimeoutMicros: this.#options.policyTimeoutMicros ?? 50_000,
+      defaultApprovalDeadlineSeconds: this.#options.defaultApprovalDeadlineSeconds ?? 300,
+      key: this.#key,
+    };
+  }
+
+  async #start(): Promise<void> {
+    this.#key = this.#options.key ?? (await generateSigningKey(`decision-${this.instanceId}`));
+    this.#http = await startHttp(this.#options.httpPort ?? 0, { jwks: () => this.jwks, ready: () => this.#ready, metrics: this.#metrics });
+    this.httpUrl = this.#http.url;
+    await this.#bus.registerSchemas();
+    await this.#store.connect().catch((err: unknown) => {
+      // Not fatal: every decision denies with CONTEXT_UNAVAILABLE until Redis answers.
+      this.logger.error({ err: (err as Error).message }, 'context store unreachable at start');
+    });
+    this.#watcher = new PolicyWatcher(this.#bus, this.active, this.#options.tenant ?? 'default', this.logger);
+    await this.#watcher.start();
+    await this.#watcher.caughtUp(30_000);
+    const settings = this.#settings;
+    this.#processor = this.#bus.transactional<'Intent'>({
+      groupId: this.#options.groupId ?? DECISION_GROUP,
+      topics: ['intents'],
+      transactionalId: `${this.#options.groupId ?? DECISION_GROUP}-${this.instanceId}`,
+      fromBeginning: true,
+      transform: (records) => this.#decideBatch(records.map((r) => r.value), settings),
+      onDeadLetter: (letter) => {
+        this.#decisions.inc({ verdict: 'deny', code: 'INTENT_INVALID' });
+        return denyDeadLetter(letter, settings, Date);
+      },
+      onCommitted: (records, outputs) => this.#afterCommit(records, outputs),
+    });
+    await this.#processor.start();
+    this.#ready = true;
+    this.logger.info({ http: this.httpUrl, instance: this.instanceId }, 'decision service ready');
+  }
+
+  /** Decides a batch; the returned records commit together with the batch's offsets. */
+  async #decideBatch(intents: Intent[], settings: DecideSettings): Promise<OutgoingRecord[]> {
+    const engine = this.active.current; // one engine for the whole batch (hot swap between batches)
+    let context: Awaited<ReturnType<ContextStore['readBatch']>> | Error;
+    try {
+      context = await this.#store.readBatch(intents);
+    } catch (err) {
+      context = err instanceof ContextUnavailable ? err : new ContextUnavailable((err as Error).message, err);
+    }
+    const out: OutgoingRecord[] = [];
+    // Session history changes within the batch, so a later intent sees an earlier one's export.
+    const exported = new Map<string, number>();
+    const seen = new Set<string>();
+    for (const intent of intents) {
+      const previous = context instanceof Error ? undefined : context.decided.get(intent.intent_id);
+      if (previous || seen.has(intent.intent_id)) {
+        // The same intent again: the same decision again, never a new one (and nothing to execute twice).
+        if (previous) out.push({ topic: 'decisions', key: intent.session.id, value: previous });
+        continue;
+      }
+      seen.add(intent.intent_id);
+      let snapshot = context instanceof Error ? context : context.snapshots.get(intent.intent_id)!;
+      if (!(snapshot instanceof Error)) {
+        const extra = exported.get(intent.session.id) ?? 0;
+        snapshot = { ...snapshot, session: { ...snapshot.session, exported_rows: snapshot.session.exported_rows + extra } };
+      }
+      const decided = await decide(intent, snapshot, engine, settings, Date);
+      if (decided.exportedRows > 0) exported.set(intent.session.id, (exported.get(intent.session.id) ?? 0) + decided.exportedRows);
+      this.#decisions.inc({ verdict: decided.decision.verdict, code: decided.decision.reasons[0]?.code ?? 'NONE' });
+      const receipt = decided.records.find((r) => r.topic === 'receipts')?.value as { body: { evaluation_micros: number | null } } | undefined;
+      if (receipt?.body.evaluation_micros != null) this.#evaluation.observe(receipt.body.evaluation_micros / 1e6);
+      out.push(...decided.records);
+    }
+    return out;
+  }
+
+  /** After the transaction: remember decisions (for resubmissions) and update session history. */
+  async #afterCommit(records: IncomingRecord<'Intent'>[], outputs: OutgoingRecord[]): Promise<void> {
+    const intents = new Map(records.map((r) => [r.value.intent_id, r.value]));
+    const fresh = outputs.filter((o) => o.topic === 'receipts' && (o.value as { kind: string }).kind === 'decision')
+      .map((o) => (o.value as { body: { decision: Decision } }).body.decision)
+      .filter((d) => intents.has(d.intent_id));
+    if (fresh.length === 0) return;
+    await this.#store.rememberDecisions(fresh);
+    await this.#store.recordOutcomes(fresh.map((d) => {
+      const intent = intents.get(d.intent_id)!;
+      return { intent, verdict: d.verdict, exportedRows: exportedRowsOf(intent, d.verdict) };
+    }));
+  }
+
+  /** Idempotent drain: finish and commit the batch in hand, then close everything. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.#ready = false;
+      await this.#processor?.stop();
+      await this.#watcher?.stop();
+      await this.#bus.close();
+      await this.#store.close();
+      await this.#http?.close();
+    })();
+    return this.#stopping;
+  }
+}
