@@ -48,7 +48,7 @@ async function startService(options: { tenant: string; redisUrl?: string; groupI
   return DecisionService.start({
     brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: options.redisUrl ?? s.redis.url,
     tenant: options.tenant, groupId: options.groupId ?? uniqueGroup('decision'), instanceId: randomUUID().slice(0, 8),
-    contextFreshnessMs: 60_000, logger: (await import('pino')).pino({ level: process.env.INTENTGATE_TEST_LOG ?? 'silent' }),
+    contextFreshnessMs: 60_000, approvalDeadlineCapSeconds: 2, logger: (await import('pino')).pino({ level: process.env.INTENTGATE_TEST_LOG ?? 'silent' }),
   });
 }
 
@@ -128,7 +128,7 @@ describe('decisions', () => {
     expect(decision.reasons.map((r) => r.code)).toContain('RESTRICTED_DATA');
   });
 
-  it('an irreversible high-impact action escalates with an approval request and is not executed', async () => {
+  it('an irreversible high-impact action escalates, is not executed, and is denied at its deadline', async () => {
     const i = intent({ action: { name: 'data.delete', reversible: false }, resource: { properties: { sensitivity: 'confidential' } } });
     const requests: string[] = [];
     const watch = bus.consumer<'ApprovalRequest'>({
@@ -140,7 +140,12 @@ describe('decisions', () => {
     await agent.submit(i);
     await eventually(() => requests.includes(i.intent_id), 'the approval request');
     // No final decision yet: the agent's await runs out as a timeout, never as an allow.
-    await expect(agent.awaitDecision(i.intent_id, 1_000)).rejects.toBeInstanceOf(DecisionTimeout);
+    await expect(agent.awaitDecision(i.intent_id, 500)).rejects.toBeInstanceOf(DecisionTimeout);
+    // Nobody answers: at the deadline (capped to 2 s here) it becomes a final deny.
+    const final = await agent.awaitDecision(i.intent_id, 30_000);
+    expect(final).toMatchObject({ verdict: 'deny', final: true, reasons: [{ code: 'APPROVAL_TIMEOUT' }] });
+    // Asking again gets that same final deny, not the old escalation.
+    expect((await agent.decide(i)).decision_id).toBe(final.decision_id);
     expect(executed.some((a) => a.intent.intent_id === i.intent_id)).toBe(false);
   });
 

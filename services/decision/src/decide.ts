@@ -14,6 +14,8 @@ export interface DecideSettings {
   warrantTtlSeconds: number;
   policyTimeoutMicros: number;
   defaultApprovalDeadlineSeconds: number;
+  /** Upper bound on any escalation deadline (the demo and tests use short ones). */
+  approvalDeadlineCapSeconds: number;
   key: SigningKey;
 }
 
@@ -66,7 +68,8 @@ function recordsOf(intent: Intent, decision: Decision, input: PolicyInput | null
   }
   if (decision.verdict === 'escalate') {
     const approval = (decision.obligations.approval ?? {}) as { quorum?: unknown; deadline_seconds?: unknown };
-    const seconds = typeof approval.deadline_seconds === 'number' && approval.deadline_seconds > 0 ? approval.deadline_seconds : settings.defaultApprovalDeadlineSeconds;
+    const asked = typeof approval.deadline_seconds === 'number' && approval.deadline_seconds > 0 ? approval.deadline_seconds : settings.defaultApprovalDeadlineSeconds;
+    const seconds = Math.min(asked, settings.approvalDeadlineCapSeconds);
     out.push({
       topic: 'approvals.requests',
       key: intent.intent_id,

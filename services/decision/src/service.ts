@@ -3,12 +3,13 @@ import { Counter, Histogram, Registry } from 'prom-client';
 import { pino } from 'pino';
 import { Bus, type IncomingRecord, type Logger, type OutgoingRecord, type TransactionalProcessor } from '@intentgate/bus';
 import { ContextStore, ContextUnavailable } from '@intentgate/context';
-import type { Decision, Intent } from '@intentgate/contracts';
+import type { ApprovalRequest, Decision, Intent } from '@intentgate/contracts';
 import { generateSigningKey, jwksOf, type Jwks, type SigningKey } from '@intentgate/evidence';
 import { ActivePolicy } from '@intentgate/policy';
 import { decide, denyDeadLetter, exportedRowsOf, type DecideSettings } from './decide.ts';
 import { PolicyWatcher } from './policy-watcher.ts';
 import { startHttp } from './http.ts';
+import { EscalationDeadlines } from './escalations.ts';
 
 export interface DecisionServiceOptions {
   brokers: string[];
@@ -21,6 +22,8 @@ export interface DecisionServiceOptions {
   contextFreshnessMs?: number;
   policyTimeoutMicros?: number;
   defaultApprovalDeadlineSeconds?: number;
+  /** Caps every escalation deadline, whatever the policy asks. */
+  approvalDeadlineCapSeconds?: number;
   /** Warrant signing key; a fresh one (published in the JWKS) when absent. */
   key?: SigningKey;
   /** 0 picks a free port. */
@@ -51,6 +54,7 @@ export class DecisionService {
   #watcher!: PolicyWatcher;
   #processor: TransactionalProcessor<'Intent'> | null = null;
   #http: { url: string; close(): Promise<void> } | null = null;
+  #deadlines: EscalationDeadlines | null = null;
   #ready = false;
   #stopping: Promise<void> | null = null;
 
@@ -93,6 +97,7 @@ export class DecisionService {
       warrantTtlSeconds: this.#options.warrantTtlSeconds ?? 30,
       policyTimeoutMicros: this.#options.policyTimeoutMicros ?? 50_000,
       defaultApprovalDeadlineSeconds: this.#options.defaultApprovalDeadlineSeconds ?? 300,
+      approvalDeadlineCapSeconds: this.#options.approvalDeadlineCapSeconds ?? 24 * 3600,
       key: this.#key,
     };
   }
@@ -123,6 +128,8 @@ export class DecisionService {
       onCommitted: (records, outputs) => this.#afterCommit(records, outputs),
     });
     await this.#processor.start();
+    this.#deadlines = new EscalationDeadlines(this.#store.redis, this.#bus.producer(), `decision/${this.instanceId}`, this.logger);
+    this.#deadlines.start();
     this.#ready = true;
     this.logger.info({ http: this.httpUrl, instance: this.instanceId }, 'decision service ready');
   }
@@ -171,6 +178,8 @@ export class DecisionService {
       .filter((d) => intents.has(d.intent_id));
     if (fresh.length === 0) return;
     await this.#store.rememberDecisions(fresh);
+    const escalations = outputs.filter((o) => o.topic === 'approvals.requests').map((o) => o.value as ApprovalRequest);
+    await this.#deadlines?.track(escalations, (id) => intents.get(id)?.session.id ?? id);
     await this.#store.recordOutcomes(fresh.map((d) => {
       const intent = intents.get(d.intent_id)!;
       return { intent, verdict: d.verdict, exportedRows: exportedRowsOf(intent, d.verdict) };
@@ -182,6 +191,7 @@ export class DecisionService {
     this.#stopping ??= (async () => {
       this.#ready = false;
       await this.#processor?.stop();
+      await this.#deadlines?.stop();
       await this.#watcher?.stop();
       await this.#bus.close();
       await this.#store.close();

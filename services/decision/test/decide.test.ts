@@ -1,0 +1,100 @@
+// The decision logic without servers: real Wasm from the starter policy, fake nothing else.
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parseMessage, type Intent } from '@intentgate/contracts';
+import { exampleIntent } from '@intentgate/contracts/examples';
+import { digestOf, generateSigningKey, jwksOf, verifyWarrant, type SigningKey } from '@intentgate/evidence';
+import { ensureOpa, projectRoot } from '@intentgate/infra';
+import { buildBundle, PolicyEngine, PolicyError } from '@intentgate/policy';
+import type { ContextSnapshot } from '@intentgate/context';
+import { decide, denyDeadLetter, type DecideSettings } from '../src/decide.ts';
+import { timeoutDecision, timeoutDecisionId } from '../src/escalations.ts';
+
+const AGENT = 'spiffe://example.org/agents/helper';
+let engine: PolicyEngine;
+let key: SigningKey;
+let settings: DecideSettings;
+const clock = { now: () => Date.parse('2026-11-24T12:00:00Z') };
+
+function intent(over: Partial<Intent> = {}): Intent {
+  return {
+    ...exampleIntent(),
+    subject: { type: 'agent', id: AGENT, properties: { autonomy: 'supervised' } },
+    delegation: [{ principal: 'alice@example.org', kind: 'human', scope: ['*'] }, { principal: AGENT, kind: 'agent', scope: ['data:*'] }],
+    action: { name: 'data.query', domain: 'data', reversible: true },
+    ...over,
+  };
+}
+
+const snapshot: ContextSnapshot = {
+  session: { exported_rows: 0, actions: 0, denied: 0 }, resource: { sensitivity: null }, agent: { revoked: false }, revoked: [], synced_at: 1,
+};
+
+beforeAll(async () => {
+  const bundle = await buildBundle({ opaPath: await ensureOpa(), policyDir: join(projectRoot, 'policies') });
+  engine = await PolicyEngine.load(bundle.bytes, { version: '1' });
+  key = await generateSigningKey('k1');
+  settings = { issuer: 'ig', producer: 'test', warrantTtlSeconds: 30, policyTimeoutMicros: 1_000_000, defaultApprovalDeadlineSeconds: 300, approvalDeadlineCapSeconds: 60, key };
+}, 600_000);
+
+describe('decide', () => {
+  it('allow: a contract-valid decision, a warrant bound to the intent digest, the approved intent and a receipt with the full input', async () => {
+    const i = intent();
+    const { decision, records } = await decide(i, snapshot, engine, settings, clock);
+    expect(() => parseMessage('Decision', decision)).not.toThrow();
+    expect(decision).toMatchObject({ verdict: 'allow', final: true, intent_digest: digestOf(i), decided_at: '2026-11-24T12:00:00.000Z' });
+    const claims = await verifyWarrant(decision.warrant, { jwks: jwksOf([key]), issuer: 'ig', domain: 'data', intentDigest: digestOf(i), decisionId: decision.decision_id, now: clock.now() / 1000 });
+    expect(claims.exp - claims.iat).toBe(30);
+    expect(records.map((r) => r.topic)).toEqual(['decisions', 'intents.approved.data', 'receipts']);
+    const receipt = parseMessage('Receipt', records[2]!.value);
+    const body = receipt.body as { input: { intent: Intent; context: { now: { hour_utc: number; weekday: number } } } };
+    expect(body.input.intent).toEqual(i);
+    expect(body.input.context.now).toMatchObject({ hour_utc: 12, weekday: 2 });
+    expect(decision.input_digest).toBe(digestOf(body.input));
+    for (const r of records) expect(() => parseMessage(r.topic === 'decisions' ? 'Decision' : r.topic === 'receipts' ? 'Receipt' : 'ApprovedIntent', r.value)).not.toThrow();
+  });
+
+  it('escalate: not final, an approval request with the capped deadline, no warrant', async () => {
+    const i = intent({ action: { name: 'data.delete', domain: 'data', reversible: false }, resource: { type: 'table', id: 'x', properties: { sensitivity: 'confidential' } } });
+    const { decision, records } = await decide(i, snapshot, engine, settings, clock);
+    expect(decision).toMatchObject({ verdict: 'escalate', final: false });
+    expect(decision.warrant).toBeUndefined();
+    const request = parseMessage('ApprovalRequest', records.find((r) => r.topic === 'approvals.requests')!.value);
+    expect(request.deadline).toBe('2026-11-24T12:01:00.000Z');
+    expect(request.intent_digest).toBe(digestOf(i));
+  });
+
+  it('context unavailable or no bundle: deny with the reason, no policy named, nothing approved', async () => {
+    const noContext = await decide(intent(), new Error('redis down'), engine, settings, clock);
+    expect(noContext.decision).toMatchObject({ verdict: 'deny', reasons: [{ code: 'CONTEXT_UNAVAILABLE' }], policy: null });
+    expect(noContext.records.map((r) => r.topic)).toEqual(['decisions', 'receipts']);
+    const noBundle = await decide(intent(), snapshot, null, settings, clock);
+    expect(noBundle.decision).toMatchObject({ verdict: 'deny', reasons: [{ code: 'NO_ACTIVE_BUNDLE' }] });
+    const broken = await decide(intent(), snapshot, new PolicyError('BUNDLE_CORRUPT', 'bad'), settings, clock);
+    expect(broken.decision).toMatchObject({ verdict: 'deny', reasons: [{ code: 'BUNDLE_CORRUPT' }] });
+  });
+
+  it('counts exported rows only for an allowed export', async () => {
+    const i = intent({ action: { name: 'data.export', domain: 'data', reversible: true }, context: { rows: 40 } });
+    expect((await decide(i, snapshot, engine, settings, clock)).exportedRows).toBe(40);
+    expect((await decide(i, new Error('x'), engine, settings, clock)).exportedRows).toBe(0);
+  });
+
+  it('a dead-lettered intent with a readable id gets a final deny; one without gets nothing to address', () => {
+    const letter = {
+      original: { topic: 'intents', partition: 0, offset: '1', key: Buffer.from('sess').toString('base64'), value: Buffer.from('{x').toString('base64'), headers: {}, timestamp: '1' },
+      reason: { code: 'UNDECODABLE', message: 'bad' }, intent_id: '3b241101-e2bb-4255-8caf-4136c566a962', consumer_group: 'g', failed_at: '2026-11-24T12:00:00Z',
+    };
+    const records = denyDeadLetter(letter, settings, clock);
+    expect(records.map((r) => [r.topic, r.key])).toEqual([['decisions', 'sess'], ['receipts', letter.intent_id]]);
+    expect(parseMessage('Decision', records[0]!.value)).toMatchObject({ verdict: 'deny', reasons: [{ code: 'INTENT_INVALID' }] });
+    expect(denyDeadLetter({ ...letter, intent_id: null }, settings, clock)).toEqual([]);
+  });
+
+  it('an escalation timeout is a final deny with a stable id', () => {
+    const id = '3b241101-e2bb-4255-8caf-4136c566a962';
+    expect(timeoutDecisionId(id)).toBe(timeoutDecisionId(id));
+    const d = timeoutDecision({ intent_id: id, decision_id: id, intent_digest: 'a'.repeat(64), session_id: 's', deadline: 'x' }, clock.now());
+    expect(parseMessage('Decision', d)).toMatchObject({ verdict: 'deny', final: true, reasons: [{ code: 'APPROVAL_TIMEOUT' }] });
+  });
+});
