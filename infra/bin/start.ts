@@ -3,9 +3,11 @@
 // everything this process started.
 import { relative } from 'node:path';
 import { Bus, BusError } from '@intentgate/bus';
+import { AgentClient } from '@intentgate/sdk';
+import { renderTable, runDemo } from '@intentgate/demo';
 import {
-  assertNodeVersion, removeStackFile, startStack, StackError, writeStackFile, projectRoot,
-  type RunningStack, type StackInfo,
+  assertNodeVersion, removeStackFile, startStack, startSystem, StackError, writeStackFile, projectRoot,
+  type RunningStack, type RunningSystem, type StackInfo,
 } from '../src/index.ts';
 
 const t0 = performance.now();
@@ -42,12 +44,19 @@ try {
 say('IntentGate: starting the stack (servers from KAFKA_BROKERS / SCHEMA_REGISTRY_URL / REDIS_URL when set)');
 let stack: RunningStack | null = null;
 let bus: Bus | null = null;
+let system: RunningSystem | null = null;
+let agent: AgentClient | null = null;
+// INTENTGATE_SERVICES=off: servers, topics and schemas only (no workers, no demo).
+const withServices = process.env.INTENTGATE_SERVICES !== 'off';
+const withDemo = withServices && process.env.INTENTGATE_DEMO !== 'off';
 let stopping: Promise<void> | null = null;
 
 async function shutdown(signal: string, code: number): Promise<void> {
   stopping ??= (async () => {
     say(`\n${signal}: stopping…`);
     const started = performance.now();
+    await agent?.close().catch(() => {});
+    await system?.stop().catch(() => {});
     await bus?.close().catch(() => {});
     await stack?.stop();
     await removeStackFile();
@@ -67,7 +76,11 @@ try {
   stack = await startStack({ progress: (m) => say(`  … ${m}`) });
   bus = new Bus({ brokers: stack.info.kafka.brokers, registryUrl: stack.info.schemaRegistry.url, clientId: 'intentgate-start' });
   const provisioned = await bus.provision();
-  const file = await writeStackFile(stack.info);
+  if (withServices) {
+    say('  … building and activating the policy bundle, starting the decision worker and the executors');
+    system = await startSystem(stack.info, bus, { approvalDeadlineCapSeconds: Number(process.env.INTENTGATE_DEMO_APPROVAL_DEADLINE_S ?? 5) });
+  }
+  const file = await writeStackFile(stack.info, system ? { decisionUrl: system.decision.httpUrl } : {});
   const created = provisioned.topics.filter((t) => t.created).length;
   const seconds = ((performance.now() - t0) / 1000).toFixed(1);
   say(`\nIntentGate stack is up (${seconds}s)\n`);
@@ -76,12 +89,28 @@ try {
   say(`  topics    ${provisioned.topics.length} ready (${created} created): ${provisioned.topics.map((t) => `${t.name}[${t.partitions}]`).join(' ')}`);
   say(`  schemas   ${provisioned.subjects.length} subjects registered, compatibility BACKWARD`);
   say(`  timings   ${Object.entries(stack.timings).map(([k, v]) => `${k} ${v}s`).join(', ')}`);
+  if (system) {
+    say(`  policy    ${system.bundle.version} (sha256 ${system.bundle.digest}) active for tenant default`);
+    say(`  decision  ${system.decision.httpUrl}  (/readyz, /metrics, /.well-known/jwks.json)`);
+    say(`  executors app → ${system.executors.app.url}/orders, data → sqlite, infra → config dir, ai → MCP server; sandbox ${relative(projectRoot, system.executors.sandboxDir)}`);
+    say(`  logs      ${relative(projectRoot, system.logFile)}`);
+  }
   const shown = relative(projectRoot, file);
   say(`  addresses ${shown.startsWith('..') ? file : shown}`);
+  if (system && withDemo) {
+    say('\nDemo agent: ten intents across the four domains (the unanswered escalation is denied at its deadline)…\n');
+    agent = await AgentClient.connect({ brokers: stack.info.kafka.brokers, registryUrl: stack.info.schemaRegistry.url, clientId: 'demo-agent' });
+    const rows = await runDemo(agent, bus, system.executors, { decisionTimeoutMs: 60_000 });
+    say(renderTable(rows));
+    const count = (v: string) => rows.filter((r) => r.verdict === v).length;
+    say(`\n  ${count('allow')} allowed and executed, ${count('deny')} denied (none of them executed), ${count('escalate')} still awaiting review.`);
+  }
   say('\nPress Ctrl-C to stop.');
   // Servers given by the environment leave nothing in this process that keeps it running.
   setInterval(() => {}, 1 << 30);
 } catch (err) {
+  await agent?.close().catch(() => {});
+  await system?.stop().catch(() => {});
   await bus?.close().catch(() => {});
   await stack?.stop();
   fail(err);

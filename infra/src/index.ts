@@ -4,7 +4,8 @@ export { writeStackFile, readStackFile, removeStackFile, stackFilePath, type Sta
 export { ensureKafka, ensureApicurio, ensureOpa, ensureRedisServer, type Progress } from './fetch.ts';
 export { StackError, type StackErrorCode } from './errors.ts';
 export { VERSIONS } from './versions.ts';
-export { cacheDir, projectRoot } from './paths.ts';
+export { cacheDir, projectRoot, stateDir } from './paths.ts';
 export { assertNodeVersion, MIN_NODE_MAJOR } from './node-version.ts';
 export { isSameProcess, type ProcessRecord } from './processes.ts';
 export { startStandaloneRedis, type StandaloneServer } from './standalone.ts';
+export { startSystem, type RunningSystem, type SystemOptions } from './system.ts';

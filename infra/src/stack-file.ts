@@ -7,6 +7,8 @@ export interface StackFile extends StackInfo {
   /** The process that runs the stack (npm start). */
   pid: number;
   startedAt: string;
+  /** The decision service (health, metrics, warrant keys at /.well-known/jwks.json). */
+  decisionUrl: string | null;
   /** Filled in by later services. */
   ledgerUrl: string | null;
   approvalsUrl: string | null;
@@ -16,8 +18,8 @@ export function stackFilePath(): string {
   return join(stateDir(), 'stack.json');
 }
 
-export async function writeStackFile(info: StackInfo, extra: Partial<Pick<StackFile, 'ledgerUrl' | 'approvalsUrl'>> = {}): Promise<string> {
-  const file: StackFile = { ...info, pid: process.pid, startedAt: new Date().toISOString(), ledgerUrl: null, approvalsUrl: null, ...extra };
+export async function writeStackFile(info: StackInfo, extra: Partial<Pick<StackFile, 'decisionUrl' | 'ledgerUrl' | 'approvalsUrl'>> = {}): Promise<string> {
+  const file: StackFile = { ...info, pid: process.pid, startedAt: new Date().toISOString(), decisionUrl: null, ledgerUrl: null, approvalsUrl: null, ...extra };
   await mkdir(stateDir(), { recursive: true });
   const path = stackFilePath();
   await writeFile(path, `${JSON.stringify(file, null, 2)}\n`);

@@ -96,3 +96,13 @@ describe('process tracking', () => {
     await expect(p.waitHealthy(async () => false, 10_000, 'listening')).rejects.toThrow(/exited \(code 3\).*\n.*cannot bind port/);
   });
 });
+
+describe('kafka cluster ids', () => {
+  it('are 22 base64url characters and never start with "-" (the format tool would read an option)', async () => {
+    const { newClusterId } = await import('../src/servers/kafka.ts');
+    for (let i = 0; i < 5_000; i++) {
+      const id = newClusterId();
+      expect(id).toMatch(/^[A-Za-z0-9_][A-Za-z0-9_-]{21}$/);
+    }
+  });
+});

@@ -54,6 +54,8 @@ describe('npm start', () => {
       KAFKA_BROKERS: s.kafka.brokers.join(','),
       SCHEMA_REGISTRY_URL: s.schemaRegistry.url,
       REDIS_URL: s.redis.url,
+      // Servers, topics and schemas only: a second decision worker must not join the tests' stack.
+      INTENTGATE_SERVICES: 'off',
     });
     await run.up();
     const file = JSON.parse(readFileSync(run.stackFile, 'utf8')) as StackFile;
@@ -67,9 +69,17 @@ describe('npm start', () => {
     expect(existsSync(run.stackFile)).toBe(false);
   });
 
-  it('brings up a local stack and Ctrl-C leaves no process behind', async () => {
+  it('brings up a local stack, runs the demo (denied actions leave no side effect), and Ctrl-C leaves no process behind', async () => {
     const run = startScript(withoutStackEnv());
     await run.up();
+    const out = run.output();
+    expect(out).toMatch(/policy\s+local-[0-9a-f]{12} \(sha256 [0-9a-f]{64}\) active/);
+    expect(out).toMatch(/export 200 confidential rows\s+data\s+data\.export\s+allow\s+ALL_GUARDS_PASSED\s+executed\s+exports\/.*\.csv written/);
+    expect(out).toMatch(/export 5000 confidential rows\s+data\s+data\.export\s+deny\s+EXPORT_BUDGET_EXCEEDED\s+not executed\s+no export file/);
+    expect(out).toMatch(/create an order \(research step\)\s+app\s+http\.post\s+deny\s+METHOD_NOT_PERMITTED\s+not executed\s+no order/);
+    expect(out).toMatch(/delete production service\s+infra\s+infra\.delete\s+deny\s+APPROVAL_TIMEOUT\s+not executed\s+payments-prod\.json untouched/);
+    expect(out).toMatch(/MCP write_note\s+ai\s+mcp\.tool\.call\s+allow\s+ALL_GUARDS_PASSED\s+executed\s+note saved/);
+    expect(out).toMatch(/delete invoices, asked by a tool output\s+data\s+data\.delete\s+deny\s+TAINTED_SOURCE\s+not executed\s+(\d+) of \1 rows remain/);
     const file = JSON.parse(readFileSync(run.stackFile, 'utf8')) as StackFile;
     const pids = [file.kafka.pid, file.schemaRegistry.pid, file.redis.pid];
     expect(pids.every((p) => typeof p === 'number')).toBe(true);

@@ -47,7 +47,18 @@ group.initial.rebalance.delay.ms=0
 `;
 }
 
-/** Kafka ${VERSIONS.kafka} in KRaft mode, one node, on free loopback ports. */
+/**
+ * A KRaft cluster id: 16 random bytes, base64url without padding. Never one that starts with
+ * "-": the format tool's argument parser would read it as an option (as Kafka's own generator avoids).
+ */
+export function newClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
+/** Kafka in KRaft mode, one node, on free loopback ports. */
 export async function startKafka(runDir: string, group: ProcessGroup, progress: Progress): Promise<LocalKafka> {
   const libs = await ensureKafka(progress);
   const java = await findJava(17);
@@ -62,8 +73,7 @@ export async function startKafka(runDir: string, group: ProcessGroup, progress: 
   await writeFile(log4j, LOG4J);
   const jvm = [`-Dlog4j.configuration=file:${log4j}`, '-cp', join(libs, '*')];
 
-  // A KRaft cluster id is 16 random bytes, base64url without padding.
-  const clusterId = randomBytes(16).toString('base64url');
+  const clusterId = newClusterId();
   const format = await run(java.path, [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props, '--ignore-formatted'], { timeoutMs: 120_000 });
   if (format.code !== 0) {
     throw new StackError('START_FAILED', 'kafka', `formatting the KRaft log directory failed:\n${tail(format.stdout + format.stderr)}`, `Check ${dataDir} is writable.`);

@@ -94,7 +94,8 @@ export class BusConsumer<N extends MessageName> {
   #stopped: Promise<void> | null = null;
 
   constructor(kafka: Kafka, serde: Serde, dlq: BatchingProducer, options: ConsumerOptions<N>) {
-    this.#consumer = kafka.consumer({ groupId: options.groupId, allowAutoTopicCreation: false, retry: { retries: 8 } });
+    // A short fetch wait keeps shutdown quick: disconnect waits for the fetch in flight.
+    this.#consumer = kafka.consumer({ groupId: options.groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 500, retry: { retries: 8 } });
     this.#serde = serde;
     this.#dlq = dlq;
     this.#options = options;

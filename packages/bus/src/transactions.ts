@@ -54,6 +54,7 @@ export class TransactionalProcessor<N extends MessageName> {
       groupId: options.groupId,
       readUncommitted: false,
       allowAutoTopicCreation: false,
+      maxWaitTimeInMs: 500,
       retry: { retries: 8 },
     });
     this.#producer = kafka.producer({ ...PRODUCER_SAFETY, transactionalId: options.transactionalId });

@@ -190,9 +190,7 @@ export class DecisionService {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       this.#ready = false;
-      await this.#processor?.stop();
-      await this.#deadlines?.stop();
-      await this.#watcher?.stop();
+      await Promise.all([this.#processor?.stop(), this.#deadlines?.stop(), this.#watcher?.stop()]);
       await this.#bus.close();
       await this.#store.close();
       await this.#http?.close();

@@ -1,0 +1,68 @@
+// The IntentGate services on a running stack: policy published and activated, context fed,
+// the decision worker, the reference executors. What npm start runs after the servers.
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import type { Bus } from '@intentgate/bus';
+import { ContextStore } from '@intentgate/context';
+import { DecisionService, publishAndActivate } from '@intentgate/decision';
+import { Executors } from '@intentgate/executors';
+import { buildBundle } from '@intentgate/policy';
+import { seedDemoContext } from '@intentgate/demo';
+import { projectRoot, stateDir } from './paths.ts';
+import type { StackInfo } from './stack.ts';
+
+export interface RunningSystem {
+  decision: DecisionService;
+  executors: Executors;
+  store: ContextStore;
+  bundle: { digest: string; version: string };
+  logFile: string;
+  stop(): Promise<void>;
+}
+
+export interface SystemOptions {
+  /** Caps escalation deadlines, so the demo's unanswered escalation ends in seconds. */
+  approvalDeadlineCapSeconds: number;
+  contextFreshnessMs?: number;
+}
+
+export async function startSystem(info: StackInfo, bus: Bus, options: SystemOptions): Promise<RunningSystem> {
+  const logs = join(stateDir(), 'logs');
+  await mkdir(logs, { recursive: true });
+  const logFile = join(logs, 'services.log');
+  const logger: Logger = pino({ level: process.env.LOG_LEVEL ?? 'info' }, pino.destination({ dest: logFile, sync: false }));
+
+  const bundle = await buildBundle({ opaPath: info.opa.path, policyDir: join(projectRoot, 'policies'), revision: 'local' });
+  const version = `local-${bundle.digest.slice(0, 12)}`;
+  await publishAndActivate(bus, bundle, { version, by: 'npm-start' });
+
+  const freshnessMs = options.contextFreshnessMs ?? 60_000;
+  const store = new ContextStore({ redisUrl: info.redis.url, freshnessMs });
+  await store.connect();
+  await seedDemoContext(store);
+  // The local context feeder: confirms the store is current well inside its freshness bound.
+  const feeder = setInterval(() => void store.markSynced().catch((err: unknown) => logger.error({ err: String(err) }, 'context sync failed')), Math.floor(freshnessMs / 4));
+
+  const decision = await DecisionService.start({
+    brokers: info.kafka.brokers, registryUrl: info.schemaRegistry.url, redisUrl: info.redis.url,
+    approvalDeadlineCapSeconds: options.approvalDeadlineCapSeconds, contextFreshnessMs: freshnessMs, logger: logger.child({ service: 'decision' }),
+  });
+  const sandboxDir = join(stateDir(), 'sandbox');
+  await rm(sandboxDir, { recursive: true, force: true });
+  const executors = await Executors.start({
+    brokers: info.kafka.brokers, registryUrl: info.schemaRegistry.url, redisUrl: info.redis.url,
+    issuer: 'intentgate-decision', jwksUrl: `${decision.httpUrl}/.well-known/jwks.json`, sandboxDir, logger: logger.child({ service: 'executors' }),
+  });
+  let stopped: Promise<void> | null = null;
+  return {
+    decision, executors, store, bundle: { digest: bundle.digest, version }, logFile,
+    stop: () => (stopped ??= (async () => {
+      clearInterval(feeder);
+      await executors.stop();
+      await decision.stop();
+      await store.close();
+      logger.flush();
+    })()),
+  };
+}

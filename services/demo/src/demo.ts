@@ -1,0 +1,138 @@
+// The demo agent: submits a mix of intents across the four domains and reports, for each, the
+// decision and whether its side effect exists. A denied action must visibly not have happened.
+import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Bus } from '@intentgate/bus';
+import type { Decision, ExecutionResult, Intent } from '@intentgate/contracts';
+import type { ContextStore } from '@intentgate/context';
+import type { Executors } from '@intentgate/executors';
+import type { AgentClient } from '@intentgate/sdk';
+
+export const DEMO_AGENT = 'spiffe://demo.intentgate.local/agents/ops-assistant';
+
+interface Scenario {
+  label: string;
+  intent: Intent;
+  /** Describes the side effect, present or absent, as seen in the sandbox. */
+  effect: (ex: Executors, intent: Intent) => string;
+}
+
+export interface DemoRow {
+  label: string;
+  domain: string;
+  action: string;
+  verdict: string;
+  reason: string;
+  execution: string;
+  effect: string;
+}
+
+function intentOf(session: string, over: { action: Intent['action']; resource: Intent['resource']; context?: Intent['context']; step?: string; source?: string; scope: string[] }): Intent {
+  return {
+    intent_id: randomUUID(),
+    submitted_at: new Date().toISOString(),
+    subject: { type: 'agent', id: DEMO_AGENT, properties: { autonomy: 'supervised' } },
+    delegation: [
+      { principal: 'alice@demo.intentgate.local', kind: 'human', scope: ['*'] },
+      { principal: DEMO_AGENT, kind: 'agent', scope: over.scope },
+    ],
+    session: { id: session, workflow_step: over.step ?? 'reconcile', request_source: over.source ?? 'user' },
+    action: over.action,
+    resource: over.resource,
+    context: over.context ?? {},
+  };
+}
+
+function scenarios(ex: Executors): Scenario[] {
+  const invoicesAtStart = ex.invoiceCount();
+  const session = `demo-${randomUUID().slice(0, 8)}`;
+  const invoices: Intent['resource'] = { type: 'table', id: 'billing.invoices', properties: { sensitivity: 'internal' } };
+  const exported = (e: Executors, i: Intent) => (existsSync(join(e.sandboxDir, 'exports', `${i.intent_id}.csv`)) ? `exports/${i.intent_id.slice(0, 8)}….csv written` : 'no export file');
+  const order = (e: Executors, i: Intent) => (e.app.orders().some((o) => o.intent_id === i.intent_id) ? 'order created' : 'no order');
+  const note = (e: Executors, i: Intent) => {
+    const text = (i.context.arguments as { note?: string } | undefined)?.note ?? '';
+    return e.mcp.notes().includes(text) ? 'note saved' : 'no note';
+  };
+  const config = (name: string) => (e: Executors, i: Intent) => {
+    const file = join(e.sandboxDir, 'infra', `${name}.json`);
+    if (!existsSync(file)) return `${name}.json absent`;
+    return readFileSync(file, 'utf8').includes(i.intent_id) ? `${name}.json written` : `${name}.json untouched`;
+  };
+  const dataScope = ['data:*'];
+  return [
+    { label: 'read invoices', effect: () => 'read only',
+      intent: intentOf(session, { scope: dataScope, action: { name: 'data.query', domain: 'data', reversible: true }, resource: invoices }) },
+    { label: 'export 200 confidential rows', effect: exported,
+      intent: intentOf(session, { scope: dataScope, action: { name: 'data.export', domain: 'data', reversible: true }, resource: invoices, context: { rows: 200 } }) },
+    { label: 'export 5000 confidential rows', effect: exported,
+      intent: intentOf(session, { scope: dataScope, action: { name: 'data.export', domain: 'data', reversible: true }, resource: invoices, context: { rows: 5000 } }) },
+    { label: 'delete invoices, asked by a tool output', effect: (e) => `${e.invoiceCount()} of ${invoicesAtStart} rows remain`,
+      intent: intentOf(session, { scope: dataScope, source: 'tool_output', action: { name: 'data.delete', domain: 'data', reversible: false }, resource: invoices, context: { rows: 100 } }) },
+    { label: 'create an order (checkout step)', effect: order,
+      intent: intentOf(session, { scope: ['app:*'], step: 'checkout', action: { name: 'http.post', domain: 'app', reversible: true }, resource: { type: 'http_endpoint', id: `${ex.app.url}/orders`, properties: { sensitivity: 'internal' } }, context: { body: { sku: 'A-1', qty: 2 } } }) },
+    { label: 'create an order (research step)', effect: order,
+      intent: intentOf(session, { scope: ['app:*'], step: 'research', action: { name: 'http.post', domain: 'app', reversible: true }, resource: { type: 'http_endpoint', id: `${ex.app.url}/orders`, properties: { sensitivity: 'internal' } }, context: { body: { sku: 'B-2', qty: 99 } } }) },
+    { label: 'change staging config', effect: config('checkout-staging'),
+      intent: intentOf(session, { scope: ['infra:*'], action: { name: 'infra.config.change', domain: 'infra', reversible: true }, resource: { type: 'service', id: 'checkout-staging', properties: { sensitivity: 'internal', environment: 'staging' } }, context: { config: { replicas: 3 } } }) },
+    { label: 'delete production service', effect: config('payments-prod'),
+      intent: intentOf(session, { scope: ['infra:*'], action: { name: 'infra.delete', domain: 'infra', reversible: false }, resource: { type: 'service', id: 'payments-prod', properties: { sensitivity: 'internal', environment: 'production' } } }) },
+    { label: 'MCP write_note', effect: note,
+      intent: intentOf(session, { scope: ['ai:*'], action: { name: 'mcp.tool.call', domain: 'ai', reversible: true }, resource: { type: 'mcp_tool', id: 'demo/write_note', properties: { sensitivity: 'internal' } }, context: { arguments: { note: `reconciled ${session}` } } }) },
+    { label: 'MCP tool not on the allowlist', effect: () => 'tool not called',
+      intent: intentOf(session, { scope: ['ai:*'], action: { name: 'mcp.tool.call', domain: 'ai', reversible: true }, resource: { type: 'mcp_tool', id: 'demo/drop_database', properties: { sensitivity: 'internal' } } }) },
+  ];
+}
+
+/** Labels the demo's resources in the context store (the store's word outranks the agent's). */
+export async function seedDemoContext(store: ContextStore): Promise<void> {
+  await store.labelResource('table', 'billing.invoices', 'confidential');
+  await store.setAgent(DEMO_AGENT, { revoked: false });
+  await store.markSynced();
+}
+
+export async function runDemo(agent: AgentClient, bus: Bus, executors: Executors, options: { decisionTimeoutMs: number }): Promise<DemoRow[]> {
+  // Lay down a production config so "delete production service" has something to (not) delete.
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(join(executors.sandboxDir, 'infra', 'payments-prod.json'), `${JSON.stringify({ replicas: 6 })}\n`);
+
+  const list = scenarios(executors);
+  const results = new Map<string, ExecutionResult>();
+  const watcher = bus.consumer<'ExecutionResult'>({
+    groupId: `intentgate-demo-${randomUUID()}`, topics: ['executions'],
+    handle: async (records) => {
+      for (const r of records) results.set(r.value.intent_id, r.value);
+    },
+  });
+  await watcher.start();
+  try {
+    const decisions = await Promise.all(list.map(async (s): Promise<Decision | Error> => agent.decide(s.intent, options.decisionTimeoutMs).catch((e: Error) => e)));
+    // Allowed intents run asynchronously at their executors: wait for their reports.
+    const deadline = Date.now() + 30_000;
+    const allowed = list.filter((_, k) => !(decisions[k] instanceof Error) && (decisions[k] as Decision).verdict === 'allow');
+    while (allowed.some((s) => !results.has(s.intent.intent_id)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    return list.map((s, k) => {
+      const d = decisions[k]!;
+      const r = results.get(s.intent.intent_id);
+      return {
+        label: s.label,
+        domain: s.intent.action.domain,
+        action: s.intent.action.name,
+        verdict: d instanceof Error ? 'error' : d.verdict,
+        reason: d instanceof Error ? (d as { code?: string }).code ?? d.message : d.reasons[0]?.code ?? '',
+        execution: r ? r.status + (r.reason ? ` (${r.reason.code})` : '') : 'not executed',
+        effect: s.effect(executors, s.intent),
+      };
+    });
+  } finally {
+    await watcher.stop();
+  }
+}
+
+export function renderTable(rows: DemoRow[]): string {
+  const header: DemoRow = { label: 'intent', domain: 'domain', action: 'action', verdict: 'verdict', reason: 'reason', execution: 'execution', effect: 'side effect' };
+  const all = [header, ...rows];
+  const keys = Object.keys(header) as Array<keyof DemoRow>;
+  const widths = keys.map((k) => Math.max(...all.map((r) => r[k].length)));
+  return all.map((r) => `  ${keys.map((k, i) => r[k].padEnd(widths[i]!)).join('  ')}`.trimEnd()).join('\n');
+}

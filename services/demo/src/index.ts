@@ -1,0 +1,1 @@
+export { runDemo, seedDemoContext, renderTable, DEMO_AGENT, type DemoRow } from './demo.ts';
