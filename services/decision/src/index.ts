@@ -1,3 +1,4 @@
 export { DecisionService, DECISION_GROUP, type DecisionServiceOptions } from './service.ts';
 export { publishAndActivate, type PublishOptions } from './policy-admin.ts';
 export { decide, denyDeadLetter, policyInputOf, type DecideSettings, type PolicyInput, type Decided } from './decide.ts';
+export { configFromEnv, ConfigError } from './config.ts';

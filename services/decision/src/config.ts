@@ -1,0 +1,56 @@
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { importSigningKey, type SigningKey } from '@intentgate/evidence';
+import type { DecisionServiceOptions } from './service.ts';
+
+const Env = z.object({
+  KAFKA_BROKERS: z.string().min(1).transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean)),
+  SCHEMA_REGISTRY_URL: z.url(),
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }),
+  DECISION_INSTANCE_ID: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).optional(),
+  DECISION_TENANT: z.string().min(1).max(128).default('default'),
+  DECISION_HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(0),
+  WARRANT_ISSUER: z.string().min(1).default('intentgate-decision'),
+  WARRANT_TTL_SECONDS: z.coerce.number().int().min(1).max(300).default(30),
+  /** A private Ed25519 JWK (JSON file); a fresh key per process when unset. */
+  WARRANT_KEY_FILE: z.string().optional(),
+  CONTEXT_FRESHNESS_MS: z.coerce.number().int().min(100).default(60_000),
+  POLICY_TIMEOUT_MICROS: z.coerce.number().int().min(100).default(50_000),
+  APPROVAL_DEADLINE_CAP_SECONDS: z.coerce.number().int().min(1).default(24 * 3600),
+});
+
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+}
+
+/** Options from the environment, with .intentgate/stack.json filling in the servers when unset. */
+export async function configFromEnv(env: NodeJS.ProcessEnv, stackFile?: { kafka: { brokers: string[] }; schemaRegistry: { url: string }; redis: { url: string } } | null): Promise<DecisionServiceOptions> {
+  const merged = {
+    ...env,
+    KAFKA_BROKERS: env.KAFKA_BROKERS ?? stackFile?.kafka.brokers.join(','),
+    SCHEMA_REGISTRY_URL: env.SCHEMA_REGISTRY_URL ?? stackFile?.schemaRegistry.url,
+    REDIS_URL: env.REDIS_URL ?? stackFile?.redis.url,
+  };
+  const parsed = Env.safeParse(merged);
+  if (!parsed.success) {
+    throw new ConfigError(`invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}. ` +
+      'Set KAFKA_BROKERS, SCHEMA_REGISTRY_URL and REDIS_URL, or run `npm start` first so .intentgate/stack.json names them.');
+  }
+  const c = parsed.data;
+  let key: SigningKey | undefined;
+  if (c.WARRANT_KEY_FILE) {
+    try {
+      key = await importSigningKey(JSON.parse(await readFile(c.WARRANT_KEY_FILE, 'utf8')));
+    } catch (err) {
+      throw new ConfigError(`WARRANT_KEY_FILE ${c.WARRANT_KEY_FILE}: ${(err as Error).message}`);
+    }
+  }
+  return {
+    brokers: c.KAFKA_BROKERS, registryUrl: c.SCHEMA_REGISTRY_URL, redisUrl: c.REDIS_URL, tenant: c.DECISION_TENANT,
+    httpPort: c.DECISION_HTTP_PORT, issuer: c.WARRANT_ISSUER, warrantTtlSeconds: c.WARRANT_TTL_SECONDS,
+    contextFreshnessMs: c.CONTEXT_FRESHNESS_MS, policyTimeoutMicros: c.POLICY_TIMEOUT_MICROS,
+    approvalDeadlineCapSeconds: c.APPROVAL_DEADLINE_CAP_SECONDS,
+    ...(c.DECISION_INSTANCE_ID ? { instanceId: c.DECISION_INSTANCE_ID } : {}),
+    ...(key ? { key } : {}),
+  };
+}

@@ -1,0 +1,34 @@
+// The decision worker as its own process: config from the environment (or .intentgate/stack.json),
+// SIGTERM/SIGINT drain the batch in hand, commit, and exit.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { ConfigError, configFromEnv } from './config.ts';
+import { DecisionService } from './service.ts';
+
+const logger = pino({ level: process.env.LOG_LEVEL ?? 'info', base: { service: 'decision' } });
+const stackFile = await readFile(join(import.meta.dirname, '..', '..', '..', '.intentgate', 'stack.json'), 'utf8').then(JSON.parse, () => null);
+
+let service: DecisionService;
+try {
+  service = await DecisionService.start({ ...(await configFromEnv(process.env, stackFile)), logger });
+} catch (err) {
+  const code = err instanceof ConfigError ? err.code : ((err as { code?: string }).code ?? 'START_FAILED');
+  logger.fatal({ code, err: (err as Error).message }, 'decision service could not start');
+  process.exit(1);
+}
+let stopping = false;
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'draining');
+    service.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err: (err as Error).message }, 'drain failed');
+        process.exit(1);
+      },
+    );
+  });
+}
