@@ -52,7 +52,7 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
   await rm(sandboxDir, { recursive: true, force: true });
   const executors = await Executors.start({
     brokers: info.kafka.brokers, registryUrl: info.schemaRegistry.url, redisUrl: info.redis.url,
-    issuer: 'intentgate-decision', jwksUrl: `${decision.httpUrl}/.well-known/jwks.json`, sandboxDir, logger: logger.child({ service: 'executors' }),
+    issuer: 'intentgate-decision', jwks: 'bus', sandboxDir, logger: logger.child({ service: 'executors' }),
   });
   let stopped: Promise<void> | null = null;
   return {

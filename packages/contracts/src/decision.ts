@@ -84,3 +84,20 @@ export const ApprovedIntent = z
     }
   });
 export type ApprovedIntent = z.infer<typeof ApprovedIntent>;
+
+/** A public warrant-signing key, as the decision service publishes it on `warrant.keys`. */
+export const WarrantKey = z.strictObject({
+  issuer: z.string().min(1).max(256),
+  kid: z.string().min(1).max(256),
+  /** Public parts only: a record carrying private key material is refused by the contract. */
+  jwk: z.strictObject({
+    kty: z.literal('OKP'),
+    crv: z.literal('Ed25519'),
+    x: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'expected a base64url Ed25519 public key'),
+    kid: z.string().min(1).max(256),
+    alg: z.literal('EdDSA').optional(),
+    use: z.literal('sig').optional(),
+  }),
+  published_at: Timestamp,
+}).refine((k) => k.jwk.kid === k.kid, { message: 'jwk.kid must equal kid', path: ['jwk', 'kid'] });
+export type WarrantKey = z.infer<typeof WarrantKey>;

@@ -51,6 +51,10 @@ export function exampleOf<N extends MessageName>(name: N): Message<N> {
       iss: 'intentgate-decision', sub: intent.intent_id, aud: 'data', jti: decision.decision_id,
       intent_digest: DIGEST_A, iat: 1_795_000_000, exp: 1_795_000_030,
     }),
+    WarrantKey: () => ({
+      issuer: 'intentgate-decision', kid: 'decision-1', published_at: NOW,
+      jwk: { kty: 'OKP', crv: 'Ed25519', x: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo', kid: 'decision-1', alg: 'EdDSA', use: 'sig' },
+    }),
     ApprovedIntent: () => ({ intent, decision, warrant: WARRANT }),
     ApprovalRequest: () => ({
       intent_id: intent.intent_id, decision_id: decision.decision_id, intent, intent_digest: DIGEST_A,

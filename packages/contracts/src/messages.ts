@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { Intent } from './intent.ts';
-import { ApprovedIntent, Decision, WarrantClaims } from './decision.ts';
+import { ApprovedIntent, Decision, WarrantClaims, WarrantKey } from './decision.ts';
 import { ApprovalRequest, ApprovalResponse } from './approval.ts';
 import { ExecutionResult } from './execution.ts';
 import { Checkpoint, DeadLetter, PolicyActivation, PolicyBundle, Receipt } from './evidence.ts';
@@ -10,6 +10,7 @@ export const MESSAGES = {
   Intent,
   Decision,
   WarrantClaims,
+  WarrantKey,
   ApprovedIntent,
   ApprovalRequest,
   ApprovalResponse,

@@ -110,3 +110,10 @@ describe('JSON Schema export', () => {
     }
   });
 });
+
+describe('WarrantKey', () => {
+  it('refuses private key material', () => {
+    const key = exampleOf('WarrantKey');
+    expect(() => parseMessage('WarrantKey', { ...key, jwk: { ...key.jwk, d: 'secret' } })).toThrow(/d/);
+  });
+});

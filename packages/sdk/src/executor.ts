@@ -20,8 +20,11 @@ export interface ExecutorOptions {
   executorId: string;
   /** The warrant issuer we accept. */
   issuer: string;
-  /** Published warrant keys: a JWKS, or a function that fetches it (called again on an unknown key id). */
-  jwks: Jwks | (() => Promise<Jwks>);
+  /**
+   * Published warrant keys: 'bus' follows the warrant.keys topic; or a JWKS; or a function that
+   * fetches one (called again on an unknown key id).
+   */
+  jwks: 'bus' | Jwks | (() => Promise<Jwks>);
   handler: ExecutionHandler;
   groupId?: string;
   logger?: Logger;
@@ -42,6 +45,8 @@ export class ExecutorRuntime {
   readonly #bus: Bus;
   readonly #redis: Redis;
   #jwks: Jwks | null = null;
+  /** Keys read from warrant.keys (jwks: 'bus'), by kid. */
+  readonly #busKeys = new Map<string, Jwks['keys'][number]>();
   #producer!: BatchingProducer;
   #consumer!: BusConsumer<'ApprovedIntent'>;
   #stopped: Promise<void> | null = null;
@@ -61,6 +66,15 @@ export class ExecutorRuntime {
     await runtime.#redis.connect().catch(() => {}); // claims fail (and refuse) until Redis answers
     await runtime.#bus.registerSchemas();
     runtime.#producer = runtime.#bus.producer({ lingerMs: 1 });
+    if (options.jwks === 'bus') {
+      const keys = runtime.#bus.consumer<'WarrantKey'>({
+        groupId: `intentgate-executor-keys-${randomUUID()}`, topics: ['warrant.keys'], fromBeginning: true,
+        handle: async (records) => {
+          for (const { value } of records) if (value.issuer === options.issuer) runtime.#busKeys.set(value.kid, value.jwk);
+        },
+      });
+      await keys.start();
+    }
     runtime.#consumer = runtime.#bus.consumer<'ApprovedIntent'>({
       groupId: options.groupId ?? `intentgate-executor-${options.domain}`,
       topics: [approvedTopic(options.domain)],
@@ -75,6 +89,11 @@ export class ExecutorRuntime {
 
   async #keys(refresh: boolean): Promise<Jwks> {
     const source = this.#options.jwks;
+    if (source === 'bus') {
+      // A key is published before its first warrant; give the topic a moment to deliver it.
+      if (refresh) await new Promise((r) => setTimeout(r, 1_000));
+      return { keys: [...this.#busKeys.values()] };
+    }
     if (typeof source !== 'function') return source;
     if (this.#jwks === null || refresh) this.#jwks = await source();
     return this.#jwks;
@@ -90,7 +109,7 @@ export class ExecutorRuntime {
     try {
       return await verifyWarrant(approved.warrant, { ...expect, jwks: await this.#keys(false) });
     } catch (err) {
-      if (err instanceof WarrantError && err.code === 'WARRANT_UNKNOWN_KEY' && typeof this.#options.jwks === 'function') {
+      if (err instanceof WarrantError && err.code === 'WARRANT_UNKNOWN_KEY' && (typeof this.#options.jwks === 'function' || this.#options.jwks === 'bus')) {
         return verifyWarrant(approved.warrant, { ...expect, jwks: await this.#keys(true) }); // keys may have rotated
       }
       throw err;

@@ -107,6 +107,11 @@ export class DecisionService {
     this.#http = await startHttp(this.#options.httpPort ?? 0, { jwks: () => this.jwks, ready: () => this.#ready, metrics: this.#metrics });
     this.httpUrl = this.#http.url;
     await this.#bus.registerSchemas();
+    // Publish the public key before the first warrant it signs, so executors reading keys from the bus know it.
+    await this.#bus.producer().send({
+      topic: 'warrant.keys', key: this.#key.kid,
+      value: { issuer: this.#options.issuer ?? 'intentgate-decision', kid: this.#key.kid, jwk: this.#key.publicJwk, published_at: new Date().toISOString() },
+    });
     await this.#store.connect().catch((err: unknown) => {
       // Not fatal: every decision denies with CONTEXT_UNAVAILABLE until Redis answers.
       this.logger.error({ err: (err as Error).message }, 'context store unreachable at start');

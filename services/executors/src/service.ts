@@ -14,8 +14,8 @@ export interface ExecutorsOptions {
   registryUrl: string;
   redisUrl: string;
   issuer: string;
-  /** Where the decision service publishes its warrant keys. */
-  jwksUrl: string;
+  /** Where the warrant keys come from: the decision service's JWKS URL, or 'bus' (the warrant.keys topic). */
+  jwks: string | 'bus';
   /** The sandbox the executors act in (a SQLite database, config files, exports). */
   sandboxDir: string;
   logger?: Logger;
@@ -46,7 +46,7 @@ export class Executors {
     const app = await startDemoApp();
     const mcp = await startDemoMcp();
     const data = dataHandler(options.sandboxDir);
-    const jwks = async () => (await (await fetch(options.jwksUrl, { signal: AbortSignal.timeout(5_000) })).json()) as Jwks;
+    const jwks = options.jwks === 'bus' ? ('bus' as const) : async () => (await (await fetch(options.jwks, { signal: AbortSignal.timeout(5_000) })).json()) as Jwks;
     const handlers: Record<Domain, ExecutionHandler> = {
       app: appHandler(new URL(app.url).origin),
       data: data.handler,
