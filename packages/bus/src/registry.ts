@@ -1,5 +1,5 @@
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
-import { jsonSchemaText, valueSubject, type MessageName, type TopicSpec } from '@intentgate/contracts';
+import { jsonSchemaText, topicSpec, valueSubject, type MessageName, type TopicSpec } from '@intentgate/contracts';
 import { BusError, describe } from './errors.ts';
 
 
@@ -90,6 +90,12 @@ export class SchemaCatalog {
       });
     }
     this.#knownIds.add(schemaId);
+  }
+
+  /** The topic's schema id, registering the topic's schema first if this process has not yet. */
+  async ensureId(topic: string): Promise<number> {
+    if (!this.#idByTopic.has(topic)) await this.register([topicSpec(topic)]);
+    return this.idFor(topic);
   }
 
   /** The schema id producers frame a topic's values with; the topic must have been registered. */

@@ -18,7 +18,7 @@ export class Serde {
     this.#catalog = catalog;
   }
 
-  /** Contract-checks a value and frames it with the topic's registered schema id. */
+  /** Contract-checks a value and frames it with the topic's schema id (registered on first use). */
   async encode(topic: string, value: unknown): Promise<Buffer> {
     const message = topicSpec(topic).value;
     let checked: unknown;
@@ -29,7 +29,7 @@ export class Serde {
     }
     const header = Buffer.allocUnsafe(HEADER_BYTES);
     header.writeUInt8(MAGIC_BYTE, 0);
-    header.writeInt32BE(this.#catalog.idFor(topic), 1);
+    header.writeInt32BE(await this.#catalog.ensureId(topic), 1);
     return Buffer.concat([header, Buffer.from(JSON.stringify(checked), 'utf8')]);
   }
 

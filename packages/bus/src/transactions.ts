@@ -23,6 +23,8 @@ export interface TransactionalOptions<N extends MessageName> {
   onDeadLetter?: (letter: DeadLetter) => OutgoingRecord[];
   fromBeginning?: boolean;
   logger: Logger;
+  /** How long the group waits for a silent member before reassigning its partitions. */
+  sessionTimeoutMs?: number;
   /** Attempts for a transaction step the broker answers CONCURRENT_TRANSACTIONS to (KafkaJS does not retry it). */
   concurrentRetries?: number;
 }
@@ -55,6 +57,9 @@ export class TransactionalProcessor<N extends MessageName> {
       readUncommitted: false,
       allowAutoTopicCreation: false,
       maxWaitTimeInMs: 500,
+      // A crashed worker's partitions move to a live one after this long (Kafka's default is 30 s).
+      sessionTimeout: options.sessionTimeoutMs ?? 10_000,
+      heartbeatInterval: Math.floor((options.sessionTimeoutMs ?? 10_000) / 3),
       retry: { retries: 8 },
     });
     this.#producer = kafka.producer({ ...PRODUCER_SAFETY, transactionalId: options.transactionalId });

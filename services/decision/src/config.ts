@@ -9,6 +9,7 @@ const Env = z.object({
   REDIS_URL: z.url({ protocol: /^rediss?$/ }),
   DECISION_INSTANCE_ID: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).optional(),
   DECISION_TENANT: z.string().min(1).max(128).default('default'),
+  DECISION_GROUP: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/).optional(),
   DECISION_HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(0),
   WARRANT_ISSUER: z.string().min(1).default('intentgate-decision'),
   WARRANT_TTL_SECONDS: z.coerce.number().int().min(1).max(300).default(30),
@@ -51,6 +52,7 @@ export async function configFromEnv(env: NodeJS.ProcessEnv, stackFile?: { kafka:
     contextFreshnessMs: c.CONTEXT_FRESHNESS_MS, policyTimeoutMicros: c.POLICY_TIMEOUT_MICROS,
     approvalDeadlineCapSeconds: c.APPROVAL_DEADLINE_CAP_SECONDS,
     ...(c.DECISION_INSTANCE_ID ? { instanceId: c.DECISION_INSTANCE_ID } : {}),
+    ...(c.DECISION_GROUP ? { groupId: c.DECISION_GROUP } : {}),
     ...(key ? { key } : {}),
   };
 }
