@@ -112,6 +112,7 @@ describe('hot swap', () => {
       brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, tenant,
       groupId: uniqueGroup('swap'), contextFreshnessMs: 600_000,
     });
+    // Stopped at the end of this test: a second deployment on `intents` would decide the next test's intents too.
     stoppers.push(() => service.stop());
     const seen = await watch(marker);
     const intents = Array.from({ length: 300 }, () => intent(marker));
@@ -135,6 +136,7 @@ describe('hot swap', () => {
     const lastV1 = Math.max(...byBundle(v1.digest).map((d) => Date.parse(d.decided_at)));
     const firstV2 = Math.min(...byBundle(v2.digest).map((d) => Date.parse(d.decided_at)));
     expect(lastV1).toBeLessThanOrEqual(firstV2);
+    await service.stop();
   });
 });
 
