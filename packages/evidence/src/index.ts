@@ -1,3 +1,6 @@
 export { canonicalJson, sha256Hex, digestOf } from './canonical.ts';
 export { generateSigningKey, importSigningKey, exportPrivateJwk, jwksOf, type SigningKey, type Jwks } from './keys.ts';
 export { signWarrant, verifyWarrant, WarrantError, WARRANT_TYPE, type WarrantRequest, type WarrantExpectations, type WarrantRefusal } from './warrant.ts';
+export { EMPTY_ROOT, leafHash, nodeHash, rootOf, inclusionProof, consistencyProof, verifyInclusion, verifyConsistency, type Hash } from './merkle.ts';
+export { signNote, openNote, noteKeyId, verifierKeyText, parseVerifierKey, signerFor, rawPublicKey, NoteError, type NoteSigner, type NoteVerifier } from './note.ts';
+export { checkpointText, parseCheckpointText, signCheckpoint, verifyCheckpoint } from './checkpoint.ts';
