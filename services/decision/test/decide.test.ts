@@ -98,3 +98,43 @@ describe('decide', () => {
     expect(parseMessage('Decision', d)).toMatchObject({ verdict: 'deny', final: true, reasons: [{ code: 'APPROVAL_TIMEOUT' }] });
   });
 });
+
+describe('replay', () => {
+  it('a recorded decision replays identically under its bundle, and differently under another', async () => {
+    const { replayDecision, buildBundle: build } = await import('@intentgate/policy');
+    const { cp, mkdtemp, readFile, writeFile, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const opa = await ensureOpa();
+    const v1 = await build({ opaPath: opa, policyDir: join(projectRoot, 'policies') });
+    const e1 = await PolicyEngine.load(v1.bytes, { version: '1' });
+    const cases = [
+      intent(),
+      intent({ action: { name: 'data.export', domain: 'data', reversible: true }, context: { rows: 5000 }, resource: { type: 'table', id: 'x', properties: { sensitivity: 'confidential' } } }),
+      intent({ action: { name: 'data.delete', domain: 'data', reversible: false }, resource: { type: 'table', id: 'x', properties: { sensitivity: 'confidential' } } }),
+    ];
+    const recorded = [];
+    for (const i of cases) {
+      const { records } = await decide(i, snapshot, e1, settings, clock);
+      const receipt = parseMessage('Receipt', records.find((r) => r.topic === 'receipts')!.value);
+      recorded.push(receipt.body as { decision: import('@intentgate/contracts').Decision; input: unknown });
+    }
+    for (const r of recorded) expect(await replayDecision(r, v1.bytes)).toMatchObject({ identical: true, differences: [] });
+
+    // Under a bundle with another approval deadline, the escalation replays differently.
+    const dir = await mkdtemp(join(tmpdir(), 'ig-replay-'));
+    await cp(join(projectRoot, 'policies'), dir, { recursive: true });
+    const file = join(dir, 'intentgate', 'config', 'data.json');
+    const data = JSON.parse(await readFile(file, 'utf8')) as { approval: { deadline_seconds: number } };
+    data.approval.deadline_seconds = 60;
+    await writeFile(file, JSON.stringify(data));
+    const v2 = await build({ opaPath: opa, policyDir: dir });
+    await rm(dir, { recursive: true, force: true });
+    const escalation = await replayDecision(recorded[2]!, v2.bytes);
+    expect(escalation.identical).toBe(false);
+    expect(escalation.differences.join('\n')).toMatch(/bundle digest/);
+    expect(escalation.differences.join('\n')).toMatch(/"deadline_seconds":60/);
+    // A tampered input no longer matches its digest.
+    const tampered = { ...recorded[0]!, input: { ...(recorded[0]!.input as object), context: {} } };
+    expect((await replayDecision(tampered, v1.bytes)).differences.join('\n')).toMatch(/input_digest/);
+  });
+});
