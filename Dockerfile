@@ -11,9 +11,11 @@ ENV OPA_PATH=/usr/local/bin/opa \
     NODE_ENV=production
 COPY package.json package-lock.json .npmrc ./
 COPY packages ./packages
+COPY services ./services
 COPY infra ./infra
 COPY test/package.json ./test/package.json
 COPY schemas ./schemas
+COPY policies ./policies
 RUN npm ci --no-audit --no-fund --omit=optional
 USER node
 CMD ["node", "infra/bin/start.ts"]

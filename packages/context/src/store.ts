@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Redis, type ChainableCommander } from 'ioredis';
 import { Decision, SENSITIVITY_LEVELS, type Intent } from '@intentgate/contracts';
 
 export type Sensitivity = (typeof SENSITIVITY_LEVELS)[number];
@@ -64,6 +64,24 @@ function int(value: string | undefined): number {
   return Number.isSafeInteger(n) ? n : Number.NaN;
 }
 
+/**
+ * Runs a pipeline; any failed command (or an unreachable Redis) is ContextUnavailable, so no
+ * caller can read a partial reply as an answer.
+ */
+async function execAll(pipeline: ChainableCommander, expected: number, what: string): Promise<unknown[]> {
+  let results: Array<[Error | null, unknown]>;
+  try {
+    results = (await pipeline.exec()) ?? [];
+  } catch (err) {
+    throw new ContextUnavailable(`context store unreachable: ${(err as Error).message}`, err);
+  }
+  const failed = results.find(([err]) => err !== null);
+  if (failed || results.length !== expected) {
+    throw new ContextUnavailable(`${what} failed: ${failed?.[0]?.message ?? 'short reply'}`, failed?.[0]);
+  }
+  return results.map(([, value]) => value);
+}
+
 /** Principals named by an intent: its chain and its subject. */
 function principalsOf(intent: Intent): string[] {
   return [...new Set([...intent.delegation.map((h) => h.principal), intent.subject.id])];
@@ -109,17 +127,8 @@ export class ContextStore {
       pipeline.smismember(REVOKED, ...principalsOf(intent));
       pipeline.get(decisionKey(intent.intent_id));
     }
-    let results: Array<[Error | null, unknown]>;
-    try {
-      results = (await pipeline.exec()) ?? [];
-    } catch (err) {
-      throw new ContextUnavailable(`context store unreachable: ${(err as Error).message}`, err);
-    }
-    const failed = results.find(([err]) => err !== null);
-    if (failed || results.length !== 1 + intents.length * 5) {
-      throw new ContextUnavailable(`context store read failed: ${failed?.[0]?.message ?? 'short reply'}`, failed?.[0]);
-    }
-    const syncedAt = Number(results[0]![1]);
+    const results = await execAll(pipeline, 1 + intents.length * 5, 'context store read');
+    const syncedAt = Number(results[0]);
     const age = this.#options.now() - syncedAt;
     if (!Number.isFinite(syncedAt) || syncedAt <= 0) throw new ContextUnavailable('context store has never been synced (no ig:context:synced_at)');
     if (age > this.#options.freshnessMs) {
@@ -130,11 +139,11 @@ export class ContextStore {
     const decided = new Map<string, Decision>();
     intents.forEach((intent, i) => {
       const at = 1 + i * 5;
-      const session = results[at]![1] as Record<string, string>;
-      const resource = results[at + 1]![1] as Record<string, string>;
-      const agent = results[at + 2]![1] as Record<string, string>;
-      const revokedFlags = results[at + 3]![1] as number[];
-      const previous = results[at + 4]![1] as string | null;
+      const session = results[at] as Record<string, string>;
+      const resource = results[at + 1] as Record<string, string>;
+      const agent = results[at + 2] as Record<string, string>;
+      const revokedFlags = results[at + 3] as number[];
+      const previous = results[at + 4] as string | null;
       const principals = principalsOf(intent);
       const label = resource.sensitivity;
       snapshots.set(intent.intent_id, {
@@ -164,16 +173,11 @@ export class ContextStore {
       pipeline.set(decisionKey(d.intent_id), JSON.stringify(d), 'EX', this.#options.retentionSeconds, 'NX');
       pipeline.get(decisionKey(d.intent_id));
     }
-    let results: Array<[Error | null, unknown]>;
-    try {
-      results = (await pipeline.exec()) ?? [];
-    } catch (err) {
-      throw new ContextUnavailable(`context store unreachable: ${(err as Error).message}`, err);
-    }
+    const results = await execAll(pipeline, decisions.length * 2, 'remembering decisions');
     const standing = new Map<string, Decision>();
     decisions.forEach((d, i) => {
-      const [err, stored] = results[i * 2 + 1] ?? [new Error('short reply'), null];
-      if (err || typeof stored !== 'string') throw new ContextUnavailable(`could not remember decision ${d.decision_id}`);
+      const stored = results[i * 2 + 1];
+      if (typeof stored !== 'string') throw new ContextUnavailable(`could not remember decision ${d.decision_id}`);
       standing.set(d.intent_id, Decision.parse(JSON.parse(stored)));
     });
     return standing;
@@ -188,9 +192,7 @@ export class ContextStore {
         sessionKey(o.intent.session.id), appliedKey(o.intent.session.id), o.intent.intent_id, o.verdict, o.exportedRows, this.#options.retentionSeconds,
       );
     }
-    const results = (await pipeline.exec()) ?? [];
-    const failed = results.find(([err]) => err !== null);
-    if (failed) throw new ContextUnavailable(`session history update failed: ${failed[0]!.message}`, failed[0]);
+    await execAll(pipeline, outcomes.length, 'session history update');
   }
 
   // --- writers for the context feeder, the demo and tests ------------------------------
