@@ -4,3 +4,5 @@ export { signWarrant, verifyWarrant, WarrantError, WARRANT_TYPE, type WarrantReq
 export { EMPTY_ROOT, leafHash, nodeHash, rootOf, inclusionProof, consistencyProof, verifyInclusion, verifyConsistency, type Hash } from './merkle.ts';
 export { signNote, openNote, noteKeyId, verifierKeyText, parseVerifierKey, signerFor, rawPublicKey, NoteError, type NoteSigner, type NoteVerifier } from './note.ts';
 export { checkpointText, parseCheckpointText, signCheckpoint, verifyCheckpoint } from './checkpoint.ts';
+export { MerkleLog, LogCorrupt, receiptLeafHash, readFrames, encodeFrame, ENTRIES_FILE, CHECKPOINTS_FILE, type LogEntry } from './merkle-log.ts';
+export { verifyLogDirectory, type LogVerification, type Problem } from './verify-log.ts';
