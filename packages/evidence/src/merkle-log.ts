@@ -90,6 +90,9 @@ export class MerkleLog {
   readonly origin: string;
   readonly #leaves: Hash[] = [];
   readonly #byReceipt = new Map<string, number>();
+  /** Byte position of each entry's frame, and the end of the file. */
+  readonly #positions: number[] = [];
+  #end = 0;
   #lastOffset = -1n;
   #file!: FileHandle;
   #checkpoints: Checkpoint[] = [];
@@ -121,9 +124,11 @@ export class MerkleLog {
       const hash = receiptLeafHash(entry.receipt);
       if (hash.toString('hex') !== entry.leaf_hash) throw new LogCorrupt(i, 'receipt does not hash to its leaf hash');
       log.#leaves.push(hash);
+      log.#positions.push(frame.at);
       log.#byReceipt.set(entry.receipt.receipt_id, i);
       log.#lastOffset = BigInt(entry.offset);
     }
+    log.#end = keep;
     log.#file = await open(path, 'a+');
     if (keep < data.length) {
       await log.#file.truncate(keep);
@@ -186,12 +191,26 @@ export class MerkleLog {
     if (frames.length === 0) return 0;
     await this.#file.write(Buffer.concat(frames));
     await this.#file.sync();
-    for (const a of added) {
+    for (const [k, a] of added.entries()) {
       this.#byReceipt.set(a.id, this.#leaves.length);
       this.#leaves.push(a.hash);
+      this.#positions.push(this.#end);
+      this.#end += frames[k]!.length;
     }
     this.#lastOffset = last;
     return added.length;
+  }
+
+  /** Reads one entry back from disk. */
+  async entry(index: number): Promise<LogEntry> {
+    const at = this.#positions[index];
+    if (at === undefined) throw new RangeError(`no entry ${index} in a log of ${this.size}`);
+    const header = Buffer.alloc(HEADER);
+    await this.#file.read(header, 0, HEADER, at);
+    const payload = Buffer.alloc(header.readUInt32BE(0));
+    await this.#file.read(payload, 0, payload.length, at + HEADER);
+    if (crc32(payload) !== header.readUInt32BE(4)) throw new LogCorrupt(index, 'checksum mismatch on read');
+    return JSON.parse(payload.toString('utf8')) as LogEntry;
   }
 
   async addCheckpoint(checkpoint: Checkpoint): Promise<void> {

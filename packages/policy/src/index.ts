@@ -3,4 +3,4 @@ export { PolicyEngine, PolicyResult, type EngineOptions, type PolicyRef } from '
 export { decideSafely, type Outcome } from './decide.ts';
 export { PolicyError, POLICY_FAILURE_CODES, type PolicyFailureCode } from './errors.ts';
 export { ActivePolicy } from './active.ts';
-export { replayDecision, type ReplayResult } from './replay.ts';
+export { replayDecision, type ReplayResult, type EngineCache } from './replay.ts';

@@ -17,7 +17,10 @@ function policyPart(d: { verdict: string; reasons: unknown; obligations: unknown
   return canonicalJson({ verdict: d.verdict, reasons: d.reasons, obligations: d.obligations });
 }
 
-export async function replayDecision(recorded: { decision: Decision; input: unknown }, bundleBytes: Uint8Array): Promise<ReplayResult> {
+/** Loaded engines by bundle digest, so replaying many decisions loads each bundle once. */
+export type EngineCache = Map<string, PolicyEngine>;
+
+export async function replayDecision(recorded: { decision: Decision; input: unknown }, bundleBytes: Uint8Array, cache?: EngineCache): Promise<ReplayResult> {
   const differences: string[] = [];
   const { decision, input } = recorded;
   if (decision.policy === null || input === null) {
@@ -25,7 +28,9 @@ export async function replayDecision(recorded: { decision: Decision; input: unkn
   }
   if (sha256Hex(bundleBytes) !== decision.policy.bundle_digest) differences.push(`bundle digest ${sha256Hex(bundleBytes)} is not the recorded ${decision.policy.bundle_digest}`);
   if (digestOf(input) !== decision.input_digest) differences.push('the recorded input does not hash to the recorded input_digest');
-  const engine = await PolicyEngine.load(bundleBytes, { version: decision.policy.version, entrypoint: decision.policy.entrypoint });
+  const key = `${sha256Hex(bundleBytes)}|${decision.policy.version}|${decision.policy.entrypoint}`;
+  const engine = cache?.get(key) ?? (await PolicyEngine.load(bundleBytes, { version: decision.policy.version, entrypoint: decision.policy.entrypoint }));
+  cache?.set(key, engine);
   // No time bound on a replay: an audit may run on a slower machine than the decision did.
   const outcome = decideSafely(engine, input, Number.MAX_SAFE_INTEGER);
   const replayed = { verdict: outcome.verdict, reasons: outcome.reasons, obligations: outcome.obligations };

@@ -1,0 +1,1 @@
+export { LedgerService, originOf, type LedgerOptions } from './service.ts';

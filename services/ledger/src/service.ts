@@ -1,0 +1,208 @@
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { Bus, type BatchingProducer, type BusConsumer, type IncomingRecord, type Logger } from '@intentgate/bus';
+import { topicSpec, type Checkpoint, type Decision, type MessageName, type PolicyBundle, type Receipt } from '@intentgate/contracts';
+import { MerkleLog, sha256Hex, signCheckpoint, signerFor, verifierKeyText, type NoteSigner } from '@intentgate/evidence';
+import { replayDecision } from '@intentgate/policy';
+
+export interface LedgerOptions {
+  brokers: string[];
+  registryUrl: string;
+  dataDir: string;
+  /** Checkpoint after this many new receipts in a log … */
+  checkpointEvery?: number;
+  /** … or this long after the first unchecked receipt. */
+  checkpointIntervalMs?: number;
+  signer?: NoteSigner;
+  httpPort?: number;
+  groupId?: string;
+  logger?: Logger;
+}
+
+export const originOf = (partition: number) => `intentgate/receipts/${partition}`;
+
+/**
+ * Consumes receipts in batches and appends each partition's receipts to its own Merkle log;
+ * offsets are committed only after the append is fsynced. Publishes signed checkpoints and
+ * serves receipts with proofs, checkpoints, consistency proofs and replays over HTTP.
+ */
+export class LedgerService {
+  readonly logs = new Map<number, MerkleLog>();
+  readonly signer: NoteSigner;
+  httpUrl = '';
+  readonly #options: LedgerOptions;
+  readonly #bus: Bus;
+  readonly #logger: Logger;
+  readonly #decisions = new Map<string, { partition: number; receiptId: string }>();
+  #producer!: BatchingProducer;
+  #consumer: BusConsumer<MessageName> | null = null;
+  #server: Server | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  readonly #checkpointed = new Map<number, number>();
+  #stopping: Promise<void> | null = null;
+
+  private constructor(options: LedgerOptions) {
+    this.#options = options;
+    this.#logger = options.logger ?? pino({ level: 'info', base: { service: 'ledger' } });
+    this.#bus = new Bus({ brokers: options.brokers, registryUrl: options.registryUrl, clientId: `ledger-${randomUUID().slice(0, 6)}`, logger: this.#logger });
+    if (options.signer) this.signer = options.signer;
+    else {
+      const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+      this.signer = signerFor('ledger.intentgate.local', privateKey, publicKey);
+    }
+  }
+
+  static async start(options: LedgerOptions): Promise<LedgerService> {
+    const ledger = new LedgerService(options);
+    try {
+      await ledger.#start();
+    } catch (err) {
+      await ledger.stop();
+      throw err;
+    }
+    return ledger;
+  }
+
+  get verifierKey(): string {
+    return verifierKeyText(this.signer.name, this.signer.publicKey);
+  }
+
+  async #start(): Promise<void> {
+    await mkdir(join(this.#options.dataDir, 'bundles'), { recursive: true });
+    await writeFile(join(this.#options.dataDir, 'ledger.vkey'), `${this.verifierKey}\n`);
+    for (let p = 0; p < topicSpec('receipts').partitions; p++) {
+      const log = await MerkleLog.open(join(this.#options.dataDir, `receipts-${p}`), originOf(p));
+      this.logs.set(p, log);
+      this.#checkpointed.set(p, log.checkpoints.at(-1)?.tree_size ?? 0);
+    }
+    await this.#bus.registerSchemas();
+    this.#producer = this.#bus.producer();
+    this.#consumer = this.#bus.consumer<MessageName>({
+      groupId: this.#options.groupId ?? 'intentgate-ledger',
+      topics: ['receipts', 'policy.bundles'],
+      fromBeginning: true,
+      handle: (records) => this.#handle(records),
+    });
+    await this.#consumer.start();
+    this.#timer = setInterval(() => void this.checkpointAll(false).catch((err: unknown) => this.#logger.error({ err: String(err) }, 'checkpoint failed')),
+      this.#options.checkpointIntervalMs ?? 2_000);
+    await this.#listen(this.#options.httpPort ?? 0);
+  }
+
+  async #handle(records: IncomingRecord<MessageName>[]): Promise<void> {
+    const byPartition = new Map<number, Array<{ offset: string; receipt: Receipt }>>();
+    for (const r of records) {
+      if (r.topic === 'policy.bundles') {
+        // Kept on disk by digest for as long as the ledger lives: every receipt that names one can be replayed.
+        const bundle = r.value as PolicyBundle;
+        const bytes = Buffer.from(bundle.bundle, 'base64');
+        if (sha256Hex(bytes) === bundle.digest) await writeFile(join(this.#options.dataDir, 'bundles', `${bundle.digest}.tar.gz`), bytes);
+        continue;
+      }
+      const receipt = r.value as Receipt;
+      const list = byPartition.get(r.partition) ?? [];
+      list.push({ offset: r.offset, receipt });
+      byPartition.set(r.partition, list);
+      if (receipt.kind === 'decision') {
+        const decision = (receipt.body as { decision?: Decision }).decision;
+        if (decision) this.#decisions.set(decision.decision_id, { partition: r.partition, receiptId: receipt.receipt_id });
+      }
+    }
+    for (const [partition, list] of byPartition) await this.logs.get(partition)!.append(list);
+    await this.checkpointAll(true);
+  }
+
+  /** Signs and publishes a checkpoint for every log with new entries (or enough of them, when `onlyIfDue`). */
+  async checkpointAll(onlyIfDue: boolean): Promise<Checkpoint[]> {
+    const issued: Checkpoint[] = [];
+    for (const [p, log] of this.logs) {
+      const last = this.#checkpointed.get(p) ?? 0;
+      if (log.size === last || (onlyIfDue && log.size - last < (this.#options.checkpointEvery ?? 100))) continue;
+      const cp = signCheckpoint(log.origin, log.size, log.root(), this.signer);
+      await log.addCheckpoint(cp);
+      this.#checkpointed.set(p, log.size);
+      await this.#producer.send({ topic: 'ledger.checkpoints', key: log.origin, value: cp });
+      issued.push(cp);
+    }
+    return issued;
+  }
+
+  async #receipt(receiptId: string) {
+    for (const [partition, log] of this.logs) {
+      const index = log.indexOf(receiptId);
+      if (index === undefined) continue;
+      const checkpoint = [...log.checkpoints].reverse().find((c) => c.tree_size > index) ?? null;
+      const size = checkpoint?.tree_size ?? log.size;
+      const entries = await log.entry(index);
+      return {
+        log: log.origin, partition, index, receipt: entries.receipt, leaf_hash: entries.leaf_hash, tree_size: size,
+        inclusion_proof: log.inclusionProof(index, size).map((h) => h.toString('hex')), checkpoint,
+      };
+    }
+    return null;
+  }
+
+  async #listen(port: number): Promise<void> {
+    this.#server = createServer((req, res) => {
+      const json = (status: number, body: unknown) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+      };
+      const url = new URL(req.url ?? '/', 'http://ledger');
+      const parts = url.pathname.split('/').filter(Boolean);
+      const route = async () => {
+        if (req.method !== 'GET') return json(405, { code: 'METHOD_NOT_ALLOWED', message: 'only GET' });
+        if (url.pathname === '/v1/key') return json(200, { verifier_key: this.verifierKey });
+        if (url.pathname === '/v1/checkpoints/latest') {
+          return json(200, [...this.logs.values()].map((l) => l.checkpoints.at(-1) ?? null).filter(Boolean));
+        }
+        if (parts[0] === 'v1' && parts[1] === 'receipts' && parts[2]) {
+          const found = await this.#receipt(parts[2]);
+          return found ? json(200, found) : json(404, { code: 'RECEIPT_NOT_FOUND', message: `no receipt ${parts[2]} in the ledger` });
+        }
+        if (parts[0] === 'v1' && parts[1] === 'logs' && parts[3] === 'consistency') {
+          const log = this.logs.get(Number(parts[2]));
+          const from = Number(url.searchParams.get('from'));
+          const to = Number(url.searchParams.get('to') ?? log?.size);
+          if (!log) return json(404, { code: 'LOG_NOT_FOUND', message: `no log ${parts[2]}` });
+          if (!Number.isInteger(from) || !Number.isInteger(to) || from < 0 || from > to || to > log.size) {
+            return json(400, { code: 'BAD_RANGE', message: `need 0 <= from <= to <= ${log.size}` });
+          }
+          return json(200, { log: log.origin, from, to, proof: log.consistencyProof(from, to).map((h) => h.toString('hex')) });
+        }
+        if (parts[0] === 'v1' && parts[1] === 'replay' && parts[2]) {
+          const where = this.#decisions.get(parts[2]);
+          if (!where) return json(404, { code: 'DECISION_NOT_FOUND', message: `no decision receipt for ${parts[2]}` });
+          const found = await this.#receipt(where.receiptId);
+          const body = found!.receipt.body as { decision: Decision; input: unknown };
+          if (!body.decision.policy) return json(409, { code: 'NOT_REPLAYABLE', message: 'this decision was not made by a policy' });
+          const bundle = await readFile(join(this.#options.dataDir, 'bundles', `${body.decision.policy.bundle_digest}.tar.gz`)).catch(() => null);
+          if (!bundle) return json(404, { code: 'BUNDLE_NOT_FOUND', message: `bundle ${body.decision.policy.bundle_digest} is not in the ledger` });
+          const result = await replayDecision(body, bundle);
+          return json(200, { decision_id: parts[2], identical: result.identical, differences: result.differences, recorded: body.decision, replayed: result.replayed });
+        }
+        return json(404, { code: 'NOT_FOUND', message: url.pathname });
+      };
+      route().catch((err: unknown) => json(500, { code: 'INTERNAL', message: (err as Error).message }));
+    });
+    await new Promise<void>((resolve) => this.#server!.listen(port, '127.0.0.1', resolve));
+    this.httpUrl = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+  }
+
+  /** Idempotent: drain the batch in hand (its appends fsync, then its offsets commit), checkpoint, close. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      if (this.#timer) clearInterval(this.#timer);
+      await this.#consumer?.stop();
+      await this.checkpointAll(false).catch(() => {});
+      await this.#bus.close();
+      await Promise.all([...this.logs.values()].map((l) => l.close()));
+      await new Promise<void>((r) => (this.#server ? this.#server.close(() => r()) : r()));
+    })();
+    return this.#stopping;
+  }
+}
