@@ -22,11 +22,16 @@ export function uniqueGroup(name: string): string {
   return `test-${name}-${randomUUID()}`;
 }
 
-/** Resolves when `predicate` holds, polling; rejects with `what` after `timeoutMs`. */
-export async function eventually(predicate: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+/**
+ * Resolves when `predicate` holds, polling (running `refresh` before each look, when given);
+ * rejects with `what` after `timeoutMs`.
+ */
+export async function eventually(predicate: () => boolean, what: string, timeoutMs = 60_000, refresh?: () => Promise<void>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
+  for (;;) {
+    await refresh?.();
+    if (predicate()) return;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, refresh ? 250 : 50));
   }
 }

@@ -174,3 +174,74 @@ describe('ledger', () => {
     for (const [p, size] of sizes) expect(rebuilt.logs.get(p)!.root(size).toString('hex'), `log ${p}`).toBe(ledger.logs.get(p)!.root(size).toString('hex'));
   });
 });
+
+describe('ledger crash', () => {
+  it('SIGKILLed in a child process during load and restarted: the logs verify and every receipt appears exactly once', async () => {
+    const { spawn } = await import('node:child_process');
+    const { readFrames, ENTRIES_FILE } = await import('@intentgate/evidence');
+    const s = stack();
+    const dataDir = await tempDir();
+    const env = {
+      ...process.env, KAFKA_BROKERS: s.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: s.schemaRegistry.url,
+      LEDGER_DATA_DIR: dataDir, LEDGER_GROUP: uniqueGroup('ledger-crash'), LEDGER_CHECKPOINT_EVERY: '50', LEDGER_CHECKPOINT_INTERVAL_MS: '200', LOG_LEVEL: 'info',
+    };
+    const launch = () => {
+      const child = spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', join(projectRoot, 'services', 'ledger', 'src', 'main.ts')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      stoppers.push(async () => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'));
+      let out = '';
+      const ready = new Promise<string>((resolve, reject) => {
+        child.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /"msg":"ledger ready"/.test(out) && /"http":"(http:[^"]+)"/.exec(out);
+          if (m) resolve(m[1]!);
+        });
+        child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+        child.on('exit', (code, signal) => reject(new Error(`ledger exited ${code ?? signal}: ${out.slice(-1500)}`)));
+      });
+      return { child, ready };
+    };
+    const marker = randomUUID();
+    const receipts = Array.from({ length: 2_000 }, (_, i) => ({
+      receipt_id: randomUUID(), kind: 'execution' as const, intent_id: randomUUID(), body: { marker, i, pad: 'x'.repeat(500) },
+      producer: 'crash-test', produced_at: new Date().toISOString(),
+    }));
+    const first = launch();
+    await first.ready;
+    const producer = bus.producer();
+    let sent = 0;
+    const sending = (async () => {
+      for (; sent < receipts.length; sent += 100) {
+        await producer.sendMany(receipts.slice(sent, sent + 100).map((value) => ({ topic: 'receipts', key: value.intent_id, value })));
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    await eventually(() => sent >= 600, 'load under way');
+    first.child.kill('SIGKILL');
+    if (first.child.exitCode === null && first.child.signalCode === null) await new Promise((r) => first.child.once('exit', r));
+    await sending;
+    const second = launch();
+    const url = await second.ready;
+    // Appends follow offsets within a partition: once the last batch (spread over every partition)
+    // is in, everything before it is too.
+    let held = false;
+    await eventually(() => held, 'the restarted ledger to hold every receipt', 120_000, async () => {
+      const found = await Promise.all(receipts.slice(-100).map((r) => fetch(`${url}/v1/receipts/${r.receipt_id}`).then((res) => res.ok)));
+      held = found.every(Boolean);
+    });
+    second.child.kill('SIGTERM');
+    expect(await new Promise((r) => second.child.once('exit', (code) => r(code)))).toBe(0);
+
+    const vkey = parseVerifierKey((await readFile(join(dataDir, 'ledger.vkey'), 'utf8')).trim());
+    const counts = new Map<string, number>();
+    for (let p = 0; p < 3; p++) {
+      const dir = join(dataDir, `receipts-${p}`);
+      expect(await verifyLogDirectory(dir, originOf(p), [vkey]), `log ${p}`).toMatchObject({ ok: true });
+      for (const f of readFrames(await readFile(join(dir, ENTRIES_FILE)))) {
+        const id = f.entry!.receipt.receipt_id;
+        counts.set(id, (counts.get(id) ?? 0) + 1);
+      }
+    }
+    expect([...counts.values()].filter((n) => n !== 1), 'receipts in the logs more than once').toEqual([]);
+    expect(receipts.filter((r) => counts.get(r.receipt_id) !== 1).length, 'marker receipts not exactly once').toBe(0);
+  });
+});

@@ -77,6 +77,8 @@ export interface ConsumerOptions<N extends MessageName> {
   /** Called for each dead-lettered record after its DLQ write is acknowledged. */
   onDeadLetter?: (letter: DeadLetter) => Promise<void>;
   fromBeginning?: boolean;
+  /** How long the group waits for a silent member before reassigning its partitions. */
+  sessionTimeoutMs?: number;
   logger: Logger;
 }
 
@@ -95,7 +97,12 @@ export class BusConsumer<N extends MessageName> {
 
   constructor(kafka: Kafka, serde: Serde, dlq: BatchingProducer, options: ConsumerOptions<N>) {
     // A short fetch wait keeps shutdown quick: disconnect waits for the fetch in flight.
-    this.#consumer = kafka.consumer({ groupId: options.groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 500, retry: { retries: 8 } });
+    const sessionTimeout = options.sessionTimeoutMs ?? 10_000;
+    this.#consumer = kafka.consumer({
+      groupId: options.groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 500, retry: { retries: 8 },
+      // A crashed member's partitions move to a live one after this long (Kafka's default is 30 s).
+      sessionTimeout, heartbeatInterval: Math.floor(sessionTimeout / 3),
+    });
     this.#serde = serde;
     this.#dlq = dlq;
     this.#options = options;

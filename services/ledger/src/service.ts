@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -32,7 +32,7 @@ export const originOf = (partition: number) => `intentgate/receipts/${partition}
  */
 export class LedgerService {
   readonly logs = new Map<number, MerkleLog>();
-  readonly signer: NoteSigner;
+  signer!: NoteSigner;
   httpUrl = '';
   readonly #options: LedgerOptions;
   readonly #bus: Bus;
@@ -49,11 +49,24 @@ export class LedgerService {
     this.#options = options;
     this.#logger = options.logger ?? pino({ level: 'info', base: { service: 'ledger' } });
     this.#bus = new Bus({ brokers: options.brokers, registryUrl: options.registryUrl, clientId: `ledger-${randomUUID().slice(0, 6)}`, logger: this.#logger });
-    if (options.signer) this.signer = options.signer;
-    else {
-      const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-      this.signer = signerFor('ledger.intentgate.local', privateKey, publicKey);
+  }
+
+  /**
+   * The checkpoint key lives with the logs it signs: created once in the data directory and
+   * reused on every restart, so old checkpoints keep verifying under the published key.
+   */
+  async #loadOrCreateSigner(): Promise<NoteSigner> {
+    if (this.#options.signer) return this.#options.signer;
+    const path = join(this.#options.dataDir, 'ledger.key');
+    let pem = await readFile(path, 'utf8').catch(() => null);
+    if (pem === null) {
+      pem = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
+      await writeFile(path, pem, { mode: 0o600, flag: 'wx' }).catch(async () => {
+        pem = await readFile(path, 'utf8'); // another process created it first
+      });
     }
+    const privateKey = createPrivateKey(pem!);
+    return signerFor('ledger.intentgate.local', privateKey, createPublicKey(privateKey));
   }
 
   static async start(options: LedgerOptions): Promise<LedgerService> {
@@ -73,6 +86,7 @@ export class LedgerService {
 
   async #start(): Promise<void> {
     await mkdir(join(this.#options.dataDir, 'bundles'), { recursive: true });
+    this.signer = await this.#loadOrCreateSigner();
     await writeFile(join(this.#options.dataDir, 'ledger.vkey'), `${this.verifierKey}\n`);
     for (let p = 0; p < topicSpec('receipts').partitions; p++) {
       const log = await MerkleLog.open(join(this.#options.dataDir, `receipts-${p}`), originOf(p));

@@ -1,0 +1,53 @@
+// The ledger as its own process. Config from the environment (or .intentgate/stack.json);
+// SIGTERM drains: the batch in hand is appended and fsynced, its offsets committed, a final
+// checkpoint signed.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { z } from 'zod';
+import { LedgerService } from './service.ts';
+
+const root = join(import.meta.dirname, '..', '..', '..');
+const logger = pino({ level: process.env.LOG_LEVEL ?? 'info', base: { service: 'ledger' } });
+const stack = await readFile(join(root, '.intentgate', 'stack.json'), 'utf8').then(JSON.parse, () => null) as
+  | { kafka: { brokers: string[] }; schemaRegistry: { url: string } } | null;
+
+const Env = z.object({
+  KAFKA_BROKERS: z.string().min(1).transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean)),
+  SCHEMA_REGISTRY_URL: z.url(),
+  LEDGER_DATA_DIR: z.string().min(1).default(join(root, '.intentgate', 'ledger')),
+  LEDGER_HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(0),
+  LEDGER_GROUP: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/).default('intentgate-ledger'),
+  LEDGER_CHECKPOINT_EVERY: z.coerce.number().int().min(1).default(100),
+  LEDGER_CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(50).default(2_000),
+});
+const parsed = Env.safeParse({
+  ...process.env,
+  KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? stack?.kafka.brokers.join(','),
+  SCHEMA_REGISTRY_URL: process.env.SCHEMA_REGISTRY_URL ?? stack?.schemaRegistry.url,
+});
+if (!parsed.success) {
+  logger.fatal({ code: 'CONFIG_INVALID', issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) },
+    'invalid configuration: set KAFKA_BROKERS and SCHEMA_REGISTRY_URL, or run `npm start` first');
+  process.exit(1);
+}
+const c = parsed.data;
+let ledger: LedgerService;
+try {
+  ledger = await LedgerService.start({
+    brokers: c.KAFKA_BROKERS, registryUrl: c.SCHEMA_REGISTRY_URL, dataDir: c.LEDGER_DATA_DIR, httpPort: c.LEDGER_HTTP_PORT,
+    groupId: c.LEDGER_GROUP, checkpointEvery: c.LEDGER_CHECKPOINT_EVERY, checkpointIntervalMs: c.LEDGER_CHECKPOINT_INTERVAL_MS, logger,
+  });
+} catch (err) {
+  logger.fatal({ code: (err as { code?: string }).code ?? 'START_FAILED', err: (err as Error).message }, 'ledger could not start');
+  process.exit(1);
+}
+logger.info({ http: ledger.httpUrl, dataDir: c.LEDGER_DATA_DIR, key: ledger.verifierKey }, 'ledger ready');
+let stopping = false;
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    ledger.stop().then(() => process.exit(0), () => process.exit(1));
+  });
+}
