@@ -80,7 +80,7 @@ try {
     say('  … building and activating the policy bundle, starting the decision worker and the executors');
     system = await startSystem(stack.info, bus, { approvalDeadlineCapSeconds: Number(process.env.INTENTGATE_DEMO_APPROVAL_DEADLINE_S ?? 5) });
   }
-  const file = await writeStackFile(stack.info, system ? { decisionUrl: system.decision.httpUrl } : {});
+  const file = await writeStackFile(stack.info, system ? { decisionUrl: system.decision.httpUrl, ledgerUrl: system.ledger.httpUrl } : {});
   const created = provisioned.topics.filter((t) => t.created).length;
   const seconds = ((performance.now() - t0) / 1000).toFixed(1);
   say(`\nIntentGate stack is up (${seconds}s)\n`);
@@ -92,6 +92,7 @@ try {
   if (system) {
     say(`  policy    ${system.bundle.version} (sha256 ${system.bundle.digest}) active for tenant default`);
     say(`  decision  ${system.decision.httpUrl}  (/readyz, /metrics, /.well-known/jwks.json)`);
+    say(`  ledger    ${system.ledger.httpUrl}  (/v1/receipts/:id, /v1/checkpoints/latest, /v1/replay/:decision_id); logs in ${relative(projectRoot, system.ledger.logs.get(0)!.dir).replace(/receipts-0$/, '')}`);
     say(`  executors app → ${system.executors.app.url}/orders, data → sqlite, infra → config dir, ai → MCP server; sandbox ${relative(projectRoot, system.executors.sandboxDir)}`);
     say(`  logs      ${relative(projectRoot, system.logFile)}`);
   }

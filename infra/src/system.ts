@@ -7,6 +7,7 @@ import type { Bus } from '@intentgate/bus';
 import { ContextStore } from '@intentgate/context';
 import { DecisionService, publishAndActivate } from '@intentgate/decision';
 import { Executors } from '@intentgate/executors';
+import { LedgerService } from '@intentgate/ledger';
 import { buildBundle } from '@intentgate/policy';
 import { seedDemoContext } from '@intentgate/demo';
 import { projectRoot, stateDir } from './paths.ts';
@@ -14,6 +15,7 @@ import type { StackInfo } from './stack.ts';
 
 export interface RunningSystem {
   decision: DecisionService;
+  ledger: LedgerService;
   executors: Executors;
   store: ContextStore;
   bundle: { digest: string; version: string };
@@ -32,6 +34,14 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
   await mkdir(logs, { recursive: true });
   const logFile = join(logs, 'services.log');
   const logger: Logger = pino({ level: process.env.LOG_LEVEL ?? 'info' }, pino.destination({ dest: logFile, sync: false }));
+
+  // The ledger first, so it sees every receipt from the first (the policy activation) on. Its
+  // files are derived state; the local stack starts empty, so they start empty too.
+  const ledgerDir = join(stateDir(), 'ledger');
+  await rm(ledgerDir, { recursive: true, force: true });
+  const ledger = await LedgerService.start({
+    brokers: info.kafka.brokers, registryUrl: info.schemaRegistry.url, dataDir: ledgerDir, logger: logger.child({ service: 'ledger' }),
+  });
 
   const bundle = await buildBundle({ opaPath: info.opa.path, policyDir: join(projectRoot, 'policies'), revision: 'local' });
   const version = `local-${bundle.digest.slice(0, 12)}`;
@@ -56,11 +66,12 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
   });
   let stopped: Promise<void> | null = null;
   return {
-    decision, executors, store, bundle: { digest: bundle.digest, version }, logFile,
+    decision, ledger, executors, store, bundle: { digest: bundle.digest, version }, logFile,
     stop: () => (stopped ??= (async () => {
       clearInterval(feeder);
       await executors.stop();
       await decision.stop();
+      await ledger.stop();
       await store.close();
       logger.flush();
     })()),

@@ -175,6 +175,65 @@ describe('ledger', () => {
   });
 });
 
+describe('the intentgate command', () => {
+  const run = async (...args: string[]) => {
+    const { main } = await import('@intentgate/cli');
+    const lines: string[] = [];
+    const code = await main(args, (l) => lines.push(l), (l) => lines.push(l), projectRoot);
+    return { code, text: lines.join('\n') };
+  };
+
+  it('verify, export, replay and backtest against the live ledger and offline', async () => {
+    await ledger.checkpointAll(false);
+    const dirResult = await run('verify', ledger.dataDir, '--key', ledger.verifierKey);
+    expect(dirResult.code, dirResult.text).toBe(0);
+    expect(dirResult.text).toMatch(/ok {4}intentgate\/receipts\/0: \d+ entries/);
+
+    const file = join(await tempDir(), 'audit.json');
+    expect((await run('export', ledger.httpUrl, '--out', file)).code).toBe(0);
+    expect((await run('verify', file, '--key', ledger.verifierKey)).code).toBe(0);
+    // Tamper with one receipt inside the exported bundle: verification names the entry.
+    const bundle = JSON.parse(await readFile(file, 'utf8')) as { logs: Array<{ entries_log: string }> };
+    const log = bundle.logs.find((l) => l.entries_log.length > 0)!;
+    const bytes = Buffer.from(log.entries_log, 'base64');
+    const at = bytes.indexOf('"producer":"decision/') + 12;
+    bytes[at] = bytes[at] === 0x64 ? 0x65 : 0x64;
+    log.entries_log = bytes.toString('base64');
+    await writeFile(file, JSON.stringify(bundle));
+    const tampered = await run('verify', file, '--key', ledger.verifierKey);
+    expect(tampered.code).toBe(1);
+    expect(tampered.text).toMatch(/FAIL {2}intentgate\/receipts\/\d: first bad entry \d+: checksum frame/);
+
+    const someDecision = [...decided.values()][10]!;
+    const replayed = await run('replay', someDecision.decision_id, '--ledger', ledger.httpUrl);
+    expect(replayed.code, replayed.text).toBe(0);
+    expect(replayed.text).toMatch(/^identical/);
+    expect((await run('replay', randomUUID(), '--ledger', ledger.httpUrl)).text).toMatch(/error DECISION_NOT_FOUND/);
+
+    // A candidate that only moves the approval deadline changes no verdict …
+    const sameVerdicts = await run('policy', 'backtest', join(projectRoot, 'policies'), '--last', '1000', '--ledger', ledger.httpUrl);
+    expect(sameVerdicts.code, sameVerdicts.text).toBe(0);
+    expect(sameVerdicts.text).toMatch(/0 of \d+ recorded decisions would change/);
+    // … one that denies everything changes every allow and escalation, and fails the gate.
+    const denyAll = await tempDir();
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(join(denyAll, 'intentgate'));
+    await writeFile(join(denyAll, 'intentgate', 'decision.rego'), 'package intentgate.decision\n\nimport rego.v1\n\ndecision := {"verdict": "deny", "reasons": [{"code": "LOCKDOWN", "rule": "r", "message": ""}], "obligations": {}}\n');
+    const lockdown = await run('policy', 'backtest', denyAll, '--last', '300', '--ledger', ledger.httpUrl, '--max-changed', '5');
+    expect(lockdown.code).toBe(1);
+    expect(lockdown.text).toMatch(/change {2}[0-9a-f-]{36} {2}(allow|escalate) -> deny {2}\(LOCKDOWN\)/);
+  });
+
+  it('bad usage and a missing ledger are typed errors, not stack traces', async () => {
+    const usage = await run('frobnicate');
+    expect(usage.code).toBe(2);
+    expect(usage.text).toMatch(/error USAGE: unknown command frobnicate\n {2}what to do:/);
+    const missing = await run('verify', '/nonexistent/ledger');
+    expect(missing.text).toMatch(/error NOT_FOUND/);
+    expect(missing.text).not.toMatch(/\n\s+at /);
+  });
+});
+
 describe('ledger crash', () => {
   it('SIGKILLed in a child process during load and restarted: the logs verify and every receipt appears exactly once', async () => {
     const { spawn } = await import('node:child_process');

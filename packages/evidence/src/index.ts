@@ -5,4 +5,5 @@ export { EMPTY_ROOT, leafHash, nodeHash, rootOf, inclusionProof, consistencyProo
 export { signNote, openNote, noteKeyId, verifierKeyText, parseVerifierKey, signerFor, rawPublicKey, NoteError, type NoteSigner, type NoteVerifier } from './note.ts';
 export { checkpointText, parseCheckpointText, signCheckpoint, verifyCheckpoint } from './checkpoint.ts';
 export { MerkleLog, LogCorrupt, receiptLeafHash, readFrames, encodeFrame, ENTRIES_FILE, CHECKPOINTS_FILE, type LogEntry } from './merkle-log.ts';
-export { verifyLogDirectory, type LogVerification, type Problem } from './verify-log.ts';
+export { verifyLogDirectory, verifyLogData, type LogVerification, type Problem } from './verify-log.ts';
+export { readAuditBundle, writeAuditBundle, AUDIT_BUNDLE_FORMAT, type AuditBundle } from './audit-bundle.ts';

@@ -19,9 +19,18 @@ export interface LogVerification {
   problem?: Problem;
 }
 
-/** Verifies entries (framing, order, hashes) and every checkpoint (signature, root, no fork, no truncation). */
+/** Verifies a log directory (see verifyLogData). */
 export async function verifyLogDirectory(dir: string, origin: string, verifiers: readonly NoteVerifier[]): Promise<LogVerification> {
   const data = await readFile(join(dir, ENTRIES_FILE)).catch(() => Buffer.alloc(0));
+  const checkpoints = await readFile(join(dir, CHECKPOINTS_FILE), 'utf8').catch(() => '');
+  return verifyLogData(data, checkpoints, origin, verifiers);
+}
+
+/**
+ * Verifies a log's bytes (as in entries.log) and checkpoints (as in checkpoints.jsonl): framing,
+ * order, hashes of every entry, and every checkpoint (signature, root, no fork, no truncation).
+ */
+export function verifyLogData(data: Buffer, checkpointLines: string, origin: string, verifiers: readonly NoteVerifier[]): LogVerification {
   const frames = readFrames(data);
   const leaves: Hash[] = [];
   const fail = (problem: Problem): LogVerification => ({ ok: false, entries: leaves.length, checkpoints: 0, problem });
@@ -40,7 +49,7 @@ export async function verifyLogDirectory(dir: string, origin: string, verifiers:
     if (hash.toString('hex') !== e.leaf_hash) return fail({ kind: 'entry', index: i, reason: 'receipt body does not hash to its recorded leaf hash' });
     leaves.push(hash);
   }
-  const lines = (await readFile(join(dir, CHECKPOINTS_FILE), 'utf8').catch(() => '')).split('\n').filter(Boolean);
+  const lines = checkpointLines.split('\n').filter(Boolean);
   const seen = new Map<number, { root: string; at: number }>();
   let previousGood = 0;
   for (const [c, line] of lines.entries()) {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { Bus, type BatchingProducer, type BusConsumer, type IncomingRecord, type Logger } from '@intentgate/bus';
 import { topicSpec, type Checkpoint, type Decision, type MessageName, type PolicyBundle, type Receipt } from '@intentgate/contracts';
-import { MerkleLog, sha256Hex, signCheckpoint, signerFor, verifierKeyText, type NoteSigner } from '@intentgate/evidence';
+import { MerkleLog, sha256Hex, signCheckpoint, signerFor, verifierKeyText, writeAuditBundle, type NoteSigner } from '@intentgate/evidence';
 import { replayDecision } from '@intentgate/policy';
 
 export interface LedgerOptions {
@@ -78,6 +78,10 @@ export class LedgerService {
       throw err;
     }
     return ledger;
+  }
+
+  get dataDir(): string {
+    return this.#options.dataDir;
   }
 
   get verifierKey(): string {
@@ -171,6 +175,7 @@ export class LedgerService {
       const route = async () => {
         if (req.method !== 'GET') return json(405, { code: 'METHOD_NOT_ALLOWED', message: 'only GET' });
         if (url.pathname === '/v1/key') return json(200, { verifier_key: this.verifierKey });
+        if (url.pathname === '/v1/export') return json(200, await writeAuditBundle(this.#options.dataDir, null));
         if (url.pathname === '/v1/checkpoints/latest') {
           return json(200, [...this.logs.values()].map((l) => l.checkpoints.at(-1) ?? null).filter(Boolean));
         }

@@ -1,0 +1,110 @@
+import { readFile, stat } from 'node:fs/promises';
+import type { Decision, Receipt } from '@intentgate/contracts';
+import {
+  parseVerifierKey, readAuditBundle, readFrames, verifyLogData, writeAuditBundle, type AuditBundle, type LogVerification,
+} from '@intentgate/evidence';
+import { buildBundle, decideSafely, PolicyEngine } from '@intentgate/policy';
+import { sha256Hex } from '@intentgate/evidence';
+import { CliError } from './errors.ts';
+
+export type Out = (line: string) => void;
+
+async function loadAuditSource(source: string): Promise<AuditBundle> {
+  if (/^https?:\/\//.test(source)) {
+    const res = await fetch(`${source.replace(/\/+$/, '')}/v1/export`).catch((err: unknown) => {
+      throw new CliError('LEDGER_UNREACHABLE', `cannot reach the ledger at ${source}: ${(err as Error).message}`, 'Check the URL (npm start writes it to .intentgate/stack.json as ledgerUrl).');
+    });
+    if (!res.ok) throw new CliError('LEDGER_ERROR', `the ledger answered HTTP ${res.status}`, 'Check the ledger logs.');
+    return (await res.json()) as AuditBundle;
+  }
+  const info = await stat(source).catch(() => null);
+  if (info === null) throw new CliError('NOT_FOUND', `${source} does not exist`, 'Give a ledger data directory, an audit bundle file, or a ledger URL.');
+  if (info.isDirectory()) return writeAuditBundle(source, null);
+  return readAuditBundle(source).catch((err: unknown) => {
+    throw new CliError('NOT_AN_AUDIT_BUNDLE', (err as Error).message, 'Export one with `intentgate export`.');
+  });
+}
+
+/** intentgate verify <ledger dir | audit bundle | ledger URL> [--key <verifier key>] */
+export async function verify(source: string, key: string | undefined, out: Out): Promise<boolean> {
+  const bundle = await loadAuditSource(source);
+  const vkey = key ? (key.includes('+') ? key : (await readFile(key, 'utf8')).trim()) : bundle.verifier_key;
+  if (!key) out(`warning: trusting the verifier key that came with the data (${vkey.split('+')[0]}); pass --key to pin the one you expect`);
+  const verifiers = [parseVerifierKey(vkey)];
+  let ok = true;
+  for (const log of bundle.logs) {
+    const result: LogVerification = verifyLogData(Buffer.from(log.entries_log, 'base64'), log.checkpoints_jsonl, log.origin, verifiers);
+    if (result.ok) out(`ok    ${log.origin}: ${result.entries} entries, ${result.checkpoints} checkpoints verified`);
+    else {
+      ok = false;
+      const p = result.problem!;
+      out(p.kind === 'entry' ? `FAIL  ${log.origin}: first bad entry ${p.index}: ${p.reason}` : `FAIL  ${log.origin}: checkpoint ${p.checkpoint}: ${p.reason}`);
+    }
+  }
+  return ok;
+}
+
+/** intentgate export <ledger dir | ledger URL> --out <file> */
+export async function exportBundle(source: string, outFile: string, out: Out): Promise<void> {
+  const bundle = await loadAuditSource(source);
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(outFile, JSON.stringify(bundle));
+  const entries = bundle.logs.reduce((n, l) => n + readFrames(Buffer.from(l.entries_log, 'base64')).length, 0);
+  out(`wrote ${outFile}: ${bundle.logs.length} logs, ${entries} entries, ${Object.keys(bundle.policy_bundles).length} policy bundles`);
+}
+
+/** intentgate replay <decision_id> --ledger <url> */
+export async function replay(decisionId: string, ledgerUrl: string, out: Out): Promise<boolean> {
+  const res = await fetch(`${ledgerUrl.replace(/\/+$/, '')}/v1/replay/${encodeURIComponent(decisionId)}`).catch((err: unknown) => {
+    throw new CliError('LEDGER_UNREACHABLE', `cannot reach the ledger at ${ledgerUrl}: ${(err as Error).message}`, 'Start it (npm start) or pass --ledger.');
+  });
+  const body = (await res.json()) as { code?: string; message?: string; identical?: boolean; differences?: string[] };
+  if (!res.ok) throw new CliError(body.code ?? 'REPLAY_FAILED', body.message ?? `HTTP ${res.status}`, 'Check the decision id (from a decision or its receipt).');
+  if (body.identical) out(`identical: decision ${decisionId} replays bit for bit under its recorded bundle`);
+  else {
+    out(`DIFFERENT: decision ${decisionId}`);
+    for (const d of body.differences ?? []) out(`  ${d}`);
+  }
+  return body.identical === true;
+}
+
+/** The last `n` decision receipts with a policy input, newest last, from an audit source. */
+function recordedDecisions(bundle: AuditBundle, n: number): Array<{ decision: Decision; input: unknown }> {
+  const all: Array<{ decision: Decision; input: unknown; at: string }> = [];
+  for (const log of bundle.logs) {
+    for (const f of readFrames(Buffer.from(log.entries_log, 'base64'))) {
+      const receipt = f.entry?.receipt as Receipt | undefined;
+      const body = receipt?.body as { decision?: Decision; input?: unknown } | undefined;
+      if (receipt?.kind === 'decision' && body?.decision?.policy && body.input) all.push({ decision: body.decision, input: body.input, at: body.decision.decided_at });
+    }
+  }
+  return all.sort((a, b) => a.at.localeCompare(b.at)).slice(-n);
+}
+
+/**
+ * intentgate policy backtest <bundle.tar.gz | policy dir> --last N [--ledger src] [--max-changed K]
+ * Re-evaluates recorded inputs under a candidate bundle; lists the decisions that would change.
+ */
+export async function backtest(candidate: string, options: { last: number; source: string; maxChanged: number; opaPath?: string }, out: Out): Promise<boolean> {
+  const info = await stat(candidate).catch(() => null);
+  if (info === null) throw new CliError('NOT_FOUND', `${candidate} does not exist`, 'Give a bundle (.tar.gz from opa build) or a policy directory.');
+  let bytes: Buffer;
+  if (info.isDirectory()) {
+    if (!options.opaPath) throw new CliError('OPA_MISSING', 'building a policy directory needs opa', 'Run `npm run stack:fetch`, or set OPA_PATH, or pass a built bundle.');
+    bytes = (await buildBundle({ opaPath: options.opaPath, policyDir: candidate, revision: 'backtest' })).bytes;
+  } else bytes = await readFile(candidate);
+  const engine = await PolicyEngine.load(bytes, { version: 'candidate' });
+  const recorded = recordedDecisions(await loadAuditSource(options.source), options.last);
+  let changed = 0;
+  for (const { decision, input } of recorded) {
+    const now = decideSafely(engine, input, Number.MAX_SAFE_INTEGER);
+    if (now.verdict !== decision.verdict) {
+      changed++;
+      out(`change  ${decision.decision_id}  ${decision.verdict} -> ${now.verdict}  (${now.reasons[0]?.code ?? ''})`);
+    }
+  }
+  const fraction = recorded.length === 0 ? 0 : changed / recorded.length;
+  out(`${changed} of ${recorded.length} recorded decisions would change under ${sha256Hex(bytes).slice(0, 12)} (${(fraction * 100).toFixed(1)}%); threshold ${options.maxChanged}`);
+  return changed <= options.maxChanged;
+}
+

@@ -1,0 +1,3 @@
+export { main } from './main.ts';
+export { verify, exportBundle, replay, backtest } from './commands.ts';
+export { CliError } from './errors.ts';

@@ -1,0 +1,64 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { backtest, exportBundle, replay, verify, type Out } from './commands.ts';
+import { CliError } from './errors.ts';
+
+const USAGE = `usage: intentgate <command>
+  verify <ledger dir | audit bundle | ledger URL> [--key <verifier key or file>]
+  export <ledger dir | ledger URL> --out <file>
+  replay <decision_id> [--ledger <url>]
+  policy backtest <bundle.tar.gz | policy dir> [--last N] [--ledger <dir | bundle | url>] [--max-changed K]
+Without --ledger, the ledger of the running stack (.intentgate/stack.json) is used.`;
+
+async function stackLedger(root: string): Promise<string> {
+  const file = await readFile(join(root, '.intentgate', 'stack.json'), 'utf8').catch(() => null);
+  const url = file ? (JSON.parse(file) as { ledgerUrl?: string | null }).ledgerUrl : null;
+  if (!url) throw new CliError('NO_LEDGER', 'no ledger given and none running', 'Start the stack with `npm start`, or pass --ledger <url | dir | bundle>.');
+  return url;
+}
+
+/** Runs the command; returns the exit code. Errors are printed as code, message and what to do. */
+export async function main(argv: string[], out: Out, err: Out, root: string): Promise<number> {
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv, allowPositionals: true, strict: true,
+      options: { key: { type: 'string' }, out: { type: 'string' }, ledger: { type: 'string' }, last: { type: 'string' }, 'max-changed': { type: 'string' }, help: { type: 'boolean' } },
+    });
+    const [command, ...rest] = positionals;
+    if (values.help || !command) {
+      out(USAGE);
+      return command || values.help ? 0 : 2;
+    }
+    switch (command) {
+      case 'verify':
+        if (!rest[0]) throw new CliError('USAGE', 'verify needs a ledger directory, audit bundle or URL', USAGE);
+        return (await verify(rest[0], values.key, out)) ? 0 : 1;
+      case 'export':
+        if (!rest[0] || !values.out) throw new CliError('USAGE', 'export needs a source and --out <file>', USAGE);
+        await exportBundle(rest[0], values.out, out);
+        return 0;
+      case 'replay':
+        if (!rest[0]) throw new CliError('USAGE', 'replay needs a decision id', USAGE);
+        return (await replay(rest[0], values.ledger ?? (await stackLedger(root)), out)) ? 0 : 1;
+      case 'policy': {
+        if (rest[0] !== 'backtest' || !rest[1]) throw new CliError('USAGE', 'policy backtest needs a candidate bundle or policy directory', USAGE);
+        const last = Number(values.last ?? 100);
+        const maxChanged = Number(values['max-changed'] ?? 0);
+        if (!Number.isInteger(last) || last < 1 || !Number.isInteger(maxChanged) || maxChanged < 0) {
+          throw new CliError('USAGE', '--last must be a positive integer and --max-changed a non-negative one', USAGE);
+        }
+        // opa is needed only to build a candidate given as a policy directory.
+        const opaPath = await import('@intentgate/infra').then(({ ensureOpa }) => ensureOpa(), () => undefined);
+        const ok = await backtest(rest[1], { last, maxChanged, source: values.ledger ?? (await stackLedger(root)), ...(opaPath ? { opaPath } : {}) }, out);
+        return ok ? 0 : 1;
+      }
+      default:
+        throw new CliError('USAGE', `unknown command ${command}`, USAGE);
+    }
+  } catch (e) {
+    if (e instanceof CliError) err(`error ${e.code}: ${e.message}\n  what to do: ${e.hint}`);
+    else err(`error: ${(e as Error).message}`);
+    return 2;
+  }
+}
