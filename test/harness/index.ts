@@ -1,7 +1,7 @@
 // What integration tests share: the stack's addresses and a bus wired to them.
 import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { Bus } from '@intentgate/bus';
 import type { StackInfo } from '@intentgate/infra';
 
@@ -9,12 +9,15 @@ export function stack(): StackInfo {
   return inject('stack');
 }
 
+/** Silent unless INTENTGATE_TEST_LOG names a level (debug shows the bus's and KafkaJS's logs). */
+export function testLogger(): Logger {
+  return pino({ level: process.env.INTENTGATE_TEST_LOG ?? 'silent' }, pino.destination(2));
+}
+
 /** A bus on the test stack. Close it in afterAll/afterEach. */
 export function testBus(clientId = `test-${randomUUID().slice(0, 8)}`): Bus {
   const s = stack();
-  // INTENTGATE_TEST_LOG=debug shows the bus's (and KafkaJS's) logs while a test runs.
-  const logger = pino({ level: process.env.INTENTGATE_TEST_LOG ?? 'silent' }, pino.destination(2));
-  return new Bus({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, clientId, logger });
+  return new Bus({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, clientId, logger: testLogger() });
 }
 
 /** A consumer group nobody else uses, so a test sees the topic from its own position. */

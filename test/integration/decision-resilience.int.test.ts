@@ -12,7 +12,7 @@ import { ContextStore } from '@intentgate/context';
 import { DecisionService, publishAndActivate } from '@intentgate/decision';
 import { ensureOpa, projectRoot } from '@intentgate/infra';
 import { buildBundle, type BuiltBundle } from '@intentgate/policy';
-import { eventually, stack, testBus, uniqueGroup } from '@intentgate/test';
+import { eventually, stack, testBus, testLogger, uniqueGroup } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/load';
 const bus = testBus();
@@ -110,7 +110,7 @@ describe('hot swap', () => {
     const s = stack();
     const service = await DecisionService.start({
       brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, tenant,
-      groupId: uniqueGroup('swap'), contextFreshnessMs: 600_000,
+      groupId: uniqueGroup('swap'), contextFreshnessMs: 600_000, logger: testLogger(),
     });
     // Stopped at the end of this test: a second deployment on `intents` would decide the next test's intents too.
     stoppers.push(() => service.stop());

@@ -14,7 +14,7 @@ import { parseVerifierKey, verifyCheckpoint, verifyConsistency, verifyInclusion,
 import { ensureOpa, projectRoot } from '@intentgate/infra';
 import { LedgerService, originOf } from '@intentgate/ledger';
 import { buildBundle, replayDecision, type BuiltBundle, type EngineCache } from '@intentgate/policy';
-import { eventually, stack, testBus, uniqueGroup } from '@intentgate/test';
+import { eventually, stack, testBus, testLogger, uniqueGroup } from '@intentgate/test';
 import { cp, writeFile } from 'node:fs/promises';
 
 const AGENT = 'spiffe://example.org/agents/ledger-load';
@@ -64,14 +64,14 @@ beforeAll(async () => {
   await store.close();
   ledger = await LedgerService.start({
     brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, dataDir: await tempDir(), groupId: uniqueGroup('ledger'),
-    checkpointEvery: 100, checkpointIntervalMs: 500,
+    checkpointEvery: 100, checkpointIntervalMs: 500, logger: testLogger(),
   });
   stoppers.push(() => ledger.stop());
 
   const tenant = `ledger-${randomUUID().slice(0, 8)}`;
   await publishAndActivate(bus, v1, { version: '1', tenant, by: 'test' });
   const service = await DecisionService.start({
-    brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, tenant, groupId: uniqueGroup('ledger-decision'), contextFreshnessMs: 600_000,
+    brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, tenant, groupId: uniqueGroup('ledger-decision'), contextFreshnessMs: 600_000, logger: testLogger(),
   });
   stoppers.push(() => service.stop());
   const watcher = bus.consumer<'Decision'>({
@@ -167,7 +167,7 @@ describe('ledger', () => {
       expect(await verifyLogDirectory(log.dir, originOf(p), [vkey]), `log ${p}`).toMatchObject({ ok: true, entries: log.size });
     }
     const s = stack();
-    const rebuilt = await LedgerService.start({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, dataDir: await tempDir(), groupId: uniqueGroup('rebuild') });
+    const rebuilt = await LedgerService.start({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, dataDir: await tempDir(), groupId: uniqueGroup('rebuild'), logger: testLogger() });
     stoppers.push(() => rebuilt.stop());
     const sizes = new Map([...ledger.logs].map(([p, l]) => [p, l.size]));
     await eventually(() => [...rebuilt.logs].every(([p, l]) => l.size >= sizes.get(p)!), 'the rebuild to catch up', 120_000);

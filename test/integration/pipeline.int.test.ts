@@ -12,7 +12,7 @@ import { digestOf, type Jwks } from '@intentgate/evidence';
 import { ensureOpa, projectRoot, startStandaloneRedis } from '@intentgate/infra';
 import { buildBundle, type BuiltBundle } from '@intentgate/policy';
 import { AgentClient, DecisionTimeout, ExecutorRuntime } from '@intentgate/sdk';
-import { eventually, stack, testBus, uniqueGroup } from '@intentgate/test';
+import { eventually, stack, testBus, testLogger, uniqueGroup } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/helper';
 const ISSUER = 'intentgate-decision';
@@ -48,7 +48,7 @@ async function startService(options: { tenant: string; redisUrl?: string; groupI
   return DecisionService.start({
     brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: options.redisUrl ?? s.redis.url,
     tenant: options.tenant, groupId: options.groupId ?? uniqueGroup('decision'), instanceId: randomUUID().slice(0, 8),
-    contextFreshnessMs: 60_000, approvalDeadlineCapSeconds: 2, logger: (await import('pino')).pino({ level: process.env.INTENTGATE_TEST_LOG ?? 'silent' }),
+    contextFreshnessMs: 60_000, approvalDeadlineCapSeconds: 2, logger: testLogger(),
   });
 }
 
