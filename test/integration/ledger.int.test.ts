@@ -191,6 +191,9 @@ describe('the intentgate command', () => {
 
     const file = join(await tempDir(), 'audit.json');
     expect((await run('export', ledger.httpUrl, '--out', file)).code).toBe(0);
+    const exported = JSON.parse(await readFile(file, 'utf8')) as { warrant_keys: Array<{ kid: string }>; policy_bundles: Record<string, string> };
+    expect(exported.warrant_keys.length).toBeGreaterThan(0);
+    expect(Object.keys(exported.policy_bundles)).toEqual(expect.arrayContaining([v1.digest, v2.digest]));
     expect((await run('verify', file, '--key', ledger.verifierKey)).code).toBe(0);
     // Tamper with one receipt inside the exported bundle: verification names the entry.
     const bundle = JSON.parse(await readFile(file, 'utf8')) as { logs: Array<{ entries_log: string }> };

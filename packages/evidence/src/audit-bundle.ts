@@ -13,6 +13,8 @@ export interface AuditBundle {
   logs: Array<{ origin: string; entries_log: string; checkpoints_jsonl: string }>;
   /** Policy bundles by digest (base64 tar.gz), so every recorded decision can be replayed. */
   policy_bundles: Record<string, string>;
+  /** Every warrant key the decision service published (public parts), to check recorded warrants. */
+  warrant_keys: unknown[];
 }
 
 /** Builds an audit bundle from a ledger data directory (receipts-N/, bundles/, ledger.vkey). */
@@ -31,9 +33,10 @@ export async function writeAuditBundle(ledgerDir: string, out: string | null): P
   for (const file of await readdir(join(ledgerDir, 'bundles')).catch(() => [] as string[])) {
     policy_bundles[file.replace(/\.tar\.gz$/, '')] = (await readFile(join(ledgerDir, 'bundles', file))).toString('base64');
   }
+  const warrant_keys = JSON.parse(await readFile(join(ledgerDir, 'warrant-keys.json'), 'utf8').catch(() => '[]')) as unknown[];
   const bundle: AuditBundle = {
     format: AUDIT_BUNDLE_FORMAT, exported_at: new Date().toISOString(),
-    verifier_key: (await readFile(join(ledgerDir, 'ledger.vkey'), 'utf8')).trim(), logs, policy_bundles,
+    verifier_key: (await readFile(join(ledgerDir, 'ledger.vkey'), 'utf8')).trim(), logs, policy_bundles, warrant_keys,
   };
   if (out) await writeFile(out, JSON.stringify(bundle));
   return bundle;

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { Bus, type BatchingProducer, type BusConsumer, type IncomingRecord, type Logger } from '@intentgate/bus';
-import { topicSpec, type Checkpoint, type Decision, type MessageName, type PolicyBundle, type Receipt } from '@intentgate/contracts';
+import { topicSpec, type Checkpoint, type Decision, type MessageName, type PolicyBundle, type Receipt, type WarrantKey } from '@intentgate/contracts';
 import { MerkleLog, sha256Hex, signCheckpoint, signerFor, verifierKeyText, writeAuditBundle, type NoteSigner } from '@intentgate/evidence';
 import { replayDecision } from '@intentgate/policy';
 
@@ -38,6 +38,7 @@ export class LedgerService {
   readonly #bus: Bus;
   readonly #logger: Logger;
   readonly #decisions = new Map<string, { partition: number; receiptId: string }>();
+  readonly #warrantKeys = new Map<string, WarrantKey>();
   #producer!: BatchingProducer;
   #consumer: BusConsumer<MessageName> | null = null;
   #server: Server | null = null;
@@ -101,7 +102,7 @@ export class LedgerService {
     this.#producer = this.#bus.producer();
     this.#consumer = this.#bus.consumer<MessageName>({
       groupId: this.#options.groupId ?? 'intentgate-ledger',
-      topics: ['receipts', 'policy.bundles'],
+      topics: ['receipts', 'policy.bundles', 'warrant.keys'],
       fromBeginning: true,
       handle: (records) => this.#handle(records),
     });
@@ -114,6 +115,13 @@ export class LedgerService {
   async #handle(records: IncomingRecord<MessageName>[]): Promise<void> {
     const byPartition = new Map<number, Array<{ offset: string; receipt: Receipt }>>();
     for (const r of records) {
+      if (r.topic === 'warrant.keys') {
+        // Every warrant key ever published, so an exported bundle can verify old warrants.
+        const key = r.value as WarrantKey;
+        this.#warrantKeys.set(key.kid, key);
+        await writeFile(join(this.#options.dataDir, 'warrant-keys.json'), JSON.stringify([...this.#warrantKeys.values()], null, 2));
+        continue;
+      }
       if (r.topic === 'policy.bundles') {
         // Kept on disk by digest for as long as the ledger lives: every receipt that names one can be replayed.
         const bundle = r.value as PolicyBundle;
