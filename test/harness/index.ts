@@ -38,3 +38,4 @@ export async function eventually(predicate: () => boolean, what: string, timeout
     await new Promise((r) => setTimeout(r, refresh ? 250 : 50));
   }
 }
+export { starterBundle, variantBundle, type PolicyData } from './bundles.ts';

@@ -2,17 +2,15 @@
 // swapped mid-stream, and when the decision worker is killed outright mid-load and restarted.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Decision, Intent, Receipt } from '@intentgate/contracts';
 import { exampleIntent } from '@intentgate/contracts/examples';
 import { ContextStore } from '@intentgate/context';
 import { DecisionService, publishAndActivate } from '@intentgate/decision';
-import { ensureOpa, projectRoot } from '@intentgate/infra';
-import { buildBundle, type BuiltBundle } from '@intentgate/policy';
-import { eventually, stack, testBus, testLogger, uniqueGroup } from '@intentgate/test';
+import { projectRoot } from '@intentgate/infra';
+import type { BuiltBundle } from '@intentgate/policy';
+import { eventually, stack, starterBundle, testBus, testLogger, uniqueGroup, variantBundle } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/load';
 const bus = testBus();
@@ -79,17 +77,9 @@ function expectExactlyOnce(ids: string[], seen: { decisions: Map<string, Decisio
 }
 
 beforeAll(async () => {
-  const opa = await ensureOpa();
-  v1 = await buildBundle({ opaPath: opa, policyDir: join(projectRoot, 'policies'), revision: 'v1' });
+  v1 = await starterBundle('v1');
   // v2: the same Rego with different data, so its digest (and its recorded policy) differ.
-  const dir = await mkdtemp(join(tmpdir(), 'intentgate-v2-'));
-  await cp(join(projectRoot, 'policies'), dir, { recursive: true });
-  const dataFile = join(dir, 'intentgate', 'config', 'data.json');
-  const data = JSON.parse(await readFile(dataFile, 'utf8')) as { approval: { deadline_seconds: number } };
-  data.approval.deadline_seconds = 600;
-  await writeFile(dataFile, JSON.stringify(data));
-  v2 = await buildBundle({ opaPath: opa, policyDir: dir, revision: 'v2' });
-  await rm(dir, { recursive: true, force: true });
+  v2 = await variantBundle((data) => (data.approval.deadline_seconds = 600), 'v2');
   expect(v2.digest).not.toBe(v1.digest);
   store = new ContextStore({ redisUrl: stack().redis.url, freshnessMs: 600_000 });
   await store.connect();

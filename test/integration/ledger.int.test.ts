@@ -2,7 +2,7 @@
 // Merkle logs, are provable (inclusion and consistency against signed checkpoints), replay
 // identically under the version that made each, and a rebuild from the topic gives the same roots.
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,11 +11,10 @@ import { exampleIntent } from '@intentgate/contracts/examples';
 import { ContextStore } from '@intentgate/context';
 import { DecisionService, publishAndActivate } from '@intentgate/decision';
 import { parseVerifierKey, verifyCheckpoint, verifyConsistency, verifyInclusion, verifyLogDirectory, receiptLeafHash } from '@intentgate/evidence';
-import { ensureOpa, projectRoot } from '@intentgate/infra';
+import { projectRoot } from '@intentgate/infra';
 import { LedgerService, originOf } from '@intentgate/ledger';
-import { buildBundle, replayDecision, type BuiltBundle, type EngineCache } from '@intentgate/policy';
-import { eventually, stack, testBus, testLogger, uniqueGroup } from '@intentgate/test';
-import { cp, writeFile } from 'node:fs/promises';
+import { replayDecision, type BuiltBundle, type EngineCache } from '@intentgate/policy';
+import { eventually, stack, starterBundle, testBus, testLogger, uniqueGroup, variantBundle } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/ledger-load';
 const bus = testBus();
@@ -48,15 +47,8 @@ async function tempDir(): Promise<string> {
 
 beforeAll(async () => {
   const s = stack();
-  const opa = await ensureOpa();
-  v1 = await buildBundle({ opaPath: opa, policyDir: join(projectRoot, 'policies'), revision: 'v1' });
-  const dir = await tempDir();
-  await cp(join(projectRoot, 'policies'), dir, { recursive: true });
-  const dataFile = join(dir, 'intentgate', 'config', 'data.json');
-  const data = JSON.parse(await readFile(dataFile, 'utf8')) as { approval: { deadline_seconds: number } };
-  data.approval.deadline_seconds = 120;
-  await writeFile(dataFile, JSON.stringify(data));
-  v2 = await buildBundle({ opaPath: opa, policyDir: dir, revision: 'v2' });
+  v1 = await starterBundle('v1');
+  v2 = await variantBundle((data) => (data.approval.deadline_seconds = 120), 'v2');
 
   const store = new ContextStore({ redisUrl: s.redis.url, freshnessMs: 600_000 });
   await store.connect();

@@ -1,7 +1,6 @@
 // The decision pipeline end to end on the real stack: intents decided by OPA-Wasm with Redis
 // context, warrants verified and claimed once by an executor, and every failure a deny.
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';
 import type { ApprovedIntent, Decision, ExecutionResult, Intent } from '@intentgate/contracts';
@@ -9,10 +8,10 @@ import { exampleIntent } from '@intentgate/contracts/examples';
 import { ContextStore } from '@intentgate/context';
 import { DecisionService, publishAndActivate } from '@intentgate/decision';
 import { digestOf, type Jwks } from '@intentgate/evidence';
-import { ensureOpa, projectRoot, startStandaloneRedis } from '@intentgate/infra';
-import { buildBundle, type BuiltBundle } from '@intentgate/policy';
+import { startStandaloneRedis } from '@intentgate/infra';
+import type { BuiltBundle } from '@intentgate/policy';
 import { AgentClient, DecisionTimeout, ExecutorRuntime } from '@intentgate/sdk';
-import { eventually, stack, testBus, testLogger, uniqueGroup } from '@intentgate/test';
+import { eventually, stack, starterBundle, testBus, testLogger, uniqueGroup } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/helper';
 const ISSUER = 'intentgate-decision';
@@ -55,7 +54,7 @@ async function startService(options: { tenant: string; redisUrl?: string; groupI
 beforeAll(async () => {
   const s = stack();
   await bus.registerSchemas();
-  bundle = await buildBundle({ opaPath: await ensureOpa(), policyDir: join(projectRoot, 'policies'), revision: 'test' });
+  bundle = await starterBundle();
   await publishAndActivate(bus, bundle, { version: '1.0.0', tenant, by: 'test' });
   store = new ContextStore({ redisUrl: s.redis.url, freshnessMs: 60_000 });
   await store.connect();

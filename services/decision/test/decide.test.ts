@@ -101,11 +101,9 @@ describe('decide', () => {
 
 describe('replay', () => {
   it('a recorded decision replays identically under its bundle, and differently under another', async () => {
-    const { replayDecision, buildBundle: build } = await import('@intentgate/policy');
-    const { cp, mkdtemp, readFile, writeFile, rm } = await import('node:fs/promises');
-    const { tmpdir } = await import('node:os');
-    const opa = await ensureOpa();
-    const v1 = await build({ opaPath: opa, policyDir: join(projectRoot, 'policies') });
+    const { replayDecision } = await import('@intentgate/policy');
+    const { starterBundle, variantBundle } = await import('@intentgate/test');
+    const v1 = await starterBundle();
     const e1 = await PolicyEngine.load(v1.bytes, { version: '1' });
     const cases = [
       intent(),
@@ -121,14 +119,7 @@ describe('replay', () => {
     for (const r of recorded) expect(await replayDecision(r, v1.bytes)).toMatchObject({ identical: true, differences: [] });
 
     // Under a bundle with another approval deadline, the escalation replays differently.
-    const dir = await mkdtemp(join(tmpdir(), 'ig-replay-'));
-    await cp(join(projectRoot, 'policies'), dir, { recursive: true });
-    const file = join(dir, 'intentgate', 'config', 'data.json');
-    const data = JSON.parse(await readFile(file, 'utf8')) as { approval: { deadline_seconds: number } };
-    data.approval.deadline_seconds = 60;
-    await writeFile(file, JSON.stringify(data));
-    const v2 = await build({ opaPath: opa, policyDir: dir });
-    await rm(dir, { recursive: true, force: true });
+    const v2 = await variantBundle((data) => (data.approval.deadline_seconds = 60));
     const escalation = await replayDecision(recorded[2]!, v2.bytes);
     expect(escalation.identical).toBe(false);
     expect(escalation.differences.join('\n')).toMatch(/bundle digest/);
