@@ -7,3 +7,4 @@ export { checkpointText, parseCheckpointText, signCheckpoint, verifyCheckpoint }
 export { MerkleLog, LogCorrupt, receiptLeafHash, readFrames, encodeFrame, ENTRIES_FILE, CHECKPOINTS_FILE, type LogEntry } from './merkle-log.ts';
 export { verifyLogDirectory, verifyLogData, type LogVerification, type Problem } from './verify-log.ts';
 export { readAuditBundle, writeAuditBundle, AUDIT_BUNDLE_FORMAT, type AuditBundle } from './audit-bundle.ts';
+export { issueSvid, issueDelegation, verifySvid, verifyDelegationChain, scopeCovers, trustDomainOf, IdentityError, SVID_AUDIENCE, DELEGATION_TYPE, type IdentityRefusal, type TrustBundles, type VerifiedHop, type DelegationGrant } from './identity.ts';
