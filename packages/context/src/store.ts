@@ -8,7 +8,7 @@ export interface ContextSnapshot {
   session: { exported_rows: number; actions: number; denied: number };
   resource: { sensitivity: Sensitivity | null };
   agent: { revoked: boolean };
-  /** Principals of the intent's delegation chain (and its subject) that are revoked. */
+  /** Principals of the intent's delegation chain, its subject and delegation token ids that are revoked. */
   revoked: string[];
   /** When the context feeder last confirmed the store is current (ms since the epoch). */
   synced_at: number;
@@ -82,9 +82,20 @@ async function execAll(pipeline: ChainableCommander, expected: number, what: str
   return results.map(([, value]) => value);
 }
 
-/** Principals named by an intent: its chain and its subject. */
+/** The jti of a compact JWS, unverified: only used to ask whether that link is revoked. */
+function jtiOf(token: string): string | null {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { jti?: unknown };
+    return typeof payload.jti === 'string' ? payload.jti : null;
+  } catch {
+    return null;
+  }
+}
+
+/** What can be revoked for an intent: its chain's principals, its subject, its delegation tokens. */
 function principalsOf(intent: Intent): string[] {
-  return [...new Set([...intent.delegation.map((h) => h.principal), intent.subject.id])];
+  const links = (intent.credentials?.delegation ?? []).map(jtiOf).filter((j): j is string => j !== null);
+  return [...new Set([...intent.delegation.map((h) => h.principal), intent.subject.id, ...links])];
 }
 
 export class ContextStore {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Domain, JsonObject, SpiffeId, Timestamp, Uuid } from './primitives.ts';
+import { CompactJws, Domain, JsonObject, SpiffeId, Timestamp, Uuid } from './primitives.ts';
 
 export const AUTONOMY_LEVELS = ['assisted', 'supervised', 'autonomous'] as const;
 export const SENSITIVITY_LEVELS = ['public', 'internal', 'confidential', 'restricted'] as const;
@@ -52,5 +52,13 @@ export const Intent = z.strictObject({
   resource: Resource,
   /** Caller-supplied hints; never trusted over the context store. */
   context: JsonObject,
+  /**
+   * Proof of who acts and on whose behalf: the agent's JWT-SVID and the delegation tokens,
+   * origin first. Verified by the decision worker before policy when identity is configured.
+   */
+  credentials: z.strictObject({
+    svid: CompactJws,
+    delegation: z.array(CompactJws).min(1).max(16),
+  }).optional(),
 });
 export type Intent = z.infer<typeof Intent>;

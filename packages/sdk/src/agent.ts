@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Bus, type BatchingProducer, type BusConsumer, type Logger } from '@intentgate/bus';
 import { parseMessage, type Decision, type Intent } from '@intentgate/contracts';
+import { withCredentials, type AgentCredentials } from './identity.ts';
 
 /** No final decision arrived in time. Never to be read as an allow. */
 export class DecisionTimeout extends Error {
@@ -109,8 +110,9 @@ export class AgentClient {
     });
   }
 
-  /** Submit and await in one call. */
-  async decide(intent: Intent, timeoutMs = 30_000): Promise<Decision> {
+  /** Submit and await in one call; with credentials, the subject, chain and proofs are attached first. */
+  async decide(intent: Intent, timeoutMs = 30_000, credentials?: AgentCredentials): Promise<Decision> {
+    if (credentials) intent = withCredentials(intent, credentials);
     const decision = this.awaitDecision(intent.intent_id, timeoutMs);
     try {
       await this.submit(intent);

@@ -1,2 +1,3 @@
 export { AgentClient, DecisionTimeout, type AgentClientOptions } from './agent.ts';
 export { ExecutorRuntime, type ExecutorOptions, type ExecutionHandler, type HandlerResult } from './executor.ts';
+export { withCredentials, type AgentCredentials } from './identity.ts';

@@ -6,6 +6,8 @@ import { approvedTopic, type Decision, type DeadLetter, type Intent, type Reason
 import { digestOf, sha256Hex, signWarrant, type SigningKey } from '@intentgate/evidence';
 import { decideSafely, type Outcome, type PolicyEngine, type PolicyError } from '@intentgate/policy';
 import type { ContextSnapshot } from '@intentgate/context';
+import { IdentityError } from '@intentgate/evidence';
+import type { VerifiedIdentity } from './identity.ts';
 import type { OutgoingRecord } from '@intentgate/bus';
 
 export interface DecideSettings {
@@ -24,14 +26,22 @@ export interface Clock {
 }
 
 export interface PolicyInput {
-  intent: Intent;
+  /** The intent, without its credentials (the verified identity below stands for them). */
+  intent: Omit<Intent, 'credentials'>;
   context: Omit<ContextSnapshot, 'synced_at'> & { now: { unix_ms: number; hour_utc: number; weekday: number } };
+  /** Present when identity is configured: the verified subject and chain (principals, scopes, key ids). */
+  identity?: VerifiedIdentity;
 }
 
-export function policyInputOf(intent: Intent, snapshot: ContextSnapshot, nowMs: number): PolicyInput {
+export function policyInputOf(intent: Intent, snapshot: ContextSnapshot, nowMs: number, identity: VerifiedIdentity | null = null): PolicyInput {
   const now = new Date(nowMs);
   const { synced_at: _synced, ...context } = snapshot;
-  return { intent, context: { ...context, now: { unix_ms: nowMs, hour_utc: now.getUTCHours(), weekday: now.getUTCDay() } } };
+  const { credentials: _credentials, ...plain } = intent;
+  return {
+    intent: plain,
+    context: { ...context, now: { unix_ms: nowMs, hour_utc: now.getUTCHours(), weekday: now.getUTCDay() } },
+    ...(identity ? { identity } : {}),
+  };
 }
 
 export interface Decided {
@@ -102,13 +112,19 @@ export async function decide(
   engine: PolicyEngine | PolicyError | null,
   settings: DecideSettings,
   clock: Clock,
+  /** The verified identity (null when identity is not configured), or why it failed. */
+  identity: VerifiedIdentity | IdentityError | null = null,
 ): Promise<Decided> {
   const nowMs = clock.now();
   if (snapshot instanceof Error) {
     const decision = denyWithout(intent, { code: 'CONTEXT_UNAVAILABLE', rule: 'intentgate.context', message: snapshot.message }, nowMs);
     return { decision, records: recordsOf(intent, decision, null, null, settings, nowMs), exportedRows: 0 };
   }
-  const input = policyInputOf(intent, snapshot, nowMs);
+  if (identity instanceof IdentityError) {
+    const decision = denyWithout(intent, { code: identity.code, rule: 'intentgate.identity', message: identity.message }, nowMs);
+    return { decision, records: recordsOf(intent, decision, null, null, settings, nowMs), exportedRows: 0 };
+  }
+  const input = policyInputOf(intent, snapshot, nowMs, identity);
   const outcome = decideSafely(engine, input, settings.policyTimeoutMicros);
   const decision: Decision = {
     decision_id: randomUUID(),

@@ -2,3 +2,4 @@ export { DecisionService, DECISION_GROUP, type DecisionServiceOptions } from './
 export { publishAndActivate, type PublishOptions } from './policy-admin.ts';
 export { decide, denyDeadLetter, policyInputOf, type DecideSettings, type PolicyInput, type Decided } from './decide.ts';
 export { configFromEnv, ConfigError } from './config.ts';
+export { verifyIntentIdentity, type IdentitySettings, type VerifiedIdentity } from './identity.ts';

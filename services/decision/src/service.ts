@@ -10,6 +10,7 @@ import { decide, denyDeadLetter, exportedRowsOf, type DecideSettings } from './d
 import { PolicyWatcher } from './policy-watcher.ts';
 import { startHttp } from './http.ts';
 import { EscalationDeadlines } from './escalations.ts';
+import { verifyIntentIdentity, type IdentitySettings } from './identity.ts';
 
 export interface DecisionServiceOptions {
   brokers: string[];
@@ -30,6 +31,11 @@ export interface DecisionServiceOptions {
   httpPort?: number;
   /** Consumer group on `intents` (tests use their own). */
   groupId?: string;
+  /**
+   * Workload identity: trust bundles (trust domain → JWKS) and the maximum delegation depth.
+   * When set, every intent must carry a valid JWT-SVID and delegation chain, verified before policy.
+   */
+  identity?: IdentitySettings;
   logger?: Logger;
 }
 
@@ -165,7 +171,10 @@ export class DecisionService {
         const extra = exported.get(intent.session.id) ?? 0;
         snapshot = { ...snapshot, session: { ...snapshot.session, exported_rows: snapshot.session.exported_rows + extra } };
       }
-      const decided = await decide(intent, snapshot, engine, settings, Date);
+      const identity = this.#options.identity && !(snapshot instanceof Error)
+        ? await verifyIntentIdentity(intent, this.#options.identity, new Set(snapshot.revoked))
+        : null;
+      const decided = await decide(intent, snapshot, engine, settings, Date, identity);
       if (decided.exportedRows > 0) exported.set(intent.session.id, (exported.get(intent.session.id) ?? 0) + decided.exportedRows);
       this.#decisions.inc({ verdict: decided.decision.verdict, code: decided.decision.reasons[0]?.code ?? 'NONE' });
       const receipt = decided.records.find((r) => r.topic === 'receipts')?.value as { body: { evaluation_micros: number | null } } | undefined;
