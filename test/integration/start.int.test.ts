@@ -62,8 +62,8 @@ describe('npm start', () => {
     expect(file.kafka).toMatchObject({ source: 'env', brokers: s.kafka.brokers });
     expect(file.schemaRegistry).toMatchObject({ source: 'env', url: s.schemaRegistry.url });
     expect(file.redis).toMatchObject({ source: 'env', url: s.redis.url });
-    expect(run.output()).toMatch(/topics\s+16 ready \(0 created\)/);
-    expect(run.output()).toMatch(/schemas\s+16 subjects registered/);
+    expect(run.output()).toMatch(/topics\s+17 ready \(0 created\)/);
+    expect(run.output()).toMatch(/schemas\s+17 subjects registered/);
     run.child.kill('SIGINT');
     expect(await run.exited).toBe(0);
     expect(existsSync(run.stackFile)).toBe(false);

@@ -9,6 +9,10 @@ const USAGE = `usage: intentgate <command>
   export <ledger dir | ledger URL> --out <file>
   replay <decision_id> [--ledger <url>]
   policy backtest <bundle.tar.gz | policy dir> [--last N] [--ledger <dir | bundle | url>] [--max-changed K]
+  identity init <trust-domain> --out <dir>
+  identity svid <spiffe-id> --key <key file> [--ttl seconds]
+  identity delegate --key <key file> --from <principal> --from-kind human|agent|service --to <principal> --to-kind … --scope a,b [--ttl seconds]
+  identity revoke <token jti | principal> --kind delegation|principal [--reason text]
 Without --ledger, the ledger of the running stack (.intentgate/stack.json) is used.`;
 
 async function stackLedger(root: string): Promise<string> {
@@ -23,7 +27,11 @@ export async function main(argv: string[], out: Out, err: Out, root: string): Pr
   try {
     const { values, positionals } = parseArgs({
       args: argv, allowPositionals: true, strict: true,
-      options: { key: { type: 'string' }, out: { type: 'string' }, ledger: { type: 'string' }, last: { type: 'string' }, 'max-changed': { type: 'string' }, help: { type: 'boolean' } },
+      options: {
+        key: { type: 'string' }, out: { type: 'string' }, ledger: { type: 'string' }, last: { type: 'string' }, 'max-changed': { type: 'string' }, help: { type: 'boolean' },
+        ttl: { type: 'string' }, from: { type: 'string' }, 'from-kind': { type: 'string' }, to: { type: 'string' }, 'to-kind': { type: 'string' },
+        scope: { type: 'string' }, kind: { type: 'string' }, reason: { type: 'string' },
+      },
     });
     const [command, ...rest] = positionals;
     if (values.help || !command) {
@@ -52,6 +60,36 @@ export async function main(argv: string[], out: Out, err: Out, root: string): Pr
         const opaPath = await import('@intentgate/infra').then(({ ensureOpa }) => ensureOpa(), () => undefined);
         const ok = await backtest(rest[1], { last, maxChanged, source: values.ledger ?? (await stackLedger(root)), ...(opaPath ? { opaPath } : {}) }, out);
         return ok ? 0 : 1;
+      }
+      case 'identity': {
+        const ttl = Number(values.ttl ?? 300);
+        if (!Number.isInteger(ttl) || ttl < 1) throw new CliError('USAGE', '--ttl must be a positive number of seconds', USAGE);
+        const { identityInit, identitySvid, identityDelegate } = await import('./identity.ts');
+        switch (rest[0]) {
+          case 'init':
+            if (!rest[1] || !values.out) throw new CliError('USAGE', 'identity init needs a trust domain and --out <dir>', USAGE);
+            await identityInit(rest[1], values.out, out);
+            return 0;
+          case 'svid':
+            if (!rest[1] || !values.key) throw new CliError('USAGE', 'identity svid needs a SPIFFE ID and --key <file>', USAGE);
+            await identitySvid(rest[1], values.key, ttl, out);
+            return 0;
+          case 'delegate':
+            if (!values.key || !values.from || !values.to) throw new CliError('USAGE', 'identity delegate needs --key, --from and --to', USAGE);
+            await identityDelegate(values.key, {
+              from: values.from, fromKind: values['from-kind'] ?? 'human', to: values.to, toKind: values['to-kind'] ?? 'agent',
+              scope: (values.scope ?? '').split(',').map((x) => x.trim()).filter(Boolean), ttlSeconds: values.ttl ? ttl : 3600,
+            }, out);
+            return 0;
+          case 'revoke': {
+            if (!rest[1] || (values.kind !== 'delegation' && values.kind !== 'principal')) throw new CliError('USAGE', 'identity revoke needs a link and --kind delegation|principal', USAGE);
+            const { revoke } = await import('./revoke.ts');
+            await revoke(rest[1], values.kind, values.reason ?? '', root, out);
+            return 0;
+          }
+          default:
+            throw new CliError('USAGE', `unknown identity command ${rest[0] ?? ''}`, USAGE);
+        }
       }
       default:
         throw new CliError('USAGE', `unknown command ${command}`, USAGE);

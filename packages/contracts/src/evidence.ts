@@ -78,3 +78,14 @@ export const DeadLetter = z.strictObject({
   failed_at: Timestamp,
 });
 export type DeadLetter = z.infer<typeof DeadLetter>;
+
+/** Revokes one link of delegation (a token id) or a principal everywhere; published on identity.revocations. */
+export const Revocation = z.strictObject({
+  /** A delegation token's jti, a principal, or a SPIFFE ID. */
+  link: z.string().min(1).max(2048),
+  kind: z.enum(['delegation', 'principal']),
+  revoked_by: z.string().min(1).max(256),
+  reason: z.string().max(2048),
+  revoked_at: Timestamp,
+});
+export type Revocation = z.infer<typeof Revocation>;

@@ -3,7 +3,7 @@ export { Intent, Subject, DelegationHop, Session, Action, Resource, AUTONOMY_LEV
 export { Decision, Verdict, VERDICTS, PolicyRef, WarrantHeader, WarrantClaims, WarrantKey, ApprovedIntent } from './decision.ts';
 export { ApprovalRequest, ApprovalResponse } from './approval.ts';
 export { ExecutionResult } from './execution.ts';
-export { Receipt, RECEIPT_KINDS, Checkpoint, PolicyBundle, PolicyActivation, DeadLetter } from './evidence.ts';
+export { Receipt, RECEIPT_KINDS, Checkpoint, PolicyBundle, PolicyActivation, Revocation, DeadLetter } from './evidence.ts';
 export { MESSAGES, MESSAGE_NAMES, type MessageName, type Message } from './messages.ts';
 export { TOPICS, topicSpec, valueSubject, approvedTopic, DLQ_INTENTS, DLQ_BUS, type TopicSpec, type CleanupPolicy } from './topics.ts';
 export { jsonSchemaOf, jsonSchemaText, allJsonSchemas, SCHEMA_ID_BASE } from './json-schema.ts';

@@ -3,7 +3,7 @@ import { Intent } from './intent.ts';
 import { ApprovedIntent, Decision, WarrantClaims, WarrantKey } from './decision.ts';
 import { ApprovalRequest, ApprovalResponse } from './approval.ts';
 import { ExecutionResult } from './execution.ts';
-import { Checkpoint, DeadLetter, PolicyActivation, PolicyBundle, Receipt } from './evidence.ts';
+import { Checkpoint, DeadLetter, PolicyActivation, PolicyBundle, Receipt, Revocation } from './evidence.ts';
 
 /** Every message of the wire contract, by name. WarrantClaims travels inside a JWS, not on a topic. */
 export const MESSAGES = {
@@ -19,6 +19,7 @@ export const MESSAGES = {
   Checkpoint,
   PolicyBundle,
   PolicyActivation,
+  Revocation,
   DeadLetter,
 } as const satisfies Record<string, z.ZodType>;
 

@@ -47,6 +47,8 @@ export const TOPICS: readonly TopicSpec[] = Object.freeze([
   topic({ name: 'policy.bundles', key: 'digest', value: 'PolicyBundle', partitions: 1, cleanupPolicy: 'compact', retentionMs: FOREVER }),
   // An addition to DESIGN.md's table: the warrant keys, keyed by kid, so executors need no HTTP call.
   topic({ name: 'warrant.keys', key: 'kid', value: 'WarrantKey', partitions: 1, cleanupPolicy: 'compact', retentionMs: FOREVER }),
+  // An addition to DESIGN.md's table: revocations of principals and delegation links, applied by every decision worker.
+  topic({ name: 'identity.revocations', key: 'link', value: 'Revocation', partitions: 1, cleanupPolicy: 'delete', retentionMs: FOREVER }),
   topic({ name: 'policy.activations', key: 'tenant', value: 'PolicyActivation', partitions: 1, cleanupPolicy: 'delete', retentionMs: FOREVER }),
   topic({ name: DLQ_INTENTS, key: 'original key', value: 'DeadLetter', partitions: 1, cleanupPolicy: 'delete', retentionMs: 30 * DAY, deadLetterTopic: null }),
   topic({ name: DLQ_BUS, key: 'original key', value: 'DeadLetter', partitions: 1, cleanupPolicy: 'delete', retentionMs: 30 * DAY, deadLetterTopic: null }),

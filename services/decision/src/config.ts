@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { importSigningKey, type SigningKey } from '@intentgate/evidence';
+import { importSigningKey, type Jwks, type SigningKey } from '@intentgate/evidence';
 import type { DecisionServiceOptions } from './service.ts';
 
 const Env = z.object({
@@ -18,7 +18,31 @@ const Env = z.object({
   CONTEXT_FRESHNESS_MS: z.coerce.number().int().min(100).default(60_000),
   POLICY_TIMEOUT_MICROS: z.coerce.number().int().min(100).default(50_000),
   APPROVAL_DEADLINE_CAP_SECONDS: z.coerce.number().int().min(1).default(24 * 3600),
+  /** "<trust-domain>=<JWKS file or https URL>[,…]": turns identity verification on. */
+  TRUST_BUNDLES: z.string().optional(),
+  MAX_DELEGATION_DEPTH: z.coerce.number().int().min(1).max(16).default(4),
 });
+
+/** Loads trust bundles; URLs (e.g. a SPIRE OIDC discovery provider's keys) are fetched, files read. */
+export async function loadTrustBundles(spec: string): Promise<Map<string, Jwks>> {
+  const trust = new Map<string, Jwks>();
+  for (const entry of spec.split(',').map((e) => e.trim()).filter(Boolean)) {
+    const eq = entry.indexOf('=');
+    const [domain, source] = [entry.slice(0, eq), entry.slice(eq + 1)];
+    if (eq < 1 || !source) throw new ConfigError(`TRUST_BUNDLES entry "${entry}" is not <trust-domain>=<JWKS file or URL>`);
+    try {
+      const text = /^https?:\/\//.test(source)
+        ? await (await fetch(source, { signal: AbortSignal.timeout(10_000) })).text()
+        : await readFile(source, 'utf8');
+      const jwks = JSON.parse(text) as Jwks;
+      if (!Array.isArray(jwks.keys) || jwks.keys.length === 0) throw new Error('no keys');
+      trust.set(domain, jwks);
+    } catch (err) {
+      throw new ConfigError(`TRUST_BUNDLES ${domain}: cannot load ${source}: ${(err as Error).message}`);
+    }
+  }
+  return trust;
+}
 
 export class ConfigError extends Error {
   readonly code = 'CONFIG_INVALID';
@@ -54,5 +78,6 @@ export async function configFromEnv(env: NodeJS.ProcessEnv, stackFile?: { kafka:
     ...(c.DECISION_INSTANCE_ID ? { instanceId: c.DECISION_INSTANCE_ID } : {}),
     ...(c.DECISION_GROUP ? { groupId: c.DECISION_GROUP } : {}),
     ...(key ? { key } : {}),
+    ...(c.TRUST_BUNDLES ? { identity: { trust: await loadTrustBundles(c.TRUST_BUNDLES), maxDepth: c.MAX_DELEGATION_DEPTH } } : {}),
   };
 }

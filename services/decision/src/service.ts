@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { pino } from 'pino';
-import { Bus, type IncomingRecord, type Logger, type OutgoingRecord, type TransactionalProcessor } from '@intentgate/bus';
+import { Bus, type BusConsumer, type IncomingRecord, type Logger, type OutgoingRecord, type TransactionalProcessor } from '@intentgate/bus';
 import { ContextStore, ContextUnavailable } from '@intentgate/context';
 import type { ApprovalRequest, Decision, Intent } from '@intentgate/contracts';
 import { generateSigningKey, jwksOf, type Jwks, type SigningKey } from '@intentgate/evidence';
@@ -61,6 +61,7 @@ export class DecisionService {
   #processor: TransactionalProcessor<'Intent'> | null = null;
   #http: { url: string; close(): Promise<void> } | null = null;
   #deadlines: EscalationDeadlines | null = null;
+  #revocations: BusConsumer<'Revocation'> | null = null;
   #ready = false;
   #stopping: Promise<void> | null = null;
 
@@ -122,6 +123,17 @@ export class DecisionService {
       // Not fatal: every decision denies with CONTEXT_UNAVAILABLE until Redis answers.
       this.logger.error({ err: (err as Error).message }, 'context store unreachable at start');
     });
+    // Revocations published on the bus reach the context store every worker reads.
+    this.#revocations = this.#bus.consumer<'Revocation'>({
+      groupId: `intentgate-revocations-${this.instanceId}-${Date.now()}`, topics: ['identity.revocations'], fromBeginning: true,
+      handle: async (records) => {
+        for (const { value } of records) {
+          await this.#store.revoke(value.link);
+          this.logger.warn({ link: value.link, kind: value.kind, by: value.revoked_by }, 'revocation applied');
+        }
+      },
+    });
+    await this.#revocations.start();
     this.#watcher = new PolicyWatcher(this.#bus, this.active, this.#options.tenant ?? 'default', this.logger);
     await this.#watcher.start();
     await this.#watcher.caughtUp(30_000);
@@ -204,7 +216,7 @@ export class DecisionService {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       this.#ready = false;
-      await Promise.all([this.#processor?.stop(), this.#deadlines?.stop(), this.#watcher?.stop()]);
+      await Promise.all([this.#processor?.stop(), this.#deadlines?.stop(), this.#watcher?.stop(), this.#revocations?.stop()]);
       await this.#bus.close();
       await this.#store.close();
       await this.#http?.close();

@@ -1,0 +1,25 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { userInfo } from 'node:os';
+import { Bus } from '@intentgate/bus';
+import { CliError } from './errors.ts';
+import type { Out } from './commands.ts';
+
+/** Publishes a revocation on identity.revocations; every decision worker applies it at once. */
+export async function revoke(link: string, kind: 'delegation' | 'principal', reason: string, root: string, out: Out): Promise<void> {
+  const stack = await readFile(join(root, '.intentgate', 'stack.json'), 'utf8').then(JSON.parse, () => null) as
+    | { kafka: { brokers: string[] }; schemaRegistry: { url: string } } | null;
+  const brokers = process.env.KAFKA_BROKERS?.split(',') ?? stack?.kafka.brokers;
+  const registryUrl = process.env.SCHEMA_REGISTRY_URL ?? stack?.schemaRegistry.url;
+  if (!brokers || !registryUrl) throw new CliError('NO_STACK', 'no Kafka to publish the revocation to', 'Start the stack (npm start) or set KAFKA_BROKERS and SCHEMA_REGISTRY_URL.');
+  const bus = new Bus({ brokers, registryUrl, clientId: 'intentgate-cli' });
+  try {
+    await bus.producer().send({
+      topic: 'identity.revocations', key: link,
+      value: { link, kind, revoked_by: userInfo().username, reason, revoked_at: new Date().toISOString() },
+    });
+  } finally {
+    await bus.close();
+  }
+  out(`revoked ${kind} ${link}`);
+}

@@ -1,0 +1,91 @@
+// The local issuer end to end: a trust domain, SVIDs and delegation tokens made with the
+// `intentgate identity` command, trusted by a decision worker through TRUST_BUNDLES, and a
+// revocation published on the bus with `intentgate identity revoke`.
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exampleIntent } from '@intentgate/contracts/examples';
+import { main } from '@intentgate/cli';
+import { ContextStore } from '@intentgate/context';
+import { DecisionService, configFromEnv, publishAndActivate } from '@intentgate/decision';
+import { projectRoot } from '@intentgate/infra';
+import { AgentClient } from '@intentgate/sdk';
+import { eventually, stack, starterBundle, testBus, testLogger, uniqueGroup } from '@intentgate/test';
+
+const TD = 'cli.test';
+const bus = testBus();
+const stoppers: Array<() => Promise<unknown>> = [];
+let dir: string;
+let agent: AgentClient;
+
+async function cli(...args: string[]): Promise<string[]> {
+  const lines: string[] = [];
+  const code = await main(args, (l) => lines.push(l), (l) => lines.push(l), projectRoot);
+  if (code !== 0) throw new Error(`intentgate ${args.join(' ')} → ${code}: ${lines.join('\n')}`);
+  return lines;
+}
+
+beforeAll(async () => {
+  const s = stack();
+  dir = await mkdtemp(join(tmpdir(), 'ig-identity-cli-'));
+  await cli('identity', 'init', TD, '--out', dir);
+  const tenant = `cli-${randomUUID().slice(0, 8)}`;
+  await publishAndActivate(bus, await starterBundle(), { version: '1', tenant, by: 'test' });
+  const store = new ContextStore({ redisUrl: s.redis.url, freshnessMs: 600_000 });
+  await store.connect();
+  await store.markSynced();
+  await store.close();
+  // The worker's identity settings come from the same configuration path a deployment uses.
+  const fromEnv = await configFromEnv({
+    KAFKA_BROKERS: s.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: s.schemaRegistry.url, REDIS_URL: s.redis.url,
+    TRUST_BUNDLES: `${TD}=${join(dir, `${TD}.jwks.json`)}`, MAX_DELEGATION_DEPTH: '3', DECISION_TENANT: tenant, CONTEXT_FRESHNESS_MS: '600000',
+  });
+  const service = await DecisionService.start({ ...fromEnv, groupId: uniqueGroup('identity-cli'), logger: testLogger() });
+  stoppers.push(() => service.stop());
+  agent = await AgentClient.connect({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url });
+  stoppers.push(() => agent.close());
+}, 600_000);
+
+afterAll(async () => {
+  for (const stop of stoppers.reverse()) await stop().catch(() => {});
+  await bus.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('intentgate identity', () => {
+  it('tokens from the local issuer are allowed; revoking the link on the bus denies the next intent', async () => {
+    const key = join(dir, `${TD}.key.json`);
+    const agentId = `spiffe://${TD}/agents/reporter`;
+    const [svid] = await cli('identity', 'svid', agentId, '--key', key, '--ttl', '300');
+    const [token, jtiLine] = await cli('identity', 'delegate', '--key', key, '--from', 'dana@cli.test', '--from-kind', 'human', '--to', agentId, '--to-kind', 'agent', '--scope', 'data:*');
+    const jti = /jti ([0-9a-f-]{36})/.exec(jtiLine!)![1]!;
+    const intent = () => ({ ...exampleIntent(), action: { name: 'data.query', domain: 'data' as const, reversible: true }, resource: { type: 'table', id: 'cli.table', properties: { sensitivity: 'internal' as const } }, context: {} });
+    const credentials = { svid: svid!, delegation: [token!] };
+    expect((await agent.decide(intent(), 30_000, credentials)).verdict).toBe('allow');
+
+    const s = stack();
+    const saved = { b: process.env.KAFKA_BROKERS, r: process.env.SCHEMA_REGISTRY_URL };
+    process.env.KAFKA_BROKERS = s.kafka.brokers.join(',');
+    process.env.SCHEMA_REGISTRY_URL = s.schemaRegistry.url;
+    try {
+      expect(await cli('identity', 'revoke', jti, '--kind', 'delegation', '--reason', 'test')).toEqual([`revoked delegation ${jti}`]);
+    } finally {
+      if (saved.b === undefined) delete process.env.KAFKA_BROKERS; else process.env.KAFKA_BROKERS = saved.b;
+      if (saved.r === undefined) delete process.env.SCHEMA_REGISTRY_URL; else process.env.SCHEMA_REGISTRY_URL = saved.r;
+    }
+    let last = '';
+    await eventually(() => last === 'DELEGATION_REVOKED', 'the revocation to take effect', 30_000, async () => {
+      last = (await agent.decide(intent(), 30_000, credentials)).reasons[0]!.code;
+    });
+  });
+
+  it('a bad TRUST_BUNDLES entry is a configuration error that says what to do', async () => {
+    const s = stack();
+    await expect(configFromEnv({ KAFKA_BROKERS: s.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: s.schemaRegistry.url, REDIS_URL: s.redis.url, TRUST_BUNDLES: 'nodomain' }))
+      .rejects.toThrow(/not <trust-domain>=<JWKS file or URL>/);
+    await expect(configFromEnv({ KAFKA_BROKERS: s.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: s.schemaRegistry.url, REDIS_URL: s.redis.url, TRUST_BUNDLES: `${TD}=/nope.json` }))
+      .rejects.toThrow(/cannot load/);
+  });
+});
