@@ -40,7 +40,7 @@ beforeAll(async () => {
   // The worker's identity settings come from the same configuration path a deployment uses.
   const fromEnv = await configFromEnv({
     KAFKA_BROKERS: s.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: s.schemaRegistry.url, REDIS_URL: s.redis.url,
-    TRUST_BUNDLES: `${TD}=${join(dir, `${TD}.jwks.json`)}`, MAX_DELEGATION_DEPTH: '3', DECISION_TENANT: tenant, CONTEXT_FRESHNESS_MS: '600000',
+    TRUST_BUNDLES: `${TD}=${join(dir, `${TD}.jwks.json`)}`, MAX_DELEGATION_DEPTH: '3', TRUST_REFRESH_MS: '1000', DECISION_TENANT: tenant, CONTEXT_FRESHNESS_MS: '600000',
   });
   const service = await DecisionService.start({ ...fromEnv, groupId: uniqueGroup('identity-cli'), logger: testLogger() });
   stoppers.push(() => service.stop());
@@ -79,6 +79,28 @@ describe('intentgate identity', () => {
     await eventually(() => last === 'DELEGATION_REVOKED', 'the revocation to take effect', 30_000, async () => {
       last = (await agent.decide(intent(), 30_000, credentials)).reasons[0]!.code;
     });
+  });
+
+  it('a rotated trust bundle is picked up without a restart: the new key is trusted, the retired one is not', async () => {
+    const { exportPrivateJwk, generateSigningKey, jwksOf } = await import('@intentgate/evidence');
+    const { writeFile } = await import('node:fs/promises');
+    const oldKey = join(dir, `${TD}.key.json`);
+    const agentId = `spiffe://${TD}/agents/rotator`;
+    const oldSvid = (await cli('identity', 'svid', agentId, '--key', oldKey))[0]!;
+    const fresh = await generateSigningKey(`${TD}-rotated`);
+    const newKey = join(dir, 'rotated.key.json');
+    await writeFile(newKey, JSON.stringify({ trust_domain: TD, jwk: await exportPrivateJwk(fresh) }));
+    await writeFile(join(dir, `${TD}.jwks.json`), JSON.stringify(jwksOf([fresh])));
+    const newSvid = (await cli('identity', 'svid', agentId, '--key', newKey))[0]!;
+    const grant = (keyFile: string) => cli('identity', 'delegate', '--key', keyFile, '--from', 'erin@cli.test', '--to', agentId, '--scope', 'data:*').then((l) => l[0]!);
+    const intent = () => ({ ...exampleIntent(), action: { name: 'data.query', domain: 'data' as const, reversible: true }, resource: { type: 'table', id: 'cli.table', properties: { sensitivity: 'internal' as const } }, context: {} });
+    const newCredentials = { svid: newSvid, delegation: [await grant(newKey)] };
+    let verdict = '';
+    await eventually(() => verdict === 'allow', 'the rotated key to be trusted', 30_000, async () => {
+      verdict = (await agent.decide(intent(), 30_000, newCredentials)).verdict;
+    });
+    const retired = await agent.decide(intent(), 30_000, { svid: oldSvid, delegation: [await grant(oldKey)] });
+    expect(retired.reasons[0]!.code).toBe('SVID_BAD_SIGNATURE');
   });
 
   it('a bad TRUST_BUNDLES entry is a configuration error that says what to do', async () => {

@@ -21,6 +21,7 @@ const Env = z.object({
   /** "<trust-domain>=<JWKS file or https URL>[,…]": turns identity verification on. */
   TRUST_BUNDLES: z.string().optional(),
   MAX_DELEGATION_DEPTH: z.coerce.number().int().min(1).max(16).default(4),
+  TRUST_REFRESH_MS: z.coerce.number().int().min(1_000).default(300_000),
 });
 
 /** Loads trust bundles; URLs (e.g. a SPIRE OIDC discovery provider's keys) are fetched, files read. */
@@ -78,6 +79,12 @@ export async function configFromEnv(env: NodeJS.ProcessEnv, stackFile?: { kafka:
     ...(c.DECISION_INSTANCE_ID ? { instanceId: c.DECISION_INSTANCE_ID } : {}),
     ...(c.DECISION_GROUP ? { groupId: c.DECISION_GROUP } : {}),
     ...(key ? { key } : {}),
-    ...(c.TRUST_BUNDLES ? { identity: { trust: await loadTrustBundles(c.TRUST_BUNDLES), maxDepth: c.MAX_DELEGATION_DEPTH } } : {}),
+    ...(c.TRUST_BUNDLES ? {
+      identity: {
+        trust: await loadTrustBundles(c.TRUST_BUNDLES), maxDepth: c.MAX_DELEGATION_DEPTH,
+        // Rotation: bundles are re-read every TRUST_REFRESH_MS (a SPIRE JWKS URL or a file replaced on disk).
+        reload: () => loadTrustBundles(c.TRUST_BUNDLES!), refreshMs: c.TRUST_REFRESH_MS,
+      },
+    } : {}),
   };
 }

@@ -4,8 +4,12 @@ import type { Intent } from '@intentgate/contracts';
 import { IdentityError, verifyDelegationChain, verifySvid, type TrustBundles, type VerifiedHop } from '@intentgate/evidence';
 
 export interface IdentitySettings {
+  /** Replaced wholesale on reload. */
   trust: TrustBundles;
   maxDepth: number;
+  /** Reloads the trust bundles (key rotation); called every `refreshMs`. A failed reload keeps the last good set. */
+  reload?: () => Promise<TrustBundles>;
+  refreshMs?: number;
 }
 
 export interface VerifiedIdentity {

@@ -62,6 +62,7 @@ export class DecisionService {
   #http: { url: string; close(): Promise<void> } | null = null;
   #deadlines: EscalationDeadlines | null = null;
   #revocations: BusConsumer<'Revocation'> | null = null;
+  #trustRefresh: NodeJS.Timeout | null = null;
   #ready = false;
   #stopping: Promise<void> | null = null;
 
@@ -134,6 +135,17 @@ export class DecisionService {
       },
     });
     await this.#revocations.start();
+    const identity = this.#options.identity;
+    if (identity?.reload) {
+      const reload = identity.reload;
+      this.#trustRefresh = setInterval(() => {
+        reload().then(
+          (trust) => (identity.trust = trust),
+          (err: unknown) => this.logger.error({ err: (err as Error).message }, 'trust bundle reload failed; keeping the last good keys'),
+        );
+      }, identity.refreshMs ?? 300_000);
+      this.#trustRefresh.unref();
+    }
     this.#watcher = new PolicyWatcher(this.#bus, this.active, this.#options.tenant ?? 'default', this.logger);
     await this.#watcher.start();
     await this.#watcher.caughtUp(30_000);
@@ -216,6 +228,7 @@ export class DecisionService {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       this.#ready = false;
+      if (this.#trustRefresh) clearInterval(this.#trustRefresh);
       await Promise.all([this.#processor?.stop(), this.#deadlines?.stop(), this.#watcher?.stop(), this.#revocations?.stop()]);
       await this.#bus.close();
       await this.#store.close();
