@@ -17,16 +17,19 @@ afterAll(() => store.close());
 
 describe('context store', () => {
   it('reads labels, agents, revocations and session history for a batch', async () => {
-    const a = exampleIntent();
+    // A subject of its own: the store is shared with every other test of the run.
+    const a = exampleIntent({ subject: { type: 'agent', id: `spiffe://example.org/agents/ctx-${randomUUID()}`, properties: { autonomy: 'supervised' } } });
     const b = exampleIntent({ resource: { type: 'table', id: `t-${randomUUID()}`, properties: { sensitivity: 'public' } } });
     await store.labelResource(a.resource.type, a.resource.id, 'restricted');
     await store.setAgent(a.subject.id, { revoked: false });
-    await store.revoke('alice@example.org');
+    const human = `human-${randomUUID()}@example.org`;
+    a.delegation[0]!.principal = human;
+    await store.revoke(human);
     const { snapshots, decided } = await store.readBatch([a, b]);
-    expect(snapshots.get(a.intent_id)).toMatchObject({ resource: { sensitivity: 'restricted' }, agent: { revoked: false }, revoked: ['alice@example.org'] });
+    expect(snapshots.get(a.intent_id)).toMatchObject({ resource: { sensitivity: 'restricted' }, agent: { revoked: false }, revoked: [human] });
     expect(snapshots.get(b.intent_id)!.resource.sensitivity).toBeNull();
     expect(decided.size).toBe(0);
-    await store.unrevoke('alice@example.org');
+    await store.unrevoke(human);
   });
 
   it('records session history once per intent, however often it is applied', async () => {

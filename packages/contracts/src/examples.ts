@@ -87,7 +87,8 @@ export function exampleOf<N extends MessageName>(name: N): Message<N> {
       tenant: 'default', bundle_digest: DIGEST_B, version: '1.0.0', activated_at: NOW, activated_by: 'ci',
     }),
     Revocation: () => ({
-      link: 'spiffe://example.org/agents/billing-assistant', kind: 'principal', revoked_by: 'security@example.org', reason: 'key leaked', revoked_at: NOW,
+      // A fresh principal each time: a published example must not revoke anyone real.
+      link: `spiffe://example.org/agents/revoked-${randomUUID()}`, kind: 'principal', revoked_by: 'security@example.org', reason: 'key leaked', revoked_at: NOW,
     }),
     DeadLetter: () => ({
       original: { topic: 'intents', partition: 0, offset: '17', key: null, value: Buffer.from('{oops').toString('base64'), headers: {}, timestamp: '1795000000000' },

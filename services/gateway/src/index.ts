@@ -1,0 +1,2 @@
+export { Gateway, type GatewayOptions } from './server.ts';
+export { intentOf, EvaluationRequest } from './authzen.ts';

@@ -1,0 +1,172 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ContractViolation, parseMessage, type Decision } from '@intentgate/contracts';
+import { AgentClient, DecisionTimeout } from '@intentgate/sdk';
+import { EvaluationRequest, EvaluationsRequest, intentOf } from './authzen.ts';
+
+export interface GatewayOptions {
+  brokers: string[];
+  registryUrl: string;
+  /** Callers and their bearer tokens (name → token). */
+  callers: Record<string, string>;
+  /** How long a request waits for the final decision (an escalation included) by default. */
+  decisionTimeoutMs?: number;
+  maxBodyBytes?: number;
+  port?: number;
+}
+
+class HttpError extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/**
+ * One producer and one decisions consumer for all requests (the AgentClient), correlation by
+ * intent_id. Every request becomes an intent on the same topics as any other: same decision,
+ * same warrant, same receipt; no second decision path.
+ */
+export class Gateway {
+  url = '';
+  readonly #options: GatewayOptions;
+  readonly #tokens: Array<{ name: string; hash: Buffer }>;
+  #client!: AgentClient;
+  #server!: Server;
+  #stopping: Promise<void> | null = null;
+
+  private constructor(options: GatewayOptions) {
+    this.#options = options;
+    this.#tokens = Object.entries(options.callers).map(([name, token]) => ({ name, hash: digest(token) }));
+  }
+
+  static async start(options: GatewayOptions): Promise<Gateway> {
+    const gw = new Gateway(options);
+    gw.#client = await AgentClient.connect({ brokers: options.brokers, registryUrl: options.registryUrl, clientId: 'intentgate-gateway' });
+    gw.#server = createServer((req, res) => void gw.#handle(req, res));
+    await new Promise<void>((resolve) => gw.#server.listen(options.port ?? 0, '127.0.0.1', resolve));
+    gw.url = `http://127.0.0.1:${(gw.#server.address() as AddressInfo).port}`;
+    return gw;
+  }
+
+  #caller(req: IncomingMessage): string {
+    const header = req.headers.authorization ?? '';
+    const token = /^Bearer (\S+)$/.exec(header)?.[1];
+    if (!token) throw new HttpError(401, 'UNAUTHENTICATED', 'send Authorization: Bearer <token>');
+    const hash = digest(token);
+    const caller = this.#tokens.find((t) => timingSafeEqual(t.hash, hash));
+    if (!caller) throw new HttpError(401, 'UNAUTHENTICATED', 'unknown bearer token');
+    return caller.name;
+  }
+
+  async #body(req: IncomingMessage): Promise<unknown> {
+    const limit = this.#options.maxBodyBytes ?? 64 * 1024;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > limit) throw new HttpError(413, 'REQUEST_TOO_LARGE', `request bodies are limited to ${limit} bytes`);
+      chunks.push(chunk as Buffer);
+    }
+    try {
+      return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    } catch {
+      throw new HttpError(400, 'INVALID_JSON', 'the request body is not JSON');
+    }
+  }
+
+  #timeout(req: IncomingMessage): number {
+    const asked = Number(req.headers['x-intentgate-timeout-ms']);
+    const fallback = this.#options.decisionTimeoutMs ?? 30_000;
+    return Number.isFinite(asked) && asked > 0 ? Math.min(asked, fallback) : fallback;
+  }
+
+  /** The final decision, or a deny-shaped answer when none came in time: never an allow. */
+  async #decide(body: unknown, timeoutMs: number): Promise<{ decision: boolean; context: Record<string, unknown> }> {
+    const parsed = EvaluationRequest.safeParse(body);
+    if (!parsed.success) {
+      throw new HttpError(400, 'INVALID_REQUEST', parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+    }
+    let intent;
+    try {
+      intent = intentOf(parsed.data);
+    } catch (err) {
+      throw new HttpError(400, 'INVALID_REQUEST', (err as Error).message);
+    }
+    try {
+      const d = await this.#client.decide(intent, timeoutMs);
+      return { decision: d.verdict === 'allow', context: { decision_id: d.decision_id, intent_id: d.intent_id, reasons: d.reasons, ...(d.warrant ? { warrant: d.warrant } : {}) } };
+    } catch (err) {
+      if (err instanceof DecisionTimeout) return { decision: false, context: { intent_id: intent.intent_id, reasons: [{ code: 'DECISION_TIMEOUT', rule: 'intentgate.gateway', message: err.message }] } };
+      throw err;
+    }
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const json = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    try {
+      const path = new URL(req.url ?? '/', this.url).pathname;
+      if (req.method === 'GET' && path === '/.well-known/authzen-configuration') {
+        return json(200, {
+          policy_decision_point: this.url,
+          access_evaluation_endpoint: `${this.url}/access/v1/evaluation`,
+          access_evaluations_endpoint: `${this.url}/access/v1/evaluations`,
+        });
+      }
+      if (req.method !== 'POST') throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${req.method} ${path}`);
+      this.#caller(req);
+      const body = await this.#body(req);
+      const timeoutMs = this.#timeout(req);
+      switch (path) {
+        case '/access/v1/evaluation':
+          return json(200, await this.#decide(body, timeoutMs));
+        case '/access/v1/evaluations': {
+          const batch = EvaluationsRequest.safeParse(body);
+          if (!batch.success) throw new HttpError(400, 'INVALID_REQUEST', batch.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+          const { evaluations, ...defaults } = batch.data;
+          const results = await Promise.all(evaluations.map((e) =>
+            this.#decide({ ...defaults, ...e }, timeoutMs).catch((err: unknown) =>
+              err instanceof HttpError ? { decision: false, context: { error: { code: err.code, message: err.message } } } : Promise.reject(err))));
+          return json(200, { evaluations: results });
+        }
+        case '/v1/intents': {
+          let intent;
+          try {
+            intent = parseMessage('Intent', body);
+          } catch (err) {
+            throw new HttpError(400, 'INVALID_REQUEST', err instanceof ContractViolation ? err.message : String(err));
+          }
+          try {
+            const d: Decision = await this.#client.decide(intent, timeoutMs);
+            return json(200, d);
+          } catch (err) {
+            if (err instanceof DecisionTimeout) throw new HttpError(504, 'DECISION_TIMEOUT', err.message);
+            throw err;
+          }
+        }
+        default:
+          throw new HttpError(404, 'NOT_FOUND', path);
+      }
+    } catch (err) {
+      if (err instanceof HttpError) return json(err.status, { code: err.code, message: err.message });
+      return json(503, { code: 'UNAVAILABLE', message: `the decision pipeline could not be reached: ${(err as Error).message}` });
+    }
+  }
+
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      await new Promise<void>((r) => this.#server.close(() => r()));
+      await this.#client.close();
+    })();
+    return this.#stopping;
+  }
+}
