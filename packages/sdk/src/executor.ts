@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { Bus, type BatchingProducer, type BusConsumer, type IncomingRecord, type Logger } from '@intentgate/bus';
 import { approvedTopic, type ApprovedIntent, type Domain, type ExecutionResult } from '@intentgate/contracts';
-import { digestOf, verifyWarrant, WarrantError, type Jwks } from '@intentgate/evidence';
+import { WarrantError, type Jwks } from '@intentgate/evidence';
+import { WarrantGuard, type KeySource, type Refusal } from './guard.ts';
 
 /** What a handler may return; throwing is a failed execution. */
 export interface HandlerResult {
@@ -24,15 +25,13 @@ export interface ExecutorOptions {
    * Published warrant keys: 'bus' follows the warrant.keys topic; or a JWKS; or a function that
    * fetches one (called again on an unknown key id).
    */
-  jwks: 'bus' | Jwks | (() => Promise<Jwks>);
+  jwks: KeySource;
   handler: ExecutionHandler;
   groupId?: string;
   logger?: Logger;
   /** Seconds a claimed warrant id is kept beyond the warrant's own expiry. */
   claimMarginSeconds?: number;
 }
-
-type Refusal = { code: string; message: string };
 
 /**
  * The executor side of enforcement: consumes approved intents for one domain and, for each,
@@ -44,9 +43,9 @@ export class ExecutorRuntime {
   readonly #options: ExecutorOptions;
   readonly #bus: Bus;
   readonly #redis: Redis;
-  #jwks: Jwks | null = null;
   /** Keys read from warrant.keys (jwks: 'bus'), by kid. */
   readonly #busKeys = new Map<string, Jwks['keys'][number]>();
+  readonly #guard: WarrantGuard;
   #producer!: BatchingProducer;
   #consumer!: BusConsumer<'ApprovedIntent'>;
   #stopped: Promise<void> | null = null;
@@ -59,6 +58,11 @@ export class ExecutorRuntime {
     });
     this.#redis = new Redis(options.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 1_000 });
     this.#redis.on('error', () => {});
+    this.#guard = new WarrantGuard(this.#redis, {
+      issuer: options.issuer, domain: options.domain, holder: options.executorId, jwks: options.jwks,
+      busKeys: () => ({ keys: [...this.#busKeys.values()] }),
+      ...(options.claimMarginSeconds !== undefined ? { claimMarginSeconds: options.claimMarginSeconds } : {}),
+    });
   }
 
   static async start(options: ExecutorOptions): Promise<ExecutorRuntime> {
@@ -87,57 +91,14 @@ export class ExecutorRuntime {
     return runtime;
   }
 
-  async #keys(refresh: boolean): Promise<Jwks> {
-    const source = this.#options.jwks;
-    if (source === 'bus') {
-      // A key is published before its first warrant; give the topic a moment to deliver it.
-      if (refresh) await new Promise((r) => setTimeout(r, 1_000));
-      return { keys: [...this.#busKeys.values()] };
-    }
-    if (typeof source !== 'function') return source;
-    if (this.#jwks === null || refresh) this.#jwks = await source();
-    return this.#jwks;
-  }
-
-  async #verify(approved: ApprovedIntent) {
-    // The executor computes the digest of the intent it holds; it trusts no digest it is given.
-    const intentDigest = digestOf(approved.intent);
-    if (approved.decision.intent_digest !== intentDigest) {
-      throw new WarrantError('WARRANT_DIGEST_MISMATCH', 'the decision was made for another version of this intent');
-    }
-    const expect = { issuer: this.#options.issuer, domain: this.#options.domain, intentDigest, decisionId: approved.decision.decision_id };
-    try {
-      return await verifyWarrant(approved.warrant, { ...expect, jwks: await this.#keys(false) });
-    } catch (err) {
-      if (err instanceof WarrantError && err.code === 'WARRANT_UNKNOWN_KEY' && (typeof this.#options.jwks === 'function' || this.#options.jwks === 'bus')) {
-        return verifyWarrant(approved.warrant, { ...expect, jwks: await this.#keys(true) }); // keys may have rotated
-      }
-      throw err;
-    }
-  }
-
-  /** Claims the warrant's jti and the intent, once each. False when either was claimed before. */
-  async #claim(jti: string, intentId: string, exp: number): Promise<Refusal | null> {
-    const ttl = Math.max(1, exp - Math.floor(Date.now() / 1000)) + (this.#options.claimMarginSeconds ?? 3600);
-    try {
-      const warrant = await this.#redis.set(`ig:warrant:${jti}`, this.#options.executorId, 'EX', ttl, 'NX');
-      if (warrant === null) return { code: 'WARRANT_REUSED', message: `warrant ${jti} was already used` };
-      const intent = await this.#redis.set(`ig:executed:${intentId}`, jti, 'NX');
-      if (intent === null) return { code: 'INTENT_ALREADY_EXECUTED', message: `intent ${intentId} was already executed under another decision` };
-      return null;
-    } catch (err) {
-      return { code: 'CLAIM_UNAVAILABLE', message: `cannot claim the warrant: ${(err as Error).message}` };
-    }
-  }
-
   async #execute(record: IncomingRecord<'ApprovedIntent'>): Promise<void> {
     const approved = record.value;
     let status: ExecutionResult['status'] = 'executed';
     let reason: Refusal | undefined;
     let detail: Record<string, unknown> | undefined;
     try {
-      const claims = await this.#verify(approved);
-      const refusal = await this.#claim(claims.jti, approved.intent.intent_id, claims.exp);
+      const claims = await this.#guard.verify(approved.intent, approved.decision, approved.warrant);
+      const refusal = await this.#guard.claim(claims);
       if (refusal) {
         status = 'refused';
         reason = refusal;
