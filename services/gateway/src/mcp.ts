@@ -1,0 +1,142 @@
+// The MCP gateway: fronts upstream MCP servers and turns every tools/call into an intent in the
+// ai domain. Allowed calls are forwarded after the gateway, acting as an executor, verifies and
+// claims the warrant; denied calls return an MCP tool error naming the reason and decision and
+// never reach the upstream.
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Redis } from 'ioredis';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { Intent } from '@intentgate/contracts';
+import { digestOf, WarrantError } from '@intentgate/evidence';
+import { AgentClient, DecisionTimeout, WarrantGuard, type KeySource } from '@intentgate/sdk';
+
+export interface McpIdentity {
+  agentId: string;
+  autonomy: 'assisted' | 'supervised' | 'autonomous';
+  delegation: Intent['delegation'];
+  workflowStep: string;
+  requestSource: string;
+}
+
+export interface McpGatewayOptions {
+  brokers: string[];
+  registryUrl: string;
+  redisUrl: string;
+  /** Upstream MCP servers by name, already connected (a tool is exposed as <server>_<tool>). */
+  upstreams: Record<string, Client>;
+  /** Who the gateway's callers act as. */
+  identity: McpIdentity;
+  issuer: string;
+  /** The decision service's warrant keys: a JWKS or a fetcher (e.g. its /.well-known/jwks.json). */
+  jwks: Exclude<KeySource, 'bus'>;
+  decisionTimeoutMs?: number;
+  port?: number;
+}
+
+type ToolResult = { content: Array<{ type: 'text'; text: string }>; isError?: boolean };
+
+export class McpGateway {
+  url = '';
+  readonly #options: McpGatewayOptions;
+  readonly #redis: Redis;
+  #agent!: AgentClient;
+  #guard!: WarrantGuard;
+  #tools: Array<{ server: string; name: string; description?: string; inputSchema: unknown; destructive: boolean }> = [];
+  #http!: HttpServer;
+  #stopping: Promise<void> | null = null;
+
+  private constructor(options: McpGatewayOptions) {
+    this.#options = options;
+    this.#redis = new Redis(options.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 1_000 });
+    this.#redis.on('error', () => {});
+  }
+
+  static async start(options: McpGatewayOptions): Promise<McpGateway> {
+    const gw = new McpGateway(options);
+    await gw.#redis.connect().catch(() => {}); // claims fail (and calls are refused) until Redis answers
+    gw.#agent = await AgentClient.connect({ brokers: options.brokers, registryUrl: options.registryUrl, clientId: 'intentgate-mcp-gateway' });
+    gw.#guard = new WarrantGuard(gw.#redis, { issuer: options.issuer, domain: 'ai', holder: 'mcp-gateway', jwks: options.jwks });
+    for (const [server, client] of Object.entries(options.upstreams)) {
+      const { tools } = await client.listTools();
+      for (const t of tools) {
+        gw.#tools.push({ server, name: t.name, description: t.description, inputSchema: t.inputSchema, destructive: t.annotations?.destructiveHint === true });
+      }
+    }
+    gw.#http = createServer((req, res) => {
+      // Stateless streamable HTTP: a fresh MCP server per request, over the shared pipeline client.
+      const server = gw.mcpServer();
+      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+      res.on('close', () => void transport.close().then(() => server.close()));
+      server.connect(transport).then(() => transport.handleRequest(req, res), () => res.writeHead(500).end());
+    });
+    await new Promise<void>((resolve) => gw.#http.listen(options.port ?? 0, '127.0.0.1', resolve));
+    gw.url = `http://127.0.0.1:${(gw.#http.address() as AddressInfo).port}/mcp`;
+    return gw;
+  }
+
+  /**
+   * An MCP server exposing the upstream tools through IntentGate (also usable over stdio). A
+   * low-level server: tools are listed with the upstream's own schemas and arguments pass
+   * through untouched.
+   */
+  mcpServer(): Server {
+    const server = new Server({ name: 'intentgate-mcp-gateway', version: '0.1.0' }, { capabilities: { tools: {} } });
+    server.setRequestHandler(ListToolsRequestSchema, async () => ({
+      tools: this.#tools.map((t) => ({ name: `${t.server}_${t.name}`, description: `${t.description ?? t.name} (through IntentGate)`, inputSchema: t.inputSchema as { type: 'object' } })),
+    }));
+    server.setRequestHandler(CallToolRequestSchema, async (request) => {
+      const tool = this.#tools.find((t) => `${t.server}_${t.name}` === request.params.name);
+      if (!tool) return { isError: true, content: [{ type: 'text', text: `unknown tool ${request.params.name}` }] };
+      return this.#enforce(tool.server, tool.name, tool.destructive, request.params.arguments ?? {});
+    });
+    return server;
+  }
+
+  async #enforce(server: string, tool: string, destructive: boolean, args: Record<string, unknown>): Promise<ToolResult> {
+    const id = this.#options.identity;
+    const intent: Intent = {
+      intent_id: randomUUID(),
+      submitted_at: new Date().toISOString(),
+      subject: { type: 'agent', id: id.agentId, properties: { autonomy: id.autonomy } },
+      delegation: id.delegation,
+      session: { id: `mcp-${randomUUID().slice(0, 8)}`, workflow_step: id.workflowStep, request_source: id.requestSource },
+      action: { name: 'mcp.tool.call', domain: 'ai', reversible: !destructive },
+      resource: { type: 'mcp_tool', id: `${server}/${tool}`, properties: { sensitivity: 'internal' } },
+      context: { upstream: server, arguments_digest: digestOf(args) },
+    };
+    let decision;
+    try {
+      decision = await this.#agent.decide(intent, this.#options.decisionTimeoutMs ?? 30_000);
+    } catch (err) {
+      const code = err instanceof DecisionTimeout ? err.code : 'PIPELINE_UNAVAILABLE';
+      return { isError: true, content: [{ type: 'text', text: `denied by IntentGate: ${code}: ${(err as Error).message}` }] };
+    }
+    if (decision.verdict !== 'allow') {
+      const reason = decision.reasons[0];
+      return { isError: true, content: [{ type: 'text', text: `denied by IntentGate: ${reason?.code} (decision ${decision.decision_id}): ${reason?.message ?? ''}` }] };
+    }
+    try {
+      const claims = await this.#guard.verify(intent, decision, decision.warrant);
+      const refusal = await this.#guard.claim(claims);
+      if (refusal) return { isError: true, content: [{ type: 'text', text: `refused by IntentGate: ${refusal.code} (decision ${decision.decision_id})` }] };
+    } catch (err) {
+      const code = err instanceof WarrantError ? err.code : 'WARRANT_INVALID';
+      return { isError: true, content: [{ type: 'text', text: `refused by IntentGate: ${code} (decision ${decision.decision_id})` }] };
+    }
+    const result = await this.#options.upstreams[server]!.callTool({ name: tool, arguments: args });
+    return result as ToolResult;
+  }
+
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      await new Promise<void>((r) => this.#http.close(() => r()));
+      await this.#agent.close();
+      await this.#redis.quit().catch(() => this.#redis.disconnect());
+    })();
+    return this.#stopping;
+  }
+}
