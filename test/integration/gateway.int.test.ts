@@ -7,6 +7,7 @@ import { exampleIntent } from '@intentgate/contracts/examples';
 import { ContextStore } from '@intentgate/context';
 import { DecisionService, publishAndActivate } from '@intentgate/decision';
 import { Gateway } from '@intentgate/gateway';
+import { generateSigningKey, issueSvid, jwksOf, type SigningKey } from '@intentgate/evidence';
 import { stack, starterBundle, testBus, testLogger, uniqueGroup } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/gateway-caller';
@@ -14,6 +15,7 @@ const TOKEN = `tok-${randomUUID()}`;
 const bus = testBus();
 const stoppers: Array<() => Promise<unknown>> = [];
 let gateway: Gateway;
+let key: SigningKey;
 
 function evaluation(over: { action?: string; reversible?: boolean; sensitivity?: string; rows?: number } = {}) {
   return {
@@ -49,7 +51,11 @@ beforeAll(async () => {
     contextFreshnessMs: 600_000, logger: testLogger(),
   });
   stoppers.push(() => service.stop());
-  gateway = await Gateway.start({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, callers: { tests: TOKEN }, maxBodyBytes: 16 * 1024 });
+  key = await generateSigningKey('example.org-gw');
+  gateway = await Gateway.start({
+    brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, callers: { tests: TOKEN }, maxBodyBytes: 16 * 1024,
+    trust: new Map([['example.org', jwksOf([key])]]),
+  });
   stoppers.push(() => gateway.stop());
 }, 600_000);
 
@@ -94,6 +100,17 @@ describe('AuthZEN gateway', () => {
     const d = res.body as unknown as Decision;
     expect(d).toMatchObject({ intent_id: intent.intent_id, verdict: 'allow', final: true });
     expect(d.warrant).toBeTruthy();
+  });
+
+  it('an agent may authenticate with its JWT-SVID, and then only ask about itself', async () => {
+    const svid = await issueSvid(key, AGENT);
+    expect(await post('/access/v1/evaluation', evaluation(), { authorization: `Bearer ${svid}` })).toMatchObject({ status: 200, body: { decision: true } });
+    const other = await issueSvid(key, 'spiffe://example.org/agents/someone-else');
+    expect(await post('/access/v1/evaluation', evaluation(), { authorization: `Bearer ${other}` })).toMatchObject({ status: 403, body: { code: 'SUBJECT_NOT_CALLER' } });
+    const expired = await issueSvid(key, AGENT, 60, Math.floor(Date.now() / 1000) - 3600);
+    const refused = await post('/access/v1/evaluation', evaluation(), { authorization: `Bearer ${expired}` });
+    expect(refused).toMatchObject({ status: 401, body: { code: 'UNAUTHENTICATED' } });
+    expect(String(refused.body.message)).toMatch(/SVID_EXPIRED/);
   });
 
   it('malformed, oversized and unauthenticated requests get JSON errors with codes', async () => {

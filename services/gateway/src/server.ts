@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ContractViolation, parseMessage, type Decision } from '@intentgate/contracts';
+import { IdentityError, verifySvid, type TrustBundles } from '@intentgate/evidence';
 import { AgentClient, DecisionTimeout } from '@intentgate/sdk';
 import { EvaluationRequest, EvaluationsRequest, intentOf } from './authzen.ts';
 
@@ -10,6 +11,11 @@ export interface GatewayOptions {
   registryUrl: string;
   /** Callers and their bearer tokens (name → token). */
   callers: Record<string, string>;
+  /**
+   * Trust bundles for agents that authenticate with their JWT-SVID as the bearer token. Such a
+   * caller may only ask about itself: the request's subject must be the SVID's SPIFFE ID.
+   */
+  trust?: TrustBundles;
   /** How long a request waits for the final decision (an escalation included) by default. */
   decisionTimeoutMs?: number;
   maxBodyBytes?: number;
@@ -55,14 +61,30 @@ export class Gateway {
     return gw;
   }
 
-  #caller(req: IncomingMessage): string {
+  /** The authenticated caller: a configured token's name, or an agent's SPIFFE ID from its JWT-SVID. */
+  async #caller(req: IncomingMessage): Promise<{ name: string; spiffeId: string | null }> {
     const header = req.headers.authorization ?? '';
     const token = /^Bearer (\S+)$/.exec(header)?.[1];
     if (!token) throw new HttpError(401, 'UNAUTHENTICATED', 'send Authorization: Bearer <token>');
     const hash = digest(token);
     const caller = this.#tokens.find((t) => timingSafeEqual(t.hash, hash));
-    if (!caller) throw new HttpError(401, 'UNAUTHENTICATED', 'unknown bearer token');
-    return caller.name;
+    if (caller) return { name: caller.name, spiffeId: null };
+    if (this.#options.trust && token.split('.').length === 3) {
+      try {
+        const spiffeId = await verifySvid(token, this.#options.trust);
+        return { name: spiffeId, spiffeId };
+      } catch (err) {
+        throw new HttpError(401, 'UNAUTHENTICATED', err instanceof IdentityError ? `${err.code}: ${err.message}` : 'invalid SVID');
+      }
+    }
+    throw new HttpError(401, 'UNAUTHENTICATED', 'unknown bearer token');
+  }
+
+  /** An agent authenticated by its SVID may only ask about itself. */
+  #mustBe(caller: { spiffeId: string | null }, subjectId: unknown): void {
+    if (caller.spiffeId !== null && subjectId !== caller.spiffeId) {
+      throw new HttpError(403, 'SUBJECT_NOT_CALLER', `authenticated as ${caller.spiffeId}, asking for ${String(subjectId)}`);
+    }
   }
 
   async #body(req: IncomingMessage): Promise<unknown> {
@@ -88,11 +110,12 @@ export class Gateway {
   }
 
   /** The final decision, or a deny-shaped answer when none came in time: never an allow. */
-  async #decide(body: unknown, timeoutMs: number): Promise<{ decision: boolean; context: Record<string, unknown> }> {
+  async #decide(body: unknown, timeoutMs: number, caller: { spiffeId: string | null }): Promise<{ decision: boolean; context: Record<string, unknown> }> {
     const parsed = EvaluationRequest.safeParse(body);
     if (!parsed.success) {
       throw new HttpError(400, 'INVALID_REQUEST', parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
     }
+    this.#mustBe(caller, parsed.data.subject.id);
     let intent;
     try {
       intent = intentOf(parsed.data);
@@ -123,18 +146,18 @@ export class Gateway {
         });
       }
       if (req.method !== 'POST') throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${req.method} ${path}`);
-      this.#caller(req);
+      const caller = await this.#caller(req);
       const body = await this.#body(req);
       const timeoutMs = this.#timeout(req);
       switch (path) {
         case '/access/v1/evaluation':
-          return json(200, await this.#decide(body, timeoutMs));
+          return json(200, await this.#decide(body, timeoutMs, caller));
         case '/access/v1/evaluations': {
           const batch = EvaluationsRequest.safeParse(body);
           if (!batch.success) throw new HttpError(400, 'INVALID_REQUEST', batch.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
           const { evaluations, ...defaults } = batch.data;
           const results = await Promise.all(evaluations.map((e) =>
-            this.#decide({ ...defaults, ...e }, timeoutMs).catch((err: unknown) =>
+            this.#decide({ ...defaults, ...e }, timeoutMs, caller).catch((err: unknown) =>
               err instanceof HttpError ? { decision: false, context: { error: { code: err.code, message: err.message } } } : Promise.reject(err))));
           return json(200, { evaluations: results });
         }
@@ -145,6 +168,7 @@ export class Gateway {
           } catch (err) {
             throw new HttpError(400, 'INVALID_REQUEST', err instanceof ContractViolation ? err.message : String(err));
           }
+          this.#mustBe(caller, intent.subject.id);
           try {
             const d: Decision = await this.#client.decide(intent, timeoutMs);
             return json(200, d);
