@@ -4,7 +4,7 @@
 import { relative } from 'node:path';
 import { Bus, BusError } from '@intentgate/bus';
 import { AgentClient } from '@intentgate/sdk';
-import { renderTable, runDemo } from '@intentgate/demo';
+import { renderTable, runDemo, runMcpDemo } from '@intentgate/demo';
 import {
   assertNodeVersion, removeStackFile, startStack, startSystem, StackError, writeStackFile, projectRoot,
   type RunningStack, type RunningSystem, type StackInfo,
@@ -80,7 +80,7 @@ try {
     say('  … building and activating the policy bundle, starting the decision worker and the executors');
     system = await startSystem(stack.info, bus, { approvalDeadlineCapSeconds: Number(process.env.INTENTGATE_DEMO_APPROVAL_DEADLINE_S ?? 5) });
   }
-  const file = await writeStackFile(stack.info, system ? { decisionUrl: system.decision.httpUrl, ledgerUrl: system.ledger.httpUrl } : {});
+  const file = await writeStackFile(stack.info, system ? { decisionUrl: system.decision.httpUrl, ledgerUrl: system.ledger.httpUrl, mcpGatewayUrl: system.mcpGateway.url } : {});
   const created = provisioned.topics.filter((t) => t.created).length;
   const seconds = ((performance.now() - t0) / 1000).toFixed(1);
   say(`\nIntentGate stack is up (${seconds}s)\n`);
@@ -94,6 +94,7 @@ try {
     say(`  decision  ${system.decision.httpUrl}  (/readyz, /metrics, /.well-known/jwks.json)`);
     say(`  ledger    ${system.ledger.httpUrl}  (/v1/receipts/:id, /v1/checkpoints/latest, /v1/replay/:decision_id); logs in ${relative(projectRoot, system.ledger.logs.get(0)!.dir).replace(/receipts-0$/, '')}`);
     say(`  executors app → ${system.executors.app.url}/orders, data → sqlite, infra → config dir, ai → MCP server; sandbox ${relative(projectRoot, system.executors.sandboxDir)}`);
+    say(`  mcp       ${system.mcpGateway.url}  (MCP gateway, streamable HTTP, fronting the demo MCP server)`);
     say(`  logs      ${relative(projectRoot, system.logFile)}`);
   }
   const shown = relative(projectRoot, file);
@@ -105,6 +106,8 @@ try {
     say(renderTable(rows));
     const count = (v: string) => rows.filter((r) => r.verdict === v).length;
     say(`\n  ${count('allow')} allowed and executed, ${count('deny')} denied (none of them executed), ${count('escalate')} still awaiting review.`);
+    say('\nDemo MCP session through the MCP gateway:');
+    for (const line of await runMcpDemo(system.mcpGateway.url)) say(`  ${line}`);
   }
   say('\nPress Ctrl-C to stop.');
   // Servers given by the environment leave nothing in this process that keeps it running.

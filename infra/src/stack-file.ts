@@ -9,7 +9,8 @@ export interface StackFile extends StackInfo {
   startedAt: string;
   /** The decision service (health, metrics, warrant keys at /.well-known/jwks.json). */
   decisionUrl: string | null;
-  /** Filled in by later services. */
+  /** The MCP gateway (streamable HTTP). */
+  mcpGatewayUrl: string | null;
   ledgerUrl: string | null;
   approvalsUrl: string | null;
 }
@@ -18,8 +19,8 @@ export function stackFilePath(): string {
   return join(stateDir(), 'stack.json');
 }
 
-export async function writeStackFile(info: StackInfo, extra: Partial<Pick<StackFile, 'decisionUrl' | 'ledgerUrl' | 'approvalsUrl'>> = {}): Promise<string> {
-  const file: StackFile = { ...info, pid: process.pid, startedAt: new Date().toISOString(), decisionUrl: null, ledgerUrl: null, approvalsUrl: null, ...extra };
+export async function writeStackFile(info: StackInfo, extra: Partial<Pick<StackFile, 'decisionUrl' | 'mcpGatewayUrl' | 'ledgerUrl' | 'approvalsUrl'>> = {}): Promise<string> {
+  const file: StackFile = { ...info, pid: process.pid, startedAt: new Date().toISOString(), decisionUrl: null, mcpGatewayUrl: null, ledgerUrl: null, approvalsUrl: null, ...extra };
   await mkdir(stateDir(), { recursive: true });
   const path = stackFilePath();
   await writeFile(path, `${JSON.stringify(file, null, 2)}\n`);

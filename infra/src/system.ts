@@ -8,6 +8,9 @@ import { ContextStore } from '@intentgate/context';
 import { DecisionService, publishAndActivate } from '@intentgate/decision';
 import { Executors } from '@intentgate/executors';
 import { LedgerService } from '@intentgate/ledger';
+import { McpGateway } from '@intentgate/gateway';
+import type { Jwks } from '@intentgate/evidence';
+import { DEMO_AGENT } from '@intentgate/demo';
 import { buildBundle } from '@intentgate/policy';
 import { seedDemoContext } from '@intentgate/demo';
 import { projectRoot, stateDir } from './paths.ts';
@@ -16,6 +19,7 @@ import type { StackInfo } from './stack.ts';
 export interface RunningSystem {
   decision: DecisionService;
   ledger: LedgerService;
+  mcpGateway: McpGateway;
   executors: Executors;
   store: ContextStore;
   bundle: { digest: string; version: string };
@@ -64,11 +68,21 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
     brokers: info.kafka.brokers, registryUrl: info.schemaRegistry.url, redisUrl: info.redis.url,
     issuer: 'intentgate-decision', jwks: 'bus', sandboxDir, logger: logger.child({ service: 'executors' }),
   });
+  // The MCP gateway fronts the executors' MCP server for MCP clients; it is an executor itself.
+  const mcpGateway = await McpGateway.start({
+    brokers: info.kafka.brokers, registryUrl: info.schemaRegistry.url, redisUrl: info.redis.url, upstreams: { demo: executors.mcp.client },
+    identity: {
+      agentId: DEMO_AGENT, autonomy: 'supervised', workflowStep: 'notes', requestSource: 'user',
+      delegation: [{ principal: 'alice@demo.intentgate.local', kind: 'human', scope: ['*'] }, { principal: DEMO_AGENT, kind: 'agent', scope: ['ai:*'] }],
+    },
+    issuer: 'intentgate-decision', jwks: async () => (await fetch(`${decision.httpUrl}/.well-known/jwks.json`)).json() as Promise<Jwks>,
+  });
   let stopped: Promise<void> | null = null;
   return {
-    decision, ledger, executors, store, bundle: { digest: bundle.digest, version }, logFile,
+    decision, ledger, mcpGateway, executors, store, bundle: { digest: bundle.digest, version }, logFile,
     stop: () => (stopped ??= (async () => {
       clearInterval(feeder);
+      await mcpGateway.stop();
       await executors.stop();
       await decision.stop();
       await ledger.stop();

@@ -79,6 +79,8 @@ describe('npm start', () => {
     expect(out).toMatch(/create an order \(research step\)\s+app\s+http\.post\s+deny\s+METHOD_NOT_PERMITTED\s+not executed\s+no order/);
     expect(out).toMatch(/delete production service\s+infra\s+infra\.delete\s+deny\s+APPROVAL_TIMEOUT\s+not executed\s+payments-prod\.json untouched/);
     expect(out).toMatch(/MCP write_note\s+ai\s+mcp\.tool\.call\s+allow\s+ALL_GUARDS_PASSED\s+executed\s+note saved/);
+    expect(out).toMatch(/tools\/call demo_write_note → ok: note \d+ saved/);
+    expect(out).toMatch(/tools\/call demo_delete_all_notes → error: denied by IntentGate: TOOL_NOT_ALLOWED \(decision [0-9a-f-]{36}\)/);
     expect(out).toMatch(/delete invoices, asked by a tool output\s+data\s+data\.delete\s+deny\s+TAINTED_SOURCE\s+not executed\s+(\d+) of \1 rows remain/);
     const file = JSON.parse(readFileSync(run.stackFile, 'utf8')) as StackFile;
     const pids = [file.kafka.pid, file.schemaRegistry.pid, file.redis.pid];

@@ -27,6 +27,11 @@ export interface ExecutorOptions {
    */
   jwks: KeySource;
   handler: ExecutionHandler;
+  /**
+   * Which approved intents this executor owns; others (e.g. those another enforcement point,
+   * like the MCP gateway, executes itself) are skipped without a claim or a report.
+   */
+  accept?: (approved: ApprovedIntent) => boolean;
   groupId?: string;
   logger?: Logger;
   /** Seconds a claimed warrant id is kept beyond the warrant's own expiry. */
@@ -84,7 +89,7 @@ export class ExecutorRuntime {
       topics: [approvedTopic(options.domain)],
       fromBeginning: true,
       handle: async (records) => {
-        for (const record of records) await runtime.#execute(record);
+        for (const record of records) if (options.accept?.(record.value) ?? true) await runtime.#execute(record);
       },
     });
     await runtime.#consumer.start();

@@ -136,3 +136,24 @@ export function renderTable(rows: DemoRow[]): string {
   const widths = keys.map((k) => Math.max(...all.map((r) => r[k].length)));
   return all.map((r) => `  ${keys.map((k, i) => r[k].padEnd(widths[i]!)).join('  ')}`.trimEnd()).join('\n');
 }
+
+/** One real MCP client session through the MCP gateway: an allowed call, then a denied one. */
+export async function runMcpDemo(url: string): Promise<string[]> {
+  const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
+  const { StreamableHTTPClientTransport } = await import('@modelcontextprotocol/sdk/client/streamableHttp.js');
+  const client = new Client({ name: 'intentgate-demo-agent', version: '0.1.0' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+  try {
+    const lines: string[] = [];
+    const { tools } = await client.listTools();
+    lines.push(`tools/list → ${tools.map((t) => t.name).join(', ')}`);
+    for (const [name, args] of [['demo_write_note', { note: 'through the gateway' }], ['demo_delete_all_notes', {}]] as const) {
+      const result = await client.callTool({ name, arguments: args });
+      const text = (result.content as Array<{ text?: string }>).map((c) => c.text ?? '').join(' ');
+      lines.push(`tools/call ${name} → ${result.isError ? 'error' : 'ok'}: ${text}`);
+    }
+    return lines;
+  } finally {
+    await client.close();
+  }
+}

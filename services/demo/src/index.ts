@@ -1,1 +1,1 @@
-export { runDemo, seedDemoContext, renderTable, DEMO_AGENT, type DemoRow } from './demo.ts';
+export { runDemo, runMcpDemo, seedDemoContext, renderTable, DEMO_AGENT, type DemoRow } from './demo.ts';

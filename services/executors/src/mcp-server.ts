@@ -24,6 +24,10 @@ export async function startDemoMcp(): Promise<DemoMcp> {
     notes.push(note);
     return { content: [{ type: 'text', text: `note ${notes.length} saved` }] };
   });
+  server.registerTool('delete_all_notes', { description: 'Delete every note', inputSchema: {}, annotations: { destructiveHint: true } }, async () => {
+    notes.length = 0;
+    return { content: [{ type: 'text', text: 'all notes deleted' }] };
+  });
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
   await server.connect(serverSide);
   const client = new Client({ name: 'intentgate-executor-ai', version: '0.1.0' });

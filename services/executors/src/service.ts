@@ -57,6 +57,8 @@ export class Executors {
       ExecutorRuntime.start({
         brokers: options.brokers, registryUrl: options.registryUrl, redisUrl: options.redisUrl, domain,
         executorId: `reference-${domain}`, issuer: options.issuer, jwks, handler: handlers[domain],
+        // MCP tool calls through the MCP gateway are executed by the gateway itself.
+        accept: (approved) => approved.intent.context.via !== 'mcp-gateway',
         ...(options.groupPrefix ? { groupId: `${options.groupPrefix}-${domain}` } : {}),
         ...(options.logger ? { logger: options.logger } : {}),
       })));

@@ -106,7 +106,8 @@ export class McpGateway {
       session: { id: `mcp-${randomUUID().slice(0, 8)}`, workflow_step: id.workflowStep, request_source: id.requestSource },
       action: { name: 'mcp.tool.call', domain: 'ai', reversible: !destructive },
       resource: { type: 'mcp_tool', id: `${server}/${tool}`, properties: { sensitivity: 'internal' } },
-      context: { upstream: server, arguments_digest: digestOf(args) },
+      // `via` marks intents this gateway executes itself (executors skip them).
+      context: { via: 'mcp-gateway', upstream: server, arguments_digest: digestOf(args) },
     };
     let decision;
     try {
