@@ -12,7 +12,7 @@ import { ContextStore } from '@intentgate/context';
 import { DecisionService, publishAndActivate } from '@intentgate/decision';
 import type { Jwks } from '@intentgate/evidence';
 import { McpGateway } from '@intentgate/gateway';
-import { stack, starterBundle, testBus, testLogger, uniqueGroup } from '@intentgate/test';
+import { stack, starterBundle, testBus, testLogger, uniqueGroup, variantBundle } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/mcp-user';
 const bus = testBus();
@@ -90,3 +90,4 @@ describe('MCP gateway', () => {
     expect(upstreamLog).not.toContain('drop_database');
   });
 });
+

@@ -1,0 +1,117 @@
+// The MCP gateway killed (SIGKILL, a child process) while a tool call waits for its decision:
+// the caller gets an error, never a result, and after a restart a call runs exactly once.
+// A file of its own: no other decision worker may be running on the intents topic meanwhile.
+import { randomUUID } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { DecisionService, publishAndActivate } from '@intentgate/decision';
+import { stack, testBus, testLogger, uniqueGroup, variantBundle } from '@intentgate/test';
+
+const bus = testBus();
+const stoppers: Array<() => Promise<unknown>> = [];
+
+afterAll(async () => {
+  for (const stop of stoppers.reverse()) await stop().catch(() => {});
+  await bus.close();
+});
+
+describe('MCP gateway killed while a call waits', () => {
+  it('the caller gets an error, never a result; after a restart the call runs exactly once', async () => {
+    const { spawn } = await import('node:child_process');
+    const { createServer } = await import('node:http');
+    const { join } = await import('node:path');
+    const { StreamableHTTPServerTransport } = await import('@modelcontextprotocol/sdk/server/streamableHttp.js');
+    const { projectRoot } = await import('@intentgate/infra');
+    const s = stack();
+
+    // An upstream over streamable HTTP with its own log of the calls that reached it.
+    const calls: string[] = [];
+    const http = createServer((req, res) => {
+      const server = new McpServer({ name: 'remote', version: '1.0.0' });
+      server.registerTool('search', { description: 'search', inputSchema: { query: z.string() } }, async ({ query }) => {
+        calls.push(query);
+        return { content: [{ type: 'text', text: `results for ${query}` }] };
+      });
+      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+      res.on('close', () => void transport.close());
+      void server.connect(transport).then(() => transport.handleRequest(req, res));
+    });
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    stoppers.push(() => new Promise<void>((r) => http.close(() => r())));
+    const upstreamUrl = `http://127.0.0.1:${(http.address() as import('node:net').AddressInfo).port}/mcp`;
+
+    // A decision worker for this test's tenant, not running while the call waits, so no decision comes.
+    const tenant = `mcp-kill-${randomUUID().slice(0, 8)}`;
+    const group = uniqueGroup('mcp-kill');
+    // The starter policy, with remote/search on the tool allowlist.
+    const bundle = await variantBundle((data) => (data as unknown as { ai: { allowed_tools: string[] } }).ai.allowed_tools.push('remote/search'));
+    await publishAndActivate(bus, bundle, { version: '1', tenant, by: 'test' });
+    const { ContextStore } = await import('@intentgate/context');
+    const store = new ContextStore({ redisUrl: s.redis.url, freshnessMs: 600_000 });
+    await store.connect();
+    await store.markSynced();
+    await store.close();
+    const { generateSigningKey, jwksOf } = await import('@intentgate/evidence');
+    const signing = await generateSigningKey('mcp-kill-decision');
+    const keys = jwksOf([signing]);
+    const startWorker = () => DecisionService.start({
+      brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, tenant, groupId: group, contextFreshnessMs: 600_000,
+      key: signing, logger: testLogger(),
+    });
+    const jwksServer = createServer((_q, r) => r.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(keys)));
+    await new Promise<void>((r) => jwksServer.listen(0, '127.0.0.1', r));
+    stoppers.push(() => new Promise<void>((r) => jwksServer.close(() => r())));
+
+    const AGENT_ID = 'spiffe://example.org/agents/remote-user';
+    const launch = () => {
+      const child = spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', join(projectRoot, 'services', 'gateway', 'src', 'mcp-main.ts')], {
+        env: {
+          ...process.env, KAFKA_BROKERS: s.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: s.schemaRegistry.url, REDIS_URL: s.redis.url,
+          DECISION_JWKS_URL: `http://127.0.0.1:${(jwksServer.address() as import('node:net').AddressInfo).port}/`,
+          MCP_UPSTREAMS: `remote=${upstreamUrl}`, MCP_AGENT_ID: AGENT_ID,
+          MCP_DELEGATION: JSON.stringify([{ principal: 'alice@example.org', kind: 'human', scope: ['*'] }, { principal: AGENT_ID, kind: 'agent', scope: ['ai:*'] }]),
+        },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      stoppers.push(async () => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'));
+      const ready = new Promise<string>((resolve, reject) => {
+        let err = '';
+        child.stderr!.on('data', (d: Buffer) => {
+          err += d.toString();
+          const m = /mcp gateway ready: (http\S+)/.exec(err);
+          if (m) resolve(m[1]!);
+        });
+        child.on('exit', (code) => reject(new Error(`mcp gateway exited ${code}: ${err}`)));
+      });
+      return { child, ready };
+    };
+
+    const first = launch();
+    const caller = new Client({ name: 'remote-agent', version: '1.0.0' });
+    await caller.connect(new StreamableHTTPClientTransport(new URL(await first.ready)));
+    // No worker is running: the call waits for its decision.
+    const pending = caller.callTool({ name: 'remote_search', arguments: { query: 'q1' } }, undefined, { timeout: 10_000 }).then(() => 'result', (e: unknown) => `error: ${(e as Error).message}`);
+    await new Promise((r) => setTimeout(r, 1_000));
+    first.child.kill('SIGKILL');
+    expect(await pending).toMatch(/^error/);
+    await caller.close().catch(() => {});
+    expect(calls).toEqual([]);
+
+    // The worker starts and decides the orphaned intent too; the gateway that would have
+    // forwarded it is gone, so it never runs.
+    const again = await startWorker();
+    stoppers.push(() => again.stop());
+    const second = launch();
+    const retry = new Client({ name: 'remote-agent', version: '1.0.0' });
+    await retry.connect(new StreamableHTTPClientTransport(new URL(await second.ready)));
+    const result = await retry.callTool({ name: 'remote_search', arguments: { query: 'q2' } });
+    await retry.close();
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(result.isError, JSON.stringify(result.content)).toBeFalsy();
+    expect(result.content).toEqual([{ type: 'text', text: 'results for q2' }]);
+    expect(calls).toEqual(['q2']);
+  });
+});
