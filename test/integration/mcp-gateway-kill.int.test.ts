@@ -66,14 +66,15 @@ describe('MCP gateway killed while a call waits', () => {
     stoppers.push(() => new Promise<void>((r) => jwksServer.close(() => r())));
 
     const AGENT_ID = 'spiffe://example.org/agents/remote-user';
+    const stdioEnv = {
+      ...process.env, KAFKA_BROKERS: s.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: s.schemaRegistry.url, REDIS_URL: s.redis.url,
+      DECISION_JWKS_URL: `http://127.0.0.1:${(jwksServer.address() as import('node:net').AddressInfo).port}/`,
+      MCP_UPSTREAMS: `remote=${upstreamUrl}`, MCP_AGENT_ID: AGENT_ID,
+      MCP_DELEGATION: JSON.stringify([{ principal: 'alice@example.org', kind: 'human', scope: ['*'] }, { principal: AGENT_ID, kind: 'agent', scope: ['ai:*'] }]),
+    };
     const launch = () => {
       const child = spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', join(projectRoot, 'services', 'gateway', 'src', 'mcp-main.ts')], {
-        env: {
-          ...process.env, KAFKA_BROKERS: s.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: s.schemaRegistry.url, REDIS_URL: s.redis.url,
-          DECISION_JWKS_URL: `http://127.0.0.1:${(jwksServer.address() as import('node:net').AddressInfo).port}/`,
-          MCP_UPSTREAMS: `remote=${upstreamUrl}`, MCP_AGENT_ID: AGENT_ID,
-          MCP_DELEGATION: JSON.stringify([{ principal: 'alice@example.org', kind: 'human', scope: ['*'] }, { principal: AGENT_ID, kind: 'agent', scope: ['ai:*'] }]),
-        },
+        env: stdioEnv,
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       stoppers.push(async () => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'));
@@ -113,5 +114,22 @@ describe('MCP gateway killed while a call waits', () => {
     expect(result.isError, JSON.stringify(result.content)).toBeFalsy();
     expect(result.content).toEqual([{ type: 'text', text: 'results for q2' }]);
     expect(calls).toEqual(['q2']);
+
+    // The same gateway over stdio, as a local agent would start it.
+    const { StdioClientTransport } = await import('@modelcontextprotocol/sdk/client/stdio.js');
+    const local = new Client({ name: 'local-agent', version: '1.0.0' });
+    await local.connect(new StdioClientTransport({
+      command: process.execPath,
+      args: ['--disable-warning=TimeoutNegativeWarning', join(projectRoot, 'services', 'gateway', 'src', 'mcp-main.ts'), '--stdio'],
+      env: stdioEnv as Record<string, string>, stderr: 'ignore',
+    }));
+    try {
+      expect((await local.listTools()).tools.map((t) => t.name)).toEqual(['remote_search']);
+      const viaStdio = await local.callTool({ name: 'remote_search', arguments: { query: 'q3' } });
+      expect(viaStdio.content).toEqual([{ type: 'text', text: 'results for q3' }]);
+      expect(calls).toEqual(['q2', 'q3']);
+    } finally {
+      await local.close();
+    }
   });
 });

@@ -19,6 +19,7 @@ const bus = testBus();
 const stoppers: Array<() => Promise<unknown>> = [];
 /** The upstream server's own log of the calls that reached it. */
 const upstreamLog: string[] = [];
+const warrantsSeen: string[] = [];
 let client: Client;
 
 beforeAll(async () => {
@@ -36,8 +37,9 @@ beforeAll(async () => {
   stoppers.push(() => service.stop());
 
   const upstream = new McpServer({ name: 'demo', version: '1.0.0' });
-  upstream.registerTool('write_note', { description: 'Write a note', inputSchema: { note: z.string() } }, async ({ note }) => {
+  upstream.registerTool('write_note', { description: 'Write a note', inputSchema: { note: z.string() } }, async ({ note }, extra) => {
     upstreamLog.push(`write_note:${note}`);
+    warrantsSeen.push(String((extra._meta as Record<string, unknown> | undefined)?.['intentgate/warrant'] ?? ''));
     return { content: [{ type: 'text', text: `saved: ${note}` }] };
   });
   upstream.registerTool('drop_database', { description: 'Drop everything', inputSchema: { confirm: z.boolean() } }, async () => {
@@ -80,6 +82,7 @@ describe('MCP gateway', () => {
     expect(result.isError).toBeFalsy();
     expect(result.content).toEqual([{ type: 'text', text: 'saved: hello' }]);
     expect(upstreamLog).toContain('write_note:hello');
+    expect(warrantsSeen.at(-1)).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/); // forwarded with its warrant
   });
 
   it('a denied tool call is an MCP tool error with the reason and decision id, and never reaches the upstream', async () => {

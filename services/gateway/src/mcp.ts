@@ -128,7 +128,8 @@ export class McpGateway {
       const code = err instanceof WarrantError ? err.code : 'WARRANT_INVALID';
       return { isError: true, content: [{ type: 'text', text: `refused by IntentGate: ${code} (decision ${decision.decision_id})` }] };
     }
-    const result = await this.#options.upstreams[server]!.callTool({ name: tool, arguments: args });
+    // The warrant travels with the forwarded call, so an upstream can check it too.
+    const result = await this.#options.upstreams[server]!.callTool({ name: tool, arguments: args, _meta: { 'intentgate/warrant': decision.warrant, 'intentgate/decision_id': decision.decision_id } });
     return result as ToolResult;
   }
 
