@@ -4,11 +4,9 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Decision } from '@intentgate/contracts';
 import { exampleIntent } from '@intentgate/contracts/examples';
-import { ContextStore } from '@intentgate/context';
-import { DecisionService, publishAndActivate } from '@intentgate/decision';
 import { Gateway } from '@intentgate/gateway';
 import { generateSigningKey, issueSvid, jwksOf, type SigningKey } from '@intentgate/evidence';
-import { stack, starterBundle, testBus, testLogger, uniqueGroup } from '@intentgate/test';
+import { decisionWorker, stack, testBus } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/gateway-caller';
 const TOKEN = `tok-${randomUUID()}`;
@@ -40,16 +38,7 @@ async function post(path: string, body: unknown, headers: Record<string, string>
 
 beforeAll(async () => {
   const s = stack();
-  const tenant = `gw-${randomUUID().slice(0, 8)}`;
-  await publishAndActivate(bus, await starterBundle(), { version: '1', tenant, by: 'test' });
-  const store = new ContextStore({ redisUrl: s.redis.url, freshnessMs: 600_000 });
-  await store.connect();
-  await store.markSynced();
-  await store.close();
-  const service = await DecisionService.start({
-    brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, tenant, groupId: uniqueGroup('gateway-decision'),
-    contextFreshnessMs: 600_000, logger: testLogger(),
-  });
+  const service = await decisionWorker(bus, 'gateway');
   stoppers.push(() => service.stop());
   key = await generateSigningKey('example.org-gw');
   gateway = await Gateway.start({

@@ -6,10 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Decision, ExecutionResult, Intent, Receipt } from '@intentgate/contracts';
 import { exampleIntent } from '@intentgate/contracts/examples';
 import { ContextStore } from '@intentgate/context';
-import { DecisionService, publishAndActivate } from '@intentgate/decision';
 import { generateSigningKey, issueDelegation, issueSvid, jwksOf, type Jwks, type SigningKey } from '@intentgate/evidence';
 import { AgentClient, ExecutorRuntime, type AgentCredentials } from '@intentgate/sdk';
-import { eventually, stack, starterBundle, testBus, testLogger, uniqueGroup } from '@intentgate/test';
+import { decisionWorker, eventually, stack, testBus, uniqueGroup } from '@intentgate/test';
 
 const TD = 'acme.test';
 const HUMAN = 'carol@acme.test';
@@ -54,15 +53,9 @@ beforeAll(async () => {
   const s = stack();
   key = await generateSigningKey(`${TD}-1`);
   const trust = new Map<string, Jwks>([[TD, jwksOf([key])]]);
-  const tenant = `identity-${randomUUID().slice(0, 8)}`;
-  await publishAndActivate(bus, await starterBundle(), { version: '1', tenant, by: 'test' });
+  const service = await decisionWorker(bus, 'identity', { identity: { trust, maxDepth: 3 } });
   store = new ContextStore({ redisUrl: s.redis.url, freshnessMs: 600_000 });
   await store.connect();
-  await store.markSynced();
-  const service = await DecisionService.start({
-    brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, tenant, groupId: uniqueGroup('identity'),
-    contextFreshnessMs: 600_000, identity: { trust, maxDepth: 3 }, logger: testLogger(),
-  });
   stoppers.push(() => service.stop());
   agent = await AgentClient.connect({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url });
   stoppers.push(() => agent.close());

@@ -1,18 +1,15 @@
 // The MCP gateway with a real MCP client over streamable HTTP: an allowed tool call returns the
 // upstream's result; a denied one is an MCP tool error naming the reason and decision, and the
 // upstream's own log shows it never arrived.
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { ContextStore } from '@intentgate/context';
-import { DecisionService, publishAndActivate } from '@intentgate/decision';
 import type { Jwks } from '@intentgate/evidence';
 import { McpGateway } from '@intentgate/gateway';
-import { stack, starterBundle, testBus, testLogger, uniqueGroup, variantBundle } from '@intentgate/test';
+import { decisionWorker, stack, testBus } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/mcp-user';
 const bus = testBus();
@@ -24,16 +21,7 @@ let client: Client;
 
 beforeAll(async () => {
   const s = stack();
-  const tenant = `mcp-${randomUUID().slice(0, 8)}`;
-  await publishAndActivate(bus, await starterBundle(), { version: '1', tenant, by: 'test' });
-  const store = new ContextStore({ redisUrl: s.redis.url, freshnessMs: 600_000 });
-  await store.connect();
-  await store.markSynced();
-  await store.close();
-  const service = await DecisionService.start({
-    brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, tenant, groupId: uniqueGroup('mcp-decision'),
-    contextFreshnessMs: 600_000, logger: testLogger(),
-  });
+  const service = await decisionWorker(bus, 'mcp');
   stoppers.push(() => service.stop());
 
   const upstream = new McpServer({ name: 'demo', version: '1.0.0' });
