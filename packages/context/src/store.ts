@@ -194,6 +194,14 @@ export class ContextStore {
     return standing;
   }
 
+  /**
+   * Replaces the remembered decision for an intent (an escalation that became final), keeping
+   * its expiry, so a resubmitted intent gets the final decision rather than the escalation.
+   */
+  async replaceDecision(decision: Decision): Promise<void> {
+    await this.redis.set(decisionKey(decision.intent_id), JSON.stringify(decision), 'KEEPTTL');
+  }
+
   /** Updates each session's history once per intent (idempotent across redeliveries). */
   async recordOutcomes(outcomes: ReadonlyArray<{ intent: Intent; verdict: string; exportedRows: number }>): Promise<void> {
     if (outcomes.length === 0) return;

@@ -1,7 +1,7 @@
 // Until the approvals service exists, an escalation nobody answers must still end: at its
 // deadline it becomes a final deny with APPROVAL_TIMEOUT and its receipt. Never an allow.
 import { createHash, randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { ContextStore } from '@intentgate/context';
 import type { BatchingProducer, Logger } from '@intentgate/bus';
 import type { ApprovalRequest, Decision } from '@intentgate/contracts';
 
@@ -31,15 +31,15 @@ export function timeoutDecision(p: Pending, nowMs: number): Decision {
 }
 
 export class EscalationDeadlines {
-  readonly #redis: Redis;
+  readonly #store: ContextStore;
   readonly #producer: BatchingProducer;
   readonly #producerName: string;
   readonly #logger: Logger;
   #timer: NodeJS.Timeout | null = null;
   #ticking: Promise<void> | null = null;
 
-  constructor(redis: Redis, producer: BatchingProducer, producerName: string, logger: Logger) {
-    this.#redis = redis;
+  constructor(store: ContextStore, producer: BatchingProducer, producerName: string, logger: Logger) {
+    this.#store = store;
     this.#producer = producer;
     this.#producerName = producerName;
     this.#logger = logger;
@@ -53,7 +53,7 @@ export class EscalationDeadlines {
       const pending: Pending = { intent_id: r.intent_id, decision_id: r.decision_id, intent_digest: r.intent_digest, session_id: sessionOf(r.intent_id), deadline: r.deadline };
       args.push(Date.parse(r.deadline), JSON.stringify(pending));
     }
-    await this.#redis.zadd(PENDING, ...args);
+    await this.#store.redis.zadd(PENDING, ...args);
   }
 
   start(intervalMs = 250): void {
@@ -66,7 +66,7 @@ export class EscalationDeadlines {
 
   /** Denies every escalation whose deadline has passed. Publish first, then forget: a crash repeats the same decision. */
   async tick(nowMs = Date.now()): Promise<number> {
-    const due = await this.#redis.zrangebyscore(PENDING, 0, nowMs, 'LIMIT', 0, 100);
+    const due = await this.#store.redis.zrangebyscore(PENDING, 0, nowMs, 'LIMIT', 0, 100);
     for (const member of due) {
       const pending = JSON.parse(member) as Pending;
       const decision = timeoutDecision(pending, nowMs);
@@ -78,8 +78,8 @@ export class EscalationDeadlines {
         },
       ]);
       // A resubmitted intent now gets the final deny, not the old escalation.
-      await this.#redis.set(`ig:decision:${pending.intent_id}`, JSON.stringify(decision), 'KEEPTTL');
-      await this.#redis.zrem(PENDING, member);
+      await this.#store.replaceDecision(decision);
+      await this.#store.redis.zrem(PENDING, member);
       this.#logger.info({ intent: pending.intent_id }, 'escalation timed out: denied');
     }
     return due.length;

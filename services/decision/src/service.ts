@@ -163,7 +163,7 @@ export class DecisionService {
       onCommitted: (records, outputs) => this.#afterCommit(records, outputs),
     });
     await this.#processor.start();
-    this.#deadlines = new EscalationDeadlines(this.#store.redis, this.#bus.producer(), `decision/${this.instanceId}`, this.logger);
+    this.#deadlines = new EscalationDeadlines(this.#store, this.#bus.producer(), `decision/${this.instanceId}`, this.logger);
     this.#deadlines.start();
     this.#ready = true;
     this.logger.info({ http: this.httpUrl, instance: this.instanceId }, 'decision service ready');
