@@ -21,6 +21,7 @@ const bus = testBus();
 const dirs: string[] = [];
 const stoppers: Array<() => Promise<unknown>> = [];
 let ledger: LedgerService;
+const ledgerGroup = uniqueGroup('ledger');
 let v1: BuiltBundle;
 let v2: BuiltBundle;
 const decided = new Map<string, Decision>();
@@ -55,7 +56,7 @@ beforeAll(async () => {
   await store.markSynced();
   await store.close();
   ledger = await LedgerService.start({
-    brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, dataDir: await tempDir(), groupId: uniqueGroup('ledger'),
+    brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, dataDir: await tempDir(), groupId: ledgerGroup,
     checkpointEvery: 100, checkpointIntervalMs: 500, logger: testLogger(),
   });
   stoppers.push(() => ledger.stop());
@@ -226,6 +227,20 @@ describe('the intentgate command', () => {
     const missing = await run('verify', '/nonexistent/ledger');
     expect(missing.text).toMatch(/error NOT_FOUND/);
     expect(missing.text).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('ledger restart', () => {
+  it('after a restart on the same data, decisions recorded before it still replay', async () => {
+    const before = [...decided.values()][42]!;
+    const s = stack();
+    const dataDir = ledger.dataDir;
+    await ledger.stop();
+    ledger = await LedgerService.start({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, dataDir, groupId: ledgerGroup, logger: testLogger() });
+    stoppers.push(() => ledger.stop());
+    const { status, body } = await get<{ identical: boolean }>(`/v1/replay/${before.decision_id}`);
+    expect(status).toBe(200);
+    expect(body.identical).toBe(true);
   });
 });
 

@@ -105,8 +105,9 @@ export class MerkleLog {
   /**
    * Opens (or creates) a log. A torn last frame (a crash mid-append) is truncated away; a bad
    * frame anywhere else is corruption, and the log refuses to open (rebuild it from the topic).
+   * `onEntry` sees every verified entry once, for indexes kept beside the log.
    */
-  static async open(dir: string, origin: string): Promise<MerkleLog> {
+  static async open(dir: string, origin: string, onEntry?: (entry: LogEntry) => void): Promise<MerkleLog> {
     await mkdir(dir, { recursive: true });
     const log = new MerkleLog(dir, origin);
     const path = join(dir, ENTRIES_FILE);
@@ -127,6 +128,7 @@ export class MerkleLog {
       log.#positions.push(frame.at);
       log.#byReceipt.set(entry.receipt.receipt_id, i);
       log.#lastOffset = BigInt(entry.offset);
+      onEntry?.(entry);
     }
     log.#end = keep;
     log.#file = await open(path, 'a+');

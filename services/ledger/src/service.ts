@@ -94,7 +94,8 @@ export class LedgerService {
     this.signer = await this.#loadOrCreateSigner();
     await writeFile(join(this.#options.dataDir, 'ledger.vkey'), `${this.verifierKey}\n`);
     for (let p = 0; p < topicSpec('receipts').partitions; p++) {
-      const log = await MerkleLog.open(join(this.#options.dataDir, `receipts-${p}`), originOf(p));
+      // The decision index is derived from the logs, so a restart knows every decision they hold.
+      const log = await MerkleLog.open(join(this.#options.dataDir, `receipts-${p}`), originOf(p), (entry) => this.#index(p, entry.receipt));
       this.logs.set(p, log);
       this.#checkpointed.set(p, log.checkpoints.at(-1)?.tree_size ?? 0);
     }
@@ -133,13 +134,17 @@ export class LedgerService {
       const list = byPartition.get(r.partition) ?? [];
       list.push({ offset: r.offset, receipt });
       byPartition.set(r.partition, list);
-      if (receipt.kind === 'decision') {
-        const decision = (receipt.body as { decision?: Decision }).decision;
-        if (decision) this.#decisions.set(decision.decision_id, { partition: r.partition, receiptId: receipt.receipt_id });
-      }
+      this.#index(r.partition, receipt);
     }
     for (const [partition, list] of byPartition) await this.logs.get(partition)!.append(list);
     await this.checkpointAll(true);
+  }
+
+  /** Remembers where a decision's receipt is, for replay by decision id. */
+  #index(partition: number, receipt: Receipt): void {
+    if (receipt.kind !== 'decision') return;
+    const decision = (receipt.body as { decision?: Decision }).decision;
+    if (decision) this.#decisions.set(decision.decision_id, { partition, receiptId: receipt.receipt_id });
   }
 
   /** Signs and publishes a checkpoint for every log with new entries (or enough of them, when `onlyIfDue`). */
@@ -205,7 +210,8 @@ export class LedgerService {
           const where = this.#decisions.get(parts[2]);
           if (!where) return json(404, { code: 'DECISION_NOT_FOUND', message: `no decision receipt for ${parts[2]}` });
           const found = await this.#receipt(where.receiptId);
-          const body = found!.receipt.body as { decision: Decision; input: unknown };
+          if (!found) return json(404, { code: 'DECISION_NOT_FOUND', message: `the receipt of ${parts[2]} is not in the logs yet` });
+          const body = found.receipt.body as { decision: Decision; input: unknown };
           if (!body.decision.policy) return json(409, { code: 'NOT_REPLAYABLE', message: 'this decision was not made by a policy' });
           const bundle = await readFile(join(this.#options.dataDir, 'bundles', `${body.decision.policy.bundle_digest}.tar.gz`)).catch(() => null);
           if (!bundle) return json(404, { code: 'BUNDLE_NOT_FOUND', message: `bundle ${body.decision.policy.bundle_digest} is not in the ledger` });
