@@ -10,7 +10,6 @@ import { exampleIntent } from '@intentgate/contracts/examples';
 import { main } from '@intentgate/cli';
 import { ContextStore } from '@intentgate/context';
 import { DecisionService, configFromEnv, publishAndActivate } from '@intentgate/decision';
-import { projectRoot } from '@intentgate/infra';
 import { AgentClient } from '@intentgate/sdk';
 import { eventually, stack, starterBundle, testBus, testLogger, uniqueGroup } from '@intentgate/test';
 
@@ -22,7 +21,7 @@ let agent: AgentClient;
 
 async function cli(...args: string[]): Promise<string[]> {
   const lines: string[] = [];
-  const code = await main(args, (l) => lines.push(l), (l) => lines.push(l), projectRoot);
+  const code = await main(args, (l) => lines.push(l), (l) => lines.push(l));
   if (code !== 0) throw new Error(`intentgate ${args.join(' ')} → ${code}: ${lines.join('\n')}`);
   return lines;
 }

@@ -172,7 +172,7 @@ describe('the intentgate command', () => {
   const run = async (...args: string[]) => {
     const { main } = await import('@intentgate/cli');
     const lines: string[] = [];
-    const code = await main(args, (l) => lines.push(l), (l) => lines.push(l), projectRoot);
+    const code = await main(args, (l) => lines.push(l), (l) => lines.push(l));
     return { code, text: lines.join('\n') };
   };
 

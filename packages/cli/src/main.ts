@@ -1,7 +1,6 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { backtest, exportBundle, replay, verify, type Out } from './commands.ts';
+import { readStackFile } from '@intentgate/infra';
 import { CliError } from './errors.ts';
 
 const USAGE = `usage: intentgate <command>
@@ -15,15 +14,14 @@ const USAGE = `usage: intentgate <command>
   identity revoke <token jti | principal> --kind delegation|principal [--reason text]
 Without --ledger, the ledger of the running stack (.intentgate/stack.json) is used.`;
 
-async function stackLedger(root: string): Promise<string> {
-  const file = await readFile(join(root, '.intentgate', 'stack.json'), 'utf8').catch(() => null);
-  const url = file ? (JSON.parse(file) as { ledgerUrl?: string | null }).ledgerUrl : null;
+async function stackLedger(): Promise<string> {
+  const url = (await readStackFile())?.ledgerUrl;
   if (!url) throw new CliError('NO_LEDGER', 'no ledger given and none running', 'Start the stack with `npm start`, or pass --ledger <url | dir | bundle>.');
   return url;
 }
 
 /** Runs the command; returns the exit code. Errors are printed as code, message and what to do. */
-export async function main(argv: string[], out: Out, err: Out, root: string): Promise<number> {
+export async function main(argv: string[], out: Out, err: Out): Promise<number> {
   try {
     const { values, positionals } = parseArgs({
       args: argv, allowPositionals: true, strict: true,
@@ -48,7 +46,7 @@ export async function main(argv: string[], out: Out, err: Out, root: string): Pr
         return 0;
       case 'replay':
         if (!rest[0]) throw new CliError('USAGE', 'replay needs a decision id', USAGE);
-        return (await replay(rest[0], values.ledger ?? (await stackLedger(root)), out)) ? 0 : 1;
+        return (await replay(rest[0], values.ledger ?? (await stackLedger()), out)) ? 0 : 1;
       case 'policy': {
         if (rest[0] !== 'backtest' || !rest[1]) throw new CliError('USAGE', 'policy backtest needs a candidate bundle or policy directory', USAGE);
         const last = Number(values.last ?? 100);
@@ -58,7 +56,7 @@ export async function main(argv: string[], out: Out, err: Out, root: string): Pr
         }
         // opa is needed only to build a candidate given as a policy directory.
         const opaPath = await import('@intentgate/infra').then(({ ensureOpa }) => ensureOpa(), () => undefined);
-        const ok = await backtest(rest[1], { last, maxChanged, source: values.ledger ?? (await stackLedger(root)), ...(opaPath ? { opaPath } : {}) }, out);
+        const ok = await backtest(rest[1], { last, maxChanged, source: values.ledger ?? (await stackLedger()), ...(opaPath ? { opaPath } : {}) }, out);
         return ok ? 0 : 1;
       }
       case 'identity': {
@@ -84,7 +82,7 @@ export async function main(argv: string[], out: Out, err: Out, root: string): Pr
           case 'revoke': {
             if (!rest[1] || (values.kind !== 'delegation' && values.kind !== 'principal')) throw new CliError('USAGE', 'identity revoke needs a link and --kind delegation|principal', USAGE);
             const { revoke } = await import('./revoke.ts');
-            await revoke(rest[1], values.kind, values.reason ?? '', root, out);
+            await revoke(rest[1], values.kind, values.reason ?? '', out);
             return 0;
           }
           default:

@@ -1,14 +1,12 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import { Bus } from '@intentgate/bus';
+import { readStackFile } from '@intentgate/infra';
 import { CliError } from './errors.ts';
 import type { Out } from './commands.ts';
 
 /** Publishes a revocation on identity.revocations; every decision worker applies it at once. */
-export async function revoke(link: string, kind: 'delegation' | 'principal', reason: string, root: string, out: Out): Promise<void> {
-  const stack = await readFile(join(root, '.intentgate', 'stack.json'), 'utf8').then(JSON.parse, () => null) as
-    | { kafka: { brokers: string[] }; schemaRegistry: { url: string } } | null;
+export async function revoke(link: string, kind: 'delegation' | 'principal', reason: string, out: Out): Promise<void> {
+  const stack = await readStackFile();
   const brokers = process.env.KAFKA_BROKERS?.split(',') ?? stack?.kafka.brokers;
   const registryUrl = process.env.SCHEMA_REGISTRY_URL ?? stack?.schemaRegistry.url;
   if (!brokers || !registryUrl) throw new CliError('NO_STACK', 'no Kafka to publish the revocation to', 'Start the stack (npm start) or set KAFKA_BROKERS and SCHEMA_REGISTRY_URL.');
