@@ -39,4 +39,4 @@ export async function eventually(predicate: () => boolean, what: string, timeout
   }
 }
 export { starterBundle, variantBundle, type PolicyData } from './bundles.ts';
-export { decisionWorker, freshContext } from './workers.ts';
+export { decisionWorker, freshContext, approvalsService, TEST_REVIEWERS } from './workers.ts';

@@ -1,6 +1,10 @@
 // The setup most pipeline tests share: a tenant of their own with the starter policy active,
 // a context store marked fresh, and a decision worker in a consumer group of its own.
 import { randomUUID } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ApprovalsService, hashPassword, tokenDigest, type ApprovalsOptions, type ReviewerAccount } from '@intentgate/approvals';
 import type { Bus } from '@intentgate/bus';
 import { ContextStore } from '@intentgate/context';
 import { DecisionService, publishAndActivate, type DecisionServiceOptions } from '@intentgate/decision';
@@ -29,5 +33,33 @@ export async function decisionWorker(
   return DecisionService.start({
     brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, groupId: uniqueGroup(name),
     contextFreshnessMs: 600_000, logger: testLogger(), ...rest, tenant,
+  });
+}
+
+/** Reviewers every approvals test can sign in as: password `<id>-secret`, API token `token-<id>`. */
+export const TEST_REVIEWERS = [
+  { id: 'alice', name: 'Alice Reviewer', principals: ['alice@example.org'] },
+  { id: 'bob', name: 'Bob Reviewer', principals: ['bob@example.org'] },
+  { id: 'carol', name: 'Carol Reviewer', principals: ['carol@example.org'] },
+] as const;
+
+let accounts: Promise<ReviewerAccount[]> | null = null;
+function testAccounts(): Promise<ReviewerAccount[]> {
+  accounts ??= Promise.all(TEST_REVIEWERS.map(async (r) => ({
+    ...r, principals: [...r.principals], password: await hashPassword(`${r.id}-secret`), tokenSha256: tokenDigest(`token-${r.id}`),
+  })));
+  return accounts;
+}
+
+/**
+ * An approvals service in a consumer group of its own that reads approval requests from now on
+ * (so it does not settle other tests' old escalations). Pass the same dataDir to restart it.
+ */
+export async function approvalsService(name: string, options: Partial<ApprovalsOptions> = {}): Promise<ApprovalsService> {
+  const s = stack();
+  return ApprovalsService.start({
+    brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url,
+    dataDir: options.dataDir ?? (await mkdtemp(join(tmpdir(), `ig-approvals-${name}-`))),
+    reviewers: await testAccounts(), groupId: uniqueGroup(`approvals-${name}`), fromBeginning: false, logger: testLogger(), ...options,
   });
 }

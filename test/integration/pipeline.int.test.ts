@@ -11,7 +11,7 @@ import { digestOf, type Jwks } from '@intentgate/evidence';
 import { startStandaloneRedis } from '@intentgate/infra';
 import type { BuiltBundle } from '@intentgate/policy';
 import { AgentClient, DecisionTimeout, ExecutorRuntime } from '@intentgate/sdk';
-import { eventually, stack, starterBundle, testBus, testLogger, uniqueGroup } from '@intentgate/test';
+import { approvalsService, eventually, stack, starterBundle, testBus, testLogger, uniqueGroup } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/helper';
 const ISSUER = 'intentgate-decision';
@@ -136,6 +136,9 @@ describe('decisions', () => {
     });
     await watch.start();
     watchers.push(watch);
+    // The approvals service owns deadlines; with nobody answering, it denies at the deadline.
+    const approvals = await approvalsService('pipeline');
+    watchers.push(approvals);
     await agent.submit(i);
     await eventually(() => requests.includes(i.intent_id), 'the approval request');
     // No final decision yet: the agent's await runs out as a timeout, never as an allow.

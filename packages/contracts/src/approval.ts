@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Reason, Sha256Hex, Timestamp, Uuid } from './primitives.ts';
-import { Intent } from './intent.ts';
+import { Intent, SENSITIVITY_LEVELS } from './intent.ts';
+import { PolicyRef } from './decision.ts';
 
 export const ApprovalRequest = z.strictObject({
   intent_id: Uuid,
@@ -15,6 +16,10 @@ export const ApprovalRequest = z.strictObject({
   reviewers: z.array(z.string().min(1).max(256)).max(64),
   deadline: Timestamp,
   requested_at: Timestamp,
+  /** The policy that escalated; an approval's allow names it. Optional only for older producers. */
+  policy: PolicyRef.optional(),
+  /** The sensitivity policy saw (the context store's label outranks the caller's), for reviewers. */
+  sensitivity: z.enum(SENSITIVITY_LEVELS).optional(),
 });
 export type ApprovalRequest = z.infer<typeof ApprovalRequest>;
 

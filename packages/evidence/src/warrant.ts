@@ -56,7 +56,8 @@ export class WarrantError extends Error {
 
 export interface WarrantExpectations {
   jwks: Jwks;
-  issuer: string;
+  /** The issuer, or the issuers, whose warrants are accepted (the decision worker, the approvals service). */
+  issuer: string | readonly string[];
   domain: Domain;
   /** The digest of the intent the executor holds, computed by the executor itself. */
   intentDigest: string;
@@ -88,7 +89,7 @@ export async function verifyWarrant(token: string | undefined, expect: WarrantEx
     ({ payload } = await jwtVerify(token, createLocalJWKSet(expect.jwks), {
       algorithms: ['EdDSA'],
       typ: WARRANT_TYPE,
-      issuer: expect.issuer,
+      issuer: typeof expect.issuer === 'string' ? expect.issuer : [...expect.issuer],
       audience: expect.domain,
       currentDate: expect.now === undefined ? undefined : new Date(expect.now * 1000),
       clockTolerance: expect.clockToleranceSeconds ?? 0,

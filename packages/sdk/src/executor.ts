@@ -19,8 +19,8 @@ export interface ExecutorOptions {
   domain: Domain;
   /** Who we are, in ExecutionResults and receipts. */
   executorId: string;
-  /** The warrant issuer we accept. */
-  issuer: string;
+  /** The warrant issuer(s) we accept. */
+  issuer: string | readonly string[];
   /**
    * Published warrant keys: 'bus' follows the warrant.keys topic; or a JWKS; or a function that
    * fetches one (called again on an unknown key id).

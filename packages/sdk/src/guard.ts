@@ -8,7 +8,8 @@ export type Refusal = { code: string; message: string };
 export type KeySource = 'bus' | Jwks | (() => Promise<Jwks>);
 
 export interface WarrantGuardOptions {
-  issuer: string;
+  /** Accepted warrant issuers: the decision worker's and, for reviewed escalations, the approvals service's. */
+  issuer: string | readonly string[];
   domain: Domain;
   /** Who claims (recorded with the claim). */
   holder: string;

@@ -77,7 +77,7 @@ function recordsOf(intent: Intent, decision: Decision, input: PolicyInput | null
     out.push({ topic: approvedTopic(intent.action.domain), key: intent.intent_id, value: { intent, decision, warrant: decision.warrant } });
   }
   if (decision.verdict === 'escalate') {
-    const approval = (decision.obligations.approval ?? {}) as { quorum?: unknown; deadline_seconds?: unknown };
+    const approval = (decision.obligations.approval ?? {}) as { quorum?: unknown; deadline_seconds?: unknown; reviewers?: unknown };
     const asked = typeof approval.deadline_seconds === 'number' && approval.deadline_seconds > 0 ? approval.deadline_seconds : settings.defaultApprovalDeadlineSeconds;
     const seconds = Math.min(asked, settings.approvalDeadlineCapSeconds);
     out.push({
@@ -86,7 +86,10 @@ function recordsOf(intent: Intent, decision: Decision, input: PolicyInput | null
       value: {
         intent_id: intent.intent_id, decision_id: decision.decision_id, intent, intent_digest: decision.intent_digest,
         reasons: decision.reasons, quorum: typeof approval.quorum === 'number' && approval.quorum >= 1 ? approval.quorum : 1,
-        reviewers: [], deadline: iso(nowMs + seconds * 1000), requested_at: iso(nowMs),
+        reviewers: Array.isArray(approval.reviewers) ? approval.reviewers.filter((r): r is string => typeof r === 'string' && r.length > 0).slice(0, 64) : [],
+        deadline: iso(nowMs + seconds * 1000), requested_at: iso(nowMs),
+        ...(decision.policy ? { policy: decision.policy } : {}),
+        sensitivity: input?.context.resource.sensitivity ?? intent.resource.properties.sensitivity,
       },
     });
   }

@@ -3,13 +3,12 @@ import { Counter, Histogram, Registry } from 'prom-client';
 import { pino } from 'pino';
 import { Bus, type BusConsumer, type IncomingRecord, type Logger, type OutgoingRecord, type TransactionalProcessor } from '@intentgate/bus';
 import { ContextStore, ContextUnavailable } from '@intentgate/context';
-import type { ApprovalRequest, Decision, Intent } from '@intentgate/contracts';
+import type { Decision, Intent } from '@intentgate/contracts';
 import { generateSigningKey, jwksOf, type Jwks, type SigningKey } from '@intentgate/evidence';
 import { ActivePolicy } from '@intentgate/policy';
 import { decide, denyDeadLetter, exportedRowsOf, type DecideSettings } from './decide.ts';
 import { PolicyWatcher } from './policy-watcher.ts';
 import { startHttp } from './http.ts';
-import { EscalationDeadlines } from './escalations.ts';
 import { verifyIntentIdentity, type IdentitySettings } from './identity.ts';
 
 export interface DecisionServiceOptions {
@@ -60,7 +59,6 @@ export class DecisionService {
   #watcher!: PolicyWatcher;
   #processor: TransactionalProcessor<'Intent'> | null = null;
   #http: { url: string; close(): Promise<void> } | null = null;
-  #deadlines: EscalationDeadlines | null = null;
   #revocations: BusConsumer<'Revocation'> | null = null;
   #trustRefresh: NodeJS.Timeout | null = null;
   #ready = false;
@@ -163,8 +161,6 @@ export class DecisionService {
       onCommitted: (records, outputs) => this.#afterCommit(records, outputs),
     });
     await this.#processor.start();
-    this.#deadlines = new EscalationDeadlines(this.#store, this.#bus.producer(), `decision/${this.instanceId}`, this.logger);
-    this.#deadlines.start();
     this.#ready = true;
     this.logger.info({ http: this.httpUrl, instance: this.instanceId }, 'decision service ready');
   }
@@ -216,8 +212,6 @@ export class DecisionService {
       .filter((d) => intents.has(d.intent_id));
     if (fresh.length === 0) return;
     await this.#store.rememberDecisions(fresh);
-    const escalations = outputs.filter((o) => o.topic === 'approvals.requests').map((o) => o.value as ApprovalRequest);
-    await this.#deadlines?.track(escalations, (id) => intents.get(id)?.session.id ?? id);
     await this.#store.recordOutcomes(fresh.map((d) => {
       const intent = intents.get(d.intent_id)!;
       return { intent, verdict: d.verdict, exportedRows: exportedRowsOf(intent, d.verdict) };
@@ -229,7 +223,7 @@ export class DecisionService {
     this.#stopping ??= (async () => {
       this.#ready = false;
       if (this.#trustRefresh) clearInterval(this.#trustRefresh);
-      await Promise.all([this.#processor?.stop(), this.#deadlines?.stop(), this.#watcher?.stop(), this.#revocations?.stop()]);
+      await Promise.all([this.#processor?.stop(), this.#watcher?.stop(), this.#revocations?.stop()]);
       await this.#bus.close();
       await this.#store.close();
       await this.#http?.close();

@@ -8,7 +8,6 @@ import { ensureOpa, projectRoot } from '@intentgate/infra';
 import { buildBundle, PolicyEngine, PolicyError } from '@intentgate/policy';
 import type { ContextSnapshot } from '@intentgate/context';
 import { decide, denyDeadLetter, type DecideSettings } from '../src/decide.ts';
-import { timeoutDecision, timeoutDecisionId } from '../src/escalations.ts';
 
 const AGENT = 'spiffe://example.org/agents/helper';
 let engine: PolicyEngine;
@@ -89,13 +88,6 @@ describe('decide', () => {
     expect(records.map((r) => [r.topic, r.key])).toEqual([['decisions', 'sess'], ['receipts', letter.intent_id]]);
     expect(parseMessage('Decision', records[0]!.value)).toMatchObject({ verdict: 'deny', reasons: [{ code: 'INTENT_INVALID' }] });
     expect(denyDeadLetter({ ...letter, intent_id: null }, settings, clock)).toEqual([]);
-  });
-
-  it('an escalation timeout is a final deny with a stable id', () => {
-    const id = '3b241101-e2bb-4255-8caf-4136c566a962';
-    expect(timeoutDecisionId(id)).toBe(timeoutDecisionId(id));
-    const d = timeoutDecision({ intent_id: id, decision_id: id, intent_digest: 'a'.repeat(64), session_id: 's', deadline: 'x' }, clock.now());
-    expect(parseMessage('Decision', d)).toMatchObject({ verdict: 'deny', final: true, reasons: [{ code: 'APPROVAL_TIMEOUT' }] });
   });
 });
 

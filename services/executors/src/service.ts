@@ -13,7 +13,7 @@ export interface ExecutorsOptions {
   brokers: string[];
   registryUrl: string;
   redisUrl: string;
-  issuer: string;
+  issuer: string | readonly string[];
   /** Where the warrant keys come from: the decision service's JWKS URL, or 'bus' (the warrant.keys topic). */
   jwks: string | 'bus';
   /** The sandbox the executors act in (a SQLite database, config files, exports). */

@@ -30,7 +30,7 @@ export interface McpGatewayOptions {
   upstreams: Record<string, Client>;
   /** Who the gateway's callers act as. */
   identity: McpIdentity;
-  issuer: string;
+  issuer: string | readonly string[];
   /** The decision service's warrant keys: a JWKS or a fetcher (e.g. its /.well-known/jwks.json). */
   jwks: Exclude<KeySource, 'bus'>;
   decisionTimeoutMs?: number;

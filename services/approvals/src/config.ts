@@ -1,0 +1,53 @@
+import { join } from 'node:path';
+import { z } from 'zod';
+import { loadReviewers } from './reviewers.ts';
+import type { ApprovalsOptions } from './service.ts';
+
+const Env = z.object({
+  KAFKA_BROKERS: z.string().min(1).transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean)),
+  SCHEMA_REGISTRY_URL: z.url(),
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }),
+  /** JSON file: {"reviewers":[{"id","name","principals":[…],"password":"scrypt$…","token_sha256":"…"}]}. */
+  APPROVALS_REVIEWERS_FILE: z.string().min(1),
+  APPROVALS_DATA_DIR: z.string().min(1),
+  APPROVALS_HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(0),
+  APPROVALS_GROUP: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/).optional(),
+  APPROVALS_ISSUER: z.string().min(1).max(256).optional(),
+  APPROVALS_SECURE_COOKIES: z.enum(['true', 'false']).default('false'),
+  WARRANT_TTL_SECONDS: z.coerce.number().int().min(1).max(300).default(30),
+});
+
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+}
+
+type Servers = { kafka: { brokers: string[] }; schemaRegistry: { url: string }; redis: { url: string } } | null;
+
+/** Options from the environment, with .intentgate/stack.json filling in the servers when unset. */
+export async function configFromEnv(env: NodeJS.ProcessEnv, stackFile: Servers, root: string): Promise<ApprovalsOptions> {
+  const parsed = Env.safeParse({
+    APPROVALS_DATA_DIR: join(root, '.intentgate', 'approvals'),
+    APPROVALS_REVIEWERS_FILE: join(root, '.intentgate', 'approvals', 'reviewers.json'),
+    ...env,
+    KAFKA_BROKERS: env.KAFKA_BROKERS ?? stackFile?.kafka.brokers.join(','),
+    SCHEMA_REGISTRY_URL: env.SCHEMA_REGISTRY_URL ?? stackFile?.schemaRegistry.url,
+    REDIS_URL: env.REDIS_URL ?? stackFile?.redis.url,
+  });
+  if (!parsed.success) {
+    throw new ConfigError(`invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}. ` +
+      'Set KAFKA_BROKERS, SCHEMA_REGISTRY_URL and REDIS_URL, or run `npm start` first so .intentgate/stack.json names them.');
+  }
+  const c = parsed.data;
+  let reviewers;
+  try {
+    reviewers = await loadReviewers(c.APPROVALS_REVIEWERS_FILE);
+  } catch (err) {
+    throw new ConfigError(`${(err as Error).message}. Create it with \`npm run intentgate -- approvals reviewer add <id> --name <name>\`.`);
+  }
+  return {
+    brokers: c.KAFKA_BROKERS, registryUrl: c.SCHEMA_REGISTRY_URL, redisUrl: c.REDIS_URL, dataDir: c.APPROVALS_DATA_DIR, reviewers,
+    httpPort: c.APPROVALS_HTTP_PORT, secureCookies: c.APPROVALS_SECURE_COOKIES === 'true', warrantTtlSeconds: c.WARRANT_TTL_SECONDS,
+    ...(c.APPROVALS_GROUP ? { groupId: c.APPROVALS_GROUP } : {}),
+    ...(c.APPROVALS_ISSUER ? { issuer: c.APPROVALS_ISSUER } : {}),
+  };
+}
