@@ -76,10 +76,11 @@ export class ExecutorRuntime {
     await runtime.#bus.registerSchemas();
     runtime.#producer = runtime.#bus.producer({ lingerMs: 1 });
     if (options.jwks === 'bus') {
+      const issuers = new Set(typeof options.issuer === 'string' ? [options.issuer] : options.issuer);
       const keys = runtime.#bus.consumer<'WarrantKey'>({
         groupId: `intentgate-executor-keys-${randomUUID()}`, topics: ['warrant.keys'], fromBeginning: true,
         handle: async (records) => {
-          for (const { value } of records) if (value.issuer === options.issuer) runtime.#busKeys.set(value.kid, value.jwk);
+          for (const { value } of records) if (issuers.has(value.issuer)) runtime.#busKeys.set(value.kid, value.jwk);
         },
       });
       await keys.start();

@@ -128,7 +128,7 @@ button.approve{background:#1a7f37;color:#fff;border-color:#1a7f37}button.deny{ba
 button[disabled]{opacity:.45;cursor:not-allowed}.inline{display:inline}
 .flash{padding:.5rem .8rem;border-radius:6px}.flash.ok{background:#dafbe1}.flash.error{background:#ffebe9}
 .note{color:#57606a}.login{display:grid;gap:.6rem;max-width:20rem}
-table.history{width:100%;border-collapse:collapse;background:#fff}table.history td,table.history th{border-bottom:1px solid #e1e4e8;padding:.4rem;text-align:left;vertical-align:top;word-break:break-word}
+table.history{width:100%;border-collapse:collapse;background:#fff}table.history td,table.history th{border-bottom:1px solid #e1e4e8;padding:.4rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 .outcome.allow{color:#1a7f37}.outcome.deny{color:#cf222e}.answers{margin:.3rem 0;padding-left:1.2rem}
 `;
 

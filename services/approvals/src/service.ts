@@ -113,6 +113,14 @@ export class ApprovalsService {
     return this.#options.issuer ?? APPROVALS_ISSUER;
   }
 
+  get dataDir(): string {
+    return this.#options.dataDir;
+  }
+
+  get groupId(): string {
+    return this.#options.groupId ?? APPROVALS_GROUP;
+  }
+
   get reviewers(): readonly ReviewerAccount[] {
     return this.#options.reviewers;
   }

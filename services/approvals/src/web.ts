@@ -25,7 +25,8 @@ const SECURITY_HEADERS = {
   'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
-  'referrer-policy': 'no-referrer',
+  // Not no-referrer: with it, Chromium sends `Origin: null` on the page's own form posts, which the origin check refuses.
+  'referrer-policy': 'same-origin',
   'cache-control': 'no-store',
 };
 
@@ -104,6 +105,7 @@ export async function startWeb(service: ApprovalsService, options: { port: numbe
 
   /** Same-origin check for state-changing page requests, on top of the CSRF token. */
   const sameOrigin = (req: IncomingMessage) => {
+    if (req.headers['sec-fetch-site'] === 'cross-site' || req.headers['sec-fetch-site'] === 'same-site') return false;
     const origin = req.headers.origin;
     return origin === undefined || origin === 'null' ? origin === undefined : new URL(origin).host === req.headers.host;
   };
@@ -115,7 +117,9 @@ export async function startWeb(service: ApprovalsService, options: { port: numbe
   };
 
   async function loginForm(req: IncomingMessage, res: ServerResponse, error: string | null, status = 200): Promise<void> {
-    const token = randomToken();
+    // Reuse the token this browser already holds, so a second tab (or a redirected favicon) does not invalidate the first form.
+    const held = cookies(req).get(LOGIN_COOKIE);
+    const token = held && /^[A-Za-z0-9_-]{43}$/.test(held) ? held : randomToken();
     page(res, status, loginPage(token, error), { 'set-cookie': `${LOGIN_COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/login; Max-Age=600${secure}` });
   }
 
@@ -189,6 +193,7 @@ export async function startWeb(service: ApprovalsService, options: { port: numbe
     if (path === '/.well-known/jwks.json') return json(res, 200, service.jwks);
     if (path === '/metrics') return send(res, 200, service.metrics.contentType, await service.metrics.metrics());
     if (path === '/static/style.css') return send(res, 200, 'text/css; charset=utf-8', STYLE, { 'cache-control': 'public, max-age=300' });
+    if (path === '/favicon.ico') return send(res, 204, 'image/x-icon', '', { 'cache-control': 'public, max-age=86400' });
     if (path === '/static/app.js') return send(res, 200, 'text/javascript; charset=utf-8', SCRIPT, { 'cache-control': 'public, max-age=300' });
     if (path.startsWith('/api/')) return api(req, res, path);
     if (path === '/login') {
