@@ -4,6 +4,8 @@
 import { relative } from 'node:path';
 import { Bus, BusError } from '@intentgate/bus';
 import { AgentClient } from '@intentgate/sdk';
+import { readFile } from 'node:fs/promises';
+import { ApprovalsClient } from '@intentgate/approvals';
 import { renderTable, runDemo, runMcpDemo } from '@intentgate/demo';
 import {
   assertNodeVersion, removeStackFile, startStack, startSystem, StackError, writeStackFile, projectRoot,
@@ -78,9 +80,10 @@ try {
   const provisioned = await bus.provision();
   if (withServices) {
     say('  … building and activating the policy bundle, starting the decision worker and the executors');
-    system = await startSystem(stack.info, bus, { approvalDeadlineCapSeconds: Number(process.env.INTENTGATE_DEMO_APPROVAL_DEADLINE_S ?? 5) });
+    // Escalation deadlines are capped so the demo's unanswered one ends soon; raise it to review on the page at leisure.
+    system = await startSystem(stack.info, bus, { approvalDeadlineCapSeconds: Number(process.env.INTENTGATE_APPROVAL_DEADLINE_S ?? 15) });
   }
-  const file = await writeStackFile(stack.info, system ? { decisionUrl: system.decision.httpUrl, ledgerUrl: system.ledger.httpUrl, mcpGatewayUrl: system.mcpGateway.url } : {});
+  const file = await writeStackFile(stack.info, system ? { decisionUrl: system.decision.httpUrl, ledgerUrl: system.ledger.httpUrl, mcpGatewayUrl: system.mcpGateway.url, approvalsUrl: system.approvals.url } : {});
   const created = provisioned.topics.filter((t) => t.created).length;
   const seconds = ((performance.now() - t0) / 1000).toFixed(1);
   say(`\nIntentGate stack is up (${seconds}s)\n`);
@@ -95,14 +98,26 @@ try {
     say(`  ledger    ${system.ledger.httpUrl}  (/v1/receipts/:id, /v1/checkpoints/latest, /v1/replay/:decision_id); logs in ${relative(projectRoot, system.ledger.logs.get(0)!.dir).replace(/receipts-0$/, '')}`);
     say(`  executors app → ${system.executors.app.url}/orders, data → sqlite, infra → config dir, ai → MCP server; sandbox ${relative(projectRoot, system.executors.sandboxDir)}`);
     say(`  mcp       ${system.mcpGateway.url}  (MCP gateway, streamable HTTP, fronting the demo MCP server)`);
+    const reviewer = system.localReviewer;
+    say(`  approvals ${system.approvals.url}  (reviewer page${reviewer ? `: sign in as ${reviewer.id} / ${reviewer.password}` : ''}; headless: npm run intentgate -- approvals list | approve <id>)`);
     say(`  logs      ${relative(projectRoot, system.logFile)}`);
   }
   const shown = relative(projectRoot, file);
   say(`  addresses ${shown.startsWith('..') ? file : shown}`);
   if (system && withDemo) {
-    say('\nDemo agent: ten intents across the four domains (the unanswered escalation is denied at its deadline)…\n');
+    say('\nDemo agent: eleven intents across the four domains; one escalation is approved by the local reviewer, the other is left unanswered and denied at its deadline…\n');
     agent = await AgentClient.connect({ brokers: stack.info.kafka.brokers, registryUrl: stack.info.schemaRegistry.url, clientId: 'demo-agent' });
-    const rows = await runDemo(agent, bus, system.executors, { decisionTimeoutMs: 60_000 });
+    const approvalsUrl = system.approvals.url;
+    const tokenFile = system.localReviewer?.tokenFile;
+    const rows = await runDemo(agent, bus, system.executors, {
+      decisionTimeoutMs: 60_000,
+      // What `intentgate approvals approve <intent id>` does: read the request, answer for its exact digest.
+      approve: async (intentId) => {
+        if (!tokenFile) throw new Error('no local reviewer (a reviewers.json of your own is configured): approve on the page');
+        const client = new ApprovalsClient(approvalsUrl, (await readFile(tokenFile, 'utf8')).trim());
+        await client.answer(intentId, 'approve', { comment: 'approved by the demo (npm start)' });
+      },
+    });
     say(renderTable(rows));
     const count = (v: string) => rows.filter((r) => r.verdict === v).length;
     say(`\n  ${count('allow')} allowed and executed, ${count('deny')} denied (none of them executed), ${count('escalate')} still awaiting review.`);

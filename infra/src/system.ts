@@ -1,6 +1,8 @@
 // The IntentGate services on a running stack: policy published and activated, context fed,
 // the decision worker, the reference executors. What npm start runs after the servers.
-import { mkdir, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { ApprovalsService, APPROVALS_ISSUER, hashPassword, loadReviewers, newToken, type ReviewerAccount } from '@intentgate/approvals';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import type { Bus } from '@intentgate/bus';
@@ -18,6 +20,9 @@ import type { StackInfo } from './stack.ts';
 
 export interface RunningSystem {
   decision: DecisionService;
+  approvals: ApprovalsService;
+  /** The local reviewer npm start configures (when it wrote the reviewers file), for the page and the CLI. */
+  localReviewer: { id: string; password: string; tokenFile: string } | null;
   ledger: LedgerService;
   mcpGateway: McpGateway;
   executors: Executors;
@@ -31,6 +36,30 @@ export interface SystemOptions {
   /** Caps escalation deadlines, so the demo's unanswered escalation ends in seconds. */
   approvalDeadlineCapSeconds: number;
   contextFreshnessMs?: number;
+}
+
+const WARRANT_ISSUERS = ['intentgate-decision', APPROVALS_ISSUER];
+
+/**
+ * Reviewers for the local stack: `.intentgate/reviewers.json` when the user keeps one; else a
+ * local reviewer created once (password and API token in 0600 files beside it).
+ */
+async function localReviewers(): Promise<{ accounts: ReviewerAccount[]; local: RunningSystem['localReviewer'] }> {
+  const file = join(stateDir(), 'reviewers.json');
+  const secretsFile = join(stateDir(), 'reviewer-credentials.json');
+  const tokenFile = join(stateDir(), 'approvals-token');
+  const secrets = await readFile(secretsFile, 'utf8').then((t) => JSON.parse(t) as { id: string; password: string }, () => null);
+  const accounts = await loadReviewers(file).catch(() => null);
+  if (accounts && !secrets) return { accounts, local: null }; // the user's own reviewers
+  if (accounts && secrets) return { accounts, local: { ...secrets, tokenFile } };
+  const id = 'reviewer';
+  const password = randomBytes(12).toString('base64url');
+  const { token, sha256 } = newToken();
+  const reviewers = [{ id, name: 'Local reviewer', principals: ['reviewer@demo.intentgate.local'], password: await hashPassword(password), token_sha256: sha256 }];
+  await writeFile(file, `${JSON.stringify({ reviewers }, null, 2)}\n`);
+  await writeFile(secretsFile, `${JSON.stringify({ id, password })}\n`, { mode: 0o600 });
+  await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
+  return { accounts: await loadReviewers(file), local: { id, password, tokenFile } };
 }
 
 export async function startSystem(info: StackInfo, bus: Bus, options: SystemOptions): Promise<RunningSystem> {
@@ -62,11 +91,19 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
     brokers: info.kafka.brokers, registryUrl: info.schemaRegistry.url, redisUrl: info.redis.url,
     approvalDeadlineCapSeconds: options.approvalDeadlineCapSeconds, contextFreshnessMs: freshnessMs, logger: logger.child({ service: 'decision' }),
   });
+  // Escalations go to the approvals service; its pending requests belong to this stack's topics, so they start empty too.
+  const approvalsDir = join(stateDir(), 'approvals');
+  await rm(approvalsDir, { recursive: true, force: true });
+  const reviewers = await localReviewers();
+  const approvals = await ApprovalsService.start({
+    brokers: info.kafka.brokers, registryUrl: info.schemaRegistry.url, redisUrl: info.redis.url, dataDir: approvalsDir,
+    reviewers: reviewers.accounts, logger: logger.child({ service: 'approvals' }),
+  });
   const sandboxDir = join(stateDir(), 'sandbox');
   await rm(sandboxDir, { recursive: true, force: true });
   const executors = await Executors.start({
     brokers: info.kafka.brokers, registryUrl: info.schemaRegistry.url, redisUrl: info.redis.url,
-    issuer: 'intentgate-decision', jwks: 'bus', sandboxDir, logger: logger.child({ service: 'executors' }),
+    issuer: WARRANT_ISSUERS, jwks: 'bus', sandboxDir, logger: logger.child({ service: 'executors' }),
   });
   // The MCP gateway fronts the executors' MCP server for MCP clients; it is an executor itself.
   const mcpGateway = await McpGateway.start({
@@ -75,16 +112,21 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
       agentId: DEMO_AGENT, autonomy: 'supervised', workflowStep: 'notes', requestSource: 'user',
       delegation: [{ principal: 'alice@demo.intentgate.local', kind: 'human', scope: ['*'] }, { principal: DEMO_AGENT, kind: 'agent', scope: ['ai:*'] }],
     },
-    issuer: 'intentgate-decision', jwks: async () => (await fetch(`${decision.httpUrl}/.well-known/jwks.json`)).json() as Promise<Jwks>,
+    issuer: WARRANT_ISSUERS,
+    jwks: async () => {
+      const sets = await Promise.all([decision.httpUrl, approvals.url].map(async (u) => (await fetch(`${u}/.well-known/jwks.json`)).json() as Promise<Jwks>));
+      return { keys: sets.flatMap((s) => s.keys) };
+    },
   });
   let stopped: Promise<void> | null = null;
   return {
-    decision, ledger, mcpGateway, executors, store, bundle: { digest: bundle.digest, version }, logFile,
+    decision, approvals, localReviewer: reviewers.local, ledger, mcpGateway, executors, store, bundle: { digest: bundle.digest, version }, logFile,
     stop: () => (stopped ??= (async () => {
       clearInterval(feeder);
       await mcpGateway.stop();
       await executors.stop();
       await decision.stop();
+      await approvals.stop();
       await ledger.stop();
       await store.close();
       logger.flush();

@@ -1,9 +1,9 @@
 // `npm start`'s script, run as a user would: it comes up, writes stack.json, and Ctrl-C (or a
 // hard kill, via the reaper) leaves no process behind.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { projectRoot, type StackFile } from '@intentgate/infra';
 import { eventually, stack } from '@intentgate/test';
@@ -77,12 +77,20 @@ describe('npm start', () => {
     expect(out).toMatch(/export 200 confidential rows\s+data\s+data\.export\s+allow\s+ALL_GUARDS_PASSED\s+executed\s+exports\/.*\.csv written/);
     expect(out).toMatch(/export 5000 confidential rows\s+data\s+data\.export\s+deny\s+EXPORT_BUDGET_EXCEEDED\s+not executed\s+no export file/);
     expect(out).toMatch(/create an order \(research step\)\s+app\s+http\.post\s+deny\s+METHOD_NOT_PERMITTED\s+not executed\s+no order/);
-    expect(out).toMatch(/delete production service\s+infra\s+infra\.delete\s+deny\s+APPROVAL_TIMEOUT\s+not executed\s+payments-prod\.json untouched/);
+    // One escalation approved by the local reviewer (through the reviewers' API), one left to time out.
+    expect(out).toMatch(/delete old staging service, approved\s+infra\s+infra\.delete\s+allow\s+APPROVED_BY_REVIEW\s+executed\s+checkout-staging-old\.json deleted/);
+    expect(out).toMatch(/delete payments staging, unanswered\s+infra\s+infra\.delete\s+deny\s+APPROVAL_TIMEOUT\s+not executed\s+payments-staging\.json untouched/);
+    expect(out).toMatch(/approvals\s+http:\/\/127\.0\.0\.1:\d+\s+\(reviewer page: sign in as reviewer \/ \S+;/);
     expect(out).toMatch(/MCP write_note\s+ai\s+mcp\.tool\.call\s+allow\s+ALL_GUARDS_PASSED\s+executed\s+note saved/);
     expect(out).toMatch(/tools\/call demo_write_note → ok: note \d+ saved/);
     expect(out).toMatch(/tools\/call demo_delete_all_notes → error: denied by IntentGate: TOOL_NOT_ALLOWED \(decision [0-9a-f-]{36}\)/);
     expect(out).toMatch(/delete invoices, asked by a tool output\s+data\s+data\.delete\s+deny\s+TAINTED_SOURCE\s+not executed\s+(\d+) of \1 rows remain/);
     const file = JSON.parse(readFileSync(run.stackFile, 'utf8')) as StackFile;
+    // Headless review against the running stack: the CLI finds the approvals service and the local reviewer's token.
+    const cli = spawnSync(process.execPath, ['--disable-warning=TimeoutNegativeWarning', join(projectRoot, 'packages', 'cli', 'bin', 'intentgate.ts'), 'approvals', 'list'],
+      { env: { ...process.env, INTENTGATE_STATE_DIR: dirname(run.stackFile) }, encoding: 'utf8' });
+    expect(cli.stdout + cli.stderr).toContain('nothing is waiting for review');
+    expect(cli.status).toBe(0);
     const pids = [file.kafka.pid, file.schemaRegistry.pid, file.redis.pid];
     expect(pids.every((p) => typeof p === 'number')).toBe(true);
     for (const pid of pids) expect(alive(pid!), `pid ${pid} runs`).toBe(true);

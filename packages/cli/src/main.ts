@@ -12,7 +12,10 @@ const USAGE = `usage: intentgate <command>
   identity svid <spiffe-id> --key <key file> [--ttl seconds]
   identity delegate --key <key file> --from <principal> --from-kind human|agent|service --to <principal> --to-kind … --scope a,b [--ttl seconds]
   identity revoke <token jti | principal> --kind delegation|principal [--reason text]
-Without --ledger, the ledger of the running stack (.intentgate/stack.json) is used.`;
+  approvals list | show <id> | approve <id> | deny <id> [--comment text] [--approvals <url>] [--token <t>]
+  approvals hash-password   (password on stdin)   |   approvals token
+Without --ledger (--approvals), the ledger (approvals service) of the running stack (.intentgate/stack.json) is used;
+the reviewer token comes from --token, INTENTGATE_REVIEWER_TOKEN, or the local reviewer's token npm start writes.`;
 
 async function stackLedger(): Promise<string> {
   const url = (await readStackFile())?.ledgerUrl;
@@ -29,6 +32,7 @@ export async function main(argv: string[], out: Out, err: Out): Promise<number> 
         key: { type: 'string' }, out: { type: 'string' }, ledger: { type: 'string' }, last: { type: 'string' }, 'max-changed': { type: 'string' }, help: { type: 'boolean' },
         ttl: { type: 'string' }, from: { type: 'string' }, 'from-kind': { type: 'string' }, to: { type: 'string' }, 'to-kind': { type: 'string' },
         scope: { type: 'string' }, kind: { type: 'string' }, reason: { type: 'string' },
+        approvals: { type: 'string' }, token: { type: 'string' }, comment: { type: 'string' },
       },
     });
     const [command, ...rest] = positionals;
@@ -88,6 +92,10 @@ export async function main(argv: string[], out: Out, err: Out): Promise<number> 
           default:
             throw new CliError('USAGE', `unknown identity command ${rest[0] ?? ''}`, USAGE);
         }
+      }
+      case 'approvals': {
+        const { approvals } = await import('./approvals.ts');
+        return approvals(rest[0], rest[1], { ...(values.approvals ? { approvals: values.approvals } : {}), ...(values.token ? { token: values.token } : {}), ...(values.comment ? { comment: values.comment } : {}) }, out);
       }
       default:
         throw new CliError('USAGE', `unknown command ${command}`, USAGE);

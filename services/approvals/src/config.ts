@@ -42,7 +42,7 @@ export async function configFromEnv(env: NodeJS.ProcessEnv, stackFile: Servers, 
   try {
     reviewers = await loadReviewers(c.APPROVALS_REVIEWERS_FILE);
   } catch (err) {
-    throw new ConfigError(`${(err as Error).message}. Create it with \`npm run intentgate -- approvals reviewer add <id> --name <name>\`.`);
+    throw new ConfigError(`${(err as Error).message}. Write it as {"reviewers":[{"id","name","principals","password","token_sha256"}]}, with hashes from \`npm run intentgate -- approvals hash-password\` and \`… approvals token\`.`);
   }
   return {
     brokers: c.KAFKA_BROKERS, registryUrl: c.SCHEMA_REGISTRY_URL, redisUrl: c.REDIS_URL, dataDir: c.APPROVALS_DATA_DIR, reviewers,

@@ -208,3 +208,23 @@ describe('page safety', () => {
     expect(limiter.retryAfterMs(keys)).toBe(0);
   });
 });
+
+describe('configuration', () => {
+  it('names what is missing and how to fix it', async () => {
+    const { configFromEnv, ConfigError } = await import('../src/config.ts');
+    const servers = { kafka: { brokers: ['127.0.0.1:9092'] }, schemaRegistry: { url: 'http://127.0.0.1:8081' }, redis: { url: 'redis://127.0.0.1:6379' } };
+    const dir = await mkdtemp(join(tmpdir(), 'ig-approvals-config-'));
+    try {
+      await expect(configFromEnv({}, null, dir)).rejects.toThrow(/KAFKA_BROKERS/);
+      const missing = await configFromEnv({}, servers, dir).catch((e: unknown) => e);
+      expect(missing).toBeInstanceOf(ConfigError);
+      expect((missing as Error).message).toMatch(/cannot read the reviewers file .*approvals hash-password/);
+      const { writeFile } = await import('node:fs/promises');
+      await writeFile(join(dir, 'reviewers.json'), JSON.stringify({ reviewers: [{ id: 'bob', name: 'Bob', token_sha256: 'a'.repeat(64) }] }));
+      const options = await configFromEnv({ APPROVALS_REVIEWERS_FILE: join(dir, 'reviewers.json'), APPROVALS_DATA_DIR: join(dir, 'data') }, servers, dir);
+      expect(options).toMatchObject({ brokers: ['127.0.0.1:9092'], dataDir: join(dir, 'data'), reviewers: [{ id: 'bob' }], secureCookies: false });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

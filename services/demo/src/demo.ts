@@ -16,6 +16,8 @@ interface Scenario {
   intent: Intent;
   /** Describes the side effect, present or absent, as seen in the sandbox. */
   effect: (ex: Executors, intent: Intent) => string;
+  /** An escalation a reviewer approves (through the reviewers' API, as `intentgate approvals approve` does). */
+  approve?: boolean;
 }
 
 export interface DemoRow {
@@ -59,6 +61,7 @@ function scenarios(ex: Executors): Scenario[] {
     if (!existsSync(file)) return `${name}.json absent`;
     return readFileSync(file, 'utf8').includes(i.intent_id) ? `${name}.json written` : `${name}.json untouched`;
   };
+  const deleted = (name: string) => (e: Executors) => (existsSync(join(e.sandboxDir, 'infra', `${name}.json`)) ? `${name}.json still there` : `${name}.json deleted`);
   const dataScope = ['data:*'];
   return [
     { label: 'read invoices', effect: () => 'read only',
@@ -75,8 +78,10 @@ function scenarios(ex: Executors): Scenario[] {
       intent: intentOf(session, { scope: ['app:*'], step: 'research', action: { name: 'http.post', domain: 'app', reversible: true }, resource: { type: 'http_endpoint', id: `${ex.app.url}/orders`, properties: { sensitivity: 'internal' } }, context: { body: { sku: 'B-2', qty: 99 } } }) },
     { label: 'change staging config', effect: config('checkout-staging'),
       intent: intentOf(session, { scope: ['infra:*'], action: { name: 'infra.config.change', domain: 'infra', reversible: true }, resource: { type: 'service', id: 'checkout-staging', properties: { sensitivity: 'internal', environment: 'staging' } }, context: { config: { replicas: 3 } } }) },
-    { label: 'delete production service', effect: config('payments-prod'),
-      intent: intentOf(session, { scope: ['infra:*'], action: { name: 'infra.delete', domain: 'infra', reversible: false }, resource: { type: 'service', id: 'payments-prod', properties: { sensitivity: 'internal', environment: 'production' } } }) },
+    { label: 'delete old staging service, approved', effect: deleted('checkout-staging-old'), approve: true,
+      intent: intentOf(session, { scope: ['infra:*'], action: { name: 'infra.delete', domain: 'infra', reversible: false }, resource: { type: 'service', id: 'checkout-staging-old', properties: { sensitivity: 'internal', environment: 'staging' } } }) },
+    { label: 'delete payments staging, unanswered', effect: config('payments-staging'),
+      intent: intentOf(session, { scope: ['infra:*'], action: { name: 'infra.delete', domain: 'infra', reversible: false }, resource: { type: 'service', id: 'payments-staging', properties: { sensitivity: 'internal', environment: 'staging' } } }) },
     { label: 'MCP write_note', effect: note,
       intent: intentOf(session, { scope: ['ai:*'], action: { name: 'mcp.tool.call', domain: 'ai', reversible: true }, resource: { type: 'mcp_tool', id: 'demo/write_note', properties: { sensitivity: 'internal' } }, context: { arguments: { note: `reconciled ${session}` } } }) },
     { label: 'MCP tool not on the allowlist', effect: () => 'tool not called',
@@ -91,10 +96,31 @@ export async function seedDemoContext(store: ContextStore): Promise<void> {
   await store.markSynced();
 }
 
-export async function runDemo(agent: AgentClient, bus: Bus, executors: Executors, options: { decisionTimeoutMs: number }): Promise<DemoRow[]> {
-  // Lay down a production config so "delete production service" has something to (not) delete.
+export interface DemoOptions {
+  decisionTimeoutMs: number;
+  /** Approves the escalation of this intent as a reviewer; rejects while no request exists yet. */
+  approve: (intentId: string) => Promise<void>;
+}
+
+/** Retries `approve` until the approval request has arrived (or 30 s pass). */
+async function approveWhenRequested(approve: DemoOptions['approve'], intentId: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      return await approve(intentId);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'APPROVAL_NOT_FOUND' || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+export async function runDemo(agent: AgentClient, bus: Bus, executors: Executors, options: DemoOptions): Promise<DemoRow[]> {
+  // Lay down staging configs so the two deletes have something to delete (or not).
   const { writeFile } = await import('node:fs/promises');
-  await writeFile(join(executors.sandboxDir, 'infra', 'payments-prod.json'), `${JSON.stringify({ replicas: 6 })}\n`);
+  for (const name of ['checkout-staging-old', 'payments-staging']) {
+    await writeFile(join(executors.sandboxDir, 'infra', `${name}.json`), `${JSON.stringify({ replicas: 2 })}\n`);
+  }
 
   const list = scenarios(executors);
   const results = new Map<string, ExecutionResult>();
@@ -106,7 +132,9 @@ export async function runDemo(agent: AgentClient, bus: Bus, executors: Executors
   });
   await watcher.start();
   try {
+    const reviews = list.filter((s) => s.approve).map((s) => approveWhenRequested(options.approve, s.intent.intent_id).catch((e: Error) => e));
     const decisions = await Promise.all(list.map(async (s): Promise<Decision | Error> => agent.decide(s.intent, options.decisionTimeoutMs).catch((e: Error) => e)));
+    for (const review of await Promise.all(reviews)) if (review instanceof Error) throw review;
     // Allowed intents run asynchronously at their executors: wait for their reports.
     const deadline = Date.now() + 30_000;
     const allowed = list.filter((_, k) => !(decisions[k] instanceof Error) && (decisions[k] as Decision).verdict === 'allow');
