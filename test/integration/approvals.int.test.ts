@@ -267,6 +267,26 @@ describe('an approval is bound to one intent, once', () => {
   });
 });
 
+describe('headless review (intentgate approvals)', () => {
+  it('lists the request and approves it for the digest it printed; the executor runs it once', async () => {
+    const { main } = await import('@intentgate/cli');
+    const i = intent();
+    await agent.submit(i);
+    await pendingFor(i.intent_id);
+    const lines: string[] = [];
+    const cli = (...args: string[]) => main(['approvals', ...args, '--approvals', approvals.url, '--token', 'token-carol'], (l) => void lines.push(l), (l) => void lines.push(l));
+    expect(await cli('list')).toBe(0);
+    expect(lines.join('\n')).toContain(i.resource.id);
+    expect(await cli('approve', i.intent_id, '--comment', 'from the terminal')).toBe(0);
+    expect(lines.join('\n')).toMatch(new RegExp(`approving infra.delete on service ${i.resource.id} \\(intent ${i.intent_id}, digest ${digestOf(i).slice(0, 16)}…\\)`));
+    expect(lines.join('\n')).toMatch(/settled: allow \(APPROVED_BY_REVIEW\)/);
+    await eventually(() => executionsOf(i.intent_id) === 1, 'the intent approved from the terminal to run');
+    lines.length = 0;
+    expect(await main(['approvals', 'approve', i.intent_id, '--approvals', approvals.url, '--token', 'wrong'], (l) => void lines.push(l), (l) => void lines.push(l))).toBe(2);
+    expect(lines.join('\n')).toMatch(/error UNAUTHENTICATED/);
+  });
+});
+
 describe('restarts', () => {
   it('the approvals service restarted with requests pending loses none, including those sent while it was down', async () => {
     const before = [intent(), intent(), intent()];

@@ -95,7 +95,7 @@ export async function main(argv: string[], out: Out, err: Out): Promise<number> 
       }
       case 'approvals': {
         const { approvals } = await import('./approvals.ts');
-        return approvals(rest[0], rest[1], { ...(values.approvals ? { approvals: values.approvals } : {}), ...(values.token ? { token: values.token } : {}), ...(values.comment ? { comment: values.comment } : {}) }, out);
+        return await approvals(rest[0], rest[1], { ...(values.approvals ? { approvals: values.approvals } : {}), ...(values.token ? { token: values.token } : {}), ...(values.comment ? { comment: values.comment } : {}) }, out);
       }
       default:
         throw new CliError('USAGE', `unknown command ${command}`, USAGE);
