@@ -98,6 +98,8 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
   const approvals = await ApprovalsService.start({
     brokers: info.kafka.brokers, registryUrl: info.schemaRegistry.url, redisUrl: info.redis.url, dataDir: approvalsDir,
     reviewers: reviewers.accounts, logger: logger.child({ service: 'approvals' }),
+    // A fixed port and host for the reviewer page when asked (docker-compose publishes it).
+    httpPort: Number(process.env.INTENTGATE_APPROVALS_PORT ?? 0), httpHost: process.env.INTENTGATE_APPROVALS_HOST ?? '127.0.0.1',
   });
   const sandboxDir = join(stateDir(), 'sandbox');
   await rm(sandboxDir, { recursive: true, force: true });

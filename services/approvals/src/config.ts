@@ -11,6 +11,7 @@ const Env = z.object({
   APPROVALS_REVIEWERS_FILE: z.string().min(1),
   APPROVALS_DATA_DIR: z.string().min(1),
   APPROVALS_HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(0),
+  APPROVALS_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
   APPROVALS_GROUP: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/).optional(),
   APPROVALS_ISSUER: z.string().min(1).max(256).optional(),
   APPROVALS_SECURE_COOKIES: z.enum(['true', 'false']).default('false'),
@@ -46,7 +47,7 @@ export async function configFromEnv(env: NodeJS.ProcessEnv, stackFile: Servers, 
   }
   return {
     brokers: c.KAFKA_BROKERS, registryUrl: c.SCHEMA_REGISTRY_URL, redisUrl: c.REDIS_URL, dataDir: c.APPROVALS_DATA_DIR, reviewers,
-    httpPort: c.APPROVALS_HTTP_PORT, secureCookies: c.APPROVALS_SECURE_COOKIES === 'true', warrantTtlSeconds: c.WARRANT_TTL_SECONDS,
+    httpPort: c.APPROVALS_HTTP_PORT, httpHost: c.APPROVALS_HTTP_HOST, secureCookies: c.APPROVALS_SECURE_COOKIES === 'true', warrantTtlSeconds: c.WARRANT_TTL_SECONDS,
     ...(c.APPROVALS_GROUP ? { groupId: c.APPROVALS_GROUP } : {}),
     ...(c.APPROVALS_ISSUER ? { issuer: c.APPROVALS_ISSUER } : {}),
   };

@@ -24,6 +24,8 @@ export interface ApprovalsOptions {
   warrantTtlSeconds?: number;
   /** 0 picks a free port. */
   httpPort?: number;
+  /** Interface the page listens on (127.0.0.1; 0.0.0.0 inside a container whose port is published). */
+  httpHost?: string;
   groupId?: string;
   /** Read approvals.requests from the start when the group has no committed offset (default true). */
   fromBeginning?: boolean;
@@ -163,7 +165,7 @@ export class ApprovalsService {
       handle: (records) => this.#exclusive(() => this.#intake(records.map((r) => r.value))),
     });
     await this.#consumer.start();
-    this.#web = await startWeb(this, { port: this.#options.httpPort ?? 0, secureCookies: this.#options.secureCookies ?? false, logger: this.logger });
+    this.#web = await startWeb(this, { port: this.#options.httpPort ?? 0, host: this.#options.httpHost ?? '127.0.0.1', secureCookies: this.#options.secureCookies ?? false, logger: this.logger });
     this.#timer = setInterval(() => void this.tick().catch((err: unknown) => this.logger.error({ err: (err as Error).message }, 'deadline check failed; retrying')), this.#options.tickMs ?? 250);
     this.#ready = true;
     this.logger.info({ url: this.url, pending: this.#store.counts().pending }, 'approvals service ready');

@@ -80,7 +80,7 @@ async function jsonBody(req: IncomingMessage): Promise<Record<string, unknown>> 
   throw new HttpError(400, 'INVALID_JSON', 'the body is not a JSON object', 'Send {"answer":"approve"|"deny","intent_digest":"…","comment":"…"}.');
 }
 
-export async function startWeb(service: ApprovalsService, options: { port: number; secureCookies: boolean; logger: Logger }): Promise<Web> {
+export async function startWeb(service: ApprovalsService, options: { port: number; host: string; secureCookies: boolean; logger: Logger }): Promise<Web> {
   const sessions = new Sessions();
   const limiter = new LoginLimiter();
   const accounts = new Map(service.reviewers.map((r) => [r.id, r]));
@@ -237,10 +237,10 @@ export async function startWeb(service: ApprovalsService, options: { port: numbe
   });
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(options.port, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(options.port, options.host, resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${options.host === '0.0.0.0' ? '127.0.0.1' : options.host}:${port}`,
     close: () => new Promise((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();
