@@ -64,6 +64,31 @@ export class Bus {
     }
   }
 
+  /**
+   * Commits the current end offset for every partition of `topic` on which `groupId` has no
+   * committed offset. A group that starts "at the latest" then means latest as of its first
+   * start: a partition it has not read from yet is not skipped again after a restart.
+   * Returns the partitions pinned. Fails (retriable) while members of the group are active.
+   */
+  async pinUncommittedToEnd(groupId: string, topic: string): Promise<number[]> {
+    const admin = this.kafka.admin();
+    try {
+      await admin.connect();
+      const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      const open = new Set((committed?.partitions ?? []).filter((p) => Number(p.offset) < 0).map((p) => p.partition));
+      if (open.size === 0) return [];
+      const ends = (await admin.fetchTopicOffsets(topic)).filter((p) => open.has(p.partition));
+      await admin.setOffsets({ groupId, topic, partitions: ends.map((p) => ({ partition: p.partition, offset: p.high })) });
+      return ends.map((p) => p.partition);
+    } catch (err) {
+      throw new BusError('OFFSETS_NOT_PINNED', `could not pin ${groupId} on ${topic}: ${describe(err)}`, {
+        retriable: true, hint: 'Start the first instance of a group alone, or start at the earliest offset.', cause: err,
+      });
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+  }
+
   /** Registers schemas only (for processes that must not create topics). */
   registerSchemas(topics: readonly TopicSpec[] = TOPICS): Promise<RegisteredSubject[]> {
     return this.catalog.register(topics);

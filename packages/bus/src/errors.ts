@@ -14,6 +14,7 @@ export const BUS_ERROR_CODES = [
   'PRODUCE_FAILED',
   'TRANSACTION_FAILED',
   'SHUT_DOWN',
+  'OFFSETS_NOT_PINNED',
 ] as const;
 export type BusErrorCode = (typeof BUS_ERROR_CODES)[number];
 

@@ -15,6 +15,8 @@ const Env = z.object({
   APPROVALS_GROUP: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/).optional(),
   APPROVALS_ISSUER: z.string().min(1).max(256).optional(),
   APPROVALS_SECURE_COOKIES: z.enum(['true', 'false']).default('false'),
+  /** Where a group with no committed offset starts on approvals.requests (a new deployment that must not settle old requests: latest). */
+  APPROVALS_START_AT: z.enum(['earliest', 'latest']).default('earliest'),
   WARRANT_TTL_SECONDS: z.coerce.number().int().min(1).max(300).default(30),
 });
 
@@ -47,7 +49,7 @@ export async function configFromEnv(env: NodeJS.ProcessEnv, stackFile: Servers, 
   }
   return {
     brokers: c.KAFKA_BROKERS, registryUrl: c.SCHEMA_REGISTRY_URL, redisUrl: c.REDIS_URL, dataDir: c.APPROVALS_DATA_DIR, reviewers,
-    httpPort: c.APPROVALS_HTTP_PORT, httpHost: c.APPROVALS_HTTP_HOST, secureCookies: c.APPROVALS_SECURE_COOKIES === 'true', warrantTtlSeconds: c.WARRANT_TTL_SECONDS,
+    httpPort: c.APPROVALS_HTTP_PORT, httpHost: c.APPROVALS_HTTP_HOST, fromBeginning: c.APPROVALS_START_AT === 'earliest', secureCookies: c.APPROVALS_SECURE_COOKIES === 'true', warrantTtlSeconds: c.WARRANT_TTL_SECONDS,
     ...(c.APPROVALS_GROUP ? { groupId: c.APPROVALS_GROUP } : {}),
     ...(c.APPROVALS_ISSUER ? { issuer: c.APPROVALS_ISSUER } : {}),
   };

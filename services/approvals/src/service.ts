@@ -160,8 +160,22 @@ export class ApprovalsService {
     });
     // Settlements recorded before a crash but maybe not published: publish them again, unchanged.
     await this.#exclusive(() => this.#publishUnpublished());
+    // Answers stored before a crash that already settle their request (the settlement itself was not yet recorded).
+    await this.#exclusive(async () => {
+      for (const item of this.#store.pending()) {
+        const settlement = settle(item.request, item.responses, Date.now());
+        if (settlement) await this.#settle(item, settlement);
+      }
+    });
+    const groupId = this.#options.groupId ?? APPROVALS_GROUP;
+    if (this.#options.fromBeginning === false) {
+      // "From now on" is fixed at the group's first start, so a restart never skips a request on a partition not read yet.
+      await this.#bus.pinUncommittedToEnd(groupId, 'approvals.requests').catch((err: unknown) => {
+        this.logger.warn({ err: (err as Error).message }, 'could not pin the start offsets; a new group starts at the end');
+      });
+    }
     this.#consumer = this.#bus.consumer<'ApprovalRequest'>({
-      groupId: this.#options.groupId ?? APPROVALS_GROUP, topics: ['approvals.requests'], fromBeginning: this.#options.fromBeginning ?? true,
+      groupId, topics: ['approvals.requests'], fromBeginning: this.#options.fromBeginning ?? true,
       handle: (records) => this.#exclusive(() => this.#intake(records.map((r) => r.value))),
     });
     await this.#consumer.start();
