@@ -209,6 +209,20 @@ describe('reviewing on the page (headless Chromium)', () => {
     await page.close();
   });
 
+  it('an open page notices a new request without reloading (so a half-typed comment is not lost)', async () => {
+    const page = await browser.newPage();
+    await signIn(page, 'carol');
+    const i = intent();
+    await agent.submit(i);
+    await pendingFor(i.intent_id);
+    await page.waitForSelector('#changed a', { timeout: 30_000 });
+    await page.click('#changed a');
+    await page.locator(`section.request[data-intent="${i.intent_id}"] button.deny`).click();
+    await page.waitForSelector('.flash.ok');
+    expect(await agent.awaitDecision(i.intent_id, 30_000)).toMatchObject({ verdict: 'deny', reasons: [{ code: 'APPROVAL_DENIED' }] });
+    await page.close();
+  });
+
   it('a wrong password is refused, and repeated failures are rate limited', async () => {
     const page = await browser.newPage();
     for (let k = 0; k < 5; k++) {

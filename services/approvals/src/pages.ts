@@ -80,8 +80,8 @@ ${conflict ? html`<p class="note">You are part of this intent's delegation chain
 
 export function pendingPage(reviewer: Reviewer, csrf: string, items: readonly StoredRequest[], nowMs: number, flash: Flash | null): Html {
   const body = items.length === 0
-    ? html`<h1>Pending requests</h1><p class="empty">Nothing is waiting for review.</p>`
-    : html`<h1>Pending requests <span class="count">${items.length}</span></h1>
+    ? html`<h1 class="pending">Pending requests</h1><p class="empty">Nothing is waiting for review.</p>`
+    : html`<h1 class="pending">Pending requests <span class="count">${items.length}</span></h1>
 ${items.map((item) => {
     const { request } = item;
     const approvals = item.responses.filter((r) => r.answer === 'approve').length;
@@ -138,4 +138,10 @@ function tick(){var now=Date.now();document.querySelectorAll('time[data-deadline
 var s=Math.max(0,Math.floor((Date.parse(t.getAttribute('data-deadline'))-now)/1000));
 t.textContent=s>=60?Math.floor(s/60)+'m '+(s%60)+'s':s+'s';if(s===0){t.textContent='expired';}});}
 tick();setInterval(tick,1000);
+var shown=Array.prototype.map.call(document.querySelectorAll('section.request[data-request]'),function(s){return s.getAttribute('data-request');}).sort().join(',');
+if(document.querySelector('h1.pending')){setInterval(function(){fetch('/pending.json',{credentials:'same-origin'}).then(function(r){return r.ok?r.json():null;}).then(function(v){
+if(!v||v.ids.slice().sort().join(',')===shown||document.getElementById('changed'))return;
+var p=document.createElement('p');p.id='changed';p.className='flash ok';p.setAttribute('role','status');
+var a=document.createElement('a');a.href='/';a.textContent='Pending requests changed: reload';p.appendChild(a);
+document.querySelector('main').insertBefore(p,document.querySelector('main').firstChild);}).catch(function(){});},5000);}
 `;

@@ -22,7 +22,7 @@ const SESSION_COOKIE = 'ig_session';
 const LOGIN_COOKIE = 'ig_login';
 const MAX_BODY = 16 * 1024;
 const SECURITY_HEADERS = {
-  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
   // Not no-referrer: with it, Chromium sends `Origin: null` on the page's own form posts, which the origin check refuses.
@@ -215,6 +215,8 @@ export async function startWeb(service: ApprovalsService, options: { port: numbe
       delete who.session.flash;
       return page(res, 200, pendingPage(who.reviewer, who.session.csrf, service.pending(), Date.now(), flash));
     }
+    // What the page polls, so a reviewer learns of new or settled requests without losing a half-typed comment.
+    if (path === '/pending.json' && req.method === 'GET') return json(res, 200, { ids: service.pending().map((p) => p.request.decision_id) });
     if (path === '/history' && req.method === 'GET') return page(res, 200, historyPage(who.reviewer, who.session.csrf, service.history()));
     const m = /^\/requests\/([A-Za-z0-9-]{1,64})\/answer$/.exec(path);
     if (m && req.method === 'POST') return answerFromPage(req, res, m[1]!, who);

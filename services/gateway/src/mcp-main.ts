@@ -4,6 +4,7 @@
 //   MCP_AGENT_ID      the SPIFFE ID its callers act as
 //   MCP_DELEGATION    the delegation chain, JSON ([{principal, kind, scope}], origin first)
 //   DECISION_JWKS_URL the decision service's warrant keys (default: from .intentgate/stack.json)
+//   APPROVALS_JWKS_URL the approvals service's warrant keys, for reviewed escalations (default: from stack.json; unset: none)
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -19,13 +20,14 @@ const stdio = process.argv.includes('--stdio');
 // On stdio, stdout is the MCP channel: everything human goes to stderr.
 const say = (line: string) => process.stderr.write(`${line}\n`);
 const stack = await readFile(join(root, '.intentgate', 'stack.json'), 'utf8').then(JSON.parse, () => null) as
-  | { kafka: { brokers: string[] }; schemaRegistry: { url: string }; redis: { url: string }; decisionUrl?: string | null } | null;
+  | { kafka: { brokers: string[] }; schemaRegistry: { url: string }; redis: { url: string }; decisionUrl?: string | null; approvalsUrl?: string | null } | null;
 
 const Env = z.object({
   KAFKA_BROKERS: z.string().min(1).transform((s) => s.split(',').map((b) => b.trim())),
   SCHEMA_REGISTRY_URL: z.url(),
   REDIS_URL: z.url(),
   DECISION_JWKS_URL: z.url(),
+  APPROVALS_JWKS_URL: z.url().optional(),
   MCP_UPSTREAMS: z.string().min(1).transform((s) => Object.fromEntries(s.split(',').map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]))),
   MCP_AGENT_ID: SpiffeId,
   MCP_DELEGATION: z.string().transform((s) => JSON.parse(s) as unknown).pipe(z.array(DelegationHop).min(1)),
@@ -39,6 +41,7 @@ const parsed = Env.safeParse({
   SCHEMA_REGISTRY_URL: process.env.SCHEMA_REGISTRY_URL ?? stack?.schemaRegistry.url,
   REDIS_URL: process.env.REDIS_URL ?? stack?.redis.url,
   DECISION_JWKS_URL: process.env.DECISION_JWKS_URL ?? (stack?.decisionUrl ? `${stack.decisionUrl}/.well-known/jwks.json` : undefined),
+  APPROVALS_JWKS_URL: process.env.APPROVALS_JWKS_URL ?? (stack?.approvalsUrl ? `${stack.approvalsUrl}/.well-known/jwks.json` : undefined),
 });
 if (!parsed.success) {
   say(`error CONFIG_INVALID: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}\n  what to do: see the header of services/gateway/src/mcp-main.ts`);
@@ -54,7 +57,12 @@ for (const [name, url] of Object.entries(c.MCP_UPSTREAMS)) {
 const gateway = await McpGateway.start({
   brokers: c.KAFKA_BROKERS, registryUrl: c.SCHEMA_REGISTRY_URL, redisUrl: c.REDIS_URL, upstreams, port: c.MCP_PORT,
   identity: { agentId: c.MCP_AGENT_ID, autonomy: c.MCP_AUTONOMY, delegation: c.MCP_DELEGATION, workflowStep: c.MCP_WORKFLOW_STEP, requestSource: 'user' },
-  issuer: 'intentgate-decision', jwks: async () => (await fetch(c.DECISION_JWKS_URL)).json() as Promise<Jwks>,
+  // Warrants come from the decision worker, and for a reviewed escalation from the approvals service.
+  issuer: c.APPROVALS_JWKS_URL ? ['intentgate-decision', 'intentgate-approvals'] : 'intentgate-decision',
+  jwks: async () => {
+    const sets = await Promise.all([c.DECISION_JWKS_URL, c.APPROVALS_JWKS_URL].filter((u): u is string => !!u).map(async (u) => (await fetch(u)).json() as Promise<Jwks>));
+    return { keys: sets.flatMap((set) => set.keys) };
+  },
 });
 if (stdio) await gateway.mcpServer().connect(new StdioServerTransport());
 say(`mcp gateway ready: ${stdio ? 'stdio' : gateway.url}`);
