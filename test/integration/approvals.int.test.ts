@@ -14,6 +14,7 @@ import { ApprovalsClient, ApprovalsApiError, APPROVALS_ISSUER, tokenDigest, type
 import type { ApprovedIntent, Decision, ExecutionResult, Intent } from '@intentgate/contracts';
 import { exampleIntent } from '@intentgate/contracts/examples';
 import type { DecisionService } from '@intentgate/decision';
+import { LedgerService } from '@intentgate/ledger';
 import { digestOf } from '@intentgate/evidence';
 import { projectRoot } from '@intentgate/infra';
 import { AgentClient, ExecutorRuntime } from '@intentgate/sdk';
@@ -28,6 +29,7 @@ let approvals: ApprovalsService;
 let agent: AgentClient;
 let executor: ExecutorRuntime;
 let browser: Browser;
+let ledger: LedgerService;
 const executed: ApprovedIntent[] = [];
 const results = new Map<string, ExecutionResult[]>();
 const receipts = new Map<string, Array<{ kind: string; body: Record<string, unknown> }>>();
@@ -91,6 +93,7 @@ beforeAll(async () => {
   // Deadlines capped at 40 s: long enough to answer on the page, short enough to watch one pass.
   decision = await decisionWorker(bus, 'approvals', { approvalDeadlineCapSeconds: 40 });
   approvals = await approvalsService('web');
+  ledger = await LedgerService.start({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, dataDir: await mkdtemp(join(tmpdir(), 'ig-approvals-ledger-')), groupId: uniqueGroup('approvals-ledger'), logger: testLogger() });
   executor = await ExecutorRuntime.start({
     brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, domain: 'infra', executorId: 'approvals-test',
     issuer: ['intentgate-decision', APPROVALS_ISSUER], jwks: 'bus', groupId: uniqueGroup('approvals-executor'), logger: testLogger(),
@@ -128,6 +131,7 @@ afterAll(async () => {
   await executor?.stop();
   await Promise.allSettled(stoppers.map((s) => s.stop()));
   await approvals?.stop();
+  await ledger?.stop();
   await decision?.stop();
   await bus.close();
 });
@@ -182,6 +186,14 @@ describe('reviewing on the page (headless Chromium)', () => {
     await eventually(() => (receipts.get(approved.intent_id) ?? []).some((r) => r.kind === 'approval'), 'the approval receipt');
     const receipt = receipts.get(approved.intent_id)!.find((r) => r.kind === 'approval')!;
     expect(receipt.body).toMatchObject({ outcome: 'approved', responses: [{ reviewer: 'bob', answer: 'approve', intent_digest: digestOf(approved), comment: 'old staging service, ticket OPS-42' }] });
+
+    // Any past decision replays: one settled by review replays through the escalation it settled.
+    let replay: { status: number; body: Record<string, unknown> } = { status: 0, body: {} };
+    await eventually(() => replay.status === 200, 'the reviewed decision to replay from the ledger', 60_000, async () => {
+      const res = await fetch(`${ledger.httpUrl}/v1/replay/${allow.decision_id}`);
+      replay = { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    });
+    expect(replay.body).toMatchObject({ decided_by: 'review', outcome: 'approved', identical: true, escalation: { identical: true } });
 
     await new Promise((r) => setTimeout(r, 1_500));
     expect(executionsOf(approved.intent_id)).toBe(1);

@@ -58,9 +58,10 @@ export async function replay(decisionId: string, ledgerUrl: string, out: Out): P
   const res = await fetch(`${ledgerUrl.replace(/\/+$/, '')}/v1/replay/${encodeURIComponent(decisionId)}`).catch((err: unknown) => {
     throw new CliError('LEDGER_UNREACHABLE', `cannot reach the ledger at ${ledgerUrl}: ${(err as Error).message}`, 'Start it (npm start) or pass --ledger.');
   });
-  const body = (await res.json()) as { code?: string; message?: string; identical?: boolean; differences?: string[] };
+  const body = (await res.json()) as { code?: string; message?: string; identical?: boolean; differences?: string[]; decided_by?: string; outcome?: string; escalation?: { decision_id: string } };
   if (!res.ok) throw new CliError(body.code ?? 'REPLAY_FAILED', body.message ?? `HTTP ${res.status}`, 'Check the decision id (from a decision or its receipt).');
-  if (body.identical) out(`identical: decision ${decisionId} replays bit for bit under its recorded bundle`);
+  if (body.decided_by === 'review') out(`decision ${decisionId} was settled by review (${body.outcome}); the escalation ${body.escalation?.decision_id} it settled:`);
+  if (body.identical) out(`identical: decision ${body.escalation?.decision_id ?? decisionId} replays bit for bit under its recorded bundle`);
   else {
     out(`DIFFERENT: decision ${decisionId}`);
     for (const d of body.differences ?? []) out(`  ${d}`);

@@ -142,9 +142,32 @@ export class LedgerService {
 
   /** Remembers where a decision's receipt is, for replay by decision id. */
   #index(partition: number, receipt: Receipt): void {
-    if (receipt.kind !== 'decision') return;
+    // A reviewed escalation's final decision lives in its approval receipt.
+    if (receipt.kind !== 'decision' && receipt.kind !== 'approval') return;
     const decision = (receipt.body as { decision?: Decision }).decision;
     if (decision) this.#decisions.set(decision.decision_id, { partition, receiptId: receipt.receipt_id });
+  }
+
+  /**
+   * Replays a decision by id: a policy decision under its recorded bundle; a decision settled by
+   * review through the escalation it settled (reviewers' answers cannot be re-run, only shown).
+   */
+  async #replay(decisionId: string): Promise<{ receipt: Receipt; result: Awaited<ReturnType<typeof replayDecision>> } | { status: number; code: string; message: string }> {
+    const where = this.#decisions.get(decisionId);
+    if (!where) return { status: 404, code: 'DECISION_NOT_FOUND', message: `no decision receipt for ${decisionId}` };
+    const found = await this.#receipt(where.receiptId);
+    if (!found) return { status: 404, code: 'DECISION_NOT_FOUND', message: `the receipt of ${decisionId} is not in the logs yet` };
+    if (found.receipt.kind === 'approval') {
+      const escalation = (found.receipt.body as { request?: { decision_id?: string } }).request?.decision_id;
+      if (!escalation || escalation === decisionId) return { status: 409, code: 'NOT_REPLAYABLE', message: 'the approval receipt names no escalation' };
+      const inner = await this.#replay(escalation);
+      return 'code' in inner ? inner : { receipt: found.receipt, result: inner.result };
+    }
+    const body = found.receipt.body as { decision: Decision; input: unknown };
+    if (!body.decision.policy) return { status: 409, code: 'NOT_REPLAYABLE', message: 'this decision was not made by a policy' };
+    const bundle = await readFile(join(this.#options.dataDir, 'bundles', `${body.decision.policy.bundle_digest}.tar.gz`)).catch(() => null);
+    if (!bundle) return { status: 404, code: 'BUNDLE_NOT_FOUND', message: `bundle ${body.decision.policy.bundle_digest} is not in the ledger` };
+    return { receipt: found.receipt, result: await replayDecision(body, bundle) };
   }
 
   /** Signs and publishes a checkpoint for every log with new entries (or enough of them, when `onlyIfDue`). */
@@ -207,16 +230,20 @@ export class LedgerService {
           return json(200, { log: log.origin, from, to, proof: log.consistencyProof(from, to).map((h) => h.toString('hex')) });
         }
         if (parts[0] === 'v1' && parts[1] === 'replay' && parts[2]) {
-          const where = this.#decisions.get(parts[2]);
-          if (!where) return json(404, { code: 'DECISION_NOT_FOUND', message: `no decision receipt for ${parts[2]}` });
-          const found = await this.#receipt(where.receiptId);
-          if (!found) return json(404, { code: 'DECISION_NOT_FOUND', message: `the receipt of ${parts[2]} is not in the logs yet` });
-          const body = found.receipt.body as { decision: Decision; input: unknown };
-          if (!body.decision.policy) return json(409, { code: 'NOT_REPLAYABLE', message: 'this decision was not made by a policy' });
-          const bundle = await readFile(join(this.#options.dataDir, 'bundles', `${body.decision.policy.bundle_digest}.tar.gz`)).catch(() => null);
-          if (!bundle) return json(404, { code: 'BUNDLE_NOT_FOUND', message: `bundle ${body.decision.policy.bundle_digest} is not in the ledger` });
-          const result = await replayDecision(body, bundle);
-          return json(200, { decision_id: parts[2], identical: result.identical, differences: result.differences, recorded: body.decision, replayed: result.replayed });
+          const replay = await this.#replay(parts[2]);
+          if ('code' in replay) return json(replay.status, { code: replay.code, message: replay.message });
+          const { receipt, result } = replay;
+          if (receipt.kind === 'decision') {
+            const body = receipt.body as { decision: Decision };
+            return json(200, { decision_id: parts[2], identical: result.identical, differences: result.differences, recorded: body.decision, replayed: result.replayed });
+          }
+          // Decided by review: the policy part (the escalation) replays; the answers are evidence, shown as recorded.
+          const body = receipt.body as { decision: Decision; outcome: string; responses: unknown[]; request: { decision_id: string } };
+          return json(200, {
+            decision_id: parts[2], decided_by: 'review', outcome: body.outcome, responses: body.responses, recorded: body.decision,
+            escalation: { decision_id: body.request.decision_id, identical: result.identical, differences: result.differences },
+            identical: result.identical, differences: result.differences,
+          });
         }
         return json(404, { code: 'NOT_FOUND', message: url.pathname });
       };
