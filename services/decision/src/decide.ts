@@ -3,8 +3,8 @@
 // logic is tested without servers.
 import { randomUUID } from 'node:crypto';
 import { approvedTopic, type Decision, type DeadLetter, type Intent, type Reason } from '@intentgate/contracts';
-import { digestOf, sha256Hex, signWarrant, type SigningKey } from '@intentgate/evidence';
-import { decideSafely, type Outcome, type PolicyEngine, type PolicyError } from '@intentgate/policy';
+import { canonicalJson, digestOf, sha256Hex, signWarrant, type SigningKey } from '@intentgate/evidence';
+import { decideWith, wasmEvaluator, type Outcome, type PolicyEngine, type PolicyError, type PolicyEvaluator } from '@intentgate/policy';
 import type { ContextSnapshot } from '@intentgate/context';
 import { IdentityError } from '@intentgate/evidence';
 import type { VerifiedIdentity } from './identity.ts';
@@ -19,6 +19,8 @@ export interface DecideSettings {
   /** Upper bound on any escalation deadline (the demo and tests use short ones). */
   approvalDeadlineCapSeconds: number;
   key: SigningKey;
+  /** Who runs the policy; the active engine's own Wasm instance when absent. */
+  evaluator?: PolicyEvaluator;
 }
 
 export interface Clock {
@@ -125,7 +127,9 @@ export async function decide(
     return { decision, records: recordsOf(intent, decision, null, null, settings, nowMs), exportedRows: 0 };
   }
   const input = policyInputOf(intent, snapshot, nowMs, identity);
-  const outcome = decideSafely(engine, input, settings.policyTimeoutMicros);
+  // The canonical text is hashed for input_digest and is also what the policy reads: one serialization.
+  const inputJson = canonicalJson(input);
+  const outcome = await decideWith(settings.evaluator ?? wasmEvaluator, engine, input, inputJson, settings.policyTimeoutMicros);
   const decision: Decision = {
     decision_id: randomUUID(),
     intent_id: intent.intent_id,
@@ -135,7 +139,7 @@ export async function decide(
     reasons: outcome.reasons,
     obligations: outcome.obligations,
     policy: outcome.policy,
-    input_digest: digestOf(input),
+    input_digest: sha256Hex(inputJson),
     decided_at: iso(nowMs),
   };
   if (decision.verdict === 'allow') {
