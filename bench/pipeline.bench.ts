@@ -61,6 +61,8 @@ interface SeriesSpec {
   exactlyOnce: boolean;
   executors: boolean;
   color: string;
+  /** Worker processes in the group, when not --instances. */
+  instances?: number;
 }
 const SPECS: Record<string, SeriesSpec> = {
   floor: { name: 'floor', label: 'floor: pass-through, no policy/context', mode: 'floor', exactlyOnce: true, executors: false, color: '#7f7f7f' },
@@ -68,6 +70,7 @@ const SPECS: Record<string, SeriesSpec> = {
   opa: { name: 'opa', label: 'peer: opa run --server over HTTP', mode: 'opa', exactlyOnce: true, executors: false, color: '#d62728' },
   'floor-no-eo': { name: 'floor-no-eo', label: 'floor, no transactions', mode: 'floor', exactlyOnce: false, executors: false, color: '#bcbd22' },
   'wasm-no-eo': { name: 'wasm-no-eo', label: 'Wasm, no transactions', mode: 'wasm', exactlyOnce: false, executors: false, color: '#17becf' },
+  'wasm-2w': { name: 'wasm-2w', label: 'Wasm, 2 worker processes', mode: 'wasm', exactlyOnce: true, executors: false, color: '#9467bd', instances: 2 },
   'wasm-e2e': { name: 'wasm-e2e', label: 'Wasm + executors (e2e)', mode: 'wasm', exactlyOnce: true, executors: true, color: '#2ca02c' },
 };
 
@@ -103,12 +106,13 @@ try {
   for (const name of SERIES) {
     const spec = SPECS[name];
     if (!spec) throw new Error(`unknown series ${name} (known: ${Object.keys(SPECS).join(', ')})`);
-    log(`series ${name}: starting ${INSTANCES} worker(s)`);
+    const instances = spec.instances ?? INSTANCES;
+    log(`series ${name}: starting ${instances} worker(s)`);
     const execArgv = [...values['worker-flags'].split(' ').filter(Boolean), ...(values.profile ? ['--cpu-prof', '--cpu-prof-dir', join(profileDir, name)] : [])];
     const workers = await startWorkers({
       mode: spec.mode, brokers: kafka.brokers, registryUrl: schemaRegistry.url, redisUrl: redis.url, tenant, groupId, keyJwk,
       opaUrl: opa.url, exactlyOnce: spec.exactlyOnce, ...(spec.mode === 'opa' ? { policyTimeoutMicros: PEER_TIMEOUT_MICROS } : {}),
-    }, INSTANCES, execArgv);
+    }, instances, execArgv);
     const executors = spec.executors
       ? await startExecutors({ brokers: kafka.brokers, registryUrl: schemaRegistry.url, redisUrl: redis.url, jwks: jwksOf([key]), groupPrefix: `${gen.runId}-exec`, sessionPrefix: gen.runId })
       : null;

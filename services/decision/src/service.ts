@@ -238,13 +238,18 @@ export class DecisionService {
       .map((o) => (o.value as { body: { decision: Decision } }).body.decision)
       .filter((d) => intents.has(d.intent_id));
     if (fresh.length === 0) return;
-    await this.#store.rememberDecisions(fresh);
     const escalations = outputs.filter((o) => o.topic === 'approvals.requests').map((o) => o.value as ApprovalRequest);
-    await this.#deadlines?.track(escalations, (id) => intents.get(id)?.session.id ?? id);
-    await this.#store.recordOutcomes(fresh.map((d) => {
-      const intent = intents.get(d.intent_id)!;
-      return { intent, verdict: d.verdict, exportedRows: exportedRowsOf(intent, d.verdict) };
-    }));
+    // Independent writes, issued together: ioredis pipelines them on its connection, one round trip.
+    const writes = await Promise.allSettled([
+      this.#store.rememberDecisions(fresh),
+      this.#deadlines?.track(escalations, (id) => intents.get(id)?.session.id ?? id),
+      this.#store.recordOutcomes(fresh.map((d) => {
+        const intent = intents.get(d.intent_id)!;
+        return { intent, verdict: d.verdict, exportedRows: exportedRowsOf(intent, d.verdict) };
+      })),
+    ]);
+    const failed = writes.find((w): w is PromiseRejectedResult => w.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /** Idempotent drain: finish and commit the batch in hand, then close everything. */
