@@ -27,12 +27,14 @@ import { topSelfTime } from './pipeline/profile.ts';
 const { values } = parseArgs({
   options: {
     'step-seconds': { type: 'string', default: '6' },
-    rates: { type: 'string', default: '500,1000,1500,2000,2500,3000,4000,5000,6000,8000' },
+    rates: { type: 'string', default: '500,1000,1500,2000,2500,3000,4000,5000,6000' },
     instances: { type: 'string', default: '1' },
-    series: { type: 'string', default: 'floor,wasm,opa,floor-no-eo,wasm-no-eo,wasm-e2e' },
+    series: { type: 'string', default: 'floor,wasm,opa,floor-no-eo,wasm-no-eo,wasm-2w,wasm-e2e' },
     profile: { type: 'boolean', default: false },
     'skip-micro': { type: 'boolean', default: false },
     note: { type: 'string', default: '' },
+    /** How long the load generator's producer lets an intent wait for company (as a client library batching would). */
+    'linger-ms': { type: 'string', default: '2' },
     /** V8 flags for the worker processes (also what `npm run decision` should run with in production). */
     'worker-flags': { type: 'string', default: '' },
   },
@@ -98,7 +100,7 @@ try {
   stops.unshift(() => opa.stop());
   const key = await generateSigningKey('bench-warrant');
   const keyJwk = (await exportPrivateJwk(key)) as Record<string, unknown>;
-  gen = await LoadGenerator.start({ brokers: kafka.brokers, registryUrl: schemaRegistry.url, logger });
+  gen = await LoadGenerator.start({ brokers: kafka.brokers, registryUrl: schemaRegistry.url, logger, lingerMs: Number(values['linger-ms']) });
   stops.unshift(() => gen!.close());
   const groupId = `${gen.runId}-decision`; // one group for every path: each starts where the last stopped
   if (values.profile) await mkdir(profileDir, { recursive: true });
@@ -117,8 +119,12 @@ try {
       ? await startExecutors({ brokers: kafka.brokers, registryUrl: schemaRegistry.url, redisUrl: redis.url, jwks: jwksOf([key]), groupPrefix: `${gen.runId}-exec`, sessionPrefix: gen.runId })
       : null;
     try {
-      const stepBase = { path: name, expectExecutions: spec.executors, rss: () => workers.maxRss() };
-      await gen.step({ ...stepBase, rate: 300, seconds: 3, seedKey: 'warmup' });
+      const cpu = () => ({
+        'decision worker': workers.pids, kafka: [kafka.pid ?? 0], redis: [redis.pid ?? 0], 'schema registry': [schemaRegistry.pid ?? 0],
+        ...(spec.mode === 'opa' ? { 'opa server': [opa.pid] } : {}), ...(executors ? { executors: [executors.pid] } : {}),
+      });
+      const stepBase = { path: name, expectExecutions: spec.executors, rss: () => workers.maxRss(), cpu };
+      await gen.step({ ...stepBase, rate: 800, seconds: 4, seedKey: 'warmup' });
       const steps: StepResult[] = [];
       for (const rate of RATES) {
         const r = await gen.step({ ...stepBase, rate, seconds: SECONDS, seedKey: `r${rate}` });
@@ -173,7 +179,7 @@ const steps = (n: string) => results.get(n) ?? [];
 const sat = (n: string) => saturation(steps(n));
 
 const lines: string[] = [];
-const cmd = `npm run bench -- --step-seconds ${SECONDS} --rates ${RATES.join(',')} --instances ${INSTANCES} --series ${SERIES.join(',')}${values['worker-flags'] ? ` --worker-flags='${values['worker-flags']}'` : ''}${values.profile ? ' --profile' : ''}`;
+const cmd = `npm run bench -- --step-seconds ${SECONDS} --rates ${RATES.join(',')} --instances ${INSTANCES} --linger-ms ${values['linger-ms']} --series ${SERIES.join(',')}${values['worker-flags'] ? ` --worker-flags='${values['worker-flags']}'` : ''}${values.profile ? ' --profile' : ''}`;
 lines.push('# Decision pipeline benchmark', '');
 lines.push(`Run: \`${cmd}\`, ${started.toISOString()} → ${new Date().toISOString()}.`, '');
 lines.push(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.versions.node}; ` +
@@ -183,7 +189,7 @@ lines.push(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalm
 lines.push('## Method', '');
 lines.push(
   `- Open loop: intents are produced on a fixed schedule (intent k at t0 + k/rate), whatever the answers do; each latency runs from the intent's *intended* send time to the moment the load generator receives its first decision (or its ExecutionResult), so a stall delays every intent scheduled during it. HdrHistogram, 3 significant digits.`,
-  `- Each rate step lasts ${SECONDS} s; the ladder stops at the first step a path does not keep up with (fewer decisions/s than 95% of the offered rate, measured from the first intended send to the last decision). That step's throughput is the path's saturation. A 3 s warm-up at 300/s precedes each ladder; the Wasm and peer paths then run once more at half their saturation.`,
+  `- Each rate step lasts ${SECONDS} s; the ladder stops at the first step a path does not keep up with (fewer decisions/s than 95% of the offered rate, measured from the first intended send to the last decision). That step's throughput is the path's saturation. A 4 s warm-up at 800/s (JIT of the worker and the broker) precedes each ladder; the Wasm and peer paths then run once more at half their saturation.`,
   `- Workload: a seeded mix of ${TEMPLATES.length} intent kinds over app, infra, data and ai (allow, deny for each guard, escalate), 16 agents, 256 sessions per step with their own export budgets. Same seed per step on every path, so two paths decide identical workloads.`,
   `- Same stack, topics (intents: 6 partitions) and consumer group for every path; ${INSTANCES} worker process(es) per path. Each worker is its own Node process; the executors (one ExecutorRuntime per domain: verify warrant, claim it in Redis, report; the handler does nothing) run in one more.`,
   '',
@@ -200,6 +206,21 @@ for (const name of SERIES) {
   if (half) lines.push(`| ${name} (half saturation) | ${half.rate} | ${f0(half.throughput)} | ${f1(half.decision.p50)} | ${f1(half.decision.p90)} | ${f1(half.decision.p99)} | ${f1(half.decision.p999)} | ${f1(half.decision.max)} | ${half.sustained ? 'yes' : '**no**'} | ${mb(half.workerRssMax)} | ${half.verdicts.allow ?? 0} / ${half.verdicts.deny ?? 0} / ${half.verdicts.escalate ?? 0} |`);
 }
 lines.push('', '![latency against throughput](plot.svg)', '');
+
+const COMPONENTS = ['decision worker', 'kafka', 'redis', 'schema registry', 'opa server', 'executors', 'load generator'];
+lines.push('## Where the two cores go', '');
+lines.push('CPU time per decision (µs) by process, at each path\'s highest step it kept up with (from /proc: user + system). "Ours" is the sum; "busy cores" is the whole machine (every process, /proc/stat) during the step, so "others" is CPU used by processes that are not part of this run (the machine is shared). The last column is the ceiling if this run had both cores to itself: 2 cores ÷ ours.', '');
+lines.push(`| path | offered /s | ${COMPONENTS.join(' | ')} | ours µs | busy cores (ours + others) | ceiling /s |`);
+lines.push(`|---|---|${COMPONENTS.map(() => '---').join('|')}|---|---|---|`);
+for (const name of SERIES) {
+  const kept = steps(name).filter((x) => x.sustained);
+  const st = kept.at(-1) ?? steps(name)[0];
+  if (!st) continue;
+  const ours = Object.values(st.cpuPerDecision).reduce((a, b) => a + b, 0);
+  const oursCores = (ours * st.throughput) / 1e6;
+  lines.push(`| ${name} | ${st.rate} | ${COMPONENTS.map((c) => (st.cpuPerDecision[c] === undefined ? '–' : f0(st.cpuPerDecision[c]!))).join(' | ')} | ${f0(ours)} | ${f2(st.machineBusyCores)} (${f2(oursCores)} + ${f2(Math.max(0, st.machineBusyCores - oursCores))}) | ${ours > 0 ? f0((2 * 1e6) / ours) : '–'} |`);
+}
+lines.push('');
 
 lines.push('## Comparison 1: against the pass-through floor', '');
 lines.push('| | saturation (decisions/s) | ratio to floor |', '|---|---|---|');

@@ -2,6 +2,7 @@
 // worker and executor processes, the OPA server peer, and the open-loop load generator.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import hdr from 'hdr-histogram-js';
@@ -144,6 +145,30 @@ export async function startOpaServer(opaPath: string, policyDir: string): Promis
 }
 
 // ---------------------------------------------------------------------------------------------
+// CPU accounting: where the machine's cores go, per decision
+
+/** CPU seconds (user + system) a process has used so far, from /proc (0 when it is gone). */
+export function cpuSecondsOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+
+/** Components to account for: name → process ids (the load generator is this process). */
+export type CpuPids = () => Record<string, number[]>;
+
+function cpuSnapshot(pids: CpuPids | undefined): Record<string, number> {
+  const out: Record<string, number> = { 'load generator': process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6 };
+  for (const [name, list] of Object.entries(pids?.() ?? {})) out[name] = list.reduce((sum, pid) => sum + cpuSecondsOf(pid), 0);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
 // The load generator and the measurements
 
 export interface StepResult {
@@ -165,6 +190,10 @@ export interface StepResult {
   /** How far behind its schedule the generator sent, at worst (ms): a late generator shows up in the latencies too. */
   generatorLagMs: number;
   verdicts: Record<string, number>;
+  /** CPU time per decision, µs, by component (from the step's start to its last decision). */
+  cpuPerDecision: Record<string, number>;
+  /** Whole machine: CPU seconds used (all processes, /proc/stat) per wall second during the step. */
+  machineBusyCores: number;
 }
 
 export interface Percentiles {
@@ -198,6 +227,8 @@ export interface StepOptions {
   expectExecutions?: boolean;
   /** Sampled during the step. */
   rss?: () => Promise<number>;
+  /** Processes whose CPU time is accounted per decision. */
+  cpu?: CpuPids;
 }
 
 /**
@@ -222,12 +253,12 @@ export class LoadGenerator {
     this.runId = runId;
   }
 
-  static async start(options: { brokers: string[]; registryUrl: string; runId?: string; logger?: Logger }): Promise<LoadGenerator> {
+  static async start(options: { brokers: string[]; registryUrl: string; runId?: string; logger?: Logger; lingerMs?: number }): Promise<LoadGenerator> {
     const runId = options.runId ?? `bench-${randomUUID().slice(0, 8)}`;
     const bus = new Bus({ brokers: options.brokers, registryUrl: options.registryUrl, clientId: `${runId}-load`, ...(options.logger ? { logger: options.logger } : {}) });
     const gen = new LoadGenerator(bus, runId);
     await bus.registerSchemas();
-    gen.#producer = bus.producer({ lingerMs: 2, maxBatchRecords: 1000 });
+    gen.#producer = bus.producer({ lingerMs: options.lingerMs ?? 2, maxBatchRecords: 1000 });
     await gen.#producer.connect();
     // Plain kafkajs consumers (every partition at once, offsets auto-committed in the
     // background): the measuring side should add as little as it can to what it measures.
@@ -306,6 +337,8 @@ export class LoadGenerator {
     const sampler = options.rss ? setInterval(() => {
       options.rss!().then((v) => (rssMax = Math.max(rssMax, v)), () => {});
     }, 500) : null;
+    const cpu0 = cpuSnapshot(options.cpu);
+    const machine0 = machineCpuSeconds();
     const t0 = performance.now() + 20;
     let sent = 0;
     let lag = 0;
@@ -331,6 +364,9 @@ export class LoadGenerator {
       const until = performance.now() + 3_000;
       while (this.#pendingExec.size > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 20));
     }
+    const cpu1 = cpuSnapshot(options.cpu);
+    const machine1 = machineCpuSeconds();
+    const wall = (performance.now() - t0) / 1000;
     if (sampler) clearInterval(sampler);
     if (options.rss) rssMax = Math.max(rssMax, await options.rss());
     this.#onExecution = null;
@@ -342,12 +378,25 @@ export class LoadGenerator {
       decision: percentiles(decisionH),
       executed, execution: options.expectExecutions ? percentiles(executionH) : null,
       workerRssMax: rssMax, generatorLagMs: lag, verdicts,
+      cpuPerDecision: Object.fromEntries(Object.keys(cpu1).map((k) => [k, decided > 0 ? ((cpu1[k]! - (cpu0[k] ?? 0)) * 1e6) / decided : 0])),
+      machineBusyCores: wall > 0 ? (machine1 - machine0) / wall : 0,
     };
   }
 
   async close(): Promise<void> {
     await Promise.allSettled(this.#consumers.map((c) => c.disconnect()));
     await this.#bus.close();
+  }
+}
+
+/** CPU seconds the whole machine has spent busy (every core, /proc/stat). */
+function machineCpuSeconds(): number {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const idle = (line[3] ?? 0) + (line[4] ?? 0);
+    return (line.reduce((a, b) => a + b, 0) - idle) / CLOCK_TICKS;
+  } catch {
+    return 0;
   }
 }
 
