@@ -27,9 +27,10 @@ import { topSelfTime } from './pipeline/profile.ts';
 const { values } = parseArgs({
   options: {
     'step-seconds': { type: 'string', default: '6' },
-    rates: { type: 'string', default: '500,1000,1500,2000,2500,3000,4000,5000,6000' },
+    rates: { type: 'string', default: '500,1000,1500,2000,2500,3000,4000,5000,6000,8000,10000' },
     instances: { type: 'string', default: '1' },
-    series: { type: 'string', default: 'floor,wasm,opa,floor-no-eo,wasm-no-eo,wasm-2w,wasm-e2e' },
+    // wasm-e2e early: its executors start at the beginning of the approved topics, best while they are short.
+    series: { type: 'string', default: 'floor,wasm-e2e,wasm,opa,floor-no-eo,wasm-no-eo,wasm-2w' },
     profile: { type: 'boolean', default: false },
     'skip-micro': { type: 'boolean', default: false },
     note: { type: 'string', default: '' },
@@ -116,7 +117,7 @@ try {
       opaUrl: opa.url, exactlyOnce: spec.exactlyOnce, ...(spec.mode === 'opa' ? { policyTimeoutMicros: PEER_TIMEOUT_MICROS } : {}),
     }, instances, execArgv);
     const executors = spec.executors
-      ? await startExecutors({ brokers: kafka.brokers, registryUrl: schemaRegistry.url, redisUrl: redis.url, jwks: jwksOf([key]), groupPrefix: `${gen.runId}-exec`, sessionPrefix: gen.runId })
+      ? await startExecutors({ brokers: kafka.brokers, registryUrl: schemaRegistry.url, redisUrl: redis.url, jwks: jwksOf([key]), groupPrefix: `${gen.runId}-exec`, sessionPrefix: `${gen.runId}-${name}-` })
       : null;
     try {
       const cpu = () => ({

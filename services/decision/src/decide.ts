@@ -46,6 +46,16 @@ export function policyInputOf(intent: Intent, snapshot: ContextSnapshot, nowMs: 
   };
 }
 
+/**
+ * RFC 8785 text of a policy input, given its intent's canonical text (so the intent, already
+ * canonicalized for intent_digest, is not serialized twice). JCS orders members by UTF-16 code
+ * units: "context" < "identity" < "intent". Equal to canonicalJson(input) (tested).
+ */
+export function canonicalInputJson(input: PolicyInput, intentJson: string): string {
+  const identity = input.identity ? `,"identity":${canonicalJson(input.identity)}` : '';
+  return `{"context":${canonicalJson(input.context)}${identity},"intent":${intentJson}}`;
+}
+
 export interface Decided {
   decision: Decision;
   records: OutgoingRecord[];
@@ -128,12 +138,13 @@ export async function decide(
   }
   const input = policyInputOf(intent, snapshot, nowMs, identity);
   // The canonical text is hashed for input_digest and is also what the policy reads: one serialization.
-  const inputJson = canonicalJson(input);
+  const intentJson = canonicalJson(intent);
+  const inputJson = canonicalInputJson(input, intent.credentials === undefined ? intentJson : canonicalJson(input.intent));
   const outcome = await decideWith(settings.evaluator ?? wasmEvaluator, engine, input, inputJson, settings.policyTimeoutMicros);
   const decision: Decision = {
     decision_id: randomUUID(),
     intent_id: intent.intent_id,
-    intent_digest: digestOf(intent),
+    intent_digest: sha256Hex(intentJson),
     verdict: outcome.verdict,
     final: outcome.verdict !== 'escalate',
     reasons: outcome.reasons,

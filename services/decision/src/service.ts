@@ -241,7 +241,7 @@ export class DecisionService {
     const escalations = outputs.filter((o) => o.topic === 'approvals.requests').map((o) => o.value as ApprovalRequest);
     // Independent writes, issued together: ioredis pipelines them on its connection, one round trip.
     const writes = await Promise.allSettled([
-      this.#store.rememberDecisions(fresh),
+      this.#store.rememberDecisions(fresh, { standing: false }),
       this.#deadlines?.track(escalations, (id) => intents.get(id)?.session.id ?? id),
       this.#store.recordOutcomes(fresh.map((d) => {
         const intent = intents.get(d.intent_id)!;
