@@ -13,7 +13,7 @@ import { exampleIntent } from '@intentgate/contracts/examples';
 import { ContextStore } from '@intentgate/context';
 import { canonicalJson, digestOf, generateSigningKey, jwksOf, signWarrant, verifyWarrant } from '@intentgate/evidence';
 import { ensureOpa, projectRoot, startStandaloneRedis } from '@intentgate/infra';
-import { buildBundle, PolicyEngine } from '@intentgate/policy';
+import { buildBundle, PolicyEngine, readBundle } from '@intentgate/policy';
 
 type Stats = { p50: number; p99: number; mean: number };
 
@@ -48,12 +48,22 @@ const rows: Array<[string, Stats, string, Stats]> = [];
 const work = await mkdtemp(join(tmpdir(), 'ig-micro-'));
 try {
   const opa = await ensureOpa();
-  const starter = await PolicyEngine.load((await buildBundle({ opaPath: opa, policyDir: join(projectRoot, 'policies') })).bytes, { version: '1' });
+  const starterBytes = (await buildBundle({ opaPath: opa, policyDir: join(projectRoot, 'policies') })).bytes;
+  const starter = await PolicyEngine.load(starterBytes, { version: '1' });
   await mkdir(join(work, 'intentgate'));
   await writeFile(join(work, 'intentgate', 'decision.rego'), 'package intentgate.decision\n\nimport rego.v1\n\ndecision := {"verdict": "allow", "reasons": [{"code": "CONSTANT", "rule": "r", "message": ""}], "obligations": {}}\n');
   const constant = await PolicyEngine.load((await buildBundle({ opaPath: opa, policyDir: work })).bytes, { version: '0' });
   if (starter.evaluate(input).verdict !== 'allow') throw new Error('benchmark input should be allowed');
-  rows.push(['policy evaluation, starter policy (Wasm)', await measure(20_000, () => starter.evaluate(input)), 'constant policy, same engine', await measure(20_000, () => constant.evaluate(input))]);
+  rows.push(['policy evaluation, starter policy (Wasm), object input', await measure(20_000, () => starter.evaluate(input)), 'constant policy, same engine', await measure(20_000, () => constant.evaluate(input))]);
+  // What the decision worker does: the canonical JSON it hashes for input_digest is the text the policy reads.
+  const json = canonicalJson(input);
+  rows.push(['policy evaluation, starter policy (Wasm), pre-serialized input', await measure(20_000, () => starter.evaluateJson(json)), 'constant policy, same engine', await measure(20_000, () => constant.evaluateJson(json))]);
+  // For reference: opa-wasm's own evaluate (what the engine called before), without the result check.
+  const { loadPolicy } = await import('@open-policy-agent/opa-wasm');
+  const contents = readBundle(starterBytes);
+  const plain = await loadPolicy(contents.wasm, { initial: 5, maximum: 1024 });
+  plain.setData(contents.data);
+  rows.push(['opa-wasm LoadedPolicy.evaluate (object), no result check', await measure(20_000, () => plain.evaluate(input, 'intentgate/decision/decision')), 'constant policy, PolicyEngine', await measure(20_000, () => constant.evaluate(input))]);
 
   const receipt = { receipt_id: randomUUID(), kind: 'decision', intent_id: randomUUID(), body: { input, decision: { verdict: 'allow' } }, producer: 'bench', produced_at: new Date().toISOString() };
   rows.push(['receipt: canonical JSON + sha256', await measure(20_000, () => digestOf(receipt)), 'JSON.stringify + sha256', await measure(20_000, () => createHash('sha256').update(JSON.stringify(receipt)).digest('hex'))]);
@@ -67,7 +77,7 @@ try {
   const token = await signWarrant(key, req);
   const payload = Buffer.from(token.split('.').slice(0, 2).join('.'));
   const rawSig = sign(null, payload, raw.privateKey);
-  rows.push(['warrant sign (jose, EdDSA)', await measure(5_000, () => signWarrant(key, req)), 'Ed25519 sign, node:crypto', await measure(5_000, () => sign(null, payload, raw.privateKey))]);
+  rows.push(['warrant sign (signWarrant: claims checked, compact JWS, Ed25519)', await measure(5_000, () => signWarrant(key, req)), 'Ed25519 sign, node:crypto', await measure(5_000, () => sign(null, payload, raw.privateKey))]);
   const expect = { jwks: jwksOf([key]), issuer: 'ig', domain: 'data' as const, intentDigest: digest, decisionId, now };
   rows.push(['warrant verify (jose, claims checked)', await measure(5_000, () => verifyWarrant(token, expect)), 'Ed25519 verify, node:crypto', await measure(5_000, () => verify(null, payload, raw.publicKey, rawSig))]);
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
+import './coordinator-cache.ts';
 import { TOPICS, type MessageName, type TopicSpec } from '@intentgate/contracts';
 import { BusError, describe } from './errors.ts';
 import { kafkaLogCreator, silentLogger, type Logger } from './logger.ts';

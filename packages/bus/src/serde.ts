@@ -27,10 +27,14 @@ export class Serde {
     } catch (err) {
       throw contractError(topic, err);
     }
-    const header = Buffer.allocUnsafe(HEADER_BYTES);
-    header.writeUInt8(MAGIC_BYTE, 0);
-    header.writeInt32BE(await this.#catalog.ensureId(topic), 1);
-    return Buffer.concat([header, Buffer.from(JSON.stringify(checked), 'utf8')]);
+    const id = await this.#catalog.ensureId(topic);
+    const json = JSON.stringify(checked);
+    // One allocation: header and UTF-8 payload written in place.
+    const out = Buffer.allocUnsafe(HEADER_BYTES + Buffer.byteLength(json, 'utf8'));
+    out.writeUInt8(MAGIC_BYTE, 0);
+    out.writeInt32BE(id, 1);
+    out.write(json, HEADER_BYTES, 'utf8');
+    return out;
   }
 
   /**

@@ -25,9 +25,22 @@ export interface TransactionalOptions<N extends MessageName> {
   logger: Logger;
   /** How long the group waits for a silent member before reassigning its partitions. */
   sessionTimeoutMs?: number;
+  /**
+   * false: no transaction, at-least-once (outputs acknowledged, then the offsets committed; a
+   * crash in between writes the batch's outputs again). Only for measuring what exactly-once
+   * costs: the decision worker always runs with the default, true.
+   */
+  exactlyOnce?: boolean;
+  /**
+   * Upper bound on what one fetch brings per partition (bytes), and so on one transaction's
+   * size: under a backlog, small bounded transactions keep memory flat and latency even.
+   */
+  maxBytesPerPartition?: number;
   /** Attempts for a transaction step the broker answers CONCURRENT_TRANSACTIONS to (KafkaJS does not retry it). */
   concurrentRetries?: number;
 }
+
+const PARTITIONS_AT_ONCE = 64;
 
 function isConcurrentTransactions(err: unknown): boolean {
   return (err as { type?: string }).type === 'CONCURRENT_TRANSACTIONS';
@@ -50,6 +63,8 @@ export class TransactionalProcessor<N extends MessageName> {
   #started: Promise<void> | null = null;
   #stopped: Promise<void> | null = null;
   #committedBatches = 0;
+  #queue: Array<{ payload: EachBatchPayload; resolve: () => void; reject: (err: unknown) => void }> = [];
+  #pumping = false;
 
   constructor(kafka: Kafka, serde: Serde, options: TransactionalOptions<N>) {
     this.#consumer = kafka.consumer({
@@ -57,12 +72,21 @@ export class TransactionalProcessor<N extends MessageName> {
       readUncommitted: false,
       allowAutoTopicCreation: false,
       maxWaitTimeInMs: 500,
+      maxBytesPerPartition: options.maxBytesPerPartition ?? 128 * 1024,
+      maxBytes: 6 * (options.maxBytesPerPartition ?? 128 * 1024),
       // A crashed worker's partitions move to a live one after this long (Kafka's default is 30 s).
       sessionTimeout: options.sessionTimeoutMs ?? 10_000,
       heartbeatInterval: Math.floor((options.sessionTimeoutMs ?? 10_000) / 3),
       retry: { retries: 8 },
     });
-    this.#producer = kafka.producer({ ...PRODUCER_SAFETY, transactionalId: options.transactionalId });
+    this.#producer = options.exactlyOnce === false
+      ? kafka.producer({ ...PRODUCER_SAFETY })
+      : kafka.producer({
+        ...PRODUCER_SAFETY, transactionalId: options.transactionalId,
+        // The broker answers CONCURRENT_TRANSACTIONS to the next transaction's first write until
+        // the previous one's commit markers are written (a few ms); retry soon, not after 100+ ms.
+        retry: { initialRetryTime: 5, maxRetryTime: 1_000, retries: 12 },
+      });
     this.#serde = serde;
     this.#options = options;
   }
@@ -82,38 +106,97 @@ export class TransactionalProcessor<N extends MessageName> {
       await this.#producer.connect();
       await this.#consumer.connect();
       await this.#consumer.subscribe({ topics: this.#options.topics, fromBeginning: this.#options.fromBeginning ?? false });
-      await this.#consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (p) => this.#eachBatch(p) });
+      await this.#consumer.run({
+        autoCommit: false, eachBatchAutoResolve: false, eachBatch: (p) => this.#eachBatch(p),
+        // Every partition of a fetch at once, so they share one transaction (see #eachBatch).
+        partitionsConsumedConcurrently: PARTITIONS_AT_ONCE,
+      });
       await joined;
     })();
     return this.#started;
   }
 
-  async #eachBatch({ batch, resolveOffset, heartbeat, isRunning }: EachBatchPayload): Promise<void> {
-    const decoded = await decodeBatch<N>(this.#serde, batch);
-    if (decoded.nextOffset === null) return;
-    const outputs: OutgoingRecord[] = [];
-    for (const poison of decoded.poison) {
-      const { record, letter } = deadLetterOf(poison, this.#options.groupId);
-      this.#options.logger.warn({ topic: batch.topic, offset: letter.original.offset, reason: letter.reason }, 'record dead-lettered');
-      outputs.push(record, ...(this.#options.onDeadLetter?.(letter) ?? []));
-    }
-    if (decoded.records.length > 0) outputs.push(...(await this.#options.transform(decoded.records, { heartbeat, isRunning })));
-    const messages = await Promise.all(outputs.map(async (r) => ({ topic: r.topic, message: await toKafkaMessage(this.#serde, r) })));
+  /**
+   * kafkajs hands over the batches of one fetch (one per partition) concurrently; they queue
+   * here and go through the transform and one transaction together, so a fetch across six
+   * partitions costs one transaction, not six. A partition's next batch comes only after its
+   * current one resolved, so per-partition (and per-key) order holds.
+   */
+  #eachBatch(payload: EachBatchPayload): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ payload, resolve, reject });
+      void this.#pump();
+    });
+  }
 
-    const where = { topic: batch.topic, partition: batch.partition, first: batch.firstOffset(), next: decoded.nextOffset, outputs: messages.length };
+  async #pump(): Promise<void> {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      while (this.#queue.length > 0) {
+        // Let the other batches of the same fetch arrive before taking the group.
+        await new Promise((r) => setImmediate(r));
+        const group = this.#queue.splice(0);
+        try {
+          await this.#processGroup(group.map((g) => g.payload));
+          group.forEach((g) => g.resolve());
+        } catch (err) {
+          group.forEach((g) => g.reject(err));
+        }
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  async #processGroup(payloads: EachBatchPayload[]): Promise<void> {
+    const batches: Array<{ payload: EachBatchPayload; nextOffset: string }> = [];
+    const records: IncomingRecord<N>[] = [];
+    const outputs: OutgoingRecord[] = [];
+    for (const payload of payloads) {
+      const { batch } = payload;
+      const decoded = await decodeBatch<N>(this.#serde, batch);
+      if (decoded.nextOffset === null) continue;
+      batches.push({ payload, nextOffset: decoded.nextOffset });
+      for (const poison of decoded.poison) {
+        const { record, letter } = deadLetterOf(poison, this.#options.groupId);
+        this.#options.logger.warn({ topic: batch.topic, offset: letter.original.offset, reason: letter.reason }, 'record dead-lettered');
+        outputs.push(record, ...(this.#options.onDeadLetter?.(letter) ?? []));
+      }
+      records.push(...decoded.records);
+    }
+    if (batches.length === 0) return;
+    const first = batches[0]!.payload;
+    if (records.length > 0) outputs.push(...(await this.#options.transform(records, { heartbeat: first.heartbeat, isRunning: first.isRunning })));
+    const messages = await Promise.all(outputs.map(async (r) => ({ topic: r.topic, message: await toKafkaMessage(this.#serde, r) })));
+    const offsets = batches.map(({ payload, nextOffset }) => ({ topic: payload.batch.topic, partition: payload.batch.partition, offset: nextOffset }));
+    const where = { partitions: offsets.map((o) => `${o.topic}/${o.partition}@${o.offset}`).join(','), records: records.length, outputs: messages.length };
+    const resolveAll = () => {
+      for (const { payload } of batches) {
+        const last = payload.batch.messages.at(-1);
+        if (last) payload.resolveOffset(last.offset);
+      }
+    };
+
+    if (this.#options.exactlyOnce === false) {
+      if (messages.length > 0) await this.#producer.sendBatch({ acks: -1, topicMessages: groupByTopic(messages) });
+      await this.#consumer.commitOffsets(offsets);
+      resolveAll();
+      this.#committedBatches++;
+      await this.#afterCommit(records, outputs, where.partitions);
+      return;
+    }
     this.#options.logger.debug(where, 'transaction: begin');
     const txn = await this.#producer.transaction();
-    let committed = false;
     try {
       if (messages.length > 0) await txn.sendBatch({ acks: -1, topicMessages: groupByTopic(messages) });
-      const offsets = {
-        consumerGroupId: this.#options.groupId,
-        topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: decoded.nextOffset }] }],
-      };
+      const byTopic = new Map<string, Array<{ partition: number; offset: string }>>();
+      for (const o of offsets) byTopic.set(o.topic, [...(byTopic.get(o.topic) ?? []), { partition: o.partition, offset: o.offset }]);
+      const txnOffsets = { consumerGroupId: this.#options.groupId, topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) };
       const attempts = this.#options.concurrentRetries ?? 8;
       for (let attempt = 0; ; attempt++) {
         try {
-          await txn.sendOffsets(offsets);
+          await txn.sendOffsets(txnOffsets);
           break;
         } catch (err) {
           if (!isConcurrentTransactions(err) || attempt >= attempts) throw err;
@@ -124,24 +207,25 @@ export class TransactionalProcessor<N extends MessageName> {
       await txn.commit();
       this.#committedBatches++;
       this.#options.logger.debug(where, 'transaction: committed');
-      committed = true;
     } catch (err) {
       await txn.abort().catch((abortErr: unknown) => {
         this.#options.logger.error({ err: describe(abortErr) }, 'transaction abort failed');
       });
-      throw new BusError('TRANSACTION_FAILED', `batch ${batch.topic}/${batch.partition}@${batch.firstOffset()} not committed: ${describe(err)}`, {
-        retriable: true, hint: 'The batch was aborted and will be processed again.', cause: err,
+      throw new BusError('TRANSACTION_FAILED', `batches ${where.partitions} not committed: ${describe(err)}`, {
+        retriable: true, hint: 'The batches were aborted and will be processed again.', cause: err,
       });
     }
-    const last = batch.messages.at(-1);
-    if (last) resolveOffset(last.offset);
-    if (committed && this.#options.onCommitted) {
-      try {
-        await this.#options.onCommitted(decoded.records, outputs);
-      } catch (err) {
-        // The batch is committed; what follows it must not make it run again.
-        this.#options.logger.error({ err: describe(err), topic: batch.topic, partition: batch.partition }, 'after-commit step failed');
-      }
+    resolveAll();
+    await this.#afterCommit(records, outputs, where.partitions);
+  }
+
+  async #afterCommit(records: IncomingRecord<N>[], outputs: OutgoingRecord[], partitions: string): Promise<void> {
+    if (!this.#options.onCommitted) return;
+    try {
+      await this.#options.onCommitted(records, outputs);
+    } catch (err) {
+      // The batch is committed; what follows it must not make it run again.
+      this.#options.logger.error({ err: describe(err), partitions }, 'after-commit step failed');
     }
   }
 

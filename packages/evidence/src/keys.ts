@@ -1,5 +1,5 @@
-import { exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
-import type { KeyObject, webcrypto } from 'node:crypto';
+import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import { createPrivateKey, type KeyObject, type webcrypto } from 'node:crypto';
 
 type CryptoKey = webcrypto.CryptoKey;
 
@@ -27,7 +27,12 @@ export async function exportPrivateJwk(key: SigningKey): Promise<JWK> {
 /** Loads a signing key from a private JWK (as written by exportPrivateJwk). */
 export async function importSigningKey(jwk: JWK): Promise<SigningKey> {
   if (!jwk.kid || jwk.crv !== 'Ed25519' || !jwk.d) throw new TypeError('expected a private Ed25519 JWK with a kid');
-  const privateKey = (await importJWK({ ...jwk, alg: 'EdDSA' }, 'EdDSA')) as CryptoKey;
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', x: jwk.x, d: jwk.d }, format: 'jwk' });
+  } catch (err) {
+    throw new TypeError(`not a usable Ed25519 private JWK: ${(err as Error).message}`);
+  }
   const { d: _private, ...publicJwk } = jwk;
   return { kid: jwk.kid, privateKey, publicJwk: { ...publicJwk, alg: 'EdDSA', use: 'sig' } };
 }

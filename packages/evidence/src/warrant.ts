@@ -1,4 +1,5 @@
-import { createLocalJWKSet, errors, jwtVerify, SignJWT, decodeProtectedHeader } from 'jose';
+import { KeyObject, sign as ed25519Sign, webcrypto } from 'node:crypto';
+import { createLocalJWKSet, errors, jwtVerify, decodeProtectedHeader } from 'jose';
 import { WarrantClaims, type Domain } from '@intentgate/contracts';
 import type { Jwks, SigningKey } from './keys.ts';
 
@@ -15,22 +16,45 @@ export interface WarrantRequest {
   now?: number;
 }
 
-/** Signs a warrant: compact JWS, EdDSA, jti = decision_id, aud = domain, short exp. */
+/** node:crypto KeyObjects for signing keys held as WebCrypto keys (converted once per key). */
+const keyObjects = new WeakMap<object, KeyObject>();
+
+function keyObjectOf(key: SigningKey): KeyObject | null {
+  if (key.privateKey instanceof KeyObject) return key.privateKey;
+  if (!key.privateKey.extractable) return null; // signed through WebCrypto instead
+  let ko = keyObjects.get(key.privateKey);
+  if (!ko) {
+    ko = KeyObject.from(key.privateKey);
+    keyObjects.set(key.privateKey, ko);
+  }
+  return ko;
+}
+
+const b64url = (text: string) => Buffer.from(text, 'utf8').toString('base64url');
+
+/**
+ * Signs a warrant: compact JWS, EdDSA, jti = decision_id, aud = domain, short exp. The JWS is
+ * assembled here and signed with node:crypto's Ed25519 (the same header, claims and bytes jose's
+ * SignJWT produced, without its per-call key import and promise chain); jose verifies it.
+ */
 export async function signWarrant(key: SigningKey, req: WarrantRequest): Promise<string> {
   const iat = req.now ?? Math.floor(Date.now() / 1000);
   const claims = WarrantClaims.parse({
     iss: req.issuer, sub: req.intentId, aud: req.domain, jti: req.decisionId,
     intent_digest: req.intentDigest, iat, exp: iat + req.ttlSeconds,
   });
-  return new SignJWT({ intent_digest: claims.intent_digest })
-    .setProtectedHeader({ alg: 'EdDSA', kid: key.kid, typ: WARRANT_TYPE })
-    .setIssuer(claims.iss)
-    .setSubject(claims.sub)
-    .setAudience(claims.aud)
-    .setJti(claims.jti)
-    .setIssuedAt(claims.iat)
-    .setExpirationTime(claims.exp)
-    .sign(key.privateKey);
+  const header = b64url(JSON.stringify({ alg: 'EdDSA', kid: key.kid, typ: WARRANT_TYPE }));
+  const payload = b64url(JSON.stringify({
+    intent_digest: claims.intent_digest, iss: claims.iss, sub: claims.sub, aud: claims.aud, jti: claims.jti, iat: claims.iat, exp: claims.exp,
+  }));
+  const signingInput = `${header}.${payload}`;
+  const data = Buffer.from(signingInput, 'ascii');
+  const ko = keyObjectOf(key);
+  const signature = ko
+    ? ed25519Sign(null, data, ko)
+    : Buffer.from(await webcrypto.subtle.sign('Ed25519', key.privateKey as webcrypto.CryptoKey, data));
+  return `${signingInput}.${signature.toString('base64url')}`;
+  return `${signingInput}.${signature}`;
 }
 
 /** Why an executor refuses a warrant: each a reason code of its own. */

@@ -7,7 +7,7 @@ export interface Outcome extends PolicyResult {
   evaluationMicros: number;
 }
 
-function failed(code: PolicyFailureCode, message: string, policy: PolicyRef | null, micros: number): Outcome {
+export function failed(code: PolicyFailureCode, message: string, policy: PolicyRef | null, micros: number): Outcome {
   return { verdict: 'deny', reasons: [{ code, rule: 'intentgate.engine', message }], obligations: {}, policy, evaluationMicros: micros };
 }
 

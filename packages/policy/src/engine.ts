@@ -21,14 +21,31 @@ export interface EngineOptions {
   memoryPages?: number;
 }
 
+/** The parts of opa-wasm's LoadedPolicy the ABI 1.2 fast path uses (public fields, untyped upstream). */
+interface PolicyInternals {
+  minorVersion?: number;
+  mem: { buffer: ArrayBuffer; grow(pages: number): number };
+  dataAddr: number;
+  dataHeapPtr: number;
+  wasmInstance: { exports: { opa_eval?: (reserved: number, entrypoint: number, data: number, input: number, inputLen: number, heap: number, format: number) => number } };
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
 /** One loaded bundle. Built once; evaluate() is synchronous and reuses the Wasm instance. */
 export class PolicyEngine {
   readonly ref: PolicyRef;
   readonly #policy: LoadedPolicy;
+  readonly #entrypointId: number;
+  readonly #fast: PolicyInternals | null;
 
   private constructor(policy: LoadedPolicy, ref: PolicyRef) {
     this.#policy = policy;
     this.ref = ref;
+    this.#entrypointId = (policy.entrypoints as Record<string, number>)[ref.entrypoint]!;
+    const internals = policy as unknown as PolicyInternals;
+    this.#fast = (internals.minorVersion ?? 0) >= 2 && typeof internals.wasmInstance?.exports?.opa_eval === 'function' ? internals : null;
   }
 
   static async load(bytes: Uint8Array, options: EngineOptions): Promise<PolicyEngine> {
@@ -52,22 +69,57 @@ export class PolicyEngine {
    * (no result), POLICY_RESULT_INVALID (a result that is not exactly {verdict, reasons, obligations}).
    */
   evaluate(input: unknown): PolicyResult {
+    const json = JSON.stringify(input);
+    if (json === undefined) throw new PolicyError('POLICY_ERROR', 'the input has no JSON form');
+    return this.evaluateJson(json);
+  }
+
+  /**
+   * Evaluates an input given as JSON text (e.g. the canonical JSON the decision already
+   * computed for its input digest), so the object is not serialized a second time. Same
+   * errors as evaluate(). With a bundle on ABI 1.2 the text is written straight into the
+   * instance's heap and `opa_eval` called once (what opa-wasm's evaluate does, without its
+   * per-call encoder, decoder and byte-by-byte scans); older ABIs go through opa-wasm.
+   */
+  evaluateJson(json: string): PolicyResult {
     let results: unknown;
     try {
-      results = this.#policy.evaluate(input, this.ref.entrypoint);
+      results = this.#fast ? this.#evalFast(this.#fast, json) : this.#policy.evaluate(encoder.encode(json).buffer, this.#entrypointId);
     } catch (err) {
       // opa-wasm throws Errors for aborts but plain values for some runtime errors.
       const what = err instanceof Error ? err.message : JSON.stringify(err) ?? String(err);
       throw new PolicyError('POLICY_ERROR', `policy raised an error: ${what}`, err);
     }
-    if (!Array.isArray(results) || results.length === 0 || (results[0] as { result?: unknown }).result === undefined) {
-      throw new PolicyError('POLICY_UNDEFINED', `${this.ref.entrypoint} is undefined for this input`);
-    }
-    if (results.length > 1) throw new PolicyError('POLICY_RESULT_INVALID', `${this.ref.entrypoint} returned ${results.length} results`);
-    const parsed = PolicyResult.safeParse((results[0] as { result: unknown }).result);
-    if (!parsed.success) {
-      throw new PolicyError('POLICY_RESULT_INVALID', `result is not a decision: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-    }
-    return parsed.data;
+    return checkResult(results, this.ref.entrypoint);
   }
+
+  #evalFast(p: PolicyInternals, json: string): unknown {
+    const at = p.dataHeapPtr;
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+    const need = at + json.length * 3 - p.mem.buffer.byteLength;
+    if (need > 0) p.mem.grow(Math.ceil(need / 65_536));
+    const { read, written } = encoder.encodeInto(json, new Uint8Array(p.mem.buffer, at));
+    if (read !== json.length) throw new Error('input did not fit the policy heap');
+    const result = p.wasmInstance.exports.opa_eval!(0, this.#entrypointId, p.dataAddr, at, written, at + written, 0);
+    const heap = new Uint8Array(p.mem.buffer); // the evaluation may have grown memory
+    const end = heap.indexOf(0, result);
+    if (end < 0) throw new Error('unterminated result');
+    return JSON.parse(decoder.decode(heap.subarray(result, end)));
+  }
+}
+
+/**
+ * A result set as opa returns it, checked: exactly one result, and that result exactly
+ * {verdict, reasons, obligations}. Throws POLICY_UNDEFINED or POLICY_RESULT_INVALID.
+ */
+export function checkResult(results: unknown, entrypoint: string): PolicyResult {
+  if (!Array.isArray(results) || results.length === 0 || (results[0] as { result?: unknown }).result === undefined) {
+    throw new PolicyError('POLICY_UNDEFINED', `${entrypoint} is undefined for this input`);
+  }
+  if (results.length > 1) throw new PolicyError('POLICY_RESULT_INVALID', `${entrypoint} returned ${results.length} results`);
+  const parsed = PolicyResult.safeParse((results[0] as { result: unknown }).result);
+  if (!parsed.success) {
+    throw new PolicyError('POLICY_RESULT_INVALID', `result is not a decision: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  return parsed.data;
 }

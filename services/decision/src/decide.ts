@@ -3,8 +3,8 @@
 // logic is tested without servers.
 import { randomUUID } from 'node:crypto';
 import { approvedTopic, type Decision, type DeadLetter, type Intent, type Reason } from '@intentgate/contracts';
-import { digestOf, sha256Hex, signWarrant, type SigningKey } from '@intentgate/evidence';
-import { decideSafely, type Outcome, type PolicyEngine, type PolicyError } from '@intentgate/policy';
+import { canonicalJson, digestOf, sha256Hex, signWarrant, type SigningKey } from '@intentgate/evidence';
+import { decideWith, wasmEvaluator, type Outcome, type PolicyEngine, type PolicyError, type PolicyEvaluator } from '@intentgate/policy';
 import type { ContextSnapshot } from '@intentgate/context';
 import { IdentityError } from '@intentgate/evidence';
 import type { VerifiedIdentity } from './identity.ts';
@@ -19,6 +19,8 @@ export interface DecideSettings {
   /** Upper bound on any escalation deadline (the demo and tests use short ones). */
   approvalDeadlineCapSeconds: number;
   key: SigningKey;
+  /** Who runs the policy; the active engine's own Wasm instance when absent. */
+  evaluator?: PolicyEvaluator;
 }
 
 export interface Clock {
@@ -42,6 +44,16 @@ export function policyInputOf(intent: Intent, snapshot: ContextSnapshot, nowMs: 
     context: { ...context, now: { unix_ms: nowMs, hour_utc: now.getUTCHours(), weekday: now.getUTCDay() } },
     ...(identity ? { identity } : {}),
   };
+}
+
+/**
+ * RFC 8785 text of a policy input, given its intent's canonical text (so the intent, already
+ * canonicalized for intent_digest, is not serialized twice). JCS orders members by UTF-16 code
+ * units: "context" < "identity" < "intent". Equal to canonicalJson(input) (tested).
+ */
+export function canonicalInputJson(input: PolicyInput, intentJson: string): string {
+  const identity = input.identity ? `,"identity":${canonicalJson(input.identity)}` : '';
+  return `{"context":${canonicalJson(input.context)}${identity},"intent":${intentJson}}`;
 }
 
 export interface Decided {
@@ -128,17 +140,20 @@ export async function decide(
     return { decision, records: recordsOf(intent, decision, null, null, settings, nowMs), exportedRows: 0 };
   }
   const input = policyInputOf(intent, snapshot, nowMs, identity);
-  const outcome = decideSafely(engine, input, settings.policyTimeoutMicros);
+  // The canonical text is hashed for input_digest and is also what the policy reads: one serialization.
+  const intentJson = canonicalJson(intent);
+  const inputJson = canonicalInputJson(input, intent.credentials === undefined ? intentJson : canonicalJson(input.intent));
+  const outcome = await decideWith(settings.evaluator ?? wasmEvaluator, engine, input, inputJson, settings.policyTimeoutMicros);
   const decision: Decision = {
     decision_id: randomUUID(),
     intent_id: intent.intent_id,
-    intent_digest: digestOf(intent),
+    intent_digest: sha256Hex(intentJson),
     verdict: outcome.verdict,
     final: outcome.verdict !== 'escalate',
     reasons: outcome.reasons,
     obligations: outcome.obligations,
     policy: outcome.policy,
-    input_digest: digestOf(input),
+    input_digest: sha256Hex(inputJson),
     decided_at: iso(nowMs),
   };
   if (decision.verdict === 'allow') {

@@ -5,7 +5,7 @@ import { Bus, type BusConsumer, type IncomingRecord, type Logger, type OutgoingR
 import { ContextStore, ContextUnavailable } from '@intentgate/context';
 import type { Decision, Intent } from '@intentgate/contracts';
 import { generateSigningKey, jwksOf, type Jwks, type SigningKey } from '@intentgate/evidence';
-import { ActivePolicy } from '@intentgate/policy';
+import { ActivePolicy, type PolicyEvaluator } from '@intentgate/policy';
 import { decide, denyDeadLetter, exportedRowsOf, type DecideSettings } from './decide.ts';
 import { PolicyWatcher } from './policy-watcher.ts';
 import { startHttp } from './http.ts';
@@ -35,6 +35,16 @@ export interface DecisionServiceOptions {
    * When set, every intent must carry a valid JWT-SVID and delegation chain, verified before policy.
    */
   identity?: IdentitySettings;
+  /**
+   * Who evaluates the active bundle: its own Wasm instance in process when absent (the default),
+   * or e.g. an OpaServerEvaluator. Every failure of the evaluator is a deny with its reason code.
+   */
+  evaluator?: PolicyEvaluator;
+  /**
+   * Default true: each batch's records and offsets commit in one Kafka transaction. false runs
+   * at-least-once (no transaction); it exists only so the benchmark can state what exactly-once costs.
+   */
+  exactlyOnce?: boolean;
   logger?: Logger;
 }
 
@@ -105,6 +115,7 @@ export class DecisionService {
       defaultApprovalDeadlineSeconds: this.#options.defaultApprovalDeadlineSeconds ?? 300,
       approvalDeadlineCapSeconds: this.#options.approvalDeadlineCapSeconds ?? 24 * 3600,
       key: this.#key,
+      ...(this.#options.evaluator ? { evaluator: this.#options.evaluator } : {}),
     };
   }
 
@@ -153,6 +164,7 @@ export class DecisionService {
       topics: ['intents'],
       transactionalId: `${this.#options.groupId ?? DECISION_GROUP}-${this.instanceId}`,
       fromBeginning: true,
+      exactlyOnce: this.#options.exactlyOnce ?? true,
       transform: (records) => this.#decideBatch(records.map((r) => r.value), settings),
       onDeadLetter: (letter) => {
         this.#decisions.inc({ verdict: 'deny', code: 'INTENT_INVALID' });
@@ -174,34 +186,45 @@ export class DecisionService {
     } catch (err) {
       context = err instanceof ContextUnavailable ? err : new ContextUnavailable((err as Error).message, err);
     }
-    const out: OutgoingRecord[] = [];
-    // Session history changes within the batch, so a later intent sees an earlier one's export.
-    const exported = new Map<string, number>();
+    // Which intents to decide: a redelivered or resubmitted intent gets its earlier decision again
+    // (and nothing to execute twice); a second copy within the batch gets nothing more.
+    const outputs: OutgoingRecord[][] = intents.map(() => []);
+    const sessions = new Map<string, number[]>();
     const seen = new Set<string>();
-    for (const intent of intents) {
+    intents.forEach((intent, i) => {
       const previous = context instanceof Error ? undefined : context.decided.get(intent.intent_id);
       if (previous || seen.has(intent.intent_id)) {
-        // The same intent again: the same decision again, never a new one (and nothing to execute twice).
-        if (previous) out.push({ topic: 'decisions', key: intent.session.id, value: previous });
-        continue;
+        if (previous) outputs[i]!.push({ topic: 'decisions', key: intent.session.id, value: previous });
+        return;
       }
       seen.add(intent.intent_id);
-      let snapshot = context instanceof Error ? context : context.snapshots.get(intent.intent_id)!;
-      if (!(snapshot instanceof Error)) {
-        const extra = exported.get(intent.session.id) ?? 0;
-        snapshot = { ...snapshot, session: { ...snapshot.session, exported_rows: snapshot.session.exported_rows + extra } };
+      const chain = sessions.get(intent.session.id);
+      if (chain) chain.push(i);
+      else sessions.set(intent.session.id, [i]);
+    });
+    // Sessions are independent and decided concurrently (an evaluator that waits, such as a
+    // policy server, overlaps its round trips); within a session intents are decided in order,
+    // so a later intent sees an earlier one's export.
+    await Promise.all([...sessions.values()].map(async (chain) => {
+      let exported = 0;
+      for (const i of chain) {
+        const intent = intents[i]!;
+        let snapshot = context instanceof Error ? context : context.snapshots.get(intent.intent_id)!;
+        if (!(snapshot instanceof Error) && exported > 0) {
+          snapshot = { ...snapshot, session: { ...snapshot.session, exported_rows: snapshot.session.exported_rows + exported } };
+        }
+        const identity = this.#options.identity && !(snapshot instanceof Error)
+          ? await verifyIntentIdentity(intent, this.#options.identity, new Set(snapshot.revoked))
+          : null;
+        const decided = await decide(intent, snapshot, engine, settings, Date, identity);
+        exported += decided.exportedRows;
+        this.#decisions.inc({ verdict: decided.decision.verdict, code: decided.decision.reasons[0]?.code ?? 'NONE' });
+        const receipt = decided.records.find((r) => r.topic === 'receipts')?.value as { body: { evaluation_micros: number | null } } | undefined;
+        if (receipt?.body.evaluation_micros != null) this.#evaluation.observe(receipt.body.evaluation_micros / 1e6);
+        outputs[i] = decided.records;
       }
-      const identity = this.#options.identity && !(snapshot instanceof Error)
-        ? await verifyIntentIdentity(intent, this.#options.identity, new Set(snapshot.revoked))
-        : null;
-      const decided = await decide(intent, snapshot, engine, settings, Date, identity);
-      if (decided.exportedRows > 0) exported.set(intent.session.id, (exported.get(intent.session.id) ?? 0) + decided.exportedRows);
-      this.#decisions.inc({ verdict: decided.decision.verdict, code: decided.decision.reasons[0]?.code ?? 'NONE' });
-      const receipt = decided.records.find((r) => r.topic === 'receipts')?.value as { body: { evaluation_micros: number | null } } | undefined;
-      if (receipt?.body.evaluation_micros != null) this.#evaluation.observe(receipt.body.evaluation_micros / 1e6);
-      out.push(...decided.records);
-    }
-    return out;
+    }));
+    return outputs.flat();
   }
 
   /** After the transaction: remember decisions (for resubmissions) and update session history. */
@@ -211,11 +234,16 @@ export class DecisionService {
       .map((o) => (o.value as { body: { decision: Decision } }).body.decision)
       .filter((d) => intents.has(d.intent_id));
     if (fresh.length === 0) return;
-    await this.#store.rememberDecisions(fresh);
-    await this.#store.recordOutcomes(fresh.map((d) => {
-      const intent = intents.get(d.intent_id)!;
-      return { intent, verdict: d.verdict, exportedRows: exportedRowsOf(intent, d.verdict) };
-    }));
+    // Independent writes, issued together: ioredis pipelines them on its connection, one round trip.
+    const writes = await Promise.allSettled([
+      this.#store.rememberDecisions(fresh, { standing: false }),
+      this.#store.recordOutcomes(fresh.map((d) => {
+        const intent = intents.get(d.intent_id)!;
+        return { intent, verdict: d.verdict, exportedRows: exportedRowsOf(intent, d.verdict) };
+      })),
+    ]);
+    const failed = writes.find((w): w is PromiseRejectedResult => w.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /** Idempotent drain: finish and commit the batch in hand, then close everything. */

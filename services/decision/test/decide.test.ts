@@ -3,11 +3,11 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseMessage, type Intent } from '@intentgate/contracts';
 import { exampleIntent } from '@intentgate/contracts/examples';
-import { digestOf, generateSigningKey, jwksOf, verifyWarrant, type SigningKey } from '@intentgate/evidence';
+import { canonicalJson, digestOf, generateSigningKey, jwksOf, verifyWarrant, type SigningKey } from '@intentgate/evidence';
 import { ensureOpa, projectRoot } from '@intentgate/infra';
 import { buildBundle, PolicyEngine, PolicyError } from '@intentgate/policy';
 import type { ContextSnapshot } from '@intentgate/context';
-import { decide, denyDeadLetter, type DecideSettings } from '../src/decide.ts';
+import { canonicalInputJson, decide, denyDeadLetter, policyInputOf, type DecideSettings } from '../src/decide.ts';
 
 const AGENT = 'spiffe://example.org/agents/helper';
 let engine: PolicyEngine;
@@ -88,6 +88,20 @@ describe('decide', () => {
     expect(records.map((r) => [r.topic, r.key])).toEqual([['decisions', 'sess'], ['receipts', letter.intent_id]]);
     expect(parseMessage('Decision', records[0]!.value)).toMatchObject({ verdict: 'deny', reasons: [{ code: 'INTENT_INVALID' }] });
     expect(denyDeadLetter({ ...letter, intent_id: null }, settings, clock)).toEqual([]);
+  });
+
+  it('the input text built around the intent\'s canonical text is the canonical JSON of the input', async () => {
+    const identity = { subject: AGENT, trust_domain: 'example.org', chain: [{ principal: 'alice@example.org', kind: 'human', scope: ['*'], token_id: 't1', key_id: 'k' }] };
+    for (const id of [null, identity]) {
+      const i = intent({ context: { rows: 5, note: 'é\u2028"' } });
+      const input = policyInputOf(i, snapshot, clock.now(), id as never);
+      expect(canonicalInputJson(input, canonicalJson(input.intent))).toBe(canonicalJson(input));
+    }
+    const i = intent();
+    const { decision, records } = await decide(i, snapshot, engine, settings, clock);
+    const receipt = records.find((r) => r.topic === 'receipts')!.value as { body: { input: unknown } };
+    expect(decision.input_digest).toBe(digestOf(receipt.body.input));
+    expect(decision.intent_digest).toBe(digestOf(i));
   });
 });
 

@@ -1,0 +1,347 @@
+// The decision pipeline benchmark: decisions per second and latency, on one stack, in one run,
+// against a pass-through floor and an OPA-server peer, plus the micro-benchmarks.
+//   floor   pass-through worker: intents → decisions, no policy, no context (same bus, same transactions)
+//   wasm    the decision worker as shipped: OPA-Wasm in process, Redis context, exactly-once
+//   opa     the same worker, the policy evaluated by `opa run --server` over HTTP (same Rego)
+// plus: both without transactions (what exactly-once costs) and the worker with executors
+// (submit → execution). Open-loop load, rates stepped up to saturation, HdrHistogram latencies
+// from the intended send time. Writes bench/REPORT.md and bench/plot.svg.
+// Usage: npm run bench [-- --step-seconds 6 --rates 500,1000,... --instances 1 --profile --skip-micro]
+import { execFile } from 'node:child_process';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs, promisify } from 'node:util';
+import { pino } from 'pino';
+import { Bus } from '@intentgate/bus';
+import { ContextStore } from '@intentgate/context';
+import { publishAndActivate } from '@intentgate/decision';
+import { exportPrivateJwk, generateSigningKey, jwksOf } from '@intentgate/evidence';
+import { projectRoot, startStack } from '@intentgate/infra';
+import { buildBundle } from '@intentgate/policy';
+import { agreement, LoadGenerator, startExecutors, startOpaServer, startWorkers, type StepResult } from './pipeline/harness.ts';
+import { seedContext, TEMPLATES } from './pipeline/intents.ts';
+import { latencyThroughputSvg } from './pipeline/plot.ts';
+import { topSelfTime } from './pipeline/profile.ts';
+
+const { values } = parseArgs({
+  options: {
+    'step-seconds': { type: 'string', default: '6' },
+    rates: { type: 'string', default: '500,1000,1500,2000,2500,3000,4000,5000,6000,8000,10000' },
+    instances: { type: 'string', default: '1' },
+    // wasm-e2e early: its executors start at the beginning of the approved topics, best while they are short.
+    series: { type: 'string', default: 'floor,wasm-e2e,wasm,opa,floor-no-eo,wasm-no-eo,wasm-2w' },
+    profile: { type: 'boolean', default: false },
+    'skip-micro': { type: 'boolean', default: false },
+    note: { type: 'string', default: '' },
+    /** How long the load generator's producer lets an intent wait for company (as a client library batching would). */
+    'linger-ms': { type: 'string', default: '2' },
+    /** V8 flags for the worker processes (also what `npm run decision` should run with in production). */
+    'worker-flags': { type: 'string', default: '' },
+  },
+});
+const SECONDS = Number(values['step-seconds']);
+const RATES = values.rates.split(',').map(Number);
+const INSTANCES = Number(values.instances);
+const SERIES = values.series.split(',');
+/**
+ * The peer's policy time bound. An HTTP round trip queued behind a batch's other requests is
+ * slower than a Wasm call; with the worker's 50 ms bound the peer would deny with POLICY_TIMEOUT
+ * under load (fail closed, but then the two paths would not be deciding by policy alike).
+ */
+const PEER_TIMEOUT_MICROS = 2_000_000;
+const benchDir = import.meta.dirname;
+const resultsDir = join(benchDir, 'results');
+const profileDir = join(resultsDir, `profiles-${Date.now()}`);
+const started = new Date();
+const load0 = loadavg();
+const log = (m: string) => console.error(`… ${m}`);
+
+interface SeriesSpec {
+  name: string;
+  label: string;
+  mode: 'floor' | 'wasm' | 'opa';
+  exactlyOnce: boolean;
+  executors: boolean;
+  color: string;
+  /** Worker processes in the group, when not --instances. */
+  instances?: number;
+}
+const SPECS: Record<string, SeriesSpec> = {
+  floor: { name: 'floor', label: 'floor: pass-through, no policy/context', mode: 'floor', exactlyOnce: true, executors: false, color: '#7f7f7f' },
+  wasm: { name: 'wasm', label: 'IntentGate: OPA-Wasm in process', mode: 'wasm', exactlyOnce: true, executors: false, color: '#1f77b4' },
+  opa: { name: 'opa', label: 'peer: opa run --server over HTTP', mode: 'opa', exactlyOnce: true, executors: false, color: '#d62728' },
+  'floor-no-eo': { name: 'floor-no-eo', label: 'floor, no transactions', mode: 'floor', exactlyOnce: false, executors: false, color: '#bcbd22' },
+  'wasm-no-eo': { name: 'wasm-no-eo', label: 'Wasm, no transactions', mode: 'wasm', exactlyOnce: false, executors: false, color: '#17becf' },
+  'wasm-2w': { name: 'wasm-2w', label: 'Wasm, 2 worker processes', mode: 'wasm', exactlyOnce: true, executors: false, color: '#9467bd', instances: 2 },
+  'wasm-e2e': { name: 'wasm-e2e', label: 'Wasm + executors (e2e)', mode: 'wasm', exactlyOnce: true, executors: true, color: '#2ca02c' },
+};
+
+const stack = await startStack({ progress: log });
+const stops: Array<() => Promise<unknown>> = [() => stack.stop()];
+const results = new Map<string, StepResult[]>();
+const halves = new Map<string, StepResult>();
+let opaVersion = stack.info.opa.version;
+let gen: LoadGenerator | null = null;
+try {
+  const { kafka, schemaRegistry, redis } = stack.info;
+  const logger = pino({ level: 'warn' }, pino.destination(2));
+  const bus = new Bus({ brokers: kafka.brokers, registryUrl: schemaRegistry.url, clientId: 'bench-admin', logger });
+  stops.unshift(() => bus.close());
+  await bus.provision();
+  const policyDir = join(projectRoot, 'policies');
+  const bundle = await buildBundle({ opaPath: stack.info.opa.path, policyDir, revision: 'bench' });
+  const tenant = 'bench';
+  await publishAndActivate(bus, bundle, { version: 'bench', tenant, by: 'bench' });
+  const store = new ContextStore({ redisUrl: redis.url, freshnessMs: 3_600_000 });
+  await store.connect();
+  await seedContext(store);
+  await store.close();
+  const opa = await startOpaServer(stack.info.opa.path, policyDir);
+  stops.unshift(() => opa.stop());
+  const key = await generateSigningKey('bench-warrant');
+  const keyJwk = (await exportPrivateJwk(key)) as Record<string, unknown>;
+  gen = await LoadGenerator.start({ brokers: kafka.brokers, registryUrl: schemaRegistry.url, logger, lingerMs: Number(values['linger-ms']) });
+  stops.unshift(() => gen!.close());
+  const groupId = `${gen.runId}-decision`; // one group for every path: each starts where the last stopped
+  if (values.profile) await mkdir(profileDir, { recursive: true });
+
+  for (const name of SERIES) {
+    const spec = SPECS[name];
+    if (!spec) throw new Error(`unknown series ${name} (known: ${Object.keys(SPECS).join(', ')})`);
+    const instances = spec.instances ?? INSTANCES;
+    log(`series ${name}: starting ${instances} worker(s)`);
+    const execArgv = [...values['worker-flags'].split(' ').filter(Boolean), ...(values.profile ? ['--cpu-prof', '--cpu-prof-dir', join(profileDir, name)] : [])];
+    const workers = await startWorkers({
+      mode: spec.mode, brokers: kafka.brokers, registryUrl: schemaRegistry.url, redisUrl: redis.url, tenant, groupId, keyJwk,
+      opaUrl: opa.url, exactlyOnce: spec.exactlyOnce, ...(spec.mode === 'opa' ? { policyTimeoutMicros: PEER_TIMEOUT_MICROS } : {}),
+    }, instances, execArgv);
+    const executors = spec.executors
+      ? await startExecutors({ brokers: kafka.brokers, registryUrl: schemaRegistry.url, redisUrl: redis.url, jwks: jwksOf([key]), groupPrefix: `${gen.runId}-exec`, sessionPrefix: `${gen.runId}-${name}-` })
+      : null;
+    try {
+      const cpu = () => ({
+        'decision worker': workers.pids, kafka: [kafka.pid ?? 0], redis: [redis.pid ?? 0], 'schema registry': [schemaRegistry.pid ?? 0],
+        ...(spec.mode === 'opa' ? { 'opa server': [opa.pid] } : {}), ...(executors ? { executors: [executors.pid] } : {}),
+      });
+      const stepBase = { path: name, expectExecutions: spec.executors, rss: () => workers.maxRss(), cpu };
+      await gen.step({ ...stepBase, rate: 800, seconds: 4, seedKey: 'warmup' });
+      const steps: StepResult[] = [];
+      for (const rate of RATES) {
+        const r = await gen.step({ ...stepBase, rate, seconds: SECONDS, seedKey: `r${rate}` });
+        steps.push(r);
+        log(`${name} @ ${rate}/s: ${r.throughput.toFixed(0)}/s, p50 ${r.decision.p50.toFixed(1)} ms, p99 ${r.decision.p99.toFixed(1)} ms${r.execution ? `, exec p99 ${r.execution.p99.toFixed(1)} ms` : ''}, rss ${(r.workerRssMax / 2 ** 20).toFixed(0)} MB${r.sustained ? '' : ' (saturated)'}`);
+        if (!r.sustained) break;
+      }
+      results.set(name, steps);
+      if (name === 'wasm' || name === 'opa') {
+        const rate = Math.max(100, Math.round(saturation(steps) / 2 / 50) * 50);
+        const half = await gen.step({ ...stepBase, rate, seconds: SECONDS, seedKey: 'half' });
+        halves.set(name, half);
+        log(`${name} at half saturation (${rate}/s): p50 ${half.decision.p50.toFixed(1)} ms, p99 ${half.decision.p99.toFixed(1)} ms`);
+      }
+    } finally {
+      await executors?.stop();
+      await workers.stop();
+    }
+  }
+  opaVersion = stack.info.opa.version;
+} finally {
+  for (const stop of stops) await stop().catch((err: unknown) => console.error(`stop failed: ${(err as Error).message}`));
+}
+const load1 = loadavg();
+
+// Micro-benchmarks, after the stack is down so they run on a quiet(er) machine.
+const run = promisify(execFile);
+let micro = '';
+let ledger = '';
+if (!values['skip-micro']) {
+  log('micro-benchmarks (bench/micro.bench.ts, bench/ledger.bench.ts)');
+  await run(process.execPath, ['--disable-warning=TimeoutNegativeWarning', join(benchDir, 'micro.bench.ts')], { maxBuffer: 1 << 24 });
+  await run(process.execPath, [join(benchDir, 'ledger.bench.ts'), '--entries', '50000', '--batch', '100'], { maxBuffer: 1 << 24 });
+}
+micro = await readFile(join(benchDir, 'MICRO.md'), 'utf8').catch(() => '');
+ledger = await readFile(join(benchDir, 'LEDGER.md'), 'utf8').catch(() => '');
+
+// ---------------------------------------------------------------------------------------------
+function saturation(steps: readonly StepResult[]): number {
+  return Math.max(0, ...steps.map((s) => s.throughput));
+}
+/** The highest sustained throughput with p99 at or under `p99Ms`. */
+function capacityAt(steps: readonly StepResult[], p99Ms: number): number {
+  return Math.max(0, ...steps.filter((s) => s.sustained && s.decision.p99 <= p99Ms).map((s) => s.throughput));
+}
+const f0 = (n: number) => n.toFixed(0);
+const f1 = (n: number) => n.toFixed(1);
+const f2 = (n: number) => n.toFixed(2);
+const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MB`;
+const ratio = (a: number, b: number) => (b > 0 ? `${f2(a / b)}×` : 'n/a');
+const steps = (n: string) => results.get(n) ?? [];
+const sat = (n: string) => saturation(steps(n));
+
+const lines: string[] = [];
+const cmd = `npm run bench -- --step-seconds ${SECONDS} --rates ${RATES.join(',')} --instances ${INSTANCES} --linger-ms ${values['linger-ms']} --series ${SERIES.join(',')}${values['worker-flags'] ? ` --worker-flags='${values['worker-flags']}'` : ''}${values.profile ? ' --profile' : ''}`;
+lines.push('# Decision pipeline benchmark', '');
+lines.push(`Run: \`${cmd}\`, ${started.toISOString()} → ${new Date().toISOString()}.`, '');
+lines.push(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.versions.node}; ` +
+  `Kafka ${stack.info.kafka.version} (${stack.info.kafka.source}), schema registry ${stack.info.schemaRegistry.version}, Redis ${stack.info.redis.version}, OPA ${opaVersion}, kafkajs 2.2.4, opa-wasm 1.10.0. ` +
+  `Everything — Kafka, registry, Redis, OPA, the worker(s), executors and the load generator — on this one machine. ` +
+  `Load average (1/5/15 min) at start ${load0.map(f2).join(' / ')}, at end ${load1.map(f2).join(' / ')}.${values.note ? ` ${values.note}` : ''}`, '');
+lines.push('## Method', '');
+lines.push(
+  `- Open loop: intents are produced on a fixed schedule (intent k at t0 + k/rate), whatever the answers do; each latency runs from the intent's *intended* send time to the moment the load generator receives its first decision (or its ExecutionResult), so a stall delays every intent scheduled during it. HdrHistogram, 3 significant digits.`,
+  `- Each rate step lasts ${SECONDS} s; the ladder stops at the first step a path does not keep up with (fewer decisions/s than 95% of the offered rate, measured from the first intended send to the last decision). That step's throughput is the path's saturation. A 4 s warm-up at 800/s (JIT of the worker and the broker) precedes each ladder; the Wasm and peer paths then run once more at half their saturation.`,
+  `- Workload: a seeded mix of ${TEMPLATES.length} intent kinds over app, infra, data and ai (allow, deny for each guard, escalate), 16 agents, 256 sessions per step with their own export budgets. Same seed per step on every path, so two paths decide identical workloads.`,
+  `- Same stack, topics (intents: 6 partitions) and consumer group for every path; ${INSTANCES} worker process(es) per path. Each worker is its own Node process; the executors (one ExecutorRuntime per domain: verify warrant, claim it in Redis, report; the handler does nothing) run in one more.`,
+  '',
+);
+
+lines.push('## All paths: latency against offered rate', '');
+lines.push('| path | offered /s | achieved /s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | kept up | worker RSS | allow / deny / escalate |');
+lines.push('|---|---|---|---|---|---|---|---|---|---|---|');
+for (const name of SERIES) {
+  for (const s of steps(name)) {
+    lines.push(`| ${name} | ${s.rate} | ${f0(s.throughput)} | ${f1(s.decision.p50)} | ${f1(s.decision.p90)} | ${f1(s.decision.p99)} | ${f1(s.decision.p999)} | ${f1(s.decision.max)} | ${s.sustained ? 'yes' : '**no**'} | ${mb(s.workerRssMax)} | ${s.verdicts.allow ?? 0} / ${s.verdicts.deny ?? 0} / ${s.verdicts.escalate ?? 0} |`);
+  }
+  const half = halves.get(name);
+  if (half) lines.push(`| ${name} (half saturation) | ${half.rate} | ${f0(half.throughput)} | ${f1(half.decision.p50)} | ${f1(half.decision.p90)} | ${f1(half.decision.p99)} | ${f1(half.decision.p999)} | ${f1(half.decision.max)} | ${half.sustained ? 'yes' : '**no**'} | ${mb(half.workerRssMax)} | ${half.verdicts.allow ?? 0} / ${half.verdicts.deny ?? 0} / ${half.verdicts.escalate ?? 0} |`);
+}
+lines.push('', '![latency against throughput](plot.svg)', '');
+
+const COMPONENTS = ['decision worker', 'kafka', 'redis', 'schema registry', 'opa server', 'executors', 'load generator'];
+lines.push('## Where the two cores go', '');
+lines.push('CPU time per decision (µs) by process, at each path\'s highest step it kept up with (from /proc: user + system). "Ours" is the sum; "busy cores" is the whole machine (every process, /proc/stat) during the step, so "others" is CPU used by processes that are not part of this run (the machine is shared). The last column is the ceiling if this run had both cores to itself: 2 cores ÷ ours.', '');
+lines.push(`| path | offered /s | ${COMPONENTS.join(' | ')} | ours µs | busy cores (ours + others) | ceiling /s |`);
+lines.push(`|---|---|${COMPONENTS.map(() => '---').join('|')}|---|---|---|`);
+for (const name of SERIES) {
+  const kept = steps(name).filter((x) => x.sustained);
+  const st = kept.at(-1) ?? steps(name)[0];
+  if (!st) continue;
+  const ours = Object.values(st.cpuPerDecision).reduce((a, b) => a + b, 0);
+  const oursCores = (ours * st.throughput) / 1e6;
+  lines.push(`| ${name} | ${st.rate} | ${COMPONENTS.map((c) => (st.cpuPerDecision[c] === undefined ? '–' : f0(st.cpuPerDecision[c]!))).join(' | ')} | ${f0(ours)} | ${f2(st.machineBusyCores)} (${f2(oursCores)} + ${f2(Math.max(0, st.machineBusyCores - oursCores))}) | ${ours > 0 ? f0((2 * 1e6) / ours) : '–'} |`);
+}
+lines.push('');
+
+lines.push('## Comparison 1: against the pass-through floor', '');
+lines.push('| | saturation (decisions/s) | ratio to floor |', '|---|---|---|');
+lines.push(`| floor (pass-through, exactly-once) | ${f0(sat('floor'))} | 1.00× |`);
+lines.push(`| IntentGate, Wasm (exactly-once) | ${f0(sat('wasm'))} | ${ratio(sat('wasm'), sat('floor'))} |`);
+lines.push('');
+
+lines.push('## Comparison 2: against the OPA-server peer', '');
+lines.push('Throughput each path sustains with its p99 at or under a bound (the highest sustained step):', '');
+lines.push('| p99 bound | Wasm decisions/s | OPA server decisions/s | ratio |', '|---|---|---|---|');
+for (const bound of [15, 25, 50, 100, 250]) {
+  lines.push(`| ≤ ${bound} ms | ${f0(capacityAt(steps('wasm'), bound))} | ${f0(capacityAt(steps('opa'), bound))} | ${ratio(capacityAt(steps('wasm'), bound), capacityAt(steps('opa'), bound))} |`);
+}
+lines.push(`| saturation | ${f0(sat('wasm'))} | ${f0(sat('opa'))} | ${ratio(sat('wasm'), sat('opa'))} |`, '');
+const genOutcomes = gen as LoadGenerator | null;
+const cmp = agreement(genOutcomes?.outcomes.get('wasm'), genOutcomes?.outcomes.get('opa'));
+lines.push(`**Agreement:** the Wasm path and the OPA-server peer decided ${cmp.compared} identical intents (same seed, same context) and agree on verdict and reason codes for ${cmp.agreed} of them (${cmp.compared > 0 ? f2((100 * cmp.agreed) / cmp.compared) : '0'}%).`);
+if (cmp.differences.length > 0) lines.push('', 'First differences:', '', ...cmp.differences.map((d) => `- ${d}`));
+lines.push('');
+
+lines.push('## What exactly-once costs', '');
+lines.push('Exactly-once: each batch\'s decisions, approved intents, receipts and consumed offsets commit in one Kafka transaction. Without: the records are produced (idempotent, acks=all) and the offsets committed after them, at-least-once (measured only here; the worker always runs exactly-once).', '');
+lines.push('| path | saturation, exactly-once | saturation, no transactions | exactly-once / none | p50 at the lowest rate, EO vs none (ms) |', '|---|---|---|---|---|');
+for (const [eo, none] of [['floor', 'floor-no-eo'], ['wasm', 'wasm-no-eo']] as const) {
+  const a = steps(eo)[0];
+  const b = steps(none)[0];
+  lines.push(`| ${eo} | ${f0(sat(eo))} | ${f0(sat(none))} | ${ratio(sat(eo), sat(none))} | ${a ? f1(a.decision.p50) : '–'} vs ${b ? f1(b.decision.p50) : '–'} |`);
+}
+lines.push('');
+
+const e2e = steps('wasm-e2e');
+if (e2e.length > 0) {
+  lines.push('## Submit → execution (Wasm worker with executors running)', '');
+  lines.push('| offered /s | decisions /s | executed | decision p50 / p99 ms | execution p50 / p99 / p99.9 ms | kept up |', '|---|---|---|---|---|---|');
+  for (const s of e2e) {
+    lines.push(`| ${s.rate} | ${f0(s.throughput)} | ${s.executed} | ${f1(s.decision.p50)} / ${f1(s.decision.p99)} | ${s.execution ? `${f1(s.execution.p50)} / ${f1(s.execution.p99)} / ${f1(s.execution.p999)}` : '–'} | ${s.sustained ? 'yes' : '**no**'} |`);
+  }
+  lines.push('');
+}
+
+if (micro || ledger) {
+  lines.push('## Micro-benchmarks (same command, after the stack stopped)', '');
+  const body = (md: string) => md.split('\n').filter((l) => !l.startsWith('# ')).join('\n').trim();
+  if (micro) lines.push(body(micro), '');
+  if (ledger) lines.push(body(ledger), '');
+}
+
+if (values.profile) {
+  lines.push('## CPU profile of the worker (node --cpu-prof), self time, top functions', '');
+  for (const name of SERIES) {
+    const dir = join(profileDir, name);
+    const files = await readdir(dir).catch(() => [] as string[]);
+    for (const file of files.filter((f) => f.endsWith('.cpuprofile')).slice(0, 1)) {
+      lines.push(`### ${name}`, '', '| self | function |', '|---|---|');
+      for (const t of await topSelfTime(join(dir, file), 15)) lines.push(`| ${(100 * t.share).toFixed(1)}% | \`${t.name}\` |`);
+      lines.push('');
+    }
+  }
+}
+
+const halfWasm = halves.get('wasm');
+const evalP50 = /policy evaluation, starter policy \(Wasm\), pre-serialized input[^|]*\| ([\d.]+)/.exec(micro)?.[1];
+const rssAtSat = Math.max(0, ...steps('wasm').map((s) => s.workerRssMax));
+lines.push('## Targets', '');
+lines.push('| target | measured | holds |', '|---|---|---|');
+lines.push(`| sustained ≥ 6,000 decisions/s | ${f0(sat('wasm'))} decisions/s at saturation (${INSTANCES} worker) | ${sat('wasm') >= 6000 ? 'yes' : '**no**'} |`);
+lines.push(`| p99 submit→decision ≤ 15 ms at half of saturation | ${halfWasm ? `${f1(halfWasm.decision.p99)} ms at ${halfWasm.rate}/s` : '–'} | ${halfWasm && halfWasm.decision.p99 <= 15 ? 'yes' : '**no**'} |`);
+lines.push(`| policy evaluation p50 ≤ 20 µs | ${evalP50 ? `${evalP50} µs (micro, pre-serialized input)` : '–'} | ${evalP50 && Number(evalP50) <= 20 ? 'yes' : '**no**'} |`);
+lines.push(`| throughput ≥ 70% of the floor | ${sat('floor') > 0 ? `${f0((100 * sat('wasm')) / sat('floor'))}%` : '–'} | ${sat('floor') > 0 && sat('wasm') >= 0.7 * sat('floor') ? 'yes' : '**no**'} |`);
+const eq = capacityAt(steps('opa'), 100) > 0 ? capacityAt(steps('wasm'), 100) / capacityAt(steps('opa'), 100) : 0;
+lines.push(`| ≥ 2× the OPA-server peer at equal p99 | ${f2(eq)}× at p99 ≤ 100 ms; ${ratio(sat('wasm'), sat('opa'))} at saturation | ${eq >= 2 ? 'yes' : '**no**'} |`);
+lines.push(`| decision worker RSS ≤ 300 MB at saturation | ${mb(rssAtSat)} | ${rssAtSat > 0 && rssAtSat <= 300 * 2 ** 20 ? 'yes' : '**no**'} |`);
+lines.push(`| Wasm and peer agree on 100% of intents | ${cmp.agreed} / ${cmp.compared} | ${cmp.compared > 0 && cmp.agreed === cmp.compared ? 'yes' : '**no**'} |`);
+lines.push('');
+
+// Findings: what the numbers above say about each target, computed from this run.
+{
+  const cpuAt = (n: string) => {
+    const st = steps(n).filter((x) => x.sustained).at(-1) ?? steps(n)[0];
+    return st ? { st, ours: Object.values(st.cpuPerDecision).reduce((a, b) => a + b, 0), worker: st.cpuPerDecision['decision worker'] ?? 0 } : null;
+  };
+  const w = cpuAt('wasm');
+  const fl = cpuAt('floor');
+  const o = cpuAt('opa');
+  const floorSaturated = steps('floor').some((x) => !x.sustained);
+  const lowEo = steps('floor')[0];
+  const lowNone = steps('floor-no-eo')[0];
+  const lowW = steps('wasm')[0];
+  const lowWn = steps('wasm-no-eo')[0];
+  lines.push('## Findings', '');
+  if (w) {
+    const wSat = steps('wasm').some((x) => !x.sustained);
+    lines.push(`- **Throughput.** One worker ${wSat ? 'saturates at' : 'kept up with every step, up to'} ${f0(sat('wasm'))} decisions/s${sat('wasm-2w') > 0 ? `, two at ${f0(sat('wasm-2w'))}/s` : ''}. At ${w.st.rate}/s each decision cost ${f0(w.ours)} µs of CPU across our processes, ${f0(w.worker)} µs of it in the worker, so the worker's single thread is busy at about ${f0((w.worker * sat('wasm')) / 1e6 * 100)}% of a core at saturation, and the whole pipeline cannot exceed about ${f0(2e6 / w.ours)}/s on 2 cores even with them to itself. 6,000/s would need ≤ ${f0(2e6 / 6000)} µs per decision for everything (Kafka, Redis, worker, load generator) together.`);
+  }
+  if (w && fl) {
+    lines.push(`- **Against the floor.** The pass-through worker spends ${f0(fl.worker)} µs per intent (decode, one decision, transaction); the decision worker ${f0(w.worker)} µs: policy input and its canonical digest, Wasm evaluation, an Ed25519 warrant for each allow, and three records per intent instead of one (decision, receipt with the full input, approved intent) — each contract-checked, serialized and written. ${floorSaturated ? `The floor saturated at ${f0(sat('floor'))}/s` : `The floor did not saturate within the ladder (it kept up with ${f0(sat('floor'))}/s), so ${f0((100 * sat('wasm')) / Math.max(1, sat('floor')))}% is an upper bound of the ratio`}.`);
+  }
+  if (lowEo && lowNone) {
+    lines.push(`- **What exactly-once costs.** At ${lowEo.rate}/s the floor's p50 is ${f1(lowEo.decision.p50)} ms with a transaction per fetch and ${f1(lowNone.decision.p50)} ms without${lowW && lowWn ? `; the Wasm worker's ${f1(lowW.decision.p50)} ms against ${f1(lowWn.decision.p50)} ms` : ''}. A KafkaJS transaction is AddPartitionsToTxn, Produce, AddOffsetsToTxn, TxnOffsetCommit and EndTxn in sequence (one request in flight, as idempotence requires), and the consumer of \`decisions\` (read_committed) sees them only after the commit markers: an intent waits for the transaction in progress, then its own. Throughput costs less (${ratio(sat('wasm'), sat('wasm-no-eo'))} of the no-transaction saturation for the worker) because a fetch across all partitions shares one transaction.`);
+  }
+  if (halfWasm) {
+    lines.push(`- **p99 at half saturation** is ${f1(halfWasm.decision.p99)} ms (p50 ${f1(halfWasm.decision.p50)} ms) at ${halfWasm.rate}/s, ${halfWasm.decision.p99 <= 15 ? 'within' : 'over'} the 15 ms target: the transaction round trips above set the p50, and the tail is intents that arrive while a transaction is in flight and wait for it and their own, on a machine whose two cores run Kafka, Redis, the worker and the load generator at once. Without transactions the same pipeline is at ${lowWn ? `${f1(lowWn.decision.p99)} ms p99 at ${lowWn.rate}/s` : 'n/a'}.`);
+  }
+  if (o) {
+    lines.push(`- **The OPA-server peer** spends ${f0(o.st.cpuPerDecision['opa server'] ?? 0)} µs per decision in \`opa\` (HTTP, JSON, the Rego interpreter) and ${f0(o.worker)} µs in the worker (HTTP client) at ${o.st.rate}/s, against ${evalP50 ?? '–'} µs for the in-process Wasm evaluation; its decisions agree with the Wasm path's on ${cmp.agreed} of ${cmp.compared} intents. Its policy time bound is raised to ${PEER_TIMEOUT_MICROS / 1e6} s for the comparison (with the worker's 50 ms bound it denies with POLICY_TIMEOUT under load: fail closed, but then it no longer decides by policy).`);
+  }
+  lines.push(`- **Policy evaluation** p50 is ${evalP50 ?? '–'} µs with the input passed as the canonical text the worker hashes anyway (it was 29.9 µs through opa-wasm's evaluate with an object). The constant policy through the same call is the floor of the call itself; the rest is Rego evaluated inside the Wasm module (a profile puts most of it in opa_value_hash / opa_value_get: every \`input.intent.…\` and \`data.…\` lookup hashes its key, for the ~40 rules of five files evaluated for every intent), not marshalling, which is why 20 µs is not reached without rewriting the policy.`);
+  lines.push(`- **Worker memory** at saturation is ${mb(rssAtSat)} RSS. After loading its modules, before any work, the worker is at about 130 MB (measured with \`process.memoryUsage()\`); under load V8 grows its heap (heapTotal about 200 MB, of which 60–120 MB live), mostly young generation. \`--worker-flags='--max-semi-space-size=8'\` kept it near 280–330 MB in trials, at a throughput cost that a shared machine did not let us pin down, so it is not the default.`);
+  lines.push('');
+}
+
+const plotSeries = SERIES.filter((n) => ['floor', 'wasm', 'opa'].includes(n)).map((n) => ({
+  name: SPECS[n]!.label, color: SPECS[n]!.color,
+  points: [...steps(n), ...(halves.get(n) ? [halves.get(n)!] : [])].map((s) => ({ x: s.throughput, p50: s.decision.p50, p99: s.decision.p99 })),
+}));
+await writeFile(join(benchDir, 'plot.svg'), latencyThroughputSvg('Submit → decision latency against throughput', plotSeries, { targetP99Ms: 15 }));
+const extra = await readFile(join(benchDir, 'pipeline', 'CHANGES.md'), 'utf8').catch(() => '');
+const report = `${lines.join('\n')}${extra ? `\n${extra}` : ''}`;
+await writeFile(join(benchDir, 'REPORT.md'), report);
+await mkdir(resultsDir, { recursive: true });
+await writeFile(join(resultsDir, `pipeline-${started.toISOString().replace(/[:.]/g, '-')}.json`), JSON.stringify({ results: Object.fromEntries(results), halves: Object.fromEntries(halves), agreement: cmp }, null, 2));
+console.log(report);
+process.exit(0);

@@ -1,0 +1,81 @@
+// One decision worker of the pipeline benchmark, as a process of its own (so its CPU, memory and
+// profile are its own). Started by bench/pipeline/paths.ts with fork(); its configuration is a
+// JSON argument. Modes:
+//   wasm   the DecisionService as shipped: OPA-Wasm in process + Redis context, one transaction per batch
+//   opa    the same DecisionService with the policy evaluated by `opa run --server` over HTTP
+//   floor  pass-through: consumes intents, produces one decision each, no policy and no context
+// Messages from the parent: 'rss' (answers {rss}), 'stop' (drains, commits, exits).
+import { randomUUID } from 'node:crypto';
+import { pino } from 'pino';
+import { Bus, type TransactionalProcessor } from '@intentgate/bus';
+import type { Decision } from '@intentgate/contracts';
+import { DecisionService } from '@intentgate/decision';
+import { importSigningKey } from '@intentgate/evidence';
+import { OpaServerEvaluator } from '@intentgate/policy';
+
+export interface WorkerConfig {
+  mode: 'wasm' | 'opa' | 'floor';
+  brokers: string[];
+  registryUrl: string;
+  redisUrl: string;
+  tenant: string;
+  groupId: string;
+  instanceId: string;
+  /** Private JWK of the warrant key (the executors hold its public half). */
+  keyJwk: Record<string, unknown>;
+  opaUrl?: string;
+  exactlyOnce: boolean;
+  /** pino level of the worker's own log (stderr); 'fatal' unless given or BENCH_WORKER_LOG is set. */
+  logLevel?: string;
+  /** The policy time bound (µs); the worker's default (50 ms) when absent. */
+  policyTimeoutMicros?: number;
+}
+
+const config = JSON.parse(process.argv[2] ?? '{}') as WorkerConfig;
+const logger = pino({ level: config.logLevel ?? process.env.BENCH_WORKER_LOG ?? 'fatal', base: { service: `bench-${config.mode}` } }, pino.destination(2));
+const ZERO_DIGEST = '0'.repeat(64);
+
+let stop: () => Promise<void>;
+if (config.mode === 'floor') {
+  const bus = new Bus({ brokers: config.brokers, registryUrl: config.registryUrl, clientId: `bench-floor-${config.instanceId}`, logger });
+  await bus.registerSchemas();
+  const processor: TransactionalProcessor<'Intent'> = bus.transactional<'Intent'>({
+    groupId: config.groupId, topics: ['intents'], transactionalId: `${config.groupId}-${config.instanceId}`, fromBeginning: true,
+    exactlyOnce: config.exactlyOnce,
+    transform: async (records) => records.map(({ value: intent }) => {
+      const decision: Decision = {
+        decision_id: randomUUID(), intent_id: intent.intent_id, intent_digest: ZERO_DIGEST, verdict: 'deny', final: true,
+        reasons: [{ code: 'PASS_THROUGH', rule: 'bench.floor', message: 'no policy, no context' }], obligations: {},
+        policy: null, input_digest: null, decided_at: new Date().toISOString(),
+      };
+      return { topic: 'decisions', key: intent.session.id, value: decision };
+    }),
+  });
+  await processor.start();
+  stop = () => bus.close();
+} else {
+  const evaluator = config.mode === 'opa' ? new OpaServerEvaluator({ url: config.opaUrl!, maxSockets: 32 }) : undefined;
+  const service = await DecisionService.start({
+    brokers: config.brokers, registryUrl: config.registryUrl, redisUrl: config.redisUrl, tenant: config.tenant,
+    groupId: config.groupId, instanceId: config.instanceId, key: await importSigningKey(config.keyJwk), contextFreshnessMs: 3_600_000,
+    approvalDeadlineCapSeconds: 3_600, exactlyOnce: config.exactlyOnce, logger,
+    ...(config.policyTimeoutMicros ? { policyTimeoutMicros: config.policyTimeoutMicros } : {}), ...(evaluator ? { evaluator } : {}),
+  });
+  stop = async () => {
+    await service.stop();
+    evaluator?.close();
+  };
+}
+
+process.on('message', (msg: unknown) => {
+  if (msg === 'rss') process.send?.({ rss: process.memoryUsage().rss, memory: process.memoryUsage() });
+  if (msg === 'memory') console.error(JSON.stringify(process.memoryUsage()));
+  if (msg === 'stop') {
+    stop().then(() => process.exit(0), (err: unknown) => {
+      logger.error({ err: (err as Error).message }, 'stop failed');
+      process.exit(1);
+    });
+  }
+});
+process.on('disconnect', () => process.exit(1)); // the parent died: do not linger
+process.send?.({ ready: true });
