@@ -46,7 +46,9 @@ function withoutStackEnv(): NodeJS.ProcessEnv {
   return { ...env, INTENTGATE_CONTAINERS: 'never' };
 }
 
-describe('npm start', () => {
+// The whole system starts in a child process here: the ceiling matches up()'s own wait, so a
+// loaded machine waits instead of failing.
+describe('npm start', { timeout: 360_000 }, () => {
   it('uses the servers given by the environment, provisions them, and stops on Ctrl-C', async () => {
     const s = stack();
     const run = startScript({

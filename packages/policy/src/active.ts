@@ -33,12 +33,13 @@ export class ActivePolicy {
    * Loads and swaps in a published bundle. When it cannot be loaded, nothing is in force any
    * more and every decision denies until a good bundle is activated; the error is rethrown.
    */
-  async activate(digest: string): Promise<PolicyEngine> {
+  async activate(digest: string, version?: string): Promise<PolicyEngine> {
     let engine: PolicyEngine;
     try {
       const bundle = this.#bundles.get(digest);
       if (!bundle) throw new PolicyError('NO_ACTIVE_BUNDLE', `bundle ${digest} was never published`);
-      engine = await PolicyEngine.load(bundle.bytes, { version: bundle.version });
+      // The activation names the version it activates; the same bytes may have been published under another label.
+      engine = await PolicyEngine.load(bundle.bytes, { version: version ?? bundle.version });
       if (engine.ref.bundle_digest !== digest) {
         throw new PolicyError('BUNDLE_CORRUPT', `bundle bytes hash to ${engine.ref.bundle_digest}, not ${digest}`);
       }

@@ -13,7 +13,7 @@ export class PolicyWatcher {
   readonly #tenant: string;
   readonly #logger: Logger;
   #consumer: BusConsumer<MessageName> | null = null;
-  #pending: string | null = null;
+  #pending: { digest: string; version: string } | null = null;
   #lastActivationOffset = -1n;
 
   constructor(bus: Bus, active: ActivePolicy, tenant: string, logger: Logger) {
@@ -43,19 +43,19 @@ export class PolicyWatcher {
 
   async #onBundle(bundle: PolicyBundle): Promise<void> {
     this.#active.offer(bundle.digest, bundle.version, Buffer.from(bundle.bundle, 'base64'));
-    if (this.#pending === bundle.digest) await this.#activate(bundle.digest);
+    if (this.#pending?.digest === bundle.digest) await this.#activate(bundle.digest, this.#pending.version);
   }
 
   async #onActivation(activation: PolicyActivation): Promise<void> {
     if (activation.tenant !== this.#tenant) return;
-    if (this.#active.has(activation.bundle_digest)) await this.#activate(activation.bundle_digest);
-    else this.#pending = activation.bundle_digest; // the bundle record has not arrived yet
+    if (this.#active.has(activation.bundle_digest)) await this.#activate(activation.bundle_digest, activation.version);
+    else this.#pending = { digest: activation.bundle_digest, version: activation.version }; // the bundle record has not arrived yet
   }
 
-  async #activate(digest: string): Promise<void> {
+  async #activate(digest: string, version: string): Promise<void> {
     this.#pending = null;
     try {
-      const engine = await this.#active.activate(digest);
+      const engine = await this.#active.activate(digest, version);
       this.#logger.info({ digest, version: engine.ref.version }, 'policy bundle activated');
     } catch (err) {
       this.#logger.error({ digest, err: (err as Error).message }, 'activated bundle cannot be loaded: denying everything until a good bundle is activated');
