@@ -229,14 +229,27 @@ export class TransactionalProcessor<N extends MessageName> {
     }
   }
 
-  /** Idempotent: lets the batch in hand commit or abort, leaves the group, closes the producer. */
-  stop(): Promise<void> {
+  /**
+   * Idempotent: lets the batch in hand commit or abort, leaves the group, closes the producer.
+   * Each step is bounded: a drain that does not finish in time is logged and abandoned, which is
+   * safe (an uncommitted transaction is aborted by the broker or fenced by the next instance, and
+   * its batch is fetched again), where waiting forever would turn SIGTERM into a SIGKILL later.
+   */
+  stop(timeoutMs = 30_000): Promise<void> {
     this.#stopped ??= (async () => {
-      for (const close of [() => this.#consumer.disconnect(), () => this.#producer.disconnect()]) {
+      for (const [what, close] of [['consumer', () => this.#consumer.disconnect()], ['producer', () => this.#producer.disconnect()]] as const) {
+        let timer: NodeJS.Timeout | undefined;
         try {
-          await close();
+          await Promise.race([
+            close(),
+            new Promise<never>((_, reject) => {
+              timer = setTimeout(() => reject(new Error(`${what} did not drain within ${timeoutMs} ms; its uncommitted batch will be fetched again`)), timeoutMs);
+            }),
+          ]);
         } catch (err) {
-          this.#options.logger.warn({ err: describe(err) }, 'transactional processor shutdown step failed');
+          this.#options.logger.error({ err: describe(err), queued: this.#queue.length, pumping: this.#pumping }, 'transactional processor shutdown step failed');
+        } finally {
+          clearTimeout(timer);
         }
       }
     })();
