@@ -128,10 +128,16 @@ try {
       await gen.step({ ...stepBase, rate: 800, seconds: 4, seedKey: 'warmup' });
       const steps: StepResult[] = [];
       for (const rate of RATES) {
-        const r = await gen.step({ ...stepBase, rate, seconds: SECONDS, seedKey: `r${rate}` });
-        steps.push(r);
-        log(`${name} @ ${rate}/s: ${r.throughput.toFixed(0)}/s, p50 ${r.decision.p50.toFixed(1)} ms, p99 ${r.decision.p99.toFixed(1)} ms${r.execution ? `, exec p99 ${r.execution.p99.toFixed(1)} ms` : ''}, rss ${(r.workerRssMax / 2 ** 20).toFixed(0)} MB${r.sustained ? '' : ' (saturated)'}`);
-        if (!r.sustained) break;
+        // A step the path did not keep up with is run once more before the ladder stops: on a
+        // shared machine one burst of someone else's work should not end it. Both are reported.
+        let r: StepResult | null = null;
+        for (const seedKey of [`r${rate}`, `r${rate}-again`]) {
+          r = await gen.step({ ...stepBase, rate, seconds: SECONDS, seedKey });
+          steps.push(r);
+          log(`${name} @ ${rate}/s: ${r.throughput.toFixed(0)}/s, p50 ${r.decision.p50.toFixed(1)} ms, p99 ${r.decision.p99.toFixed(1)} ms${r.execution ? `, exec p99 ${r.execution.p99.toFixed(1)} ms` : ''}, rss ${(r.workerRssMax / 2 ** 20).toFixed(0)} MB${r.sustained ? '' : ' (did not keep up)'}`);
+          if (r.sustained) break;
+        }
+        if (!r!.sustained) break;
       }
       results.set(name, steps);
       if (name === 'wasm' || name === 'opa') {
@@ -167,9 +173,9 @@ ledger = await readFile(join(benchDir, 'LEDGER.md'), 'utf8').catch(() => '');
 function saturation(steps: readonly StepResult[]): number {
   return Math.max(0, ...steps.map((s) => s.throughput));
 }
-/** The highest sustained throughput with p99 at or under `p99Ms`. */
-function capacityAt(steps: readonly StepResult[], p99Ms: number): number {
-  return Math.max(0, ...steps.filter((s) => s.sustained && s.decision.p99 <= p99Ms).map((s) => s.throughput));
+/** The highest sustained throughput with p99 at or under `p99Ms` (ladder steps and the half-saturation run). */
+function capacityAt(steps: readonly StepResult[], p99Ms: number, half?: StepResult): number {
+  return Math.max(0, ...[...steps, ...(half ? [half] : [])].filter((s) => s.sustained && s.decision.p99 <= p99Ms).map((s) => s.throughput));
 }
 const f0 = (n: number) => n.toFixed(0);
 const f1 = (n: number) => n.toFixed(1);
@@ -192,7 +198,7 @@ lines.push(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalm
 lines.push('## Method', '');
 lines.push(
   `- Open loop: intents are produced on a fixed schedule (intent k at t0 + k/rate), whatever the answers do; each latency runs from the intent's *intended* send time to the moment the load generator receives its first decision (or its ExecutionResult), so a stall delays every intent scheduled during it. HdrHistogram, 3 significant digits.`,
-  `- Each rate step lasts ${SECONDS} s; the ladder stops at the first step a path does not keep up with (fewer decisions/s than 95% of the offered rate, measured from the first intended send to the last decision). That step's throughput is the path's saturation. A 4 s warm-up at 800/s (JIT of the worker and the broker) precedes each ladder; the Wasm and peer paths then run once more at half their saturation.`,
+  `- Each rate step lasts ${SECONDS} s; a step a path does not keep up with is run once more (\`-again\`), and the ladder stops when that one fails too (fewer decisions/s than 95% of the offered rate, measured from the first intended send to the last decision). That step's throughput is the path's saturation. A 4 s warm-up at 800/s (JIT of the worker and the broker) precedes each ladder; the Wasm and peer paths then run once more at half their saturation.`,
   `- Workload: a seeded mix of ${TEMPLATES.length} intent kinds over app, infra, data and ai (allow, deny for each guard, escalate), 16 agents, 256 sessions per step with their own export budgets. Same seed per step on every path, so two paths decide identical workloads.`,
   `- Same stack, topics (intents: 6 partitions) and consumer group for every path; ${INSTANCES} worker process(es) per path. Each worker is its own Node process; the executors (one ExecutorRuntime per domain: verify warrant, claim it in Redis, report; the handler does nothing) run in one more.`,
   '',
@@ -235,7 +241,8 @@ lines.push('## Comparison 2: against the OPA-server peer', '');
 lines.push('Throughput each path sustains with its p99 at or under a bound (the highest sustained step):', '');
 lines.push('| p99 bound | Wasm decisions/s | OPA server decisions/s | ratio |', '|---|---|---|---|');
 for (const bound of [15, 25, 50, 100, 250]) {
-  lines.push(`| ≤ ${bound} ms | ${f0(capacityAt(steps('wasm'), bound))} | ${f0(capacityAt(steps('opa'), bound))} | ${ratio(capacityAt(steps('wasm'), bound), capacityAt(steps('opa'), bound))} |`);
+  const [cw, co] = [capacityAt(steps('wasm'), bound, halves.get('wasm')), capacityAt(steps('opa'), bound, halves.get('opa'))];
+  lines.push(`| ≤ ${bound} ms | ${f0(cw)} | ${f0(co)} | ${ratio(cw, co)} |`);
 }
 lines.push(`| saturation | ${satText('wasm')} | ${satText('opa')} | ${ratio(sat('wasm'), sat('opa'))} |`, '');
 const genOutcomes = gen as LoadGenerator | null;
@@ -294,8 +301,12 @@ lines.push(`| sustained ≥ 6,000 decisions/s | ${f0(sat('wasm'))} decisions/s a
 lines.push(`| p99 submit→decision ≤ 15 ms at half of saturation | ${halfWasm ? `${f1(halfWasm.decision.p99)} ms at ${halfWasm.rate}/s` : '–'} | ${halfWasm && halfWasm.decision.p99 <= 15 ? 'yes' : '**no**'} |`);
 lines.push(`| policy evaluation p50 ≤ 20 µs | ${evalP50 ? `${evalP50} µs (micro, pre-serialized input)` : '–'} | ${evalP50 && Number(evalP50) <= 20 ? 'yes' : '**no**'} |`);
 lines.push(`| throughput ≥ 70% of the floor | ${sat('floor') > 0 ? `${f0((100 * sat('wasm')) / sat('floor'))}%` : '–'} | ${sat('floor') > 0 && sat('wasm') >= 0.7 * sat('floor') ? 'yes' : '**no**'} |`);
-const eq = capacityAt(steps('opa'), 100) > 0 ? capacityAt(steps('wasm'), 100) / capacityAt(steps('opa'), 100) : 0;
-lines.push(`| ≥ 2× the OPA-server peer at equal p99 | ${f2(eq)}× at p99 ≤ 100 ms; ${ratio(sat('wasm'), sat('opa'))} at saturation | ${eq >= 2 ? 'yes' : '**no**'} |`);
+// Equal p99: the peer at the highest throughput it sustained, and what the Wasm path sustains
+// with a p99 no worse than the peer's there (its ladder's steps: a conservative figure).
+const opaBest = [...steps('opa'), ...(halves.get('opa') ? [halves.get('opa')!] : [])].filter((x) => x.sustained).sort((a, b) => b.throughput - a.throughput)[0];
+const eqBound = opaBest?.decision.p99 ?? 0;
+const eq = opaBest ? capacityAt(steps('wasm'), eqBound, halves.get('wasm')) / opaBest.throughput : 0;
+lines.push(`| ≥ 2× the OPA-server peer at equal p99 | ${f2(eq)}× at the peer's best sustained point (${opaBest ? `${f0(opaBest.throughput)}/s, p99 ${f1(eqBound)} ms` : '–'}): Wasm ${f0(capacityAt(steps('wasm'), eqBound, halves.get('wasm')))}/s with p99 ≤ ${f1(eqBound)} ms; ${ratio(sat('wasm'), sat('opa'))} at saturation | ${eq >= 2 ? 'yes' : '**no**'} |`);
 lines.push(`| decision worker RSS ≤ 300 MB at saturation | ${mb(rssSustained)} at the highest rate it kept up with; ${mb(rssAtSat)} in the overloaded step after it | ${rssAtSat > 0 && rssAtSat <= 300 * 2 ** 20 ? 'yes' : '**no**'} |`);
 lines.push(`| Wasm and peer agree on 100% of intents | ${cmp.agreed} / ${cmp.compared} | ${cmp.compared > 0 && cmp.agreed === cmp.compared ? 'yes' : '**no**'} |`);
 lines.push('');
