@@ -21,7 +21,7 @@ import { projectRoot, startStack } from '@intentgate/infra';
 import { buildBundle } from '@intentgate/policy';
 import { agreement, LoadGenerator, startExecutors, startOpaServer, startWorkers, type StepResult } from './pipeline/harness.ts';
 import { seedContext, TEMPLATES } from './pipeline/intents.ts';
-import { latencyThroughputSvg } from './pipeline/plot.ts';
+import { curveOf, latencyThroughputSvg } from './pipeline/plot.ts';
 import { topSelfTime } from './pipeline/profile.ts';
 
 const { values } = parseArgs({
@@ -354,7 +354,7 @@ lines.push('');
 
 const plotSeries = SERIES.filter((n) => ['floor', 'wasm', 'opa'].includes(n)).map((n) => ({
   name: SPECS[n]!.label, color: SPECS[n]!.color,
-  points: [...steps(n), ...(halves.get(n) ? [halves.get(n)!] : [])].map((s) => ({ x: s.throughput, p50: s.decision.p50, p99: s.decision.p99 })),
+  points: curveOf([...steps(n), ...(halves.get(n) ? [halves.get(n)!] : [])]),
 }));
 await writeFile(join(benchDir, 'plot.svg'), latencyThroughputSvg('Submit → decision latency against throughput', plotSeries, { targetP99Ms: 15 }));
 const extra = await readFile(join(benchDir, 'pipeline', 'CHANGES.md'), 'utf8').catch(() => '');
