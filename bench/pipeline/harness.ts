@@ -192,6 +192,8 @@ export interface StepResult {
   verdicts: Record<string, number>;
   /** CPU time per decision, µs, by component (from the step's start to its last decision). */
   cpuPerDecision: Record<string, number>;
+  /** Seconds from the first intended send to the end of the step (its drain included): what the CPU figures span. */
+  wallSeconds: number;
   /** Whole machine: CPU seconds used (all processes, /proc/stat) per wall second during the step. */
   machineBusyCores: number;
 }
@@ -380,6 +382,7 @@ export class LoadGenerator {
       workerRssMax: rssMax, generatorLagMs: lag, verdicts,
       cpuPerDecision: Object.fromEntries(Object.keys(cpu1).map((k) => [k, decided > 0 ? ((cpu1[k]! - (cpu0[k] ?? 0)) * 1e6) / decided : 0])),
       machineBusyCores: wall > 0 ? (machine1 - machine0) / wall : 0,
+      wallSeconds: wall,
     };
   }
 

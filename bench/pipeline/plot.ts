@@ -8,12 +8,22 @@ export interface Series {
   points: Array<{ x: number; p50: number; p99: number }>;
 }
 
+/**
+ * The points of one path for the plot: the steps it kept up with (and its half-saturation
+ * run), by throughput, then its highest-throughput step it did not keep up with (saturation).
+ */
+export function curveOf(steps: ReadonlyArray<{ sustained: boolean; throughput: number; decision: { p50: number; p99: number } }>): Series['points'] {
+  const kept = steps.filter((s) => s.sustained).sort((a, b) => a.throughput - b.throughput);
+  const over = steps.filter((s) => !s.sustained).sort((a, b) => b.throughput - a.throughput)[0];
+  return [...kept, ...(over && over.throughput > (kept.at(-1)?.throughput ?? 0) ? [over] : [])].map((s) => ({ x: s.throughput, p50: s.decision.p50, p99: s.decision.p99 }));
+}
+
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 export function latencyThroughputSvg(title: string, series: Series[], options: { targetP99Ms?: number } = {}): string {
-  const W = 760;
-  const H = 460;
-  const m = { left: 70, right: 180, top: 40, bottom: 55 };
+  const W = 900;
+  const H = 480;
+  const m = { left: 70, right: 290, top: 40, bottom: 55 };
   const pw = W - m.left - m.right;
   const ph = H - m.top - m.bottom;
   const all = series.flatMap((s) => s.points);
@@ -47,7 +57,7 @@ export function latencyThroughputSvg(title: string, series: Series[], options: {
     out.push(`<text x="${m.left + pw - 4}" y="${ty - 4}" text-anchor="end" fill="#777">${options.targetP99Ms} ms</text>`);
   }
   series.forEach((s, i) => {
-    const pts = [...s.points].sort((a, b) => a.x - b.x);
+    const pts = s.points;
     const line = (key: 'p50' | 'p99') => pts.map((p) => `${x(p.x).toFixed(1)},${y(p[key]).toFixed(1)}`).join(' ');
     out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${line('p99')}"/>`);
     out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="1.5" stroke-dasharray="5 4" points="${line('p50')}"/>`);
