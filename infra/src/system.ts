@@ -11,7 +11,7 @@ import { DecisionService, publishAndActivate } from '@intentgate/decision';
 import { Executors } from '@intentgate/executors';
 import { LedgerService } from '@intentgate/ledger';
 import { McpGateway } from '@intentgate/gateway';
-import type { Jwks } from '@intentgate/evidence';
+import { jwksFromUrls } from '@intentgate/sdk';
 import { DEMO_AGENT } from '@intentgate/demo';
 import { buildBundle } from '@intentgate/policy';
 import { seedDemoContext } from '@intentgate/demo';
@@ -115,10 +115,7 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
       delegation: [{ principal: 'alice@demo.intentgate.local', kind: 'human', scope: ['*'] }, { principal: DEMO_AGENT, kind: 'agent', scope: ['ai:*'] }],
     },
     issuer: WARRANT_ISSUERS,
-    jwks: async () => {
-      const sets = await Promise.all([decision.httpUrl, approvals.url].map(async (u) => (await fetch(`${u}/.well-known/jwks.json`)).json() as Promise<Jwks>));
-      return { keys: sets.flatMap((s) => s.keys) };
-    },
+    jwks: jwksFromUrls([decision.httpUrl, approvals.url].map((u) => `${u}/.well-known/jwks.json`)),
   });
   let stopped: Promise<void> | null = null;
   return {

@@ -7,6 +7,14 @@ export type Refusal = { code: string; message: string };
 /** Where warrant keys come from: 'bus' (warrant.keys, read by the caller), a JWKS, or a fetcher. */
 export type KeySource = 'bus' | Jwks | (() => Promise<Jwks>);
 
+/** A key fetcher over several JWKS URLs (the decision worker's and the approvals service's): one set of all their keys. */
+export function jwksFromUrls(urls: readonly string[]): () => Promise<Jwks> {
+  return async () => {
+    const sets = await Promise.all(urls.map(async (u) => (await fetch(u)).json() as Promise<Jwks>));
+    return { keys: sets.flatMap((set) => set.keys) };
+  };
+}
+
 export interface WarrantGuardOptions {
   /** Accepted warrant issuers: the decision worker's and, for reviewed escalations, the approvals service's. */
   issuer: string | readonly string[];

@@ -159,9 +159,9 @@ export class ApprovalsService {
       this.logger.error({ err: (err as Error).message }, 'context store unreachable at start');
     });
     // Settlements recorded before a crash but maybe not published: publish them again, unchanged.
-    await this.#exclusive(() => this.#publishUnpublished());
-    // Answers stored before a crash that already settle their request (the settlement itself was not yet recorded).
     await this.#exclusive(async () => {
+      await this.#publishUnpublished();
+      // Answers stored before a crash that already settle their request (the settlement itself was not yet recorded).
       for (const item of this.#store.pending()) {
         const settlement = settle(item.request, item.responses, Date.now());
         if (settlement) await this.#settle(item, settlement);
@@ -206,6 +206,10 @@ export class ApprovalsService {
 
   pending(): StoredRequest[] {
     return this.#store.pending();
+  }
+
+  pendingIds(): string[] {
+    return this.#store.pendingIds();
   }
 
   history(limit = 100): StoredRequest[] {

@@ -88,6 +88,11 @@ export class ApprovalStore {
     return (this.#db.prepare("SELECT * FROM requests WHERE status = 'pending' ORDER BY deadline_ms").all() as unknown as Row[]).map((r) => this.#load(r));
   }
 
+  /** Ids of the open requests (what an open page polls: no request bodies, no answers). */
+  pendingIds(): string[] {
+    return (this.#db.prepare("SELECT decision_id FROM requests WHERE status = 'pending' ORDER BY deadline_ms").all() as Array<{ decision_id: string }>).map((r) => r.decision_id);
+  }
+
   /** Open requests whose deadline has passed. */
   due(nowMs: number, limit = 100): StoredRequest[] {
     return (this.#db.prepare("SELECT * FROM requests WHERE status = 'pending' AND deadline_ms <= ? ORDER BY deadline_ms LIMIT ?").all(nowMs, limit) as unknown as Row[]).map((r) => this.#load(r));

@@ -216,7 +216,7 @@ export async function startWeb(service: ApprovalsService, options: { port: numbe
       return page(res, 200, pendingPage(who.reviewer, who.session.csrf, service.pending(), Date.now(), flash));
     }
     // What the page polls, so a reviewer learns of new or settled requests without losing a half-typed comment.
-    if (path === '/pending.json' && req.method === 'GET') return json(res, 200, { ids: service.pending().map((p) => p.request.decision_id) });
+    if (path === '/pending.json' && req.method === 'GET') return json(res, 200, { ids: service.pendingIds() });
     if (path === '/history' && req.method === 'GET') return page(res, 200, historyPage(who.reviewer, who.session.csrf, service.history()));
     const m = /^\/requests\/([A-Za-z0-9-]{1,64})\/answer$/.exec(path);
     if (m && req.method === 'POST') return answerFromPage(req, res, m[1]!, who);

@@ -12,7 +12,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { DelegationHop, SpiffeId } from '@intentgate/contracts';
-import type { Jwks } from '@intentgate/evidence';
+import { jwksFromUrls } from '@intentgate/sdk';
 import { McpGateway } from './mcp.ts';
 
 const root = join(import.meta.dirname, '..', '..', '..');
@@ -59,10 +59,7 @@ const gateway = await McpGateway.start({
   identity: { agentId: c.MCP_AGENT_ID, autonomy: c.MCP_AUTONOMY, delegation: c.MCP_DELEGATION, workflowStep: c.MCP_WORKFLOW_STEP, requestSource: 'user' },
   // Warrants come from the decision worker, and for a reviewed escalation from the approvals service.
   issuer: c.APPROVALS_JWKS_URL ? ['intentgate-decision', 'intentgate-approvals'] : 'intentgate-decision',
-  jwks: async () => {
-    const sets = await Promise.all([c.DECISION_JWKS_URL, c.APPROVALS_JWKS_URL].filter((u): u is string => !!u).map(async (u) => (await fetch(u)).json() as Promise<Jwks>));
-    return { keys: sets.flatMap((set) => set.keys) };
-  },
+  jwks: jwksFromUrls([c.DECISION_JWKS_URL, c.APPROVALS_JWKS_URL].filter((u): u is string => !!u)),
 });
 if (stdio) await gateway.mcpServer().connect(new StdioServerTransport());
 say(`mcp gateway ready: ${stdio ? 'stdio' : gateway.url}`);
