@@ -10,7 +10,11 @@ import { deadLetterOf } from './dead-letter.ts';
 export interface TransactionalOptions<N extends MessageName> {
   groupId: string;
   topics: string[];
-  /** Stable per worker instance: it fences a zombie predecessor with the same id. */
+  /**
+   * Stable per worker instance: it fences a zombie predecessor with the same id. Exactly-once
+   * runs two transactional producers, `<id>` and `<id>` + ALTERNATE_SUFFIX, taking turns (see
+   * #producers); both are fenced the same way.
+   */
   transactionalId: string;
   /** Turns a batch's records into output records; all of them commit with the batch's offsets, or none. */
   transform: (records: IncomingRecord<N>[], ctx: BatchContext) => Promise<OutgoingRecord[]>;
@@ -42,6 +46,9 @@ export interface TransactionalOptions<N extends MessageName> {
 
 const PARTITIONS_AT_ONCE = 64;
 
+/** The second transactional producer's id: `<transactionalId>` + this. */
+export const ALTERNATE_SUFFIX = '.alt';
+
 function isConcurrentTransactions(err: unknown): boolean {
   return (err as { type?: string }).type === 'CONCURRENT_TRANSACTIONS';
 }
@@ -57,7 +64,17 @@ async function backoff(attempt: number): Promise<void> {
  */
 export class TransactionalProcessor<N extends MessageName> {
   readonly #consumer: Consumer;
-  readonly #producer: Producer;
+  /**
+   * Exactly-once takes turns between two transactional producers. After EndTxn the broker still
+   * writes the commit markers; until they are written it refuses that producer's next
+   * transaction (CONCURRENT_TRANSACTIONS), and with one producer 155 of 513 transactions waited
+   * for that (a backoff, a retry and a metadata refresh). The other producer's last transaction
+   * ended a whole cycle earlier. Transactions never overlap (the next begins after the last's
+   * commit returned), so records and offsets are appended in the same order as with one
+   * producer, and the group coordinator keeps the offset commit appended last.
+   */
+  readonly #producers: Producer[];
+  #turn = 0;
   readonly #serde: Serde;
   readonly #options: TransactionalOptions<N>;
   #started: Promise<void> | null = null;
@@ -79,14 +96,13 @@ export class TransactionalProcessor<N extends MessageName> {
       heartbeatInterval: Math.floor((options.sessionTimeoutMs ?? 10_000) / 3),
       retry: { retries: 8 },
     });
-    this.#producer = options.exactlyOnce === false
-      ? kafka.producer({ ...PRODUCER_SAFETY })
-      : kafka.producer({
-        ...PRODUCER_SAFETY, transactionalId: options.transactionalId,
-        // The broker answers CONCURRENT_TRANSACTIONS to the next transaction's first write until
-        // the previous one's commit markers are written (a few ms); retry soon, not after 100+ ms.
+    this.#producers = options.exactlyOnce === false
+      ? [kafka.producer({ ...PRODUCER_SAFETY })]
+      : [options.transactionalId, `${options.transactionalId}${ALTERNATE_SUFFIX}`].map((transactionalId) => kafka.producer({
+        ...PRODUCER_SAFETY, transactionalId,
+        // Should the markers still be pending (see #producers), retry soon, not after 100+ ms.
         retry: { initialRetryTime: 5, maxRetryTime: 1_000, retries: 12 },
-      });
+      }));
     this.#serde = serde;
     this.#options = options;
   }
@@ -103,7 +119,7 @@ export class TransactionalProcessor<N extends MessageName> {
           resolve();
         });
       });
-      await this.#producer.connect();
+      await Promise.all(this.#producers.map((p) => p.connect()));
       await this.#consumer.connect();
       await this.#consumer.subscribe({ topics: this.#options.topics, fromBeginning: this.#options.fromBeginning ?? false });
       await this.#consumer.run({
@@ -179,7 +195,7 @@ export class TransactionalProcessor<N extends MessageName> {
     };
 
     if (this.#options.exactlyOnce === false) {
-      if (messages.length > 0) await this.#producer.sendBatch({ acks: -1, topicMessages: groupByTopic(messages) });
+      if (messages.length > 0) await this.#producers[0]!.sendBatch({ acks: -1, topicMessages: groupByTopic(messages) });
       await this.#consumer.commitOffsets(offsets);
       resolveAll();
       this.#committedBatches++;
@@ -187,7 +203,9 @@ export class TransactionalProcessor<N extends MessageName> {
       return;
     }
     this.#options.logger.debug(where, 'transaction: begin');
-    const txn = await this.#producer.transaction();
+    const producer = this.#producers[this.#turn]!;
+    this.#turn = (this.#turn + 1) % this.#producers.length;
+    const txn = await producer.transaction();
     try {
       if (messages.length > 0) await txn.sendBatch({ acks: -1, topicMessages: groupByTopic(messages) });
       const byTopic = new Map<string, Array<{ partition: number; offset: string }>>();
@@ -237,7 +255,7 @@ export class TransactionalProcessor<N extends MessageName> {
    */
   stop(timeoutMs = 30_000): Promise<void> {
     this.#stopped ??= (async () => {
-      for (const [what, close] of [['consumer', () => this.#consumer.disconnect()], ['producer', () => this.#producer.disconnect()]] as const) {
+      for (const [what, close] of [['consumer', () => this.#consumer.disconnect()], ['producers', () => Promise.all(this.#producers.map((p) => p.disconnect()))]] as const) {
         let timer: NodeJS.Timeout | undefined;
         try {
           await Promise.race([

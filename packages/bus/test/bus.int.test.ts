@@ -279,3 +279,57 @@ describe('transactions', () => {
     await watcher.stop();
   });
 });
+
+describe('transactions take turns between two producers', () => {
+  it('every round commits once and in order; a successor with the same transactional id fences both producers', async () => {
+    const marker = randomUUID();
+    const group = uniqueGroup('txn-turns');
+    const transactionalId = `${group}-p`;
+    const seen: string[] = [];
+    const watcher = bus.consumer<'Decision'>({
+      groupId: uniqueGroup('txn-turns-watch'), topics: ['decisions'], fromBeginning: true,
+      handle: async (records) => {
+        for (const r of records) if (r.key === marker) seen.push(r.value.intent_id);
+      },
+    });
+    await watcher.start();
+    const processor = bus.transactional<'Intent'>({
+      groupId: group, topics: ['intents'], fromBeginning: true, transactionalId,
+      transform: async (records) => records.filter((r) => r.key === marker).map((r) => ({
+        topic: 'decisions', key: marker,
+        value: {
+          decision_id: randomUUID(), intent_id: r.value.intent_id, intent_digest: 'c'.repeat(64), verdict: 'deny' as const, final: true,
+          reasons: [{ code: 'TEST_DENY', rule: 'test', message: 'test deny' }], obligations: {}, policy: null, input_digest: null,
+          decided_at: new Date().toISOString(),
+        },
+      })),
+    });
+    await processor.start();
+    const producer = bus.producer();
+    const sent: string[] = [];
+    // Rounds one after another: each is its own fetch and transaction, so both producers take part.
+    for (let round = 0; round < 4; round++) {
+      const intents = [exampleIntent(), exampleIntent(), exampleIntent()];
+      await producer.sendMany(intents.map((value) => ({ topic: 'intents', key: marker, value })));
+      sent.push(...intents.map((i) => i.intent_id));
+      await eventually(() => seen.length === sent.length, `round ${round} committed`);
+    }
+    expect(processor.committedBatches).toBeGreaterThanOrEqual(4);
+    expect(seen).toEqual(sent); // one partition (one key): committed in the order consumed, none twice
+
+    // A successor initialising the same two transactional ids fences this instance entirely:
+    // neither of its producers can commit anything more.
+    const successors = [transactionalId, `${transactionalId}.alt`].map((id) => rawKafka.producer({ transactionalId: id, idempotent: true, maxInFlightRequests: 1 }));
+    for (const s of successors) {
+      await s.connect();
+      await (await s.transaction()).abort(); // InitProducerId bumps the epoch: the old one is fenced
+    }
+    const late = [exampleIntent(), exampleIntent()];
+    await producer.sendMany(late.map((value) => ({ topic: 'intents', key: marker, value })));
+    await new Promise((r) => setTimeout(r, 4_000));
+    expect(seen).toEqual(sent); // nothing of the fenced instance became visible
+    await processor.stop(10_000);
+    await Promise.all(successors.map((s) => s.disconnect()));
+    await watcher.stop();
+  });
+});
