@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import './coordinator-cache.ts';
+import './fast-crc32c.ts';
 import { TOPICS, type MessageName, type TopicSpec } from '@intentgate/contracts';
 import { BusError, describe } from './errors.ts';
 import { kafkaLogCreator, silentLogger, type Logger } from './logger.ts';
