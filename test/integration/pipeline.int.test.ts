@@ -218,6 +218,60 @@ describe('executor refusals', () => {
   });
 });
 
+describe('executor concurrency', () => {
+  it('runs approved intents on different resources at once, those on one resource one at a time, each once', async () => {
+    const s = stack();
+    const shared = `svc-${randomUUID().slice(0, 8)}`;
+    const restart = (id: string) => intent({
+      action: { name: 'infra.restart', domain: 'infra', reversible: true },
+      resource: { type: 'service', id, properties: { sensitivity: 'internal', environment: 'staging' } },
+    });
+    const apart = Array.from({ length: 6 }, () => restart(`svc-${randomUUID().slice(0, 8)}`));
+    const together = Array.from({ length: 3 }, () => restart(shared));
+    const ours = new Set([...apart, ...together].map((i) => i.intent_id));
+    let running = 0;
+    let peak = 0;
+    let sharedBusy = false;
+    let sharedOverlapped = false;
+    const ran: string[] = [];
+    const infra = await ExecutorRuntime.start({
+      brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, domain: 'infra',
+      executorId: 'test-infra', issuer: ISSUER, groupId: uniqueGroup('executor-infra'), concurrency: 4,
+      jwks: async () => (await fetch(`${service.httpUrl}/.well-known/jwks.json`)).json() as Promise<Jwks>,
+      accept: (approved) => ours.has(approved.intent.intent_id), // other files' infra intents are not ours to claim
+      handler: async (approved) => {
+        const onShared = approved.intent.resource.id === shared;
+        if (onShared) {
+          if (sharedBusy) sharedOverlapped = true;
+          sharedBusy = true;
+        }
+        running++;
+        peak = Math.max(peak, running);
+        // Hold until three have run at once (what a concurrent executor reaches) or 5 s passed (a
+        // sequential one never gets there, so it fails the assertion below rather than hanging).
+        const until = Date.now() + 5_000;
+        while (peak < 3 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+        await new Promise((r) => setTimeout(r, 50));
+        running--;
+        if (onShared) sharedBusy = false;
+        ran.push(approved.intent.intent_id);
+      },
+    });
+    try {
+      const decisions = await Promise.all([...apart, ...together].map((i) => agent.decide(i)));
+      expect(decisions.map((d) => d.verdict)).toEqual(Array(9).fill('allow'));
+      await eventually(() => [...ours].every((id) => results.get(id)?.length === 1), 'all nine executions reported', 60_000);
+      expect([...ours].map((id) => results.get(id)![0]!.status)).toEqual(Array(9).fill('executed'));
+      expect(ran.sort()).toEqual([...ours].sort()); // each exactly once
+      expect(peak).toBeGreaterThanOrEqual(3);
+      expect(peak).toBeLessThanOrEqual(4); // the concurrency limit
+      expect(sharedOverlapped).toBe(false);
+    } finally {
+      await infra.stop();
+    }
+  });
+});
+
 describe('failing closed', () => {
   it('no active bundle for the tenant: every intent is denied NO_ACTIVE_BUNDLE', async () => {
     await service.stop();

@@ -79,6 +79,11 @@ export interface ConsumerOptions<N extends MessageName> {
   fromBeginning?: boolean;
   /** How long the group waits for a silent member before reassigning its partitions. */
   sessionTimeoutMs?: number;
+  /**
+   * How many partitions' batches `handle` may have in hand at once (default 1: one batch at a
+   * time). Each batch still commits only its own offsets, after its own records were handled.
+   */
+  partitionsAtOnce?: number;
   logger: Logger;
 }
 
@@ -123,7 +128,10 @@ export class BusConsumer<N extends MessageName> {
       });
       await this.#consumer.connect();
       await this.#consumer.subscribe({ topics: this.#options.topics, fromBeginning: this.#options.fromBeginning ?? false });
-      await this.#consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (p) => this.#eachBatch(p) });
+      await this.#consumer.run({
+        autoCommit: false, eachBatchAutoResolve: false, eachBatch: (p) => this.#eachBatch(p),
+        partitionsConsumedConcurrently: this.#options.partitionsAtOnce ?? 1,
+      });
       await joined;
     })();
     return this.#started;

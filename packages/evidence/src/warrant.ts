@@ -54,7 +54,6 @@ export async function signWarrant(key: SigningKey, req: WarrantRequest): Promise
     ? ed25519Sign(null, data, ko)
     : Buffer.from(await webcrypto.subtle.sign('Ed25519', key.privateKey as webcrypto.CryptoKey, data));
   return `${signingInput}.${signature.toString('base64url')}`;
-  return `${signingInput}.${signature}`;
 }
 
 /** Why an executor refuses a warrant: each a reason code of its own. */

@@ -36,6 +36,37 @@ export interface ExecutorOptions {
   logger?: Logger;
   /** Seconds a claimed warrant id is kept beyond the warrant's own expiry. */
   claimMarginSeconds?: number;
+  /**
+   * How many approved intents of a fetched batch run at once (default 16). Intents on the same
+   * resource (type and id) always run one after another, in the order they were approved.
+   * 1 runs everything in order.
+   */
+  concurrency?: number;
+}
+
+const DEFAULT_CONCURRENCY = 16;
+
+/** At most `size` tasks at once; the rest wait in arrival order. */
+class Slots {
+  readonly #size: number;
+  #busy = 0;
+  readonly #waiting: Array<() => void> = [];
+
+  constructor(size: number) {
+    this.#size = size;
+  }
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.#busy >= this.#size) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    else this.#busy++;
+    try {
+      return await task();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next(); // the slot passes straight to the next task
+      else this.#busy--;
+    }
+  }
 }
 
 /**
@@ -54,9 +85,13 @@ export class ExecutorRuntime {
   #producer!: BatchingProducer;
   #consumer!: BusConsumer<'ApprovedIntent'>;
   #stopped: Promise<void> | null = null;
+  /** The last queued execution per resource, so the next one on it starts after it. */
+  readonly #lanes = new Map<string, Promise<void>>();
+  readonly #slots: Slots;
 
   private constructor(options: ExecutorOptions) {
     this.#options = options;
+    this.#slots = new Slots(Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY));
     this.#bus = new Bus({
       brokers: options.brokers, registryUrl: options.registryUrl, clientId: `executor-${options.domain}-${options.executorId}`,
       ...(options.logger ? { logger: options.logger } : {}),
@@ -89,12 +124,34 @@ export class ExecutorRuntime {
       groupId: options.groupId ?? `intentgate-executor-${options.domain}`,
       topics: [approvedTopic(options.domain)],
       fromBeginning: true,
-      handle: async (records) => {
-        for (const record of records) if (options.accept?.(record.value) ?? true) await runtime.#execute(record);
-      },
+      handle: (records) => runtime.#executeAll(records.filter((r) => options.accept?.(r.value) ?? true)),
+      partitionsAtOnce: Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY),
     });
     await runtime.#consumer.start();
     return runtime;
+  }
+
+  /**
+   * Runs a batch's approved intents: each waits for the intents before it on the same resource
+   * (type and id; across every batch in hand, in the order they arrived), then for one of
+   * `concurrency` slots. Every intent finishes (or fails) before this settles, so a batch's offsets
+   * are committed only after each of its intents was reported; a failed report fails the batch
+   * (redelivered, and the claims already made refuse a second execution).
+   */
+  async #executeAll(records: Array<IncomingRecord<'ApprovedIntent'>>): Promise<void> {
+    const settled = await Promise.allSettled(records.map((record) => {
+      const { type, id } = record.value.intent.resource;
+      const key = `${type}\u0000${id}`;
+      const run = (this.#lanes.get(key) ?? Promise.resolve()).then(() => this.#slots.run(() => this.#execute(record)));
+      const tail = run.then(() => {}, () => {});
+      this.#lanes.set(key, tail);
+      void tail.then(() => {
+        if (this.#lanes.get(key) === tail) this.#lanes.delete(key);
+      });
+      return run;
+    }));
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   async #execute(record: IncomingRecord<'ApprovedIntent'>): Promise<void> {
