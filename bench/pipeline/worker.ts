@@ -6,6 +6,7 @@
 //   floor  pass-through: consumes intents, produces one decision each, no policy and no context
 // Messages from the parent: 'rss' (answers {rss}), 'stop' (drains, commits, exits).
 import { randomUUID } from 'node:crypto';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { pino } from 'pino';
 import { Bus, type TransactionalProcessor } from '@intentgate/bus';
 import type { Decision } from '@intentgate/contracts';
@@ -68,7 +69,10 @@ if (config.mode === 'floor') {
 }
 
 process.on('message', (msg: unknown) => {
-  if (msg === 'rss') process.send?.({ rss: process.memoryUsage().rss, memory: process.memoryUsage() });
+  if (msg === 'rss') {
+    const spaces = Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, Math.round(s.space_size / 1e6)]));
+    process.send?.({ rss: process.memoryUsage().rss, memory: { ...process.memoryUsage(), spacesMB: spaces } });
+  }
   if (msg === 'memory') console.error(JSON.stringify(process.memoryUsage()));
   if (msg === 'stop') {
     stop().then(() => process.exit(0), (err: unknown) => {
