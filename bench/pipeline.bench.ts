@@ -15,7 +15,7 @@ import { parseArgs, promisify } from 'node:util';
 import { pino } from 'pino';
 import { Bus } from '@intentgate/bus';
 import { ContextStore } from '@intentgate/context';
-import { publishAndActivate } from '@intentgate/decision';
+import { DECISION_ENV, DECISION_NODE_FLAGS, publishAndActivate } from '@intentgate/decision';
 import { exportPrivateJwk, generateSigningKey, jwksOf } from '@intentgate/evidence';
 import { projectRoot, startStack } from '@intentgate/infra';
 import { buildBundle } from '@intentgate/policy';
@@ -36,8 +36,10 @@ const { values } = parseArgs({
     note: { type: 'string', default: '' },
     /** How long the load generator's producer lets an intent wait for company (as a client library batching would). */
     'linger-ms': { type: 'string', default: '2' },
-    /** V8 flags for the worker processes (also what `npm run decision` should run with in production). */
-    'worker-flags': { type: 'string', default: '' },
+    /** V8 flags for the worker processes; default: those `npm run decision` starts the worker with. */
+    'worker-flags': { type: 'string', default: DECISION_NODE_FLAGS.join(' ') },
+    /** Workers without `npm run decision`'s environment settings (DECISION_ENV) either. */
+    untuned: { type: 'boolean', default: false },
   },
 });
 const SECONDS = Number(values['step-seconds']);
@@ -115,7 +117,7 @@ try {
     const workers = await startWorkers({
       mode: spec.mode, brokers: kafka.brokers, registryUrl: schemaRegistry.url, redisUrl: redis.url, tenant, groupId, keyJwk,
       opaUrl: opa.url, exactlyOnce: spec.exactlyOnce, ...(spec.mode === 'opa' ? { policyTimeoutMicros: PEER_TIMEOUT_MICROS } : {}),
-    }, instances, execArgv);
+    }, instances, execArgv, values.untuned ? {} : DECISION_ENV);
     const executors = spec.executors
       ? await startExecutors({ brokers: kafka.brokers, registryUrl: schemaRegistry.url, redisUrl: redis.url, jwks: jwksOf([key]), groupPrefix: `${gen.runId}-exec`, sessionPrefix: `${gen.runId}-${name}-` })
       : null;
@@ -188,7 +190,7 @@ const sat = (n: string) => saturation(steps(n));
 const satText = (n: string) => `${steps(n).length > 0 && steps(n).every((x) => x.sustained) ? '≥ ' : ''}${f0(sat(n))}`;
 
 const lines: string[] = [];
-const cmd = `npm run bench -- --step-seconds ${SECONDS} --rates ${RATES.join(',')} --instances ${INSTANCES} --linger-ms ${values['linger-ms']} --series ${SERIES.join(',')}${values['worker-flags'] ? ` --worker-flags='${values['worker-flags']}'` : ''}${values.profile ? ' --profile' : ''}`;
+const cmd = `npm run bench -- --step-seconds ${SECONDS} --rates ${RATES.join(',')} --instances ${INSTANCES} --linger-ms ${values['linger-ms']} --series ${SERIES.join(',')}${values['worker-flags'] !== DECISION_NODE_FLAGS.join(' ') ? ` --worker-flags='${values['worker-flags']}'` : ''}${values.untuned ? ' --untuned' : ''}${values.profile ? ' --profile' : ''}`;
 lines.push('# Decision pipeline benchmark', '');
 lines.push(`Run: \`${cmd}\`, ${started.toISOString()} → ${new Date().toISOString()}.`, '');
 lines.push(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.versions.node}; ` +

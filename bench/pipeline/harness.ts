@@ -25,9 +25,10 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-async function forkChild(script: string, config: unknown, execArgv: string[] = []): Promise<Child> {
+async function forkChild(script: string, config: unknown, execArgv: string[] = [], env: Record<string, string> = {}): Promise<Child> {
   const child: ChildProcess = fork(join(import.meta.dirname, script), [JSON.stringify(config)], {
     execArgv: ['--disable-warning=TimeoutNegativeWarning', ...execArgv],
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -75,10 +76,10 @@ export interface WorkerSet {
 }
 
 /** `instances` decision worker processes in one consumer group. */
-export async function startWorkers(config: Omit<WorkerConfig, 'instanceId'>, instances = 1, execArgv: string[] = []): Promise<WorkerSet> {
+export async function startWorkers(config: Omit<WorkerConfig, 'instanceId'>, instances = 1, execArgv: string[] = [], env: Record<string, string> = {}): Promise<WorkerSet> {
   const children: Child[] = [];
   try {
-    for (let i = 0; i < instances; i++) children.push(await forkChild('worker.ts', { ...config, instanceId: `${config.mode}-${i}-${randomUUID().slice(0, 6)}` }, execArgv));
+    for (let i = 0; i < instances; i++) children.push(await forkChild('worker.ts', { ...config, instanceId: `${config.mode}-${i}-${randomUUID().slice(0, 6)}` }, execArgv, env));
   } catch (err) {
     await Promise.all(children.map((c) => c.stop()));
     throw err;

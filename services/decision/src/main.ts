@@ -4,9 +4,12 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { ConfigError, configFromEnv } from './config.ts';
+import { missingProcessSettings } from './process-settings.ts';
 import { DecisionService } from './service.ts';
 
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'info', base: { service: 'decision' } });
+const missing = missingProcessSettings();
+if (missing.length > 0) logger.warn({ missing }, 'started without the memory settings `npm run decision` uses; resident memory under load will be higher');
 const stackFile = await readFile(join(import.meta.dirname, '..', '..', '..', '.intentgate', 'stack.json'), 'utf8').then(JSON.parse, () => null);
 
 let service: DecisionService;
