@@ -31,11 +31,9 @@ effective_sensitivity := claimed_sensitivity if {
 	sensitivity_rank[stored_sensitivity] < sensitivity_rank[claimed_sensitivity]
 }
 
-covers(scope, wanted) if wanted in scope
-
-covers(scope, wanted) if concat(":", [split(wanted, ":")[0], "*"]) in scope
-
-covers(scope, _) if "*" in scope
+covers(scope, wanted) if "*" in scope
+else if wanted in scope
+else if concat(":", [split(wanted, ":")[0], "*"]) in scope
 
 # Authority only narrows along the chain: every hop must cover the action.
 passed contains "scope" if {

@@ -19,13 +19,28 @@ domain := intent.action.domain
 # Guards every domain needs, plus the domain's own.
 required_guards := common.guards_required | domains.required[domain]
 
-passed_guards := common.passed | domains.passed
+passed_guards := common.passed | domain_passed
 
 missing_guards := required_guards - passed_guards
 
-deny_reasons := common.failures | domains.failures
+deny_reasons := common.failures | domain_failures
 
-escalation_reasons := common.escalations | domains.escalations
+escalation_reasons := common.escalations | domain_escalations
+
+# Only the acting domain's rules are evaluated: domains.passed[domain] calls the rules of
+# that domain and no other's. An unknown domain has no rules: no required guards, so never
+# an allow or an escalation, but the common rules' denials still stand.
+default domain_passed := set()
+
+domain_passed := domains.passed[domain]
+
+default domain_failures := set()
+
+domain_failures := domains.failures[domain]
+
+default domain_escalations := set()
+
+domain_escalations := domains.escalations[domain]
 
 # Guards a reviewer can stand in for; the others must pass even for an escalation.
 review_guards := required_guards - ({"no_review_needed"} | domains.reviewable[domain])
@@ -48,8 +63,8 @@ decision := {
 	"reasons": sort_reasons(escalation_reasons),
 	"obligations": {"approval": approval_obligation},
 } if {
-	count(review_guards - passed_guards) == 0
 	count(escalation_reasons) > 0
+	count(review_guards - passed_guards) == 0
 } else := {
 	"verdict": "allow",
 	"reasons": [{"code": "ALL_GUARDS_PASSED", "rule": "intentgate.decision", "message": concat(", ", sort(required_guards))}],
