@@ -47,14 +47,15 @@ failures contains reason("OUT_OF_SCOPE", "scope", sprintf("%s is outside the sco
 	not covers(hop.scope, action_scope)
 }
 
+last_hop := intent.delegation[count(intent.delegation) - 1]
+
 passed contains "chain_ends_at_subject" if {
-	last := intent.delegation[count(intent.delegation) - 1]
-	last.principal == intent.subject.id
-	last.kind == "agent"
+	last_hop.principal == intent.subject.id
+	last_hop.kind == "agent"
 }
 
 failures contains reason("CHAIN_SUBJECT_MISMATCH", "chain_ends_at_subject", "the delegation chain does not end at the acting agent") if {
-	last := intent.delegation[count(intent.delegation) - 1]
+	last := last_hop # a chain with no last hop is no mismatch (and no pass either)
 	not last.principal == intent.subject.id
 }
 

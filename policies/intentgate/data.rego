@@ -50,6 +50,10 @@ requested_rows := stated_rows if is_number(stated_rows)
 else := 0
 
 # The budget is for the whole session, from the context store's count, not the caller's.
+session_rows := ctx.session.exported_rows + requested_rows
+
+export_budget := data.intentgate.config.export_budget_rows[common.effective_sensitivity]
+
 passed.data contains "export_within_budget" if {
 	intent.action.name != "data.export"
 }
@@ -57,14 +61,13 @@ passed.data contains "export_within_budget" if {
 passed.data contains "export_within_budget" if {
 	intent.action.name == "data.export"
 	is_number(stated_rows)
-	ctx.session.exported_rows + requested_rows <= data.intentgate.config.export_budget_rows[common.effective_sensitivity]
+	session_rows <= export_budget
 }
 
 failures.data contains reason("EXPORT_BUDGET_EXCEEDED", "data", msg) if {
 	intent.action.name == "data.export"
-	budget := data.intentgate.config.export_budget_rows[common.effective_sensitivity]
-	ctx.session.exported_rows + requested_rows > budget
-	msg := sprintf("session would export %d %s rows; the budget is %d", [ctx.session.exported_rows + requested_rows, common.effective_sensitivity, budget])
+	session_rows > export_budget
+	msg := sprintf("session would export %d %s rows; the budget is %d", [session_rows, common.effective_sensitivity, export_budget])
 }
 
 failures.data contains reason("EXPORT_SIZE_UNKNOWN", "data", "an export must state context.rows") if {
