@@ -5,20 +5,16 @@ import rego.v1
 
 import data.intentgate.common
 
-intent := input.intent
-
-ctx := input.context
-
 required.data := {"data_action_known", "sensitivity_cleared", "export_within_budget"}
 
 data_actions := {"data.query", "data.export", "data.delete"}
 
 passed.data contains "data_action_known" if {
-	intent.action.name in data_actions
+	input.intent.action.name in data_actions
 }
 
-failures.data contains reason("UNKNOWN_ACTION", "data", sprintf("unknown data action %s", [intent.action.name])) if {
-	not intent.action.name in data_actions
+failures.data contains reason("UNKNOWN_ACTION", "data", sprintf("unknown data action %s", [input.intent.action.name])) if {
+	not input.intent.action.name in data_actions
 }
 
 # Restricted data never leaves; reading it is for supervised (or assisted) agents only.
@@ -28,50 +24,50 @@ passed.data contains "sensitivity_cleared" if {
 
 passed.data contains "sensitivity_cleared" if {
 	common.effective_sensitivity == "restricted"
-	intent.action.name == "data.query"
-	intent.subject.properties.autonomy != "autonomous"
+	input.intent.action.name == "data.query"
+	input.intent.subject.properties.autonomy != "autonomous"
 }
 
-failures.data contains reason("RESTRICTED_DATA", "data", sprintf("%s on restricted data is not permitted for a %s agent", [intent.action.name, intent.subject.properties.autonomy])) if {
+failures.data contains reason("RESTRICTED_DATA", "data", sprintf("%s on restricted data is not permitted for a %s agent", [input.intent.action.name, input.intent.subject.properties.autonomy])) if {
 	common.effective_sensitivity == "restricted"
 	not restricted_read_ok
 }
 
 restricted_read_ok if {
-	intent.action.name == "data.query"
-	intent.subject.properties.autonomy != "autonomous"
+	input.intent.action.name == "data.query"
+	input.intent.subject.properties.autonomy != "autonomous"
 }
 
 # `not is_number(x)` is undefined (not true) when x is missing, so read it with a default.
-stated_rows := object.get(intent.context, "rows", null)
+stated_rows := object.get(input.intent.context, "rows", null)
 
 requested_rows := stated_rows if is_number(stated_rows)
 
 else := 0
 
 # The budget is for the whole session, from the context store's count, not the caller's.
-session_rows := ctx.session.exported_rows + requested_rows
+session_rows := input.context.session.exported_rows + requested_rows
 
 export_budget := data.intentgate.config.export_budget_rows[common.effective_sensitivity]
 
 passed.data contains "export_within_budget" if {
-	intent.action.name != "data.export"
+	input.intent.action.name != "data.export"
 }
 
 passed.data contains "export_within_budget" if {
-	intent.action.name == "data.export"
+	input.intent.action.name == "data.export"
 	is_number(stated_rows)
 	session_rows <= export_budget
 }
 
 failures.data contains reason("EXPORT_BUDGET_EXCEEDED", "data", msg) if {
-	intent.action.name == "data.export"
+	input.intent.action.name == "data.export"
 	session_rows > export_budget
 	msg := sprintf("session would export %d %s rows; the budget is %d", [session_rows, common.effective_sensitivity, export_budget])
 }
 
 failures.data contains reason("EXPORT_SIZE_UNKNOWN", "data", "an export must state context.rows") if {
-	intent.action.name == "data.export"
+	input.intent.action.name == "data.export"
 	not is_number(stated_rows)
 }
 
