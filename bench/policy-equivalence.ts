@@ -253,7 +253,7 @@ function regoTestInputs(): Array<[string, Obj]> {
     ...intentOf(domain, name, reversible, resource),
     delegation: [{ principal: HUMAN, kind: 'human', scope: ['*'] }, { principal: AGENT, kind: 'agent', scope: [`${domain}:*`] }],
   });
-  const inp = (intent: Obj, context: Partial<Obj> = {}): Obj => ({ intent, context: { ...contextOf(), ...context } });
+  const inp = (intent: Obj, context: Partial<Obj> = {}): Obj => ({ intent, context: { ...contextOf(), ...context } as Obj });
   const withCtx = (i: Obj, c: Obj): Obj => ({ ...i, context: c });
   const ctx = contextOf();
   const deep = base('ai', 'a2a.call', true, tool('agent/planner'));
