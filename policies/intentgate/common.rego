@@ -32,13 +32,16 @@ else if wanted in scope
 else if concat(":", [split(wanted, ":")[0], "*"]) in scope
 
 # Authority only narrows along the chain: every hop must cover the action.
-passed contains "scope" if {
+chain_in_scope if {
 	every hop in input.intent.delegation {
 		covers(hop.scope, action_scope)
 	}
 }
 
+passed contains "scope" if chain_in_scope
+
 failures contains reason("OUT_OF_SCOPE", "scope", sprintf("%s is outside the scope delegated by %s", [action_scope, hop.principal])) if {
+	not chain_in_scope # when it holds, no hop is out of scope: no need to look again
 	some hop in input.intent.delegation
 	not covers(hop.scope, action_scope)
 }
