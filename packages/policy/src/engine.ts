@@ -39,6 +39,7 @@ export class PolicyEngine {
   readonly #policy: LoadedPolicy;
   readonly #entrypointId: number;
   readonly #fast: PolicyInternals | null;
+  #heap: Buffer | null = null;
 
   private constructor(policy: LoadedPolicy, ref: PolicyRef) {
     this.#policy = policy;
@@ -101,7 +102,10 @@ export class PolicyEngine {
     const { read, written } = encoder.encodeInto(json, new Uint8Array(p.mem.buffer, at));
     if (read !== json.length) throw new Error('input did not fit the policy heap');
     const result = p.wasmInstance.exports.opa_eval!(0, this.#entrypointId, p.dataAddr, at, written, at + written, 0);
-    const heap = new Uint8Array(p.mem.buffer); // the evaluation may have grown memory
+    // A Buffer over the memory (its indexOf is memchr; Uint8Array's took 0.2 µs), renewed when
+    // memory grows (the evaluation may have grown it).
+    if (this.#heap?.buffer !== p.mem.buffer) this.#heap = Buffer.from(p.mem.buffer);
+    const heap = this.#heap;
     const end = heap.indexOf(0, result);
     if (end < 0) throw new Error('unterminated result');
     return JSON.parse(decoder.decode(heap.subarray(result, end)));
