@@ -10,21 +10,23 @@ guards_required := {"scope", "chain_ends_at_subject", "principals_active", "sour
 
 sensitivity_rank := {"public": 0, "internal": 1, "confidential": 2, "restricted": 3}
 
-claimed_sensitivity := input.intent.resource.properties.sensitivity
-
-stored_sensitivity := input.context.resource.sensitivity
-
 # The context store's label wins over the caller's, except that a caller may only raise it.
-effective_sensitivity := claimed_sensitivity if stored_sensitivity == null
-
-effective_sensitivity := stored_sensitivity if {
-	stored_sensitivity != null
-	sensitivity_rank[stored_sensitivity] >= sensitivity_rank[claimed_sensitivity]
+effective_sensitivity := claimed if {
+	input.context.resource.sensitivity == null
+	claimed := input.intent.resource.properties.sensitivity
 }
 
-effective_sensitivity := claimed_sensitivity if {
-	stored_sensitivity != null
-	sensitivity_rank[stored_sensitivity] < sensitivity_rank[claimed_sensitivity]
+effective_sensitivity := stored if {
+	stored := input.context.resource.sensitivity
+	stored != null
+	sensitivity_rank[stored] >= sensitivity_rank[input.intent.resource.properties.sensitivity]
+}
+
+effective_sensitivity := claimed if {
+	stored := input.context.resource.sensitivity
+	stored != null
+	claimed := input.intent.resource.properties.sensitivity
+	sensitivity_rank[stored] < sensitivity_rank[claimed]
 }
 
 covers(scope, wanted) if "*" in scope
