@@ -10,7 +10,8 @@ guards_required := {"scope", "chain_ends_at_subject", "principals_active", "sour
 
 sensitivity_rank := {"public": 0, "internal": 1, "confidential": 2, "restricted": 3}
 
-# The context store's label wins over the caller's, except that a caller may only raise it.
+# The context store's label (stored) wins over the caller's (claimed), except that a caller
+# may only raise it.
 effective_sensitivity := claimed if {
 	input.context.resource.sensitivity == null
 	claimed := input.intent.resource.properties.sensitivity
