@@ -8,8 +8,10 @@
 // The corpus: the benchmark's seeded intent mix (bench/pipeline/intents.ts, many seeds, with
 // varied context), the inputs of policies/intentgate/decision_test.rego, a product of the
 // common dimensions (reversible × claimed × stored sensitivity × source × revocations ×
-// delegation chain shapes, one combination in eight) over per-domain bases, every field of the bases replaced by
-// values of the wrong type or removed, random multi-field mutations, and junk inputs.
+// delegation chain shapes, one combination in eight) over per-domain bases, the same bases
+// with every common guard passing (for the escalation and allow paths), every field of the
+// bases removed or replaced by values of the wrong type, random multi-field mutations, and
+// junk inputs.
 //
 // Usage: node bench/policy-equivalence.ts [--ref main] [--scale 1]
 import { execFile } from 'node:child_process';
@@ -207,6 +209,27 @@ function* corpus(): Generator<[string, unknown]> {
                 if (k % 5 === 0) context.now = { unix_ms: 1, hour_utc: [3, 7, 8, 17, 18, 23][k % 6]!, weekday: k % 7 };
                 yield [`product ${base.label} / rev=${reversible} claimed=${claimed} stored=${stored} source=${source} ${rl} / ${cl}`, { intent, context }];
               }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  // 3b. The same bases with every common guard passing, so that the escalation and allow paths
+  // see every combination of reversibility, labels, autonomy and clock.
+  for (const base of bases()) {
+    for (const reversible of [true, false]) {
+      for (const claimed of SENSITIVITIES) {
+        for (const stored of SENSITIVITIES) {
+          for (const autonomy of ['supervised', 'autonomous']) {
+            for (const [hour, weekday] of [[12, 2], [23, 2], [12, 6]] as const) {
+              const intent = clone(base.intent);
+              (intent.action as Obj).reversible = reversible;
+              ((intent.resource as Obj).properties as Obj).sensitivity = claimed;
+              ((intent.subject as Obj).properties as Obj).autonomy = autonomy;
+              const context = { ...clone(base.context), resource: { sensitivity: stored }, now: { unix_ms: 1, hour_utc: hour, weekday } } as Obj;
+              yield [`guards pass ${base.label} / rev=${reversible} claimed=${claimed} stored=${stored} ${autonomy} ${hour}h day ${weekday}`, { intent, context }];
             }
           }
         }
