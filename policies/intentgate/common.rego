@@ -75,23 +75,26 @@ failures contains reason("AGENT_REVOKED", "principals_active", "the acting agent
 }
 
 # Provenance: text produced by a tool (or a web page) must not trigger an irreversible action.
-passed contains "source_trusted" if {
-	input.intent.session.request_source in data.intentgate.config.trusted_sources
-}
+# Each of these is true or false (undefined when there is no request source).
+from_trusted_source := input.intent.session.request_source in data.intentgate.config.trusted_sources
+
+from_untrusted_source := input.intent.session.request_source in data.intentgate.config.untrusted_sources
+
+passed contains "source_trusted" if from_trusted_source
 
 passed contains "source_trusted" if {
-	input.intent.session.request_source in data.intentgate.config.untrusted_sources
+	from_untrusted_source
 	input.intent.action.reversible == true
 }
 
 failures contains reason("TAINTED_SOURCE", "source_trusted", sprintf("an irreversible action requested from %s", [input.intent.session.request_source])) if {
-	input.intent.session.request_source in data.intentgate.config.untrusted_sources
+	from_untrusted_source
 	input.intent.action.reversible == false
 }
 
 failures contains reason("UNKNOWN_SOURCE", "source_trusted", sprintf("unknown request source %s", [input.intent.session.request_source])) if {
-	not input.intent.session.request_source in data.intentgate.config.trusted_sources
-	not input.intent.session.request_source in data.intentgate.config.untrusted_sources
+	not from_trusted_source
+	not from_untrusted_source
 }
 
 # Reversible, or irreversible but low impact: no human needed.
