@@ -5,83 +5,76 @@ import rego.v1
 
 import data.intentgate.common
 
-intent := input.intent
-
-ctx := input.context
-
-required["data"] := {"data_action_known", "sensitivity_cleared", "export_within_budget"}
+required.data := {"data_action_known", "sensitivity_cleared", "export_within_budget"}
 
 data_actions := {"data.query", "data.export", "data.delete"}
 
-passed contains "data_action_known" if {
-	intent.action.domain == "data"
-	intent.action.name in data_actions
+passed.data contains "data_action_known" if {
+	input.intent.action.name in data_actions
 }
 
-failures contains reason("UNKNOWN_ACTION", "data", sprintf("unknown data action %s", [intent.action.name])) if {
-	intent.action.domain == "data"
-	not intent.action.name in data_actions
+failures.data contains reason("UNKNOWN_ACTION", "data", sprintf("unknown data action %s", [input.intent.action.name])) if {
+	not input.intent.action.name in data_actions
 }
 
 # Restricted data never leaves; reading it is for supervised (or assisted) agents only.
-passed contains "sensitivity_cleared" if {
-	intent.action.domain == "data"
+passed.data contains "sensitivity_cleared" if {
 	common.effective_sensitivity != "restricted"
 }
 
-passed contains "sensitivity_cleared" if {
-	intent.action.domain == "data"
+passed.data contains "sensitivity_cleared" if {
 	common.effective_sensitivity == "restricted"
-	intent.action.name == "data.query"
-	intent.subject.properties.autonomy != "autonomous"
+	input.intent.action.name == "data.query"
+	input.intent.subject.properties.autonomy != "autonomous"
 }
 
-failures contains reason("RESTRICTED_DATA", "data", sprintf("%s on restricted data is not permitted for a %s agent", [intent.action.name, intent.subject.properties.autonomy])) if {
-	intent.action.domain == "data"
+failures.data contains reason("RESTRICTED_DATA", "data", sprintf("%s on restricted data is not permitted for a %s agent", [input.intent.action.name, input.intent.subject.properties.autonomy])) if {
 	common.effective_sensitivity == "restricted"
 	not restricted_read_ok
 }
 
 restricted_read_ok if {
-	intent.action.name == "data.query"
-	intent.subject.properties.autonomy != "autonomous"
+	input.intent.action.name == "data.query"
+	input.intent.subject.properties.autonomy != "autonomous"
 }
 
 # `not is_number(x)` is undefined (not true) when x is missing, so read it with a default.
-stated_rows := object.get(intent.context, "rows", null)
+stated_rows := object.get(input.intent.context, "rows", null)
 
 requested_rows := stated_rows if is_number(stated_rows)
 
 else := 0
 
 # The budget is for the whole session, from the context store's count, not the caller's.
-passed contains "export_within_budget" if {
-	intent.action.domain == "data"
-	intent.action.name != "data.export"
+session_rows := input.context.session.exported_rows + requested_rows
+
+export_budget := data.intentgate.config.export_budget_rows[common.effective_sensitivity]
+
+passed.data contains "export_within_budget" if {
+	input.intent.action.name != "data.export"
 }
 
-passed contains "export_within_budget" if {
-	intent.action.domain == "data"
-	intent.action.name == "data.export"
+passed.data contains "export_within_budget" if {
+	input.intent.action.name == "data.export"
 	is_number(stated_rows)
-	ctx.session.exported_rows + requested_rows <= data.intentgate.config.export_budget_rows[common.effective_sensitivity]
+	session_rows <= export_budget
 }
 
-failures contains reason("EXPORT_BUDGET_EXCEEDED", "data", msg) if {
-	intent.action.domain == "data"
-	intent.action.name == "data.export"
-	budget := data.intentgate.config.export_budget_rows[common.effective_sensitivity]
-	ctx.session.exported_rows + requested_rows > budget
-	msg := sprintf("session would export %d %s rows; the budget is %d", [ctx.session.exported_rows + requested_rows, common.effective_sensitivity, budget])
+failures.data contains reason("EXPORT_BUDGET_EXCEEDED", "data", msg) if {
+	input.intent.action.name == "data.export"
+	session_rows > export_budget
+	msg := sprintf("session would export %d %s rows; the budget is %d", [session_rows, common.effective_sensitivity, export_budget])
 }
 
-failures contains reason("EXPORT_SIZE_UNKNOWN", "data", "an export must state context.rows") if {
-	intent.action.domain == "data"
-	intent.action.name == "data.export"
+failures.data contains reason("EXPORT_SIZE_UNKNOWN", "data", "an export must state context.rows") if {
+	input.intent.action.name == "data.export"
 	not is_number(stated_rows)
 }
 
 reason(code, rule, message) := {"code": code, "rule": concat(".", ["intentgate.domains", rule]), "message": message}
 
 # Guards a human reviewer may stand in for: none in this domain.
-reviewable["data"] := set()
+reviewable.data := set()
+
+# Nothing in this domain escalates by itself.
+escalations.data := set()

@@ -124,6 +124,13 @@ test_unknown_domain_denies if {
 	verdict(inp) == "deny"
 }
 
+# An unknown domain has no rules of its own, but the common rules' denials still stand.
+test_unknown_domain_keeps_common_denials if {
+	inp := object.union(input_for(base_intent("crypto", "mine", true, table("public"))), {"context": {"revoked": ["alice@example.org"]}})
+	verdict(inp) == "deny"
+	codes(inp) == {"PRINCIPAL_REVOKED"}
+}
+
 test_empty_input_denies if {
 	verdict({}) == "deny"
 }

@@ -3,19 +3,17 @@ package intentgate.domains
 
 import rego.v1
 
-required["infra"] := {"infra_action_known", "change_window", "autonomy_for_environment"}
+required.infra := {"infra_action_known", "change_window", "autonomy_for_environment"}
 
 infra_actions := {"infra.config.change", "infra.restart", "infra.scale", "infra.delete"}
 
 environment := object.get(input.intent.resource.properties, "environment", "unknown")
 
-passed contains "infra_action_known" if {
-	input.intent.action.domain == "infra"
+passed.infra contains "infra_action_known" if {
 	input.intent.action.name in infra_actions
 }
 
-failures contains reason("UNKNOWN_ACTION", "infra", sprintf("unknown infra action %s", [input.intent.action.name])) if {
-	input.intent.action.domain == "infra"
+failures.infra contains reason("UNKNOWN_ACTION", "infra", sprintf("unknown infra action %s", [input.intent.action.name])) if {
 	not input.intent.action.name in infra_actions
 }
 
@@ -28,40 +26,34 @@ in_change_window if {
 	input.context.now.hour_utc < window.to_hour
 }
 
-passed contains "change_window" if {
-	input.intent.action.domain == "infra"
+passed.infra contains "change_window" if {
 	environment != "production"
 }
 
-passed contains "change_window" if {
-	input.intent.action.domain == "infra"
+passed.infra contains "change_window" if {
 	environment == "production"
 	in_change_window
 }
 
-failures contains reason("OUTSIDE_CHANGE_WINDOW", "infra", sprintf("production change at %02d:00 UTC, day %d, is outside the change window", [input.context.now.hour_utc, input.context.now.weekday])) if {
-	input.intent.action.domain == "infra"
+failures.infra contains reason("OUTSIDE_CHANGE_WINDOW", "infra", sprintf("production change at %02d:00 UTC, day %d, is outside the change window", [input.context.now.hour_utc, input.context.now.weekday])) if {
 	environment == "production"
 	not in_change_window
 }
 
-passed contains "autonomy_for_environment" if {
-	input.intent.action.domain == "infra"
+passed.infra contains "autonomy_for_environment" if {
 	environment != "production"
 }
 
-passed contains "autonomy_for_environment" if {
-	input.intent.action.domain == "infra"
+passed.infra contains "autonomy_for_environment" if {
 	environment == "production"
 	input.intent.subject.properties.autonomy != "autonomous"
 }
 
 # A fully autonomous agent may propose production changes, but a human confirms them.
-escalations contains reason("AUTONOMOUS_PRODUCTION_CHANGE", "infra", "an autonomous agent changing production needs human confirmation") if {
-	input.intent.action.domain == "infra"
+escalations.infra contains reason("AUTONOMOUS_PRODUCTION_CHANGE", "infra", "an autonomous agent changing production needs human confirmation") if {
 	environment == "production"
 	input.intent.subject.properties.autonomy == "autonomous"
 }
 
 # Guards a human reviewer may stand in for: an escalation, not a deny, when they do not pass.
-reviewable["infra"] := {"autonomy_for_environment"}
+reviewable.infra := {"autonomy_for_environment"}

@@ -1,6 +1,6 @@
 import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import { z } from 'zod';
-import { JsonObject, PolicyRef, Reason, Verdict } from '@intentgate/contracts';
+import { JsonObject, PolicyRef, Reason, Verdict, VERDICTS } from '@intentgate/contracts';
 import { sha256Hex } from '@intentgate/evidence';
 import { DEFAULT_ENTRYPOINT, readBundle } from './bundle.ts';
 import { PolicyError } from './errors.ts';
@@ -39,6 +39,7 @@ export class PolicyEngine {
   readonly #policy: LoadedPolicy;
   readonly #entrypointId: number;
   readonly #fast: PolicyInternals | null;
+  #heap: Buffer | null = null;
 
   private constructor(policy: LoadedPolicy, ref: PolicyRef) {
     this.#policy = policy;
@@ -101,7 +102,10 @@ export class PolicyEngine {
     const { read, written } = encoder.encodeInto(json, new Uint8Array(p.mem.buffer, at));
     if (read !== json.length) throw new Error('input did not fit the policy heap');
     const result = p.wasmInstance.exports.opa_eval!(0, this.#entrypointId, p.dataAddr, at, written, at + written, 0);
-    const heap = new Uint8Array(p.mem.buffer); // the evaluation may have grown memory
+    // A Buffer over the memory (its indexOf is memchr; Uint8Array's took 0.2 µs), renewed when
+    // memory grows (the evaluation may have grown it).
+    if (this.#heap?.buffer !== p.mem.buffer) this.#heap = Buffer.from(p.mem.buffer);
+    const heap = this.#heap;
     const end = heap.indexOf(0, result);
     if (end < 0) throw new Error('unterminated result');
     return JSON.parse(decoder.decode(heap.subarray(result, end)));
@@ -117,9 +121,41 @@ export function checkResult(results: unknown, entrypoint: string): PolicyResult 
     throw new PolicyError('POLICY_UNDEFINED', `${entrypoint} is undefined for this input`);
   }
   if (results.length > 1) throw new PolicyError('POLICY_RESULT_INVALID', `${entrypoint} returned ${results.length} results`);
-  const parsed = PolicyResult.safeParse((results[0] as { result: unknown }).result);
+  const result = (results[0] as { result: unknown }).result;
+  const quick = wellFormed(result);
+  if (quick) return quick;
+  const parsed = PolicyResult.safeParse(result);
   if (!parsed.success) {
     throw new PolicyError('POLICY_RESULT_INVALID', `result is not a decision: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   }
   return parsed.data;
+}
+
+const VERDICT_SET: ReadonlySet<unknown> = new Set(VERDICTS);
+const REASON_CODE = /^[A-Z][A-Z0-9_]{1,63}$/;
+const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+
+/**
+ * PolicyResult.parse for the results a policy normally returns, without zod (which took about
+ * 1 µs of a 20 µs evaluation): the same checks and the same output (fresh objects in schema key
+ * order, obligations copied shallowly), or null for anything else (including everything zod
+ * would reject), which then goes through zod for its verdict and its error message.
+ */
+export function wellFormed(result: unknown): PolicyResult | null {
+  if (!isRecord(result) || Object.keys(result).length !== 3) return null;
+  const { verdict, reasons, obligations } = result;
+  if (!VERDICT_SET.has(verdict) || !Array.isArray(reasons) || reasons.length < 1 || reasons.length > 64 || !isRecord(obligations)) return null;
+  const checked: Reason[] = [];
+  for (const reason of reasons as unknown[]) {
+    if (!isRecord(reason) || Object.keys(reason).length !== 3) return null;
+    const { code, rule, message } = reason;
+    if (typeof code !== 'string' || !REASON_CODE.test(code) || typeof rule !== 'string' || rule.length < 1 || rule.length > 256 || typeof message !== 'string' || message.length > 2048) return null;
+    checked.push({ code, rule, message });
+  }
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(obligations)) {
+    if (key === '__proto__') return null; // zod's record assigns it (setting the prototype): leave that to zod
+    copy[key] = obligations[key];
+  }
+  return { verdict: verdict as PolicyResult['verdict'], reasons: checked, obligations: copy };
 }
