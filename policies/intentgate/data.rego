@@ -41,7 +41,15 @@ restricted_read_ok if {
 # `not is_number(x)` is undefined (not true) when x is missing, so read it with a default.
 stated_rows := object.get(input.intent.context, "rows", null)
 
-requested_rows := stated_rows if is_number(stated_rows)
+# A size is a whole number of rows, at least 0: a negative one would lower the session's total
+# for the exports after it.
+rows_valid if {
+	is_number(stated_rows)
+	stated_rows >= 0
+	stated_rows == floor(stated_rows)
+}
+
+requested_rows := stated_rows if rows_valid
 
 else := 0
 
@@ -56,7 +64,7 @@ passed.data contains "export_within_budget" if {
 
 passed.data contains "export_within_budget" if {
 	input.intent.action.name == "data.export"
-	is_number(stated_rows)
+	rows_valid
 	session_rows <= export_budget
 }
 
@@ -69,6 +77,12 @@ failures.data contains reason("EXPORT_BUDGET_EXCEEDED", "data", msg) if {
 failures.data contains reason("EXPORT_SIZE_UNKNOWN", "data", "an export must state context.rows") if {
 	input.intent.action.name == "data.export"
 	not is_number(stated_rows)
+}
+
+failures.data contains reason("EXPORT_SIZE_INVALID", "data", "context.rows must be a whole number of rows, 0 or more") if {
+	input.intent.action.name == "data.export"
+	is_number(stated_rows)
+	not rows_valid
 }
 
 reason(code, rule, message) := {"code": code, "rule": concat(".", ["intentgate.domains", rule]), "message": message}

@@ -61,6 +61,25 @@ test_export_over_session_budget_denied if {
 	"EXPORT_BUDGET_EXCEEDED" in codes(inp)
 }
 
+test_export_with_negative_size_denied if {
+	# -5 rows would otherwise fit a session already at its budget (and lower its total).
+	i := object.union(base_intent("data", "data.export", true, table("confidential")), {"context": {"rows": -5}})
+	inp := object.union(input_for(i), {"context": {"session": {"exported_rows": 1000}}})
+	verdict(inp) == "deny"
+	codes(inp) == {"EXPORT_SIZE_INVALID"}
+}
+
+test_export_with_fractional_size_denied if {
+	i := object.union(base_intent("data", "data.export", true, table("internal")), {"context": {"rows": 0.5}})
+	verdict(input_for(i)) == "deny"
+	"EXPORT_SIZE_INVALID" in codes(input_for(i))
+}
+
+test_export_of_zero_rows_allowed if {
+	i := object.union(base_intent("data", "data.export", true, table("internal")), {"context": {"rows": 0}})
+	verdict(input_for(i)) == "allow"
+}
+
 test_export_without_size_denied if {
 	inp := input_for(base_intent("data", "data.export", true, table("internal")))
 	"EXPORT_SIZE_UNKNOWN" in codes(inp)

@@ -117,7 +117,8 @@ function recordsOf(intent: Intent, decision: Decision, input: PolicyInput | null
 /** Rows a decision lets leave: the stated size of an allowed data export. */
 export function exportedRowsOf(intent: Intent, verdict: Decision['verdict']): number {
   const rows = intent.context.rows;
-  return verdict === 'allow' && intent.action.name === 'data.export' && typeof rows === 'number' ? rows : 0;
+  // Whole rows only, never negative (the policy denies any other size; this holds even if it did not).
+  return verdict === 'allow' && intent.action.name === 'data.export' && Number.isSafeInteger(rows) && (rows as number) > 0 ? (rows as number) : 0;
 }
 
 /** Decides one intent with the engine and context snapshot in hand. Never throws for a policy problem. */

@@ -7,7 +7,7 @@ import { canonicalJson, digestOf, generateSigningKey, jwksOf, verifyWarrant, typ
 import { ensureOpa, projectRoot } from '@intentgate/infra';
 import { buildBundle, PolicyEngine, PolicyError } from '@intentgate/policy';
 import type { ContextSnapshot } from '@intentgate/context';
-import { canonicalInputJson, decide, denyDeadLetter, policyInputOf, type DecideSettings } from '../src/decide.ts';
+import { canonicalInputJson, decide, denyDeadLetter, exportedRowsOf, policyInputOf, type DecideSettings } from '../src/decide.ts';
 
 const AGENT = 'spiffe://example.org/agents/helper';
 let engine: PolicyEngine;
@@ -133,5 +133,15 @@ describe('replay', () => {
     // A tampered input no longer matches its digest.
     const tampered = { ...recorded[0]!, input: { ...(recorded[0]!.input as object), context: {} } };
     expect((await replayDecision(tampered, v1.bytes)).differences.join('\n')).toMatch(/input_digest/);
+  });
+});
+
+describe('exportedRowsOf', () => {
+  const exportOf = (rows: unknown): Intent => ({ ...exampleIntent(), action: { name: 'data.export', domain: 'data', reversible: true }, context: { rows } } as Intent);
+  it('counts the whole, positive rows of an allowed export and nothing else', () => {
+    expect(exportedRowsOf(exportOf(10), 'allow')).toBe(10);
+    expect(exportedRowsOf(exportOf(10), 'deny')).toBe(0);
+    expect(exportedRowsOf(exportOf(10), 'escalate')).toBe(0);
+    for (const rows of [-5, 0.5, Number.NaN, Infinity, '10', null]) expect(exportedRowsOf(exportOf(rows), 'allow'), String(rows)).toBe(0);
   });
 });
