@@ -46,6 +46,13 @@ export interface TransactionalOptions<N extends MessageName> {
 
 const PARTITIONS_AT_ONCE = 64;
 
+/**
+ * What one fetch brings per partition, and so how large a transaction gets under a backlog.
+ * Overloaded, the decision worker peaked at 334–357 MB RSS with 128 KiB and 289–303 MB with
+ * 64 KiB (two runs each, alternating), for 0–10% less throughput at saturation.
+ */
+const DEFAULT_PARTITION_FETCH_BYTES = 64 * 1024;
+
 /** The second transactional producer's id: `<transactionalId>` + this. */
 export const ALTERNATE_SUFFIX = '.alt';
 
@@ -89,8 +96,8 @@ export class TransactionalProcessor<N extends MessageName> {
       readUncommitted: false,
       allowAutoTopicCreation: false,
       maxWaitTimeInMs: 500,
-      maxBytesPerPartition: options.maxBytesPerPartition ?? 128 * 1024,
-      maxBytes: 6 * (options.maxBytesPerPartition ?? 128 * 1024),
+      maxBytesPerPartition: options.maxBytesPerPartition ?? DEFAULT_PARTITION_FETCH_BYTES,
+      maxBytes: 6 * (options.maxBytesPerPartition ?? DEFAULT_PARTITION_FETCH_BYTES),
       // A crashed worker's partitions move to a live one after this long (Kafka's default is 30 s).
       sessionTimeout: options.sessionTimeoutMs ?? 10_000,
       heartbeatInterval: Math.floor((options.sessionTimeoutMs ?? 10_000) / 3),
