@@ -9,11 +9,11 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import hdr from 'hdr-histogram-js';
-import { exampleIntent } from '@intentgate/contracts/examples';
 import { ContextStore } from '@intentgate/context';
 import { canonicalJson, digestOf, generateSigningKey, jwksOf, signWarrant, verifyWarrant } from '@intentgate/evidence';
 import { ensureOpa, projectRoot, startStandaloneRedis } from '@intentgate/infra';
 import { buildBundle, PolicyEngine, readBundle } from '@intentgate/policy';
+import { BENCH_POLICY_INPUT } from './policy-input.ts';
 
 type Stats = { p50: number; p99: number; mean: number };
 
@@ -32,17 +32,7 @@ async function measure(n: number, fn: () => unknown | Promise<unknown>): Promise
   return { p50: h.getValueAtPercentile(50) / 100, p99: h.getValueAtPercentile(99) / 100, mean: total / n / 1000 };
 }
 
-const AGENT = 'spiffe://example.org/agents/bench';
-const input = {
-  intent: {
-    ...exampleIntent(),
-    subject: { type: 'agent', id: AGENT, properties: { autonomy: 'supervised' } },
-    delegation: [{ principal: 'alice@example.org', kind: 'human', scope: ['*'] }, { principal: AGENT, kind: 'agent', scope: ['data:*'] }],
-    action: { name: 'data.export', domain: 'data', reversible: true },
-    context: { rows: 10 },
-  },
-  context: { now: { unix_ms: 1_795_000_000_000, hour_utc: 12, weekday: 2 }, session: { exported_rows: 0, actions: 0, denied: 0 }, resource: { sensitivity: null }, agent: { revoked: false }, revoked: [] },
-};
+const input = BENCH_POLICY_INPUT;
 
 const rows: Array<[string, Stats, string, Stats]> = [];
 const work = await mkdtemp(join(tmpdir(), 'ig-micro-'));

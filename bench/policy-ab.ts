@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import hdr from 'hdr-histogram-js';
-import { exampleIntent } from '@intentgate/contracts/examples';
 import { canonicalJson } from '@intentgate/evidence';
 import { ensureOpa, projectRoot } from '@intentgate/infra';
 import { buildBundle, PolicyEngine } from '@intentgate/policy';
+import { BENCH_POLICY_INPUT } from './policy-input.ts';
 
 const { values: args } = parseArgs({ options: { ref: { type: 'string', default: 'main' }, rounds: { type: 'string', default: '7' }, n: { type: 'string', default: '20000' } } });
 
@@ -34,17 +34,7 @@ export async function policiesAt(ref: string, into: string): Promise<string> {
   return join(into, 'policies');
 }
 
-const AGENT = 'spiffe://example.org/agents/bench';
-const input = {
-  intent: {
-    ...exampleIntent(),
-    subject: { type: 'agent', id: AGENT, properties: { autonomy: 'supervised' } },
-    delegation: [{ principal: 'alice@example.org', kind: 'human', scope: ['*'] }, { principal: AGENT, kind: 'agent', scope: ['data:*'] }],
-    action: { name: 'data.export', domain: 'data', reversible: true },
-    context: { rows: 10 },
-  },
-  context: { now: { unix_ms: 1_795_000_000_000, hour_utc: 12, weekday: 2 }, session: { exported_rows: 0, actions: 0, denied: 0 }, resource: { sensitivity: null }, agent: { revoked: false }, revoked: [] },
-};
+const input = BENCH_POLICY_INPUT;
 
 const work = await mkdtemp(join(tmpdir(), 'ig-policy-ab-'));
 try {
