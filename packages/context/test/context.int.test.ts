@@ -29,6 +29,11 @@ describe('context store', () => {
     expect(snapshots.get(a.intent_id)).toMatchObject({ resource: { sensitivity: 'restricted' }, agent: { revoked: false }, revoked: [human] });
     expect(snapshots.get(b.intent_id)!.resource.sensitivity).toBeNull();
     expect(decided.size).toBe(0);
+    const c = exampleIntent({ subject: { type: 'agent', id: `spiffe://example.org/agents/ctx-${randomUUID()}`, properties: { autonomy: 'supervised' } }, session: { ...a.session, id: `s-${randomUUID()}` } });
+    await store.setAgent(c.subject.id, { revoked: true });
+    expect((await store.readBatch([c])).snapshots.get(c.intent_id)).toMatchObject({
+      agent: { revoked: true }, revoked: [], session: { exported_rows: 0, actions: 0, denied: 0 },
+    });
     await store.unrevoke(human);
   });
 
