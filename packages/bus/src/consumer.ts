@@ -5,6 +5,7 @@ import type { Logger } from './logger.ts';
 import type { BatchingProducer, OutgoingRecord } from './producer.ts';
 import type { Serde } from './serde.ts';
 import { deadLetterOf, type PoisonRecord } from './dead-letter.ts';
+import { groupJoined } from './group-join.ts';
 
 export interface IncomingRecord<N extends MessageName = MessageName> {
   topic: string;
@@ -120,12 +121,8 @@ export class BusConsumer<N extends MessageName> {
   /** Resolves once the member has joined its group and is fetching. */
   start(): Promise<void> {
     this.#started ??= (async () => {
-      const joined = new Promise<void>((resolve) => {
-        const off = this.#consumer.on(this.#consumer.events.GROUP_JOIN, () => {
-          off();
-          resolve();
-        });
-      });
+      const joined = groupJoined(this.#consumer, this.#options.groupId);
+      joined.catch(() => {}); // awaited below; a failure before that point is the one reported
       await this.#consumer.connect();
       await this.#consumer.subscribe({ topics: this.#options.topics, fromBeginning: this.#options.fromBeginning ?? false });
       await this.#consumer.run({

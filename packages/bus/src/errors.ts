@@ -15,6 +15,7 @@ export const BUS_ERROR_CODES = [
   'TRANSACTION_FAILED',
   'SHUT_DOWN',
   'OFFSETS_NOT_PINNED',
+  'GROUP_JOIN_FAILED',
 ] as const;
 export type BusErrorCode = (typeof BUS_ERROR_CODES)[number];
 

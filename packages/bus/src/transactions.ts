@@ -6,6 +6,7 @@ import { groupByTopic, PRODUCER_SAFETY, toKafkaMessage, type OutgoingRecord } fr
 import type { Serde } from './serde.ts';
 import { decodeBatch, type BatchContext, type IncomingRecord } from './consumer.ts';
 import { deadLetterOf } from './dead-letter.ts';
+import { groupJoined } from './group-join.ts';
 
 export interface TransactionalOptions<N extends MessageName> {
   groupId: string;
@@ -120,12 +121,8 @@ export class TransactionalProcessor<N extends MessageName> {
 
   start(): Promise<void> {
     this.#started ??= (async () => {
-      const joined = new Promise<void>((resolve) => {
-        const off = this.#consumer.on(this.#consumer.events.GROUP_JOIN, () => {
-          off();
-          resolve();
-        });
-      });
+      const joined = groupJoined(this.#consumer, this.#options.groupId);
+      joined.catch(() => {}); // awaited below; a failure before that point is the one reported
       await Promise.all(this.#producers.map((p) => p.connect()));
       await this.#consumer.connect();
       await this.#consumer.subscribe({ topics: this.#options.topics, fromBeginning: this.#options.fromBeginning ?? false });

@@ -1,0 +1,40 @@
+// start() never waits forever on a consumer that will not join its group.
+import { EventEmitter } from 'node:events';
+import type { Consumer } from 'kafkajs';
+import { describe, expect, it } from 'vitest';
+import { groupJoined } from '../src/group-join.ts';
+
+/** The two events groupJoined listens to, as KafkaJS emits them (`on` returns the remover). */
+function consumerEvents(): { consumer: Consumer; emit(event: string, payload: unknown): void } {
+  const emitter = new EventEmitter();
+  const consumer = {
+    events: { GROUP_JOIN: 'consumer.group_join', CRASH: 'consumer.crash' },
+    on: (event: string, listener: (e: unknown) => void) => {
+      emitter.on(event, listener);
+      return () => emitter.off(event, listener);
+    },
+  } as unknown as Consumer;
+  return { consumer, emit: (event, payload) => emitter.emit(event, { payload }) };
+}
+
+describe('groupJoined', () => {
+  it('resolves on the join, after a crash KafkaJS restarts from', async () => {
+    const { consumer, emit } = consumerEvents();
+    const joined = groupJoined(consumer, 'g', 5_000);
+    emit('consumer.crash', { error: new Error('coordinator moved'), restart: true });
+    emit('consumer.group_join', {});
+    await expect(joined).resolves.toBeUndefined();
+  });
+
+  it('fails with GROUP_JOIN_FAILED when the consumer stops before joining', async () => {
+    const { consumer, emit } = consumerEvents();
+    const joined = groupJoined(consumer, 'g', 5_000);
+    emit('consumer.crash', { error: new Error('not authorized'), restart: false });
+    await expect(joined).rejects.toMatchObject({ code: 'GROUP_JOIN_FAILED', retriable: true, message: expect.stringContaining('not authorized') });
+  });
+
+  it('fails with GROUP_JOIN_FAILED when the join takes too long', async () => {
+    const { consumer } = consumerEvents();
+    await expect(groupJoined(consumer, 'slow-group', 50)).rejects.toMatchObject({ code: 'GROUP_JOIN_FAILED', message: expect.stringContaining('slow-group') });
+  });
+});
