@@ -239,11 +239,10 @@ export class ContextStore {
    * Remembers a decision for its intent id unless one is already remembered; returns the one
    * that stands. Called before the decision is published, so a retried batch republishes the
    * same decision rather than making a new one. With `{ standing: false }` only the writes go
-   * out (one command per decision) and nothing is read back: for a caller that does not use it.
+   * out (one script for the batch) and nothing is read back: for a caller that does not use it.
    */
   async rememberDecisions(decisions: readonly Decision[], options: { standing?: boolean } = {}): Promise<Map<string, Decision>> {
-    const readBack = options.standing ?? true;
-    if (!readBack) {
+    if (options.standing === false) {
       if (decisions.length === 0) return new Map();
       const keys = decisions.map((d) => decisionKey(d.intent_id));
       await this.#script('remembering decisions', () => this.#scripts.igRememberDecisions(keys.length, ...keys, this.#options.retentionSeconds, ...decisions.map((d) => JSON.stringify(d))));
@@ -252,11 +251,10 @@ export class ContextStore {
     const pipeline = this.redis.pipeline();
     for (const d of decisions) {
       pipeline.set(decisionKey(d.intent_id), JSON.stringify(d), 'EX', this.#options.retentionSeconds, 'NX');
-      if (readBack) pipeline.get(decisionKey(d.intent_id));
+      pipeline.get(decisionKey(d.intent_id));
     }
-    const results = await execAll(pipeline, decisions.length * (readBack ? 2 : 1), 'remembering decisions');
+    const results = await execAll(pipeline, decisions.length * 2, 'remembering decisions');
     const standing = new Map<string, Decision>();
-    if (!readBack) return standing;
     decisions.forEach((d, i) => {
       const stored = results[i * 2 + 1];
       if (typeof stored !== 'string') throw new ContextUnavailable(`could not remember decision ${d.decision_id}`);

@@ -37,9 +37,9 @@ export interface ExecutorOptions {
   /** Seconds a claimed warrant id is kept beyond the warrant's own expiry. */
   claimMarginSeconds?: number;
   /**
-   * How many approved intents of a fetched batch run at once (default 16). Intents on the same
-   * resource (type and id) always run one after another, in the order they were approved.
-   * 1 runs everything in order.
+   * How many approved intents run at once, across the partitions' batches in hand (default 16).
+   * Intents on the same resource (type and id) always run one after another, in the order they
+   * arrived. 1 runs everything in order.
    */
   concurrency?: number;
 }
@@ -48,16 +48,16 @@ const DEFAULT_CONCURRENCY = 16;
 
 /** At most `size` tasks at once; the rest wait in arrival order. */
 class Slots {
-  readonly #size: number;
+  readonly size: number;
   #busy = 0;
   readonly #waiting: Array<() => void> = [];
 
   constructor(size: number) {
-    this.#size = size;
+    this.size = size;
   }
 
   async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.#busy >= this.#size) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    if (this.#busy >= this.size) await new Promise<void>((resolve) => this.#waiting.push(resolve));
     else this.#busy++;
     try {
       return await task();
@@ -125,7 +125,7 @@ export class ExecutorRuntime {
       topics: [approvedTopic(options.domain)],
       fromBeginning: true,
       handle: (records) => runtime.#executeAll(records.filter((r) => options.accept?.(r.value) ?? true)),
-      partitionsAtOnce: Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY),
+      partitionsAtOnce: runtime.#slots.size,
     });
     await runtime.#consumer.start();
     return runtime;
