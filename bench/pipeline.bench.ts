@@ -23,6 +23,7 @@ import { agreement, LoadGenerator, startExecutors, startOpaServer, startWorkers,
 import { seedContext, TEMPLATES } from './pipeline/intents.ts';
 import { curveOf, latencyThroughputSvg } from './pipeline/plot.ts';
 import { topSelfTime } from './pipeline/profile.ts';
+import { measureMachine } from './pipeline/calibrate.ts';
 
 const { values } = parseArgs({
   options: {
@@ -40,6 +41,11 @@ const { values } = parseArgs({
     'worker-flags': { type: 'string', default: DECISION_NODE_FLAGS.join(' ') },
     /** Workers without `npm run decision`'s environment settings (DECISION_ENV) either. */
     untuned: { type: 'boolean', default: false },
+    /**
+     * Upper bound on the broker's warm-up before the first ladder: 4 s windows at 800/s, at
+     * least 20 s, until Kafka's CPU per decision changes by less than 10% from one window to the next.
+     */
+    'broker-warmup-seconds': { type: 'string', default: '60' },
   },
 });
 const SECONDS = Number(values['step-seconds']);
@@ -58,6 +64,10 @@ const profileDir = join(resultsDir, `profiles-${Date.now()}`);
 const started = new Date();
 const load0 = loadavg();
 const log = (m: string) => console.error(`… ${m}`);
+const machine = await measureMachine();
+log(`machine reference: sha256 of 1 KiB ${machine.sha256OneKiBMicros.toFixed(2)} µs, loopback round trip p50 ${machine.loopbackRoundTripMicros.p50} µs`);
+/** Kafka's CPU per decision in each broker warm-up window (µs). */
+const brokerWarmup: number[] = [];
 
 interface SeriesSpec {
   name: string;
@@ -81,6 +91,16 @@ const SPECS: Record<string, SeriesSpec> = {
 
 const stack = await startStack({ progress: log });
 const stops: Array<() => Promise<unknown>> = [() => stack.stop()];
+// Interrupted, stop what this run started (the OPA server is not part of the stack's process group).
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`${signal}: stopping the run's servers`);
+    void (async () => {
+      for (const stop of stops) await stop().catch(() => {});
+      process.exit(130);
+    })();
+  });
+}
 const results = new Map<string, StepResult[]>();
 const halves = new Map<string, StepResult>();
 let opaVersion = stack.info.opa.version;
@@ -128,6 +148,22 @@ try {
       });
       const stepBase = { path: name, expectExecutions: spec.executors, rss: () => workers.maxRss(), cpu };
       await gen.step({ ...stepBase, rate: 800, seconds: 4, seedKey: 'warmup' });
+      if (brokerWarmup.length === 0) {
+        // The broker's JIT takes far longer than the worker's: on a slow 2-core machine Kafka spent
+        // 1.5 ms of CPU per decision in the first 10 s at 1,000/s and 0.9 ms after a minute, and the
+        // first steps of the first ladder measured the compiler, not the pipeline.
+        // At least 20 s: the compiler's effect shows only after several windows (two cold ones are alike).
+        const warmupStarted = Date.now();
+        const until = warmupStarted + Number(values['broker-warmup-seconds']) * 1000;
+        do {
+          const w = await gen.step({ ...stepBase, rate: 800, seconds: 4, seedKey: `broker-warmup-${brokerWarmup.length}` });
+          const kafkaMicros = w.cpuPerDecision.kafka ?? 0;
+          const last = brokerWarmup.at(-1);
+          brokerWarmup.push(kafkaMicros);
+          if (Date.now() - warmupStarted >= 20_000 && last !== undefined && w.sustained && Math.abs(kafkaMicros - last) < 0.1 * last) break;
+        } while (Date.now() < until);
+        log(`broker warm-up: Kafka CPU per decision ${brokerWarmup.map((k) => k.toFixed(0)).join(' → ')} µs`);
+      }
       const steps: StepResult[] = [];
       for (const rate of RATES) {
         // A step the path did not keep up with is run once more before the ladder stops: on a
@@ -190,17 +226,18 @@ const sat = (n: string) => saturation(steps(n));
 const satText = (n: string) => `${steps(n).length > 0 && steps(n).every((x) => x.sustained) ? '≥ ' : ''}${f0(sat(n))}`;
 
 const lines: string[] = [];
-const cmd = `npm run bench -- --step-seconds ${SECONDS} --rates ${RATES.join(',')} --instances ${INSTANCES} --linger-ms ${values['linger-ms']} --series ${SERIES.join(',')}${values['worker-flags'] !== DECISION_NODE_FLAGS.join(' ') ? ` --worker-flags='${values['worker-flags']}'` : ''}${values.untuned ? ' --untuned' : ''}${values.profile ? ' --profile' : ''}`;
+const cmd = `npm run bench -- --step-seconds ${SECONDS} --rates ${RATES.join(',')} --instances ${INSTANCES} --linger-ms ${values['linger-ms']} --series ${SERIES.join(',')}${values['worker-flags'] !== DECISION_NODE_FLAGS.join(' ') ? ` --worker-flags='${values['worker-flags']}'` : ''}${values.untuned ? ' --untuned' : ''}${values.profile ? ' --profile' : ''}${values['broker-warmup-seconds'] !== '60' ? ` --broker-warmup-seconds ${values['broker-warmup-seconds']}` : ''}`;
 lines.push('# Decision pipeline benchmark', '');
 lines.push(`Run: \`${cmd}\`, ${started.toISOString()} → ${new Date().toISOString()}.`, '');
 lines.push(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.versions.node}; ` +
   `Kafka ${stack.info.kafka.version} (${stack.info.kafka.source}), schema registry ${stack.info.schemaRegistry.version}, Redis ${stack.info.redis.version}, OPA ${opaVersion}, kafkajs 2.2.4, opa-wasm 1.10.0. ` +
   `Everything — Kafka, registry, Redis, OPA, the worker(s), executors and the load generator — on this one machine. ` +
   `Load average (1/5/15 min) at start ${load0.map(f2).join(' / ')}, at end ${load1.map(f2).join(' / ')}.${values.note ? ` ${values.note}` : ''}`, '');
+lines.push(`Machine reference, measured at the start of this run (compare reports from different machines by these first): SHA-256 of 1 KiB ${f2(machine.sha256OneKiBMicros)} µs (CPU); a 16-byte round trip over loopback TCP to another process p50 ${machine.loopbackRoundTripMicros.p50} µs, p99 ${machine.loopbackRoundTripMicros.p99} µs (waking a process on this machine, which every hop of the pipeline does).`, '');
 lines.push('## Method', '');
 lines.push(
   `- Open loop: intents are produced on a fixed schedule (intent k at t0 + k/rate), whatever the answers do; each latency runs from the intent's *intended* send time to the moment the load generator receives its first decision (or its ExecutionResult), so a stall delays every intent scheduled during it. HdrHistogram, 3 significant digits.`,
-  `- Each rate step lasts ${SECONDS} s; a step a path does not keep up with is run once more (\`-again\`), and the ladder stops when that one fails too (fewer decisions/s than 95% of the offered rate, measured from the first intended send to the last decision). That step's throughput is the path's saturation. A 4 s warm-up at 800/s (JIT of the worker and the broker) precedes each ladder; the Wasm and peer paths then run once more at half their saturation.`,
+  `- Each rate step lasts ${SECONDS} s; a step a path does not keep up with is run once more (\`-again\`), and the ladder stops when that one fails too (fewer decisions/s than 95% of the offered rate, measured from the first intended send to the last decision). That step's throughput is the path's saturation. A 4 s warm-up at 800/s (the worker's JIT) precedes each ladder, and before the first one the broker warms up in 4 s windows at 800/s, at least 20 s and until its CPU per decision changes by less than 10% between windows (at most ${values['broker-warmup-seconds']} s) (${brokerWarmup.length} windows, Kafka CPU per decision ${brokerWarmup.map(f0).join(' → ')} µs); the Wasm and peer paths then run once more at half their saturation.`,
   `- Workload: a seeded mix of ${TEMPLATES.length} intent kinds over app, infra, data and ai (allow, deny for each guard, escalate), 16 agents, 256 sessions per step with their own export budgets. Same seed per step on every path, so two paths decide identical workloads.`,
   `- Same stack, topics (intents: 6 partitions) and consumer group for every path; ${INSTANCES} worker process(es) per path. Each worker is its own Node process; the executors (one ExecutorRuntime per domain: verify warrant, claim it in Redis, report; the handler does nothing) run in one more.`,
   '',

@@ -34,3 +34,39 @@ describe('KafkaJS with the native CRC-32C', () => {
     expect(buffer.readUInt32BE(17)).toBe(loop(buffer.subarray(21)));
   });
 });
+
+describe('KafkaJS without the native CRC-32C', () => {
+  it('keeps its own loop when @node-rs/crc32 does not load, and still checksums correctly', async () => {
+    // A child process in which resolving the native package fails, as on a platform it has no build for.
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const { fileURLToPath } = await import('node:url');
+    const preload = `const M = require('node:module'); const resolve = M._resolveFilename;
+      M._resolveFilename = function (request, ...rest) {
+        if (request === '@node-rs/crc32') throw Object.assign(new Error('no native build here'), { code: 'MODULE_NOT_FOUND' });
+        return resolve.call(this, request, ...rest);
+      };`;
+    const script = `
+      const { fastCrc32cInstalled } = await import(${JSON.stringify(fileURLToPath(new URL('../src/fast-crc32c.ts', import.meta.url)))});
+      const { createRequire } = await import('node:module');
+      const require = createRequire(${JSON.stringify(import.meta.url)});
+      const used = require('kafkajs/src/protocol/recordBatch/crc32C/index.js');
+      const loop = require('kafkajs/src/protocol/recordBatch/crc32C/crc32C.js');
+      const bytes = require('node:crypto').randomBytes(4099);
+      console.log(JSON.stringify({
+        fastCrc32cInstalled, native: used[Symbol.for('intentgate.fastCrc32c')] === true,
+        check: used(Buffer.from('123456789')), sameAsLoop: used(bytes) === loop(bytes) >>> 0,
+      }));`;
+    const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = await mkdtemp(join(tmpdir(), 'crc-fallback-'));
+    try {
+      await writeFile(join(dir, 'no-native.cjs'), preload);
+      const { stdout } = await promisify(execFile)(process.execPath, ['--require', join(dir, 'no-native.cjs'), '--input-type=module', '-e', script]);
+      expect(JSON.parse(stdout)).toEqual({ fastCrc32cInstalled: false, native: false, check: 0xe3069283, sameAsLoop: true });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
