@@ -42,10 +42,10 @@ const { values } = parseArgs({
     /** Workers without `npm run decision`'s environment settings (DECISION_ENV) either. */
     untuned: { type: 'boolean', default: false },
     /**
-     * Upper bound on the broker's warm-up before the first ladder: 4 s windows at 800/s, at
-     * least 20 s, until Kafka's CPU per decision changes by less than 10% from one window to the next.
+     * Upper bound on the broker's warm-up before the first ladder: 6 s windows at 800/s until
+     * Kafka's CPU per decision, averaged over three windows, stops falling (see the ladder loop).
      */
-    'broker-warmup-seconds': { type: 'string', default: '60' },
+    'broker-warmup-seconds': { type: 'string', default: '180' },
   },
 });
 const SECONDS = Number(values['step-seconds']);
@@ -149,18 +149,18 @@ try {
       const stepBase = { path: name, expectExecutions: spec.executors, rss: () => workers.maxRss(), cpu };
       await gen.step({ ...stepBase, rate: 800, seconds: 4, seedKey: 'warmup' });
       if (brokerWarmup.length === 0) {
-        // The broker's JIT takes far longer than the worker's: on a slow 2-core machine Kafka spent
-        // 1.5 ms of CPU per decision in the first 10 s at 1,000/s and 0.9 ms after a minute, and the
-        // first steps of the first ladder measured the compiler, not the pipeline.
-        // At least 20 s: the compiler's effect shows only after several windows (two cold ones are alike).
-        const warmupStarted = Date.now();
-        const until = warmupStarted + Number(values['broker-warmup-seconds']) * 1000;
+        // The broker's JIT takes far longer than the worker's: on a slow 2-core machine (2026-12-02)
+        // Kafka's CPU per decision at 800/s fell from about 800 µs to 600 µs over its first two
+        // minutes of load (its C2 compiler thread was still at 15% of a core after one), and the
+        // first ladder's first steps measured the compiler, not the pipeline. 6 s windows at
+        // 800/s until the mean of the last three is within 10% of the three before (one window
+        // alone varies by ±15%), at least 36 s, at most --broker-warmup-seconds.
+        const until = Date.now() + Number(values['broker-warmup-seconds']) * 1000;
+        const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
         do {
-          const w = await gen.step({ ...stepBase, rate: 800, seconds: 4, seedKey: `broker-warmup-${brokerWarmup.length}` });
-          const kafkaMicros = w.cpuPerDecision.kafka ?? 0;
-          const last = brokerWarmup.at(-1);
-          brokerWarmup.push(kafkaMicros);
-          if (Date.now() - warmupStarted >= 20_000 && last !== undefined && w.sustained && Math.abs(kafkaMicros - last) < 0.1 * last) break;
+          const w = await gen.step({ ...stepBase, rate: 800, seconds: 6, seedKey: `broker-warmup-${brokerWarmup.length}` });
+          brokerWarmup.push(w.cpuPerDecision.kafka ?? 0);
+          if (brokerWarmup.length >= 6 && mean(brokerWarmup.slice(-3)) >= 0.9 * mean(brokerWarmup.slice(-6, -3))) break;
         } while (Date.now() < until);
         log(`broker warm-up: Kafka CPU per decision ${brokerWarmup.map((k) => k.toFixed(0)).join(' → ')} µs`);
       }
@@ -226,7 +226,7 @@ const sat = (n: string) => saturation(steps(n));
 const satText = (n: string) => `${steps(n).length > 0 && steps(n).every((x) => x.sustained) ? '≥ ' : ''}${f0(sat(n))}`;
 
 const lines: string[] = [];
-const cmd = `npm run bench -- --step-seconds ${SECONDS} --rates ${RATES.join(',')} --instances ${INSTANCES} --linger-ms ${values['linger-ms']} --series ${SERIES.join(',')}${values['worker-flags'] !== DECISION_NODE_FLAGS.join(' ') ? ` --worker-flags='${values['worker-flags']}'` : ''}${values.untuned ? ' --untuned' : ''}${values.profile ? ' --profile' : ''}${values['broker-warmup-seconds'] !== '60' ? ` --broker-warmup-seconds ${values['broker-warmup-seconds']}` : ''}`;
+const cmd = `npm run bench -- --step-seconds ${SECONDS} --rates ${RATES.join(',')} --instances ${INSTANCES} --linger-ms ${values['linger-ms']} --series ${SERIES.join(',')}${values['worker-flags'] !== DECISION_NODE_FLAGS.join(' ') ? ` --worker-flags='${values['worker-flags']}'` : ''}${values.untuned ? ' --untuned' : ''}${values.profile ? ' --profile' : ''}${values['broker-warmup-seconds'] !== '180' ? ` --broker-warmup-seconds ${values['broker-warmup-seconds']}` : ''}`;
 lines.push('# Decision pipeline benchmark', '');
 lines.push(`Run: \`${cmd}\`, ${started.toISOString()} → ${new Date().toISOString()}.`, '');
 lines.push(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.versions.node}; ` +
@@ -237,7 +237,7 @@ lines.push(`Machine reference, measured at the start of this run (compare report
 lines.push('## Method', '');
 lines.push(
   `- Open loop: intents are produced on a fixed schedule (intent k at t0 + k/rate), whatever the answers do; each latency runs from the intent's *intended* send time to the moment the load generator receives its first decision (or its ExecutionResult), so a stall delays every intent scheduled during it. HdrHistogram, 3 significant digits.`,
-  `- Each rate step lasts ${SECONDS} s; a step a path does not keep up with is run once more (\`-again\`), and the ladder stops when that one fails too (fewer decisions/s than 95% of the offered rate, measured from the first intended send to the last decision). That step's throughput is the path's saturation. A 4 s warm-up at 800/s (the worker's JIT) precedes each ladder, and before the first one the broker warms up in 4 s windows at 800/s, at least 20 s and until its CPU per decision changes by less than 10% between windows (at most ${values['broker-warmup-seconds']} s) (${brokerWarmup.length} windows, Kafka CPU per decision ${brokerWarmup.map(f0).join(' → ')} µs); the Wasm and peer paths then run once more at half their saturation.`,
+  `- Each rate step lasts ${SECONDS} s; a step a path does not keep up with is run once more (\`-again\`), and the ladder stops when that one fails too (fewer decisions/s than 95% of the offered rate, measured from the first intended send to the last decision). That step's throughput is the path's saturation. A 4 s warm-up at 800/s (the worker's JIT) precedes each ladder, and before the first one the broker warms up in 6 s windows at 800/s until its CPU per decision, averaged over the last three windows, is within 10% of the three before (at least 6 windows, at most ${values['broker-warmup-seconds']} s; here ${brokerWarmup.length} windows, Kafka CPU per decision ${brokerWarmup.map(f0).join(' → ')} µs); the Wasm and peer paths then run once more at half their saturation.`,
   `- Workload: a seeded mix of ${TEMPLATES.length} intent kinds over app, infra, data and ai (allow, deny for each guard, escalate), 16 agents, 256 sessions per step with their own export budgets. Same seed per step on every path, so two paths decide identical workloads.`,
   `- Same stack, topics (intents: 6 partitions) and consumer group for every path; ${INSTANCES} worker process(es) per path. Each worker is its own Node process; the executors (one ExecutorRuntime per domain: verify warrant, claim it in Redis, report; the handler does nothing) run in one more.`,
   '',
