@@ -14,6 +14,7 @@ import { agreement, LoadGenerator, startExecutors, startOpaServer, startWorkers,
 import { seedContext } from '../../bench/pipeline/intents.ts';
 import type { WorkerConfig } from '../../bench/pipeline/worker.ts';
 import { latencyThroughputSvg } from '../../bench/pipeline/plot.ts';
+import { measureMachine } from '../../bench/pipeline/calibrate.ts';
 
 const bus = testBus();
 const tenant = `bench-${randomUUID().slice(0, 8)}`;
@@ -101,5 +102,13 @@ describe('pipeline benchmark harness, tiny scale', () => {
     })));
     expect(svg.startsWith('<svg')).toBe(true);
     for (const name of ['floor', 'wasm', 'opa']) expect(svg).toContain(`>${name}</text>`);
+  });
+
+  it('measures the machine reference figures the report starts with', async () => {
+    const machine = await measureMachine();
+    expect(machine.sha256OneKiBMicros).toBeGreaterThan(0);
+    expect(Number.isFinite(machine.sha256OneKiBMicros)).toBe(true);
+    expect(machine.loopbackRoundTripMicros.p50).toBeGreaterThan(0);
+    expect(machine.loopbackRoundTripMicros.p99).toBeGreaterThanOrEqual(machine.loopbackRoundTripMicros.p50);
   });
 });

@@ -8,7 +8,6 @@ import { kafkaLogCreator, silentLogger, type Logger } from './logger.ts';
 import { SchemaCatalog, type RegisteredSubject } from './registry.ts';
 import { Serde } from './serde.ts';
 import { ensureTopics, type TopicReport } from './topics.ts';
-import { noDelaySocketFactory } from './socket.ts';
 import { BatchingProducer, PRODUCER_SAFETY, groupByTopic, toKafkaMessage, type BatchingProducerOptions, type OutgoingRecord } from './producer.ts';
 import { BusConsumer, type ConsumerOptions } from './consumer.ts';
 import { TransactionalProcessor, type TransactionalOptions } from './transactions.ts';
@@ -49,7 +48,6 @@ export class Bus {
       logLevel: logLevel.INFO,
       logCreator: kafkaLogCreator(this.logger),
       retry: { initialRetryTime: 100, retries: 8 },
-      socketFactory: noDelaySocketFactory,
     });
     this.catalog = new SchemaCatalog(options.registryUrl);
     this.serde = new Serde(this.catalog);
