@@ -64,6 +64,24 @@ describe('warrants', () => {
     expect(await refusal(verifyWarrant(tampered, expect_))).toBe('WARRANT_BAD_SIGNATURE');
   });
 
+  it('a key rotated under the same key id verifies its own warrants and never its predecessor\'s', async () => {
+    const { token, expect_ } = await setup();
+    expect(await verifyWarrant(token, expect_)).toMatchObject({ jti: decisionId }); // the first key, imported once
+    const successor = await generateSigningKey('decision-2026-11');
+    const rotated = { ...expect_, jwks: jwksOf([successor]) };
+    const next = await signWarrant(successor, { issuer: 'intentgate', decisionId, intentId, intentDigest: digest, domain: 'data', ttlSeconds: 30, now });
+    expect(await verifyWarrant(next, rotated)).toMatchObject({ jti: decisionId });
+    expect(await refusal(verifyWarrant(token, rotated))).toBe('WARRANT_BAD_SIGNATURE');
+    expect(await refusal(verifyWarrant(next, expect_))).toBe('WARRANT_BAD_SIGNATURE');
+  });
+
+  it('a key published for another use or algorithm does not verify a warrant', async () => {
+    const { key, token, expect_ } = await setup();
+    for (const jwk of [{ ...key.publicJwk, use: 'enc' }, { ...key.publicJwk, alg: 'ES256' }, { ...key.publicJwk, key_ops: ['encrypt'] }]) {
+      expect(await refusal(verifyWarrant(token, { ...expect_, jwks: { keys: [jwk] } })), JSON.stringify(jwk)).toBe('WARRANT_MALFORMED');
+    }
+  });
+
   it('a key survives export and import', async () => {
     const { key, expect_ } = await setup();
     const again = await importSigningKey(await exportPrivateJwk(key));
