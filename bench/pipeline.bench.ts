@@ -41,11 +41,8 @@ const { values } = parseArgs({
     'worker-flags': { type: 'string', default: DECISION_NODE_FLAGS.join(' ') },
     /** Workers without `npm run decision`'s environment settings (DECISION_ENV) either. */
     untuned: { type: 'boolean', default: false },
-    /**
-     * Upper bound on the broker's warm-up before the first ladder: 6 s windows at 800/s until
-     * Kafka's CPU per decision, averaged over three windows, stops falling (see the ladder loop).
-     */
-    'broker-warmup-seconds': { type: 'string', default: '180' },
+    /** How long the broker warms up at 800/s before the first ladder (see the ladder loop). */
+    'broker-warmup-seconds': { type: 'string', default: '120' },
   },
 });
 const SECONDS = Number(values['step-seconds']);
@@ -150,18 +147,16 @@ try {
       await gen.step({ ...stepBase, rate: 800, seconds: 4, seedKey: 'warmup' });
       if (brokerWarmup.length === 0) {
         // The broker's JIT takes far longer than the worker's: on a slow 2-core machine (2026-12-02)
-        // Kafka's CPU per decision at 800/s fell from about 800 µs to 600 µs over its first two
-        // minutes of load (its C2 compiler thread was still at 15% of a core after one), and the
-        // first ladder's first steps measured the compiler, not the pipeline. 6 s windows at
-        // 800/s until the mean of the last three is within 10% of the three before (one window
-        // alone varies by ±15%), at least 36 s, at most --broker-warmup-seconds.
+        // Kafka's CPU per decision on the Wasm path at 800/s was about 1,200 µs in the first 20 s,
+        // 800 µs after 40 s and 600 µs after two minutes (its C2 compiler thread was still at 15% of
+        // a core after one), and the first ladder's first steps measured the compiler, not the
+        // pipeline. A fixed time, not a "stopped falling" rule: one 6 s window varies by ±15%, and a
+        // rule on three-window means stopped after 36 s while the cost was still falling.
         const until = Date.now() + Number(values['broker-warmup-seconds']) * 1000;
-        const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-        do {
+        while (Date.now() < until) {
           const w = await gen.step({ ...stepBase, rate: 800, seconds: 6, seedKey: `broker-warmup-${brokerWarmup.length}` });
           brokerWarmup.push(w.cpuPerDecision.kafka ?? 0);
-          if (brokerWarmup.length >= 6 && mean(brokerWarmup.slice(-3)) >= 0.9 * mean(brokerWarmup.slice(-6, -3))) break;
-        } while (Date.now() < until);
+        }
         log(`broker warm-up: Kafka CPU per decision ${brokerWarmup.map((k) => k.toFixed(0)).join(' → ')} µs`);
       }
       const steps: StepResult[] = [];
@@ -226,7 +221,7 @@ const sat = (n: string) => saturation(steps(n));
 const satText = (n: string) => `${steps(n).length > 0 && steps(n).every((x) => x.sustained) ? '≥ ' : ''}${f0(sat(n))}`;
 
 const lines: string[] = [];
-const cmd = `npm run bench -- --step-seconds ${SECONDS} --rates ${RATES.join(',')} --instances ${INSTANCES} --linger-ms ${values['linger-ms']} --series ${SERIES.join(',')}${values['worker-flags'] !== DECISION_NODE_FLAGS.join(' ') ? ` --worker-flags='${values['worker-flags']}'` : ''}${values.untuned ? ' --untuned' : ''}${values.profile ? ' --profile' : ''}${values['broker-warmup-seconds'] !== '180' ? ` --broker-warmup-seconds ${values['broker-warmup-seconds']}` : ''}`;
+const cmd = `npm run bench -- --step-seconds ${SECONDS} --rates ${RATES.join(',')} --instances ${INSTANCES} --linger-ms ${values['linger-ms']} --series ${SERIES.join(',')}${values['worker-flags'] !== DECISION_NODE_FLAGS.join(' ') ? ` --worker-flags='${values['worker-flags']}'` : ''}${values.untuned ? ' --untuned' : ''}${values.profile ? ' --profile' : ''}${values['broker-warmup-seconds'] !== '120' ? ` --broker-warmup-seconds ${values['broker-warmup-seconds']}` : ''}`;
 lines.push('# Decision pipeline benchmark', '');
 lines.push(`Run: \`${cmd}\`, ${started.toISOString()} → ${new Date().toISOString()}.`, '');
 lines.push(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.versions.node}; ` +
@@ -237,7 +232,7 @@ lines.push(`Machine reference, measured at the start of this run (compare report
 lines.push('## Method', '');
 lines.push(
   `- Open loop: intents are produced on a fixed schedule (intent k at t0 + k/rate), whatever the answers do; each latency runs from the intent's *intended* send time to the moment the load generator receives its first decision (or its ExecutionResult), so a stall delays every intent scheduled during it. HdrHistogram, 3 significant digits.`,
-  `- Each rate step lasts ${SECONDS} s; a step a path does not keep up with is run once more (\`-again\`), and the ladder stops when that one fails too (fewer decisions/s than 95% of the offered rate, measured from the first intended send to the last decision). That step's throughput is the path's saturation. A 4 s warm-up at 800/s (the worker's JIT) precedes each ladder, and before the first one the broker warms up in 6 s windows at 800/s until its CPU per decision, averaged over the last three windows, is within 10% of the three before (at least 6 windows, at most ${values['broker-warmup-seconds']} s; here ${brokerWarmup.length} windows, Kafka CPU per decision ${brokerWarmup.map(f0).join(' → ')} µs); the Wasm and peer paths then run once more at half their saturation.`,
+  `- Each rate step lasts ${SECONDS} s; a step a path does not keep up with is run once more (\`-again\`), and the ladder stops when that one fails too (fewer decisions/s than 95% of the offered rate, measured from the first intended send to the last decision). That step's throughput is the path's saturation. A 4 s warm-up at 800/s (the worker's JIT) precedes each ladder, and before the first one the broker warms up for ${values['broker-warmup-seconds']} s at 800/s (its JIT takes minutes; Kafka's CPU per decision in its ${brokerWarmup.length} windows of 6 s: ${brokerWarmup.map(f0).join(', ')} µs); the Wasm and peer paths then run once more at half their saturation.`,
   `- Workload: a seeded mix of ${TEMPLATES.length} intent kinds over app, infra, data and ai (allow, deny for each guard, escalate), 16 agents, 256 sessions per step with their own export budgets. Same seed per step on every path, so two paths decide identical workloads.`,
   `- Same stack, topics (intents: 6 partitions) and consumer group for every path; ${INSTANCES} worker process(es) per path. Each worker is its own Node process; the executors (one ExecutorRuntime per domain: verify warrant, claim it in Redis, report; the handler does nothing) run in one more.`,
   '',

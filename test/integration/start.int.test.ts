@@ -35,9 +35,17 @@ function startScript(env: NodeJS.ProcessEnv) {
     exited,
     output: () => output,
     stackFile: join(stateDir, 'stack.json'),
-    up: () => eventually(() => output.includes('Press Ctrl-C') || child.exitCode !== null, 'the stack to come up', 300_000).then(() => {
-      if (child.exitCode !== null) throw new Error(`start exited ${child.exitCode}:\n${output}`);
-    }),
+    up: () => eventually(() => output.includes('Press Ctrl-C') || child.exitCode !== null, 'the stack to come up', 300_000).then(
+      () => {
+        if (child.exitCode !== null) throw new Error(`start exited ${child.exitCode}:\n${output}`);
+      },
+      // A timeout says where start stood: its output so far, and its services' log when it got that far.
+      (err: unknown) => {
+        const services = join(stateDir, 'logs', 'services.log');
+        const log = existsSync(services) ? readFileSync(services, 'utf8').split('\n').slice(-40).join('\n') : '(no services log yet)';
+        throw new Error(`${(err as Error).message}\n--- npm start printed:\n${output}\n--- last lines of ${services}:\n${log}`);
+      },
+    ),
   };
 }
 
