@@ -81,7 +81,10 @@ try {
   if (withServices) {
     say('  … building and activating the policy bundle, starting the decision worker and the executors');
     // Escalation deadlines are capped so the demo's unanswered one ends soon; raise it to review on the page at leisure.
-    system = await startSystem(stack.info, bus, { approvalDeadlineCapSeconds: Number(process.env.INTENTGATE_APPROVAL_DEADLINE_S ?? 15) });
+    system = await startSystem(stack.info, bus, {
+      approvalDeadlineCapSeconds: Number(process.env.INTENTGATE_APPROVAL_DEADLINE_S ?? 15),
+      progress: (step) => say(`    · ${step}`),
+    });
   }
   const file = await writeStackFile(stack.info, system ? { decisionUrl: system.decision.httpUrl, ledgerUrl: system.ledger.httpUrl, mcpGatewayUrl: system.mcpGateway.url, approvalsUrl: system.approvals.url } : {});
   const created = provisioned.topics.filter((t) => t.created).length;

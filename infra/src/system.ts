@@ -36,6 +36,8 @@ export interface SystemOptions {
   /** Caps escalation deadlines, so the demo's unanswered escalation ends in seconds. */
   approvalDeadlineCapSeconds: number;
   contextFreshnessMs?: number;
+  /** Told before each step, so a start that stalls shows where (npm start prints these). */
+  progress?: (step: string) => void;
 }
 
 const WARRANT_ISSUERS = ['intentgate-decision', APPROVALS_ISSUER];
@@ -72,21 +74,26 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
   // files are derived state; the local stack starts empty, so they start empty too.
   const ledgerDir = join(stateDir(), 'ledger');
   await rm(ledgerDir, { recursive: true, force: true });
+  options.progress?.('ledger');
   const ledger = await LedgerService.start({
     brokers: info.kafka.brokers, registryUrl: info.schemaRegistry.url, dataDir: ledgerDir, logger: logger.child({ service: 'ledger' }),
   });
 
+  options.progress?.('policy bundle (opa build)');
   const bundle = await buildBundle({ opaPath: info.opa.path, policyDir: join(projectRoot, 'policies'), revision: 'local' });
   const version = `local-${bundle.digest.slice(0, 12)}`;
+  options.progress?.('policy activation');
   await publishAndActivate(bus, bundle, { version, by: 'npm-start' });
 
   const freshnessMs = options.contextFreshnessMs ?? 60_000;
   const store = new ContextStore({ redisUrl: info.redis.url, freshnessMs });
+  options.progress?.('context store');
   await store.connect();
   await seedDemoContext(store);
   // The local context feeder: confirms the store is current well inside its freshness bound.
   const feeder = setInterval(() => void store.markSynced().catch((err: unknown) => logger.error({ err: String(err) }, 'context sync failed')), Math.floor(freshnessMs / 4));
 
+  options.progress?.('decision worker');
   const decision = await DecisionService.start({
     brokers: info.kafka.brokers, registryUrl: info.schemaRegistry.url, redisUrl: info.redis.url,
     approvalDeadlineCapSeconds: options.approvalDeadlineCapSeconds, contextFreshnessMs: freshnessMs, logger: logger.child({ service: 'decision' }),
@@ -95,6 +102,7 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
   const approvalsDir = join(stateDir(), 'approvals');
   await rm(approvalsDir, { recursive: true, force: true });
   const reviewers = await localReviewers();
+  options.progress?.('approvals service');
   const approvals = await ApprovalsService.start({
     brokers: info.kafka.brokers, registryUrl: info.schemaRegistry.url, redisUrl: info.redis.url, dataDir: approvalsDir,
     reviewers: reviewers.accounts, logger: logger.child({ service: 'approvals' }),
@@ -103,11 +111,13 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
   });
   const sandboxDir = join(stateDir(), 'sandbox');
   await rm(sandboxDir, { recursive: true, force: true });
+  options.progress?.('executors');
   const executors = await Executors.start({
     brokers: info.kafka.brokers, registryUrl: info.schemaRegistry.url, redisUrl: info.redis.url,
     issuer: WARRANT_ISSUERS, jwks: 'bus', sandboxDir, logger: logger.child({ service: 'executors' }),
   });
   // The MCP gateway fronts the executors' MCP server for MCP clients; it is an executor itself.
+  options.progress?.('MCP gateway');
   const mcpGateway = await McpGateway.start({
     brokers: info.kafka.brokers, registryUrl: info.schemaRegistry.url, redisUrl: info.redis.url, upstreams: { demo: executors.mcp.client },
     identity: {
