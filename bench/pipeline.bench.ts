@@ -326,9 +326,18 @@ if (values.profile) {
 }
 
 const halfWasm = halves.get('wasm');
-const evalP50 = /policy evaluation, starter policy \(Wasm\), pre-serialized input[^|]*\| ([\d.]+)/.exec(micro)?.[1];
-const evalObjectP50 = /policy evaluation, starter policy \(Wasm\), object input[^|]*\| ([\d.]+)/.exec(micro)?.[1];
-const evalFloorP50 = /policy evaluation, starter policy \(Wasm\), pre-serialized input[^|]*\|[^|]*\|[^|]*\| ([\d.]+)/.exec(micro)?.[1];
+/**
+ * A p50 from MICRO.md's table (rows: measure | p50 / p99 | floor | floor p50 / p99 | ratio): the
+ * measure's own, or its floor's. The row is the first that starts with `measure`.
+ */
+function microP50(measure: string, of: 'measure' | 'floor' = 'measure'): string | undefined {
+  const row = micro.split('\n').find((line) => line.startsWith(`| ${measure}`));
+  const cells = row?.split('|').map((c) => c.trim());
+  return /^[\d.]+/.exec(cells?.[of === 'measure' ? 2 : 4] ?? '')?.[0];
+}
+const evalP50 = microP50('policy evaluation, starter policy (Wasm), pre-serialized input');
+const evalObjectP50 = microP50('policy evaluation, starter policy (Wasm), object input');
+const evalFloorP50 = microP50('policy evaluation, starter policy (Wasm), pre-serialized input', 'floor');
 const rssAtSat = Math.max(0, ...steps('wasm').map((s) => s.workerRssMax));
 const rssSustained = steps('wasm').filter((x) => x.sustained).at(-1)?.workerRssMax ?? 0;
 lines.push('## Targets', '');
@@ -368,9 +377,9 @@ lines.push('');
   }
   const floor6k = steps('floor').filter((x) => x.sustained && x.rate >= 6000)[0];
   if (w && floor6k) {
-    const others = (st: StepResult) => Object.entries(st.cpuPerDecision).filter(([k]) => k !== 'decision worker').reduce((a, [, v]) => a + v, 0);
-    const left = 2e6 / 6000 - others(floor6k);
-    lines.push(`- **The 6,000/s budget, from this run.** At ${floor6k.rate}/s the pass-through floor's other processes (Kafka, Redis, registry, load generator) used ${f0(others(floor6k))} µs of CPU per decision, so a worker at 6,000/s on 2 cores would have ${f0(Math.max(0, left))} µs per decision, at most, for everything it does. The Wasm worker used ${f0(w.worker)} µs per decision at ${w.st.rate}/s (at higher rates its batches grow and this falls, but the micro-benchmarks alone, run after the stack stopped, put policy evaluation at ${evalP50 ?? '–'} µs and an Ed25519 signature for each allow at ${/warrant sign[^|]*\| ([\d.]+)/.exec(micro)?.[1] ?? '–'} µs). With the floor's other processes at ${f0(others(floor6k))} µs, ${left < 0 ? 'no worker at all could reach 6,000/s on this machine' : `a decision worker would have to do all its work in ${f0(left)} µs per decision`}.`);
+    const others = Object.entries(floor6k.cpuPerDecision).filter(([k]) => k !== 'decision worker').reduce((a, [, v]) => a + v, 0);
+    const left = 2e6 / 6000 - others;
+    lines.push(`- **The 6,000/s budget, from this run.** At ${floor6k.rate}/s the pass-through floor's other processes (Kafka, Redis, registry, load generator) used ${f0(others)} µs of CPU per decision, so a worker at 6,000/s on 2 cores would have ${f0(Math.max(0, left))} µs per decision, at most, for everything it does. The Wasm worker used ${f0(w.worker)} µs per decision at ${w.st.rate}/s (at higher rates its batches grow and this falls, but the micro-benchmarks alone, run after the stack stopped, put policy evaluation at ${evalP50 ?? '–'} µs and an Ed25519 signature for each allow at ${microP50('warrant sign') ?? '–'} µs). With the floor's other processes at ${f0(others)} µs, ${left < 0 ? 'no worker at all could reach 6,000/s on this machine' : `a decision worker would have to do all its work in ${f0(left)} µs per decision`}.`);
   }
   if (w && fl) {
     lines.push(`- **Against the floor.** The pass-through worker spends ${f0(fl.worker)} µs per intent (decode, one decision, transaction); the decision worker ${f0(w.worker)} µs: policy input and its canonical digest, Wasm evaluation, an Ed25519 warrant for each allow, and three records per intent instead of one (decision, receipt with the full input, approved intent) — each contract-checked, serialized and written. ${floorSaturated ? `The floor saturated at ${f0(sat('floor'))}/s` : `The floor did not saturate within the ladder (it kept up with ${f0(sat('floor'))}/s), so ${f0((100 * sat('wasm')) / Math.max(1, sat('floor')))}% is an upper bound of the ratio`}.`);
@@ -392,7 +401,7 @@ lines.push('');
   const e2e = steps('wasm-e2e');
   const e2eKept = e2e.filter((x) => x.sustained).at(-1);
   if (e2eKept?.execution) {
-    lines.push(`- **Submit → execution** at ${e2eKept.rate}/s is p50 ${f1(e2eKept.execution.p50)} ms, p99 ${f1(e2eKept.execution.p99)} ms, far behind the decisions: the executors (${f0(e2eKept.cpuPerDecision.executors ?? 0)} µs of CPU per decision, one process for the four domains, up to 16 approved intents at once per domain, one at a time per resource) verify each warrant with jose (${/warrant verify[^|]*\| ([\d.]+)/.exec(micro)?.[1] ?? '–'} µs in the micro-benchmark), claim it in Redis, run it and report it, acknowledged by Kafka; they share the two cores with everything else here.`);
+    lines.push(`- **Submit → execution** at ${e2eKept.rate}/s is p50 ${f1(e2eKept.execution.p50)} ms, p99 ${f1(e2eKept.execution.p99)} ms, far behind the decisions: the executors (${f0(e2eKept.cpuPerDecision.executors ?? 0)} µs of CPU per decision, one process for the four domains, up to 16 approved intents at once per domain, one at a time per resource) verify each warrant with jose (${microP50('warrant verify') ?? '–'} µs in the micro-benchmark), claim it in Redis, run it and report it, acknowledged by Kafka; they share the two cores with everything else here.`);
   }
   lines.push(`- **Worker memory** is ${mb(rssSustained)} RSS at the highest rate the worker kept up with and ${mb(rssAtSat)} in the overloaded step after it. The workers ran ${values.untuned ? '**untuned** (no memory settings)' : `as \`npm run decision\` starts them: \`${values['worker-flags'] || 'no V8 flags'}\`, ${Object.entries(DECISION_ENV).map(([k, v]) => `\`${k}=${v}\``).join(', ')}`}. Measured on 2026-11-23 (not in this run): after loading its modules, before any work, the worker is at about 130 MB (\`process.memoryUsage()\`: node and its type stripping about 65 MB, modules and the Wasm policy the rest); under load, untuned, V8's young generation grew to 134 MB and glibc kept the multi-megabyte buffers KafkaJS builds per produce request (RSS 400–470 MB); a 16 MB semi-space and a fixed mmap threshold bound both (see the changes below).`);
   lines.push('');

@@ -1,7 +1,13 @@
 // The native CRC-32C handed to KafkaJS is the same function as KafkaJS's own loop, and it is
 // the one KafkaJS's record-batch encoder uses.
-import { createRequire } from 'node:module';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import '@intentgate/bus';
 import { fastCrc32cInstalled } from '../src/fast-crc32c.ts';
@@ -38,9 +44,6 @@ describe('KafkaJS with the native CRC-32C', () => {
 describe('KafkaJS without the native CRC-32C', () => {
   it('keeps its own loop when @node-rs/crc32 does not load, and still checksums correctly', async () => {
     // A child process in which resolving the native package fails, as on a platform it has no build for.
-    const { execFile } = await import('node:child_process');
-    const { promisify } = await import('node:util');
-    const { fileURLToPath } = await import('node:url');
     const preload = `const M = require('node:module'); const resolve = M._resolveFilename;
       M._resolveFilename = function (request, ...rest) {
         if (request === '@node-rs/crc32') throw Object.assign(new Error('no native build here'), { code: 'MODULE_NOT_FOUND' });
@@ -57,9 +60,6 @@ describe('KafkaJS without the native CRC-32C', () => {
         fastCrc32cInstalled, native: used[Symbol.for('intentgate.fastCrc32c')] === true,
         check: used(Buffer.from('123456789')), sameAsLoop: used(bytes) === loop(bytes) >>> 0,
       }));`;
-    const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
     const dir = await mkdtemp(join(tmpdir(), 'crc-fallback-'));
     try {
       await writeFile(join(dir, 'no-native.cjs'), preload);
