@@ -88,14 +88,15 @@ const SPECS: Record<string, SeriesSpec> = {
 
 const stack = await startStack({ progress: log });
 const stops: Array<() => Promise<unknown>> = [() => stack.stop()];
+/** Stops what this run started, newest first (stops are unshifted), reporting any that fail. */
+async function stopAll(): Promise<void> {
+  for (const stop of stops) await stop().catch((err: unknown) => console.error(`stop failed: ${(err as Error).message}`));
+}
 // Interrupted, stop what this run started (the OPA server is not part of the stack's process group).
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     log(`${signal}: stopping the run's servers`);
-    void (async () => {
-      for (const stop of stops) await stop().catch(() => {});
-      process.exit(130);
-    })();
+    void stopAll().then(() => process.exit(130));
   });
 }
 const results = new Map<string, StepResult[]>();
@@ -186,7 +187,7 @@ try {
   }
   opaVersion = stack.info.opa.version;
 } finally {
-  for (const stop of stops) await stop().catch((err: unknown) => console.error(`stop failed: ${(err as Error).message}`));
+  await stopAll();
 }
 const load1 = loadavg();
 
