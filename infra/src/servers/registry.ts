@@ -20,10 +20,10 @@ export const CCOMPAT_PATH = '/apis/ccompat/v7';
  * to register unless that level equals what it asks for.
  */
 export async function ensureBackwardCompatibility(url: string): Promise<void> {
-  const current = await fetch(`${url}/config`).then((r) => (r.ok ? (r.json() as Promise<{ compatibilityLevel?: string }>) : null));
+  const current = await fetch(`${url}/config`, { signal: AbortSignal.timeout(10_000) }).then((r) => (r.ok ? (r.json() as Promise<{ compatibilityLevel?: string }>) : null));
   if (current?.compatibilityLevel?.toUpperCase() === 'BACKWARD') return;
   const put = await fetch(`${url}/config`, {
-    method: 'PUT',
+    method: 'PUT', signal: AbortSignal.timeout(10_000),
     headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
     body: JSON.stringify({ compatibility: 'BACKWARD' }),
   });

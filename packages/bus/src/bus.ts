@@ -49,7 +49,7 @@ export class Bus {
       logCreator: kafkaLogCreator(this.logger),
       retry: { initialRetryTime: 100, retries: 8 },
     });
-    this.catalog = new SchemaCatalog(options.registryUrl);
+    this.catalog = new SchemaCatalog(options.registryUrl, { logger: this.logger });
     this.serde = new Serde(this.catalog);
   }
 

@@ -1,6 +1,7 @@
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { jsonSchemaText, topicSpec, valueSubject, type MessageName, type TopicSpec } from '@intentgate/contracts';
 import { BusError, describe } from './errors.ts';
+import { silentLogger, type Logger } from './logger.ts';
 
 
 /**
@@ -8,6 +9,30 @@ import { BusError, describe } from './errors.ts';
  * in the contract also carries a `pattern`, so formats are accepted as given here.
  */
 const AJV_OPTIONS = { strict: false, formats: { uuid: true as const, 'date-time': true as const } };
+
+export interface SchemaCatalogOptions {
+  /** How long one registry request may take before it is abandoned and retried (default 10 s). */
+  requestTimeoutMs?: number;
+  /** How many times a registration is tried before REGISTRY_UNAVAILABLE (default 4). */
+  attempts?: number;
+  /** Told of each retried registration. */
+  logger?: Logger;
+}
+
+/** The registry client's middleware type (mappersmith's), without depending on mappersmith. */
+type Middleware = NonNullable<ConstructorParameters<typeof SchemaRegistry>[0]['middlewares']>[number];
+
+const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+const DEFAULT_ATTEMPTS = 4;
+
+/**
+ * Gives every request of the registry client a deadline: the client sets none, and a request
+ * the registry never answers (seen with Apicurio: a POST on a reused keep-alive connection,
+ * both ends idle) would otherwise hold a start forever.
+ */
+function requestTimeout(ms: number): Middleware {
+  return () => ({ prepareRequest: (next) => next().then((request) => request.enhance({ timeout: ms })) });
+}
 
 export interface RegisteredSubject {
   topic: string;
@@ -23,11 +48,19 @@ export class SchemaCatalog {
   readonly #idByTopic = new Map<string, number>();
   readonly #knownIds = new Set<number>();
 
-  constructor(url: string) {
+  readonly #attempts: number;
+  readonly #logger: Logger;
+
+  constructor(url: string, options: SchemaCatalogOptions = {}) {
     this.url = url;
+    this.#attempts = Math.max(1, options.attempts ?? DEFAULT_ATTEMPTS);
+    this.#logger = options.logger ?? silentLogger;
     // The client registers schemas; framing and validation are ours (see serde.ts), so values are
     // checked once, by the reader's zod contract, with messages that name the failing field.
-    this.client = new SchemaRegistry({ host: url, retry: { retries: 3 } }, { [SchemaType.JSON]: AJV_OPTIONS });
+    this.client = new SchemaRegistry(
+      { host: url, retry: { retries: 3 }, middlewares: [requestTimeout(options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)] },
+      { [SchemaType.JSON]: AJV_OPTIONS },
+    );
   }
 
   async register(specs: readonly TopicSpec[]): Promise<RegisteredSubject[]> {
@@ -42,8 +75,25 @@ export class SchemaCatalog {
     return out;
   }
 
-  /** Registers one schema text under a subject; an incompatible change is a SCHEMA_INCOMPATIBLE error. */
+  /**
+   * Registers one schema text under a subject; an incompatible change is a SCHEMA_INCOMPATIBLE
+   * error. Registering the same text again returns the same id, so an unanswered or failed
+   * request is tried again (backoff with jitter) before REGISTRY_UNAVAILABLE.
+   */
   async registerSchema(subject: string, schemaText: string): Promise<number> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#registerOnce(subject, schemaText);
+      } catch (err) {
+        if (!(err instanceof BusError) || !err.retriable || attempt >= this.#attempts) throw err;
+        const backoff = 200 * 2 ** (attempt - 1);
+        this.#logger.warn({ subject, attempt, err: err.message }, 'schema registration failed; trying again');
+        await new Promise((r) => setTimeout(r, backoff / 2 + Math.random() * backoff));
+      }
+    }
+  }
+
+  async #registerOnce(subject: string, schemaText: string): Promise<number> {
     try {
       const { id } = await this.client.register(
         { type: SchemaType.JSON, schema: schemaText },

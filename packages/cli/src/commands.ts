@@ -11,7 +11,7 @@ export type Out = (line: string) => void;
 
 async function loadAuditSource(source: string): Promise<AuditBundle> {
   if (/^https?:\/\//.test(source)) {
-    const res = await fetch(`${source.replace(/\/+$/, '')}/v1/export`).catch((err: unknown) => {
+    const res = await fetch(`${source.replace(/\/+$/, '')}/v1/export`, { signal: AbortSignal.timeout(60_000) }).catch((err: unknown) => {
       throw new CliError('LEDGER_UNREACHABLE', `cannot reach the ledger at ${source}: ${(err as Error).message}`, 'Check the URL (npm start writes it to .intentgate/stack.json as ledgerUrl).');
     });
     if (!res.ok) throw new CliError('LEDGER_ERROR', `the ledger answered HTTP ${res.status}`, 'Check the ledger logs.');
@@ -55,7 +55,7 @@ export async function exportBundle(source: string, outFile: string, out: Out): P
 
 /** intentgate replay <decision_id> --ledger <url> */
 export async function replay(decisionId: string, ledgerUrl: string, out: Out): Promise<boolean> {
-  const res = await fetch(`${ledgerUrl.replace(/\/+$/, '')}/v1/replay/${encodeURIComponent(decisionId)}`).catch((err: unknown) => {
+  const res = await fetch(`${ledgerUrl.replace(/\/+$/, '')}/v1/replay/${encodeURIComponent(decisionId)}`, { signal: AbortSignal.timeout(60_000) }).catch((err: unknown) => {
     throw new CliError('LEDGER_UNREACHABLE', `cannot reach the ledger at ${ledgerUrl}: ${(err as Error).message}`, 'Start it (npm start) or pass --ledger.');
   });
   const body = (await res.json()) as { code?: string; message?: string; identical?: boolean; differences?: string[]; decided_by?: string; outcome?: string; escalation?: { decision_id: string } };

@@ -1,0 +1,66 @@
+// The catalog against a registry that stops answering: a request that gets no answer is
+// abandoned at its deadline and tried again, and a registry that never answers is a typed,
+// retriable REGISTRY_UNAVAILABLE, never a start that waits forever.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BusError, SchemaCatalog } from '../src/index.ts';
+
+const servers: Server[] = [];
+
+afterEach(async () => {
+  for (const s of servers.splice(0)) {
+    s.closeAllConnections();
+    await new Promise((r) => s.close(r));
+  }
+});
+
+/** A Confluent-style registry whose first `stall` registrations are read and never answered. */
+async function stallingRegistry(stall: number) {
+  const seen = { posts: 0, abandoned: 0 };
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    req.resume();
+    req.on('end', () => {
+      if (req.method === 'GET' && req.url?.startsWith('/config/')) {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ compatibilityLevel: 'BACKWARD' }));
+        return;
+      }
+      if (req.method === 'POST' && /^\/subjects\/[^/]+\/versions$/.test(req.url ?? '')) {
+        seen.posts++;
+        if (seen.posts <= stall) {
+          res.on('close', () => seen.abandoned++); // the client gave up on it and closed the socket
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id: 7 }));
+        return;
+      }
+      res.writeHead(404).end();
+    });
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
+}
+
+const SCHEMA = JSON.stringify({ type: 'object', properties: { a: { type: 'string' } } });
+
+describe('SchemaCatalog against a registry that does not answer', () => {
+  it('abandons an unanswered registration at its deadline and registers on the next try', async () => {
+    const registry = await stallingRegistry(2);
+    const catalog = new SchemaCatalog(registry.url, { requestTimeoutMs: 300, attempts: 4 });
+    await expect(catalog.registerSchema('t-value', SCHEMA)).resolves.toBe(7);
+    expect(registry.seen.posts).toBe(3);
+    expect(registry.seen.abandoned).toBe(2);
+  });
+
+  it('gives up after its attempts with a retriable REGISTRY_UNAVAILABLE that says what to do', async () => {
+    const registry = await stallingRegistry(Number.POSITIVE_INFINITY);
+    const catalog = new SchemaCatalog(registry.url, { requestTimeoutMs: 200, attempts: 3 });
+    const err = await catalog.registerSchema('t-value', SCHEMA).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(BusError);
+    expect(err).toMatchObject({ code: 'REGISTRY_UNAVAILABLE', retriable: true });
+    expect((err as BusError).message).toMatch(/t-value/);
+    expect((err as BusError).hint).toMatch(/SCHEMA_REGISTRY_URL/);
+    expect(registry.seen.posts).toBe(3);
+  });
+});
