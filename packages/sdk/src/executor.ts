@@ -3,7 +3,8 @@ import { Redis } from 'ioredis';
 import { Bus, type BatchingProducer, type BusConsumer, type IncomingRecord, type Logger } from '@intentgate/bus';
 import { approvedTopic, type ApprovedIntent, type Domain, type ExecutionResult } from '@intentgate/contracts';
 import { WarrantError, type Jwks } from '@intentgate/evidence';
-import { WarrantGuard, type KeySource, type Refusal } from './guard.ts';
+import { WarrantGuard, type KeySource } from './guard.ts';
+import type { Outcome } from './run-record.ts';
 
 /** What a handler may return; throwing is a failed execution. */
 export interface HandlerResult {
@@ -46,6 +47,10 @@ export interface ExecutorOptions {
 
 const DEFAULT_CONCURRENCY = 16;
 
+function ended(status: Outcome['status'], reason?: Outcome['reason'], detail?: Record<string, unknown>): Outcome {
+  return { status, ...(reason ? { reason } : {}), ...(detail ? { detail } : {}), finished_at: new Date().toISOString(), receipt_id: randomUUID() };
+}
+
 /** At most `size` tasks at once; the rest wait in arrival order. */
 class Slots {
   readonly size: number;
@@ -72,8 +77,11 @@ class Slots {
 /**
  * The executor side of enforcement: consumes approved intents for one domain and, for each,
  * verifies the warrant (signature, expiry, audience, issuer, intent digest), claims its jti
- * once (SET NX with a TTL past its expiry) and the intent once, runs the handler, and reports
- * an ExecutionResult and its receipt. Anything short of that is a refusal, reported with a code.
+ * once (SET NX with a TTL past its expiry) and the intent once, runs the handler, records how it
+ * ended with the claim, and reports an ExecutionResult and its receipt. Anything short of that
+ * is a refusal, reported with a code. A redelivered record reports its recorded outcome again
+ * (same result, same receipt id) and never runs twice; one whose run started but recorded no
+ * outcome (the process died in the handler) is reported failed with OUTCOME_UNKNOWN.
  */
 export class ExecutorRuntime {
   readonly #options: ExecutorOptions;
@@ -88,10 +96,12 @@ export class ExecutorRuntime {
   /** The last queued execution per resource, so the next one on it starts after it. */
   readonly #lanes = new Map<string, Promise<void>>();
   readonly #slots: Slots;
+  readonly #groupId: string;
 
   private constructor(options: ExecutorOptions) {
     this.#options = options;
     this.#slots = new Slots(Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY));
+    this.#groupId = options.groupId ?? `intentgate-executor-${options.domain}`;
     this.#bus = new Bus({
       brokers: options.brokers, registryUrl: options.registryUrl, clientId: `executor-${options.domain}-${options.executorId}`,
       ...(options.logger ? { logger: options.logger } : {}),
@@ -121,7 +131,7 @@ export class ExecutorRuntime {
       await keys.start();
     }
     runtime.#consumer = runtime.#bus.consumer<'ApprovedIntent'>({
-      groupId: options.groupId ?? `intentgate-executor-${options.domain}`,
+      groupId: runtime.#groupId,
       topics: [approvedTopic(options.domain)],
       fromBeginning: true,
       handle: (records) => runtime.#executeAll(records.filter((r) => options.accept?.(r.value) ?? true)),
@@ -136,7 +146,8 @@ export class ExecutorRuntime {
    * (type and id; across every batch in hand, in the order they arrived), then for one of
    * `concurrency` slots. Every intent finishes (or fails) before this settles, so a batch's offsets
    * are committed only after each of its intents was reported; a failed report fails the batch
-   * (redelivered, and the claims already made refuse a second execution).
+   * (redelivered: the claims already made refuse a second execution, and the outcomes recorded
+   * with them are reported again).
    */
   async #executeAll(records: Array<IncomingRecord<'ApprovedIntent'>>): Promise<void> {
     const settled = await Promise.allSettled(records.map((record) => {
@@ -156,39 +167,76 @@ export class ExecutorRuntime {
 
   async #execute(record: IncomingRecord<'ApprovedIntent'>): Promise<void> {
     const approved = record.value;
-    let status: ExecutionResult['status'] = 'executed';
-    let reason: Refusal | undefined;
-    let detail: Record<string, unknown> | undefined;
+    const runKey = this.#runKey(record);
+    let outcome: Outcome;
     try {
       const claims = await this.#guard.verify(approved.intent, approved.decision, approved.warrant);
-      const refusal = await this.#guard.claim(claims);
-      if (refusal) {
-        status = 'refused';
-        reason = refusal;
-      } else {
-        try {
-          detail = (await this.#options.handler(approved))?.detail;
-        } catch (err) {
-          status = 'failed';
-          reason = { code: 'HANDLER_FAILED', message: (err as Error).message.slice(0, 2048) };
-        }
-      }
+      const refusal = await this.#guard.claim(claims, runKey);
+      outcome = refusal ? ended('refused', refusal) : await this.#run(approved, runKey);
     } catch (err) {
-      status = 'refused';
-      reason = err instanceof WarrantError ? { code: err.code, message: err.message } : { code: 'WARRANT_INVALID', message: (err as Error).message };
+      outcome = ended('refused', err instanceof WarrantError ? { code: err.code, message: err.message } : { code: 'WARRANT_INVALID', message: (err as Error).message });
     }
+    // A refusal of a record this executor claimed before is its own redelivery (the report failed,
+    // or the process died before committing): the earlier outcome is reported, not "reused".
+    const earlier = outcome.status === 'refused' ? await this.#earlierRun(runKey) : null;
+    await this.#report(record, earlier ?? outcome, earlier !== null);
+  }
+
+  /** Runs the handler for a claimed warrant and records how it ended before it is reported. */
+  async #run(approved: ApprovedIntent, runKey: string): Promise<Outcome> {
+    let outcome: Outcome;
+    try {
+      const detail = (await this.#options.handler(approved))?.detail;
+      outcome = ended('executed', undefined, detail);
+    } catch (err) {
+      outcome = ended('failed', { code: 'HANDLER_FAILED', message: (err as Error).message.slice(0, 2048) });
+    }
+    await this.#record(runKey, outcome);
+    return outcome;
+  }
+
+  async #record(runKey: string, outcome: Outcome): Promise<void> {
+    await this.#guard.finishRun(runKey, outcome).catch((err: unknown) => {
+      // Reported anyway; only a redelivery of this record would lack it (and report OUTCOME_UNKNOWN).
+      this.#options.logger?.warn({ runKey, err: (err as Error).message }, 'execution outcome not recorded');
+    });
+  }
+
+  /** The outcome of this executor's earlier claim on the same record, if it made one. */
+  async #earlierRun(runKey: string): Promise<Outcome | null> {
+    const earlier = await this.#guard.runOf(runKey).catch(() => null);
+    if (earlier === null) return null;
+    if (earlier.state === 'finished') return earlier.outcome;
+    const unknown = ended('failed', {
+      code: 'OUTCOME_UNKNOWN',
+      message: 'this executor claimed the warrant for this record and started the action, but stopped before recording how it ended; the side effect may have happened: check the resource',
+    });
+    await this.#record(runKey, unknown); // a further redelivery reports this same result
+    return unknown;
+  }
+
+  /** A record's run key: one per consumer group and record, so only a redelivery shares it. */
+  #runKey(record: IncomingRecord<'ApprovedIntent'>): string {
+    return `ig:run:${this.#groupId}:${record.topic}:${record.partition}:${record.offset}`;
+  }
+
+  async #report(record: IncomingRecord<'ApprovedIntent'>, outcome: Outcome, again: boolean): Promise<void> {
+    const approved = record.value;
     const result: ExecutionResult = {
       intent_id: approved.intent.intent_id, decision_id: approved.decision.decision_id, domain: this.#options.domain,
-      status, ...(reason ? { reason } : {}), executor: this.#options.executorId, finished_at: new Date().toISOString(),
+      status: outcome.status, ...(outcome.reason ? { reason: outcome.reason } : {}), executor: this.#options.executorId, finished_at: outcome.finished_at,
     };
-    this.#options.logger?.info({ intent: result.intent_id, status, reason: reason?.code }, 'execution reported');
+    this.#options.logger?.info({ intent: result.intent_id, status: result.status, reason: result.reason?.code, ...(again ? { again } : {}) }, 'execution reported');
     await this.#producer.sendMany([
       { topic: 'executions', key: result.intent_id, value: result },
       {
         topic: 'receipts', key: result.intent_id,
         value: {
-          receipt_id: randomUUID(), kind: 'execution', intent_id: result.intent_id,
-          body: { result, ...(detail ? { detail } : {}), warrant_jti: approved.decision.decision_id, source: { topic: record.topic, partition: record.partition, offset: record.offset } },
+          receipt_id: outcome.receipt_id, kind: 'execution', intent_id: result.intent_id,
+          body: {
+            result, ...(outcome.detail ? { detail: outcome.detail } : {}), warrant_jti: approved.decision.decision_id,
+            source: { topic: record.topic, partition: record.partition, offset: record.offset },
+          },
           producer: `executor/${this.#options.executorId}`, produced_at: result.finished_at,
         },
       },

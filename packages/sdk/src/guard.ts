@@ -1,16 +1,35 @@
 import type { Redis } from 'ioredis';
 import type { Decision, Domain, Intent, WarrantClaims } from '@intentgate/contracts';
 import { digestOf, verifyWarrant, WarrantError, type Jwks } from '@intentgate/evidence';
+import { decodeRun, encodeRun, RUN_STARTED, type Outcome, type RunRecord } from './run-record.ts';
 
 export type Refusal = { code: string; message: string };
+
+/**
+ * The claim in one step: the warrant's jti (with a TTL past its expiry), then the intent, then,
+ * when given, the run key of the record being executed. 0 claimed, 1 warrant used, 2 intent executed.
+ */
+const CLAIM_SCRIPT = `
+if not redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3], 'NX') then return 1 end
+if not redis.call('SET', KEYS[2], ARGV[2], 'NX') then return 2 end
+if KEYS[3] then redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[3]) end
+return 0`;
 
 /** Where warrant keys come from: 'bus' (warrant.keys, read by the caller), a JWKS, or a fetcher. */
 export type KeySource = 'bus' | Jwks | (() => Promise<Jwks>);
 
-/** A key fetcher over several JWKS URLs (the decision worker's and the approvals service's): one set of all their keys. */
-export function jwksFromUrls(urls: readonly string[]): () => Promise<Jwks> {
+/**
+ * A key fetcher over several JWKS URLs (the decision worker's and the approvals service's): one
+ * set of all their keys. Each fetch has a deadline; a set that cannot be read fails the fetch,
+ * and the warrant it was for is refused (WARRANT_INVALID, naming the URL), never waited on.
+ */
+export function jwksFromUrls(urls: readonly string[], timeoutMs = 5_000): () => Promise<Jwks> {
   return async () => {
-    const sets = await Promise.all(urls.map(async (u) => (await fetch(u)).json() as Promise<Jwks>));
+    const sets = await Promise.all(urls.map(async (u) => {
+      const res = await fetch(u, { signal: AbortSignal.timeout(timeoutMs) });
+      if (!res.ok) throw new Error(`${u} answered HTTP ${res.status}`);
+      return res.json() as Promise<Jwks>;
+    }));
     return { keys: sets.flatMap((set) => set.keys) };
   };
 }
@@ -73,19 +92,38 @@ export class WarrantGuard {
     }
   }
 
-  /** Claims the warrant's jti and its intent, once each; a refusal when either was claimed before. */
-  async claim(claims: WarrantClaims): Promise<Refusal | null> {
-    const ttl = Math.max(1, claims.exp - Math.floor(Date.now() / 1000)) + (this.#options.claimMarginSeconds ?? 3600);
+  /**
+   * Claims the warrant's jti and its intent, once each; a refusal when either was claimed before.
+   * With a run key (the consumed record's), the same step marks the run started, so a
+   * redelivery of that record can tell its own earlier attempt from a replay (see runOf).
+   */
+  async claim(claims: WarrantClaims, runKey?: string): Promise<Refusal | null> {
+    const ttl = this.#ttl(claims);
+    const keys = [`ig:warrant:${claims.jti}`, `ig:executed:${claims.sub}`, ...(runKey ? [runKey] : [])];
     try {
-      if ((await this.#redis.set(`ig:warrant:${claims.jti}`, this.#options.holder, 'EX', ttl, 'NX')) === null) {
-        return { code: 'WARRANT_REUSED', message: `warrant ${claims.jti} was already used` };
-      }
-      if ((await this.#redis.set(`ig:executed:${claims.sub}`, claims.jti, 'NX')) === null) {
-        return { code: 'INTENT_ALREADY_EXECUTED', message: `intent ${claims.sub} was already executed under another decision` };
-      }
+      const answer = await this.#redis.eval(CLAIM_SCRIPT, keys.length, ...keys, this.#options.holder, claims.jti, ttl, RUN_STARTED);
+      if (answer === 1) return { code: 'WARRANT_REUSED', message: `warrant ${claims.jti} was already used` };
+      if (answer === 2) return { code: 'INTENT_ALREADY_EXECUTED', message: `intent ${claims.sub} was already executed under another decision` };
       return null;
     } catch (err) {
       return { code: 'CLAIM_UNAVAILABLE', message: `cannot claim the warrant: ${(err as Error).message}` };
     }
+  }
+
+  /**
+   * Records how a claimed run ended, in place of its started mark and kept as long as the claim
+   * (an expired mark is not brought back). Throws when Redis does not take it.
+   */
+  async finishRun(runKey: string, outcome: Outcome): Promise<void> {
+    await this.#redis.call('SET', runKey, encodeRun(outcome), 'XX', 'KEEPTTL');
+  }
+
+  /** What an earlier attempt at this record claimed and recorded; null when it claimed nothing. */
+  async runOf(runKey: string): Promise<RunRecord | null> {
+    return decodeRun(await this.#redis.get(runKey));
+  }
+
+  #ttl(claims: WarrantClaims): number {
+    return Math.max(1, claims.exp - Math.floor(Date.now() / 1000)) + (this.#options.claimMarginSeconds ?? 3600);
   }
 }

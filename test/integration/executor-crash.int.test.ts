@@ -1,0 +1,151 @@
+// An executor killed mid-execution (SIGKILL, a child process) on the real stack: the redelivered
+// approved intent never runs twice, and what is reported for it is what happened (the recorded
+// outcome, or that the outcome is unknown), never a refusal of its own warrant as reused.
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { approvedTopic, type ApprovedIntent, type ExecutionResult, type Receipt } from '@intentgate/contracts';
+import { exampleIntent, exampleOf } from '@intentgate/contracts/examples';
+import { digestOf, generateSigningKey, jwksOf, signWarrant, type Jwks, type SigningKey } from '@intentgate/evidence';
+import { projectRoot } from '@intentgate/infra';
+import { ExecutorRuntime } from '@intentgate/sdk';
+import { eventually, stack, testBus, testLogger, uniqueGroup } from '@intentgate/test';
+
+const ISSUER = 'crash-test-decision';
+const bus = testBus();
+const producer = bus.producer();
+const dir = mkdtempSync(join(tmpdir(), 'intentgate-crash-'));
+const results: ExecutionResult[] = [];
+const receipts: Receipt[] = [];
+const stoppers: Array<() => Promise<unknown>> = [];
+let key: SigningKey;
+let jwks: Jwks;
+
+beforeAll(async () => {
+  await bus.registerSchemas();
+  key = await generateSigningKey('crash-test-1');
+  jwks = jwksOf([key]);
+  for (const topic of ['executions', 'receipts'] as const) {
+    const watch = bus.consumer<'ExecutionResult' | 'Receipt'>({
+      groupId: uniqueGroup(`crash-${topic}`), topics: [topic], fromBeginning: true,
+      handle: async (records) => {
+        for (const { value } of records) (topic === 'executions' ? results : receipts).push(value as never);
+      },
+    });
+    await watch.start();
+    stoppers.push(() => watch.stop());
+  }
+});
+
+afterAll(async () => {
+  for (const stop of stoppers.reverse()) await stop().catch(() => {});
+  await bus.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** An approved data intent with a valid warrant from this test's key. */
+async function approvedIntent(): Promise<ApprovedIntent> {
+  const intent = exampleIntent({ resource: { type: 'table', id: `t-${randomUUID().slice(0, 8)}`, properties: { sensitivity: 'internal' } } });
+  const decision = { ...exampleOf('Decision'), decision_id: randomUUID(), intent_id: intent.intent_id, intent_digest: digestOf(intent) };
+  const warrant = await signWarrant(key, {
+    issuer: ISSUER, intentId: intent.intent_id, domain: 'data', decisionId: decision.decision_id, intentDigest: decision.intent_digest, ttlSeconds: 120,
+  });
+  return { intent, decision: { ...decision, warrant }, warrant };
+}
+
+function publish(approved: ApprovedIntent): Promise<unknown> {
+  return producer.send({ topic: approvedTopic('data'), key: approved.intent.intent_id, value: approved });
+}
+
+/** Runs the crashing executor until it kills itself; resolves with its exit signal. */
+function crashingExecutor(crash: 'in-handler' | 'before-report', approved: ApprovedIntent, groupId: string, sideEffects: string): Promise<string | null> {
+  const s = stack();
+  const child = spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', join(projectRoot, 'test', 'integration', 'fixtures', 'crashing-executor.ts')], {
+    env: {
+      ...process.env, CRASH: crash, INTENT_ID: approved.intent.intent_id, GROUP_ID: groupId, EXECUTOR_ID: 'crash-test', ISSUER,
+      JWKS: JSON.stringify(jwks), SIDE_EFFECT_FILE: sideEffects,
+      KAFKA_BROKERS: s.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: s.schemaRegistry.url, REDIS_URL: s.redis.url,
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  stoppers.push(async () => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the crashing executor did not crash:\n${stderr}`)), 120_000);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (signal === null) reject(new Error(`the crashing executor exited ${code} instead of crashing:\n${stderr}`));
+      else resolve(signal);
+    });
+  });
+}
+
+/** The same executor (group, id, key), restarted in this process; records any handler call. */
+async function restartedExecutor(approved: ApprovedIntent, groupId: string, ran: string[]): Promise<void> {
+  const s = stack();
+  const executor = await ExecutorRuntime.start({
+    brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, domain: 'data', executorId: 'crash-test', groupId,
+    issuer: ISSUER, jwks, logger: testLogger(),
+    accept: (a) => a.intent.intent_id === approved.intent.intent_id,
+    handler: async (a) => {
+      ran.push(a.intent.intent_id);
+      return { detail: { written: 1 } };
+    },
+  });
+  stoppers.push(() => executor.stop());
+}
+
+const resultsFor = (id: string) => results.filter((r) => r.intent_id === id && r.executor === 'crash-test');
+const receiptsFor = (id: string) => receipts.filter((r) => r.intent_id === id && r.kind === 'execution');
+
+describe('an executor killed during an execution', { timeout: 300_000 }, () => {
+  it('killed after recording the outcome, before reporting it: the redelivery reports that outcome, and a replay is still refused', async () => {
+    const approved = await approvedIntent();
+    const id = approved.intent.intent_id;
+    const group = uniqueGroup('crash-report');
+    const sideEffects = join(dir, 'before-report.log');
+    await publish(approved);
+    expect(await crashingExecutor('before-report', approved, group, sideEffects)).toBe('SIGKILL');
+    expect(readFileSync(sideEffects, 'utf8').split('\n').filter(Boolean)).toEqual([id]);
+    expect(resultsFor(id)).toEqual([]); // it died before sending anything
+
+    const ran: string[] = [];
+    await restartedExecutor(approved, group, ran);
+    await eventually(() => resultsFor(id).length > 0 && receiptsFor(id).length > 0, 'the redelivered intent to be reported', 120_000);
+    expect(resultsFor(id)).toMatchObject([{ status: 'executed', decision_id: approved.decision.decision_id }]);
+    expect(resultsFor(id)[0]!.reason).toBeUndefined();
+    const receipt = receiptsFor(id)[0]!;
+    expect(receipt.body).toMatchObject({ result: resultsFor(id)[0], detail: { written: 1 } });
+    expect(ran).toEqual([]); // not run again
+    expect(readFileSync(sideEffects, 'utf8').split('\n').filter(Boolean)).toEqual([id]);
+
+    // The same approved intent published again is a replay, not a redelivery: refused.
+    await publish(approved);
+    await eventually(() => resultsFor(id).length === 2, 'the replay to be reported', 60_000);
+    expect(resultsFor(id)[1]).toMatchObject({ status: 'refused', reason: { code: 'WARRANT_REUSED' } });
+    expect(ran).toEqual([]);
+  });
+
+  it('killed inside the handler: the redelivery reports the outcome as unknown (failed, OUTCOME_UNKNOWN) and does not run it again', async () => {
+    const approved = await approvedIntent();
+    const id = approved.intent.intent_id;
+    const group = uniqueGroup('crash-handler');
+    const sideEffects = join(dir, 'in-handler.log');
+    await publish(approved);
+    expect(await crashingExecutor('in-handler', approved, group, sideEffects)).toBe('SIGKILL');
+    expect(readFileSync(sideEffects, 'utf8').split('\n').filter(Boolean)).toEqual([id]);
+
+    const ran: string[] = [];
+    await restartedExecutor(approved, group, ran);
+    await eventually(() => resultsFor(id).length > 0 && receiptsFor(id).length > 0, 'the redelivered intent to be reported', 120_000);
+    expect(resultsFor(id)).toMatchObject([{ status: 'failed', reason: { code: 'OUTCOME_UNKNOWN' } }]);
+    expect(resultsFor(id)[0]!.reason!.message).toMatch(/side effect may have happened/);
+    expect(receiptsFor(id)[0]!.body).toMatchObject({ result: resultsFor(id)[0] });
+    expect(ran).toEqual([]);
+    expect(readFileSync(sideEffects, 'utf8').split('\n').filter(Boolean)).toEqual([id]);
+  });
+});
