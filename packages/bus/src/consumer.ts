@@ -5,7 +5,7 @@ import type { Logger } from './logger.ts';
 import type { BatchingProducer, OutgoingRecord } from './producer.ts';
 import type { Serde } from './serde.ts';
 import { deadLetterOf, type PoisonRecord } from './dead-letter.ts';
-import { groupJoined } from './group-join.ts';
+import { startAndJoin } from './group-join.ts';
 
 export interface IncomingRecord<N extends MessageName = MessageName> {
   topic: string;
@@ -121,15 +121,14 @@ export class BusConsumer<N extends MessageName> {
   /** Resolves once the member has joined its group and is fetching. */
   start(): Promise<void> {
     this.#started ??= (async () => {
-      const joined = groupJoined(this.#consumer, this.#options.groupId);
-      joined.catch(() => {}); // awaited below; a failure before that point is the one reported
-      await this.#consumer.connect();
-      await this.#consumer.subscribe({ topics: this.#options.topics, fromBeginning: this.#options.fromBeginning ?? false });
-      await this.#consumer.run({
-        autoCommit: false, eachBatchAutoResolve: false, eachBatch: (p) => this.#eachBatch(p),
-        partitionsConsumedConcurrently: this.#options.partitionsAtOnce ?? 1,
+      await startAndJoin(this.#consumer, this.#options.groupId, async () => {
+        await this.#consumer.connect();
+        await this.#consumer.subscribe({ topics: this.#options.topics, fromBeginning: this.#options.fromBeginning ?? false });
+        await this.#consumer.run({
+          autoCommit: false, eachBatchAutoResolve: false, eachBatch: (p) => this.#eachBatch(p),
+          partitionsConsumedConcurrently: this.#options.partitionsAtOnce ?? 1,
+        });
       });
-      await joined;
     })();
     return this.#started;
   }

@@ -6,7 +6,7 @@ import { groupByTopic, PRODUCER_SAFETY, toKafkaMessage, type OutgoingRecord } fr
 import type { Serde } from './serde.ts';
 import { decodeBatch, type BatchContext, type IncomingRecord } from './consumer.ts';
 import { deadLetterOf } from './dead-letter.ts';
-import { groupJoined } from './group-join.ts';
+import { startAndJoin } from './group-join.ts';
 
 export interface TransactionalOptions<N extends MessageName> {
   groupId: string;
@@ -121,17 +121,16 @@ export class TransactionalProcessor<N extends MessageName> {
 
   start(): Promise<void> {
     this.#started ??= (async () => {
-      const joined = groupJoined(this.#consumer, this.#options.groupId);
-      joined.catch(() => {}); // awaited below; a failure before that point is the one reported
-      await Promise.all(this.#producers.map((p) => p.connect()));
-      await this.#consumer.connect();
-      await this.#consumer.subscribe({ topics: this.#options.topics, fromBeginning: this.#options.fromBeginning ?? false });
-      await this.#consumer.run({
-        autoCommit: false, eachBatchAutoResolve: false, eachBatch: (p) => this.#eachBatch(p),
-        // Every partition of a fetch at once, so they share one transaction (see #eachBatch).
-        partitionsConsumedConcurrently: PARTITIONS_AT_ONCE,
+      await startAndJoin(this.#consumer, this.#options.groupId, async () => {
+        await Promise.all(this.#producers.map((p) => p.connect()));
+        await this.#consumer.connect();
+        await this.#consumer.subscribe({ topics: this.#options.topics, fromBeginning: this.#options.fromBeginning ?? false });
+        await this.#consumer.run({
+          autoCommit: false, eachBatchAutoResolve: false, eachBatch: (p) => this.#eachBatch(p),
+          // Every partition of a fetch at once, so they share one transaction (see #eachBatch).
+          partitionsConsumedConcurrently: PARTITIONS_AT_ONCE,
+        });
       });
-      await joined;
     })();
     return this.#started;
   }

@@ -2,7 +2,7 @@
 import { EventEmitter } from 'node:events';
 import type { Consumer } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { groupJoined } from '../src/group-join.ts';
+import { groupJoined, startAndJoin } from '../src/group-join.ts';
 
 /** The two events groupJoined listens to, as KafkaJS emits them (`on` returns the remover). */
 function consumerEvents(): { consumer: Consumer; emit(event: string, payload: unknown): void } {
@@ -36,5 +36,29 @@ describe('groupJoined', () => {
   it('fails with GROUP_JOIN_FAILED when the join takes too long', async () => {
     const { consumer } = consumerEvents();
     await expect(groupJoined(consumer, 'slow-group', 50)).rejects.toMatchObject({ code: 'GROUP_JOIN_FAILED', message: expect.stringContaining('slow-group') });
+  });
+});
+
+describe('startAndJoin', () => {
+  it('resolves when the set-up is done and the member has joined', async () => {
+    const { consumer, emit } = consumerEvents();
+    const started = startAndJoin(consumer, 'g', async () => {
+      emit('consumer.group_join', {});
+    }, 5_000);
+    await expect(started).resolves.toBeUndefined();
+  });
+
+  it('a set-up step that never settles fails the start at the join deadline', async () => {
+    const { consumer } = consumerEvents();
+    const started = startAndJoin(consumer, 'stuck-group', () => new Promise<void>(() => {}), 50);
+    await expect(started).rejects.toMatchObject({ code: 'GROUP_JOIN_FAILED', retriable: true, message: expect.stringContaining('stuck-group') });
+  });
+
+  it('a set-up step that fails is the error reported, not the join', async () => {
+    const { consumer } = consumerEvents();
+    const started = startAndJoin(consumer, 'g', async () => {
+      throw new Error('broker unreachable');
+    }, 5_000);
+    await expect(started).rejects.toThrow('broker unreachable');
   });
 });
