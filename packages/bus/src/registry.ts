@@ -1,3 +1,5 @@
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { jsonSchemaText, topicSpec, valueSubject, type MessageName, type TopicSpec } from '@intentgate/contracts';
 import { BusError, describe } from './errors.ts';
@@ -27,11 +29,21 @@ const DEFAULT_ATTEMPTS = 4;
 
 /**
  * Gives every request of the registry client a deadline: the client sets none, and a request
- * the registry never answers (seen with Apicurio: a POST on a reused keep-alive connection,
- * both ends idle) would otherwise hold a start forever.
+ * the registry never answers (seen with Apicurio, see freshConnections) would otherwise hold a
+ * start forever.
  */
 function requestTimeout(ms: number): Middleware {
   return () => ({ prepareRequest: (next) => next().then((request) => request.enhance({ timeout: ms })) });
+}
+
+/**
+ * One connection per registry request. Apicurio (Quarkus/Vert.x) sometimes never answered a
+ * POST that followed a GET on the same keep-alive connection: its access log shows the GET,
+ * then nothing on any connection until the client gave up (npm start, 2026-12-02). Requests
+ * are few (two per subject, at start), so a fresh connection each costs nothing that matters.
+ */
+function freshConnections(url: string): HttpAgent {
+  return url.startsWith('https:') ? new HttpsAgent({ keepAlive: false }) : new HttpAgent({ keepAlive: false });
 }
 
 export interface RegisteredSubject {
@@ -58,7 +70,10 @@ export class SchemaCatalog {
     // The client registers schemas; framing and validation are ours (see serde.ts), so values are
     // checked once, by the reader's zod contract, with messages that name the failing field.
     this.client = new SchemaRegistry(
-      { host: url, retry: { retries: 3 }, middlewares: [requestTimeout(options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)] },
+      {
+        host: url, retry: { retries: 3 }, agent: freshConnections(url),
+        middlewares: [requestTimeout(options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)],
+      },
       { [SchemaType.JSON]: AJV_OPTIONS },
     );
   }

@@ -17,11 +17,12 @@ afterEach(async () => {
 
 /** A Confluent-style registry whose first `stall` registrations are read and never answered. */
 async function stallingRegistry(stall: number) {
-  const seen = { posts: 0, abandoned: 0 };
+  const seen = { posts: 0, abandoned: 0, configs: 0 };
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     req.resume();
     req.on('end', () => {
       if (req.method === 'GET' && req.url?.startsWith('/config/')) {
+        seen.configs++;
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ compatibilityLevel: 'BACKWARD' }));
         return;
       }
@@ -37,9 +38,11 @@ async function stallingRegistry(stall: number) {
       res.writeHead(404).end();
     });
   });
+  const connections = { count: 0 };
+  server.on('connection', () => connections.count++);
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, connections };
 }
 
 const SCHEMA = JSON.stringify({ type: 'object', properties: { a: { type: 'string' } } });
@@ -51,6 +54,16 @@ describe('SchemaCatalog against a registry that does not answer', () => {
     await expect(catalog.registerSchema('t-value', SCHEMA)).resolves.toBe(7);
     expect(registry.seen.posts).toBe(3);
     expect(registry.seen.abandoned).toBe(2);
+  });
+
+  it('sends each request on a connection of its own (no keep-alive reuse, where Apicurio lost a POST)', async () => {
+    const registry = await stallingRegistry(0);
+    const catalog = new SchemaCatalog(registry.url);
+    await catalog.registerSchema('a-value', SCHEMA);
+    await catalog.registerSchema('b-value', SCHEMA);
+    expect(registry.seen.posts).toBe(2);
+    expect(registry.connections.count).toBe(registry.seen.posts + registry.seen.configs);
+    expect(registry.seen.configs).toBeGreaterThan(0); // the client asks for the subject's compatibility first
   });
 
   it('gives up after its attempts with a retriable REGISTRY_UNAVAILABLE that says what to do', async () => {
