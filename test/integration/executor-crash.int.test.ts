@@ -102,26 +102,35 @@ async function restartedExecutor(approved: ApprovedIntent, groupId: string, ran:
 const resultsFor = (id: string) => results.filter((r) => r.intent_id === id && r.executor === 'crash-test');
 const receiptsFor = (id: string) => receipts.filter((r) => r.intent_id === id && r.kind === 'execution');
 
+const linesOf = (file: string) => readFileSync(file, 'utf8').split('\n').filter(Boolean);
+
+/**
+ * Publishes an approved intent, lets the crashing executor die at `crash` after its side effect,
+ * restarts the same executor in this process and waits for the redelivered intent's report.
+ */
+async function crashAndRestart(crash: 'in-handler' | 'before-report') {
+  const approved = await approvedIntent();
+  const id = approved.intent.intent_id;
+  const group = uniqueGroup(`crash-${crash}`);
+  const sideEffects = join(dir, `${crash}.log`);
+  await publish(approved);
+  expect(await crashingExecutor(crash, approved, group, sideEffects)).toBe('SIGKILL');
+  expect(linesOf(sideEffects)).toEqual([id]);
+  expect(resultsFor(id)).toEqual([]); // it died before sending anything
+  const ran: string[] = [];
+  await restartedExecutor(approved, group, ran);
+  await eventually(() => resultsFor(id).length > 0 && receiptsFor(id).length > 0, 'the redelivered intent to be reported', 120_000);
+  return { approved, id, ran, sideEffects };
+}
+
 describe('an executor killed during an execution', { timeout: 300_000 }, () => {
   it('killed after recording the outcome, before reporting it: the redelivery reports that outcome, and a replay is still refused', async () => {
-    const approved = await approvedIntent();
-    const id = approved.intent.intent_id;
-    const group = uniqueGroup('crash-report');
-    const sideEffects = join(dir, 'before-report.log');
-    await publish(approved);
-    expect(await crashingExecutor('before-report', approved, group, sideEffects)).toBe('SIGKILL');
-    expect(readFileSync(sideEffects, 'utf8').split('\n').filter(Boolean)).toEqual([id]);
-    expect(resultsFor(id)).toEqual([]); // it died before sending anything
-
-    const ran: string[] = [];
-    await restartedExecutor(approved, group, ran);
-    await eventually(() => resultsFor(id).length > 0 && receiptsFor(id).length > 0, 'the redelivered intent to be reported', 120_000);
+    const { approved, id, ran, sideEffects } = await crashAndRestart('before-report');
     expect(resultsFor(id)).toMatchObject([{ status: 'executed', decision_id: approved.decision.decision_id }]);
     expect(resultsFor(id)[0]!.reason).toBeUndefined();
-    const receipt = receiptsFor(id)[0]!;
-    expect(receipt.body).toMatchObject({ result: resultsFor(id)[0], detail: { written: 1 } });
+    expect(receiptsFor(id)[0]!.body).toMatchObject({ result: resultsFor(id)[0], detail: { written: 1 } });
     expect(ran).toEqual([]); // not run again
-    expect(readFileSync(sideEffects, 'utf8').split('\n').filter(Boolean)).toEqual([id]);
+    expect(linesOf(sideEffects)).toEqual([id]);
 
     // The same approved intent published again is a replay, not a redelivery: refused.
     await publish(approved);
@@ -131,21 +140,11 @@ describe('an executor killed during an execution', { timeout: 300_000 }, () => {
   });
 
   it('killed inside the handler: the redelivery reports the outcome as unknown (failed, OUTCOME_UNKNOWN) and does not run it again', async () => {
-    const approved = await approvedIntent();
-    const id = approved.intent.intent_id;
-    const group = uniqueGroup('crash-handler');
-    const sideEffects = join(dir, 'in-handler.log');
-    await publish(approved);
-    expect(await crashingExecutor('in-handler', approved, group, sideEffects)).toBe('SIGKILL');
-    expect(readFileSync(sideEffects, 'utf8').split('\n').filter(Boolean)).toEqual([id]);
-
-    const ran: string[] = [];
-    await restartedExecutor(approved, group, ran);
-    await eventually(() => resultsFor(id).length > 0 && receiptsFor(id).length > 0, 'the redelivered intent to be reported', 120_000);
+    const { id, ran, sideEffects } = await crashAndRestart('in-handler');
     expect(resultsFor(id)).toMatchObject([{ status: 'failed', reason: { code: 'OUTCOME_UNKNOWN' } }]);
     expect(resultsFor(id)[0]!.reason!.message).toMatch(/side effect may have happened/);
     expect(receiptsFor(id)[0]!.body).toMatchObject({ result: resultsFor(id)[0] });
     expect(ran).toEqual([]);
-    expect(readFileSync(sideEffects, 'utf8').split('\n').filter(Boolean)).toEqual([id]);
+    expect(linesOf(sideEffects)).toEqual([id]);
   });
 });
