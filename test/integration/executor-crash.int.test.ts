@@ -85,11 +85,11 @@ function crashingExecutor(crash: 'in-handler' | 'before-report', approved: Appro
 }
 
 /** The same executor (group, id, key), restarted in this process; records any handler call. */
-async function restartedExecutor(approved: ApprovedIntent, groupId: string, ran: string[]): Promise<void> {
+async function restartedExecutor(approved: ApprovedIntent, groupId: string, ran: string[], runLeaseMs: number): Promise<void> {
   const s = stack();
   const executor = await ExecutorRuntime.start({
     brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, domain: 'data', executorId: 'crash-test', groupId,
-    issuer: ISSUER, jwks, logger: testLogger(),
+    issuer: ISSUER, jwks, logger: testLogger(), runLeaseMs,
     accept: (a) => a.intent.intent_id === approved.intent.intent_id,
     handler: async (a) => {
       ran.push(a.intent.intent_id);
@@ -108,24 +108,25 @@ const linesOf = (file: string) => readFileSync(file, 'utf8').split('\n').filter(
  * Publishes an approved intent, lets the crashing executor die at `crash` after its side effect,
  * restarts the same executor in this process and waits for the redelivered intent's report.
  */
-async function crashAndRestart(crash: 'in-handler' | 'before-report') {
+async function crashAndRestart(crash: 'in-handler' | 'before-report', runLeaseMs: number) {
   const approved = await approvedIntent();
   const id = approved.intent.intent_id;
   const group = uniqueGroup(`crash-${crash}`);
   const sideEffects = join(dir, `${crash}.log`);
   await publish(approved);
   expect(await crashingExecutor(crash, approved, group, sideEffects)).toBe('SIGKILL');
+  const crashedAt = Date.now();
   expect(linesOf(sideEffects)).toEqual([id]);
   expect(resultsFor(id)).toEqual([]); // it died before sending anything
   const ran: string[] = [];
-  await restartedExecutor(approved, group, ran);
+  await restartedExecutor(approved, group, ran, runLeaseMs);
   await eventually(() => resultsFor(id).length > 0 && receiptsFor(id).length > 0, 'the redelivered intent to be reported', 120_000);
-  return { approved, id, ran, sideEffects };
+  return { approved, id, ran, sideEffects, crashedAt };
 }
 
 describe('an executor killed during an execution', { timeout: 300_000 }, () => {
   it('killed after recording the outcome, before reporting it: the redelivery reports that outcome, and a replay is still refused', async () => {
-    const { approved, id, ran, sideEffects } = await crashAndRestart('before-report');
+    const { approved, id, ran, sideEffects } = await crashAndRestart('before-report', 60_000);
     expect(resultsFor(id)).toMatchObject([{ status: 'executed', decision_id: approved.decision.decision_id }]);
     expect(resultsFor(id)[0]!.reason).toBeUndefined();
     expect(receiptsFor(id)[0]!.body).toMatchObject({ result: resultsFor(id)[0], detail: { written: 1 } });
@@ -140,8 +141,12 @@ describe('an executor killed during an execution', { timeout: 300_000 }, () => {
   });
 
   it('killed inside the handler: the redelivery reports the outcome as unknown (failed, OUTCOME_UNKNOWN) and does not run it again', async () => {
-    const { id, ran, sideEffects } = await crashAndRestart('in-handler');
+    // The run started just before the crash; a redelivery within the lease (the run might still
+    // be going on another member) is retried, not reported.
+    const lease = 20_000;
+    const { id, ran, sideEffects, crashedAt } = await crashAndRestart('in-handler', lease);
     expect(resultsFor(id)).toMatchObject([{ status: 'failed', reason: { code: 'OUTCOME_UNKNOWN' } }]);
+    expect(Date.parse(resultsFor(id)[0]!.finished_at)).toBeGreaterThanOrEqual(crashedAt - 1_000 + lease);
     expect(resultsFor(id)[0]!.reason!.message).toMatch(/side effect may have happened/);
     expect(receiptsFor(id)[0]!.body).toMatchObject({ result: resultsFor(id)[0] });
     expect(ran).toEqual([]);

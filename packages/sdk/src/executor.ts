@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { Bus, type BatchingProducer, type BusConsumer, type IncomingRecord, type Logger } from '@intentgate/bus';
+import { Bus, type BatchContext, type BatchingProducer, type BusConsumer, type IncomingRecord, type Logger } from '@intentgate/bus';
 import { approvedTopic, type ApprovedIntent, type Domain, type ExecutionResult } from '@intentgate/contracts';
 import { WarrantError, type Jwks } from '@intentgate/evidence';
-import { WarrantGuard, type KeySource } from './guard.ts';
-import type { Outcome } from './run-record.ts';
+import { intentAlreadyExecuted, WarrantGuard, type KeySource } from './guard.ts';
+import { startedMark, type Outcome } from './run-record.ts';
 
 /** What a handler may return; throwing is a failed execution. */
 export interface HandlerResult {
@@ -43,9 +43,18 @@ export interface ExecutorOptions {
    * arrived. 1 runs everything in order.
    */
   concurrency?: number;
+  /**
+   * How long a claimed run that recorded no outcome counts as possibly still going elsewhere
+   * (default 60 s); after that a redelivery reports it failed with OUTCOME_UNKNOWN.
+   */
+  runLeaseMs?: number;
 }
 
 const DEFAULT_CONCURRENCY = 16;
+const DEFAULT_RUN_LEASE_MS = 60_000;
+const HEARTBEAT_MS = 3_000;
+/** Refusals a redelivery of an already claimed record meets: its warrant is used, or has expired since. */
+const REDELIVERY_REFUSALS: ReadonlySet<string> = new Set(['WARRANT_REUSED', 'WARRANT_EXPIRED']);
 
 function ended(status: Outcome['status'], reason?: Outcome['reason'], detail?: Record<string, unknown>): Outcome {
   return { status, ...(reason ? { reason } : {}), ...(detail ? { detail } : {}), finished_at: new Date().toISOString(), receipt_id: randomUUID() };
@@ -97,11 +106,15 @@ export class ExecutorRuntime {
   readonly #lanes = new Map<string, Promise<void>>();
   readonly #slots: Slots;
   readonly #groupId: string;
+  readonly #runLeaseMs: number;
+  /** Names this process in its started marks. */
+  readonly #instance = randomUUID();
 
   private constructor(options: ExecutorOptions) {
     this.#options = options;
     this.#slots = new Slots(Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY));
     this.#groupId = options.groupId ?? `intentgate-executor-${options.domain}`;
+    this.#runLeaseMs = options.runLeaseMs ?? DEFAULT_RUN_LEASE_MS;
     this.#bus = new Bus({
       brokers: options.brokers, registryUrl: options.registryUrl, clientId: `executor-${options.domain}-${options.executorId}`,
       ...(options.logger ? { logger: options.logger } : {}),
@@ -117,28 +130,38 @@ export class ExecutorRuntime {
 
   static async start(options: ExecutorOptions): Promise<ExecutorRuntime> {
     const runtime = new ExecutorRuntime(options);
-    await runtime.#redis.connect().catch(() => {}); // claims fail (and refuse) until Redis answers
-    await runtime.#bus.registerSchemas();
-    runtime.#producer = runtime.#bus.producer({ lingerMs: 1 });
+    try {
+      await runtime.#start();
+    } catch (err) {
+      await runtime.stop().catch(() => {}); // nothing half-started keeps consuming
+      throw err;
+    }
+    return runtime;
+  }
+
+  async #start(): Promise<void> {
+    const options = this.#options;
+    await this.#redis.connect().catch(() => {}); // claims fail (and refuse) until Redis answers
+    await this.#bus.registerSchemas();
+    this.#producer = this.#bus.producer({ lingerMs: 1 });
     if (options.jwks === 'bus') {
       const issuers = new Set(typeof options.issuer === 'string' ? [options.issuer] : options.issuer);
-      const keys = runtime.#bus.consumer<'WarrantKey'>({
+      const keys = this.#bus.consumer<'WarrantKey'>({
         groupId: `intentgate-executor-keys-${randomUUID()}`, topics: ['warrant.keys'], fromBeginning: true,
         handle: async (records) => {
-          for (const { value } of records) if (issuers.has(value.issuer)) runtime.#busKeys.set(value.kid, value.jwk);
+          for (const { value } of records) if (issuers.has(value.issuer)) this.#busKeys.set(value.kid, value.jwk);
         },
       });
       await keys.start();
     }
-    runtime.#consumer = runtime.#bus.consumer<'ApprovedIntent'>({
-      groupId: runtime.#groupId,
+    this.#consumer = this.#bus.consumer<'ApprovedIntent'>({
+      groupId: this.#groupId,
       topics: [approvedTopic(options.domain)],
       fromBeginning: true,
-      handle: (records) => runtime.#executeAll(records.filter((r) => options.accept?.(r.value) ?? true)),
-      partitionsAtOnce: runtime.#slots.size,
+      handle: (records, ctx) => this.#executeAll(records.filter((r) => options.accept?.(r.value) ?? true), ctx),
+      partitionsAtOnce: this.#slots.size,
     });
-    await runtime.#consumer.start();
-    return runtime;
+    await this.#consumer.start();
   }
 
   /**
@@ -149,7 +172,17 @@ export class ExecutorRuntime {
    * (redelivered: the claims already made refuse a second execution, and the outcomes recorded
    * with them are reported again).
    */
-  async #executeAll(records: Array<IncomingRecord<'ApprovedIntent'>>): Promise<void> {
+  async #executeAll(records: Array<IncomingRecord<'ApprovedIntent'>>, ctx: BatchContext): Promise<void> {
+    // Long actions must not cost the member its place in the group (and the record a redelivery).
+    const beat = setInterval(() => void ctx.heartbeat().catch(() => {}), HEARTBEAT_MS);
+    try {
+      await this.#settleAll(records);
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  async #settleAll(records: Array<IncomingRecord<'ApprovedIntent'>>): Promise<void> {
     const settled = await Promise.allSettled(records.map((record) => {
       const { type, id } = record.value.intent.resource;
       const key = `${type}\u0000${id}`;
@@ -171,14 +204,15 @@ export class ExecutorRuntime {
     let outcome: Outcome;
     try {
       const claims = await this.#guard.verify(approved.intent, approved.decision, approved.warrant);
-      const refusal = await this.#guard.claim(claims, runKey);
-      outcome = refusal ? ended('refused', refusal) : await this.#run(approved, runKey);
+      const conflict = ended('refused', intentAlreadyExecuted(claims));
+      const refusal = await this.#guard.claim(claims, { key: runKey, started: startedMark(Date.now(), this.#instance), intentConflict: conflict });
+      outcome = refusal?.code === conflict.reason!.code ? conflict : refusal ? ended('refused', refusal) : await this.#run(approved, runKey);
     } catch (err) {
       outcome = ended('refused', err instanceof WarrantError ? { code: err.code, message: err.message } : { code: 'WARRANT_INVALID', message: (err as Error).message });
     }
-    // A refusal of a record this executor claimed before is its own redelivery (the report failed,
-    // or the process died before committing): the earlier outcome is reported, not "reused".
-    const earlier = outcome.status === 'refused' ? await this.#earlierRun(runKey) : null;
+    // These refusals are what a redelivery of a record this executor claimed before meets (the
+    // report failed, or the process died before committing): its recorded outcome is reported.
+    const earlier = REDELIVERY_REFUSALS.has(outcome.reason?.code ?? '') ? await this.#earlierRun(runKey) : null;
     await this.#report(record, earlier ?? outcome, earlier !== null);
   }
 
@@ -191,33 +225,37 @@ export class ExecutorRuntime {
     } catch (err) {
       outcome = ended('failed', { code: 'HANDLER_FAILED', message: (err as Error).message.slice(0, 2048) });
     }
-    await this.#record(runKey, outcome);
+    const recorded = await this.#guard.finishRun(runKey, outcome).catch((err: unknown) => (err as Error).message);
+    // Reported anyway; only a redelivery of this record would lack it (and report OUTCOME_UNKNOWN).
+    if (recorded !== true) this.#options.logger?.warn({ runKey, problem: recorded === false ? 'run key expired' : recorded }, 'execution outcome not recorded');
     return outcome;
   }
 
-  async #record(runKey: string, outcome: Outcome): Promise<void> {
-    await this.#guard.finishRun(runKey, outcome).catch((err: unknown) => {
-      // Reported anyway; only a redelivery of this record would lack it (and report OUTCOME_UNKNOWN).
-      this.#options.logger?.warn({ runKey, err: (err as Error).message }, 'execution outcome not recorded');
-    });
-  }
-
-  /** The outcome of this executor's earlier claim on the same record, if it made one. */
+  /**
+   * The outcome of this executor's earlier claim on the same record, if it made one. A run
+   * started less than `runLeaseMs` ago may still be going on another member (a rebalance): the
+   * batch fails and comes back later rather than report it. Redis errors fail the batch too.
+   */
   async #earlierRun(runKey: string): Promise<Outcome | null> {
-    const earlier = await this.#guard.runOf(runKey).catch(() => null);
+    const earlier = await this.#guard.runOf(runKey);
     if (earlier === null) return null;
     if (earlier.state === 'finished') return earlier.outcome;
+    if (earlier.at !== null && Date.now() - earlier.at < this.#runLeaseMs) {
+      throw new Error(`the run of ${runKey} started ${Date.now() - earlier.at} ms ago and may still be going; retrying the batch`);
+    }
     const unknown = ended('failed', {
       code: 'OUTCOME_UNKNOWN',
       message: 'this executor claimed the warrant for this record and started the action, but stopped before recording how it ended; the side effect may have happened: check the resource',
     });
-    await this.#record(runKey, unknown); // a further redelivery reports this same result
-    return unknown;
+    // Recorded only over the same started mark, so a further redelivery reports this same result,
+    // and an outcome recorded meanwhile wins.
+    if (await this.#guard.settleStarted(runKey, earlier.mark, unknown)) return unknown;
+    return this.#earlierRun(runKey);
   }
 
-  /** A record's run key: one per consumer group and record, so only a redelivery shares it. */
+  /** A record's run key: one per consumer group, record and decision, so only a redelivery shares it. */
   #runKey(record: IncomingRecord<'ApprovedIntent'>): string {
-    return `ig:run:${this.#groupId}:${record.topic}:${record.partition}:${record.offset}`;
+    return `ig:run:${this.#groupId}:${record.topic}:${record.partition}:${record.offset}:${record.value.decision.decision_id}`;
   }
 
   async #report(record: IncomingRecord<'ApprovedIntent'>, outcome: Outcome, again: boolean): Promise<void> {

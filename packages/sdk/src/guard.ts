@@ -1,19 +1,47 @@
 import type { Redis } from 'ioredis';
 import type { Decision, Domain, Intent, WarrantClaims } from '@intentgate/contracts';
 import { digestOf, verifyWarrant, WarrantError, type Jwks } from '@intentgate/evidence';
-import { decodeRun, encodeRun, RUN_STARTED, type Outcome, type RunRecord } from './run-record.ts';
+import { decodeRun, encodeRun, type Outcome, type RunRecord } from './run-record.ts';
 
 export type Refusal = { code: string; message: string };
 
 /**
  * The claim in one step: the warrant's jti (with a TTL past its expiry), then the intent, then,
- * when given, the run key of the record being executed. 0 claimed, 1 warrant used, 2 intent executed.
+ * when given, the run key of the record being executed: marked started (ARGV[4]) when claimed,
+ * or given the refusal's outcome (ARGV[5]) when the intent ran under another decision, so a
+ * redelivery reports that refusal again. 0 claimed, 1 warrant used, 2 intent executed.
  */
 const CLAIM_SCRIPT = `
 if not redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3], 'NX') then return 1 end
-if not redis.call('SET', KEYS[2], ARGV[2], 'NX') then return 2 end
+if not redis.call('SET', KEYS[2], ARGV[2], 'NX') then
+  if KEYS[3] then redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[3]) end
+  return 2
+end
 if KEYS[3] then redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[3]) end
 return 0`;
+
+/** Replaces a run's started mark, only if it is still the one given (KEEPTTL). 1 replaced, 0 not. */
+const SETTLE_SCRIPT = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+return 1`;
+
+/** The refusal for a warrant whose jti was claimed before. */
+export function warrantReused(claims: WarrantClaims): Refusal {
+  return { code: 'WARRANT_REUSED', message: `warrant ${claims.jti} was already used` };
+}
+
+/** The refusal for an intent executed under another decision. */
+export function intentAlreadyExecuted(claims: WarrantClaims): Refusal {
+  return { code: 'INTENT_ALREADY_EXECUTED', message: `intent ${claims.sub} was already executed under another decision` };
+}
+
+/** A run key's part in a claim: its started mark, and the outcome to keep if the intent ran under another decision. */
+export interface RunClaim {
+  key: string;
+  started: string;
+  intentConflict: Outcome;
+}
 
 /** Where warrant keys come from: 'bus' (warrant.keys, read by the caller), a JWKS, or a fetcher. */
 export type KeySource = 'bus' | Jwks | (() => Promise<Jwks>);
@@ -94,16 +122,18 @@ export class WarrantGuard {
 
   /**
    * Claims the warrant's jti and its intent, once each; a refusal when either was claimed before.
-   * With a run key (the consumed record's), the same step marks the run started, so a
-   * redelivery of that record can tell its own earlier attempt from a replay (see runOf).
+   * With a run (the consumed record's key), the same step marks the run started, or records the
+   * intent-conflict refusal, so a redelivery of that record can tell its own earlier attempt
+   * from a replay (see runOf).
    */
-  async claim(claims: WarrantClaims, runKey?: string): Promise<Refusal | null> {
+  async claim(claims: WarrantClaims, run?: RunClaim): Promise<Refusal | null> {
     const ttl = this.#ttl(claims);
-    const keys = [`ig:warrant:${claims.jti}`, `ig:executed:${claims.sub}`, ...(runKey ? [runKey] : [])];
+    const keys = [`ig:warrant:${claims.jti}`, `ig:executed:${claims.sub}`, ...(run ? [run.key] : [])];
+    const args = [this.#options.holder, claims.jti, ttl, ...(run ? [run.started, encodeRun(run.intentConflict)] : [])];
     try {
-      const answer = await this.#redis.eval(CLAIM_SCRIPT, keys.length, ...keys, this.#options.holder, claims.jti, ttl, RUN_STARTED);
-      if (answer === 1) return { code: 'WARRANT_REUSED', message: `warrant ${claims.jti} was already used` };
-      if (answer === 2) return { code: 'INTENT_ALREADY_EXECUTED', message: `intent ${claims.sub} was already executed under another decision` };
+      const answer = await this.#redis.eval(CLAIM_SCRIPT, keys.length, ...keys, ...args);
+      if (answer === 1) return warrantReused(claims);
+      if (answer === 2) return intentAlreadyExecuted(claims);
       return null;
     } catch (err) {
       return { code: 'CLAIM_UNAVAILABLE', message: `cannot claim the warrant: ${(err as Error).message}` };
@@ -111,14 +141,20 @@ export class WarrantGuard {
   }
 
   /**
-   * Records how a claimed run ended, in place of its started mark and kept as long as the claim
-   * (an expired mark is not brought back). Throws when Redis does not take it.
+   * Records how a claimed run ended, in place of whatever its key holds (the truth replaces an
+   * "unknown" another member may have written meanwhile), kept as long as the claim. False when
+   * the key is gone (expired); throws when Redis does not answer.
    */
-  async finishRun(runKey: string, outcome: Outcome): Promise<void> {
-    await this.#redis.call('SET', runKey, encodeRun(outcome), 'XX', 'KEEPTTL');
+  async finishRun(runKey: string, outcome: Outcome): Promise<boolean> {
+    return (await this.#redis.call('SET', runKey, encodeRun(outcome), 'XX', 'KEEPTTL')) === 'OK';
   }
 
-  /** What an earlier attempt at this record claimed and recorded; null when it claimed nothing. */
+  /** Replaces a started mark with an outcome only if the mark is still `started`; false when something else was recorded first. */
+  async settleStarted(runKey: string, started: string, outcome: Outcome): Promise<boolean> {
+    return (await this.#redis.eval(SETTLE_SCRIPT, 1, runKey, started, encodeRun(outcome))) === 1;
+  }
+
+  /** What an earlier attempt at this record claimed and recorded; null when it claimed nothing. Throws when Redis does not answer. */
   async runOf(runKey: string): Promise<RunRecord | null> {
     return decodeRun(await this.#redis.get(runKey));
   }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ReasonCode } from '@intentgate/contracts';
+import { ReasonCode, Timestamp, Uuid } from '@intentgate/contracts';
 
 /**
  * How a claimed execution ended, as its executor reports it. Kept with the claim (per consumed
@@ -14,18 +14,25 @@ export interface Outcome {
   receipt_id: string;
 }
 
-/** What a record's run key holds: claimed and started, or finished with its outcome. */
-export type RunRecord = { state: 'started' } | { state: 'finished'; outcome: Outcome };
+/**
+ * What a record's run key holds: claimed and started (`mark` is the exact stored text, `at` when,
+ * if it says), or finished with its outcome.
+ */
+export type RunRecord = { state: 'started'; mark: string; at: number | null } | { state: 'finished'; outcome: Outcome };
 
-/** Written with the claim, before the handler runs. */
-export const RUN_STARTED = 'started';
+const STARTED = 'started';
+
+/** The mark written with the claim, before the handler runs: when it started and by whom. */
+export function startedMark(now: number, holder: string): string {
+  return `${STARTED} ${now} ${holder}`;
+}
 
 const StoredOutcome = z.strictObject({
   status: z.enum(['executed', 'refused', 'failed']),
   reason: z.strictObject({ code: ReasonCode, message: z.string().max(2048) }).optional(),
   detail: z.record(z.string(), z.unknown()).optional(),
-  finished_at: z.string().min(1),
-  receipt_id: z.string().min(1),
+  finished_at: Timestamp,
+  receipt_id: Uuid,
 });
 
 export function encodeRun(outcome: Outcome): string {
@@ -33,20 +40,24 @@ export function encodeRun(outcome: Outcome): string {
 }
 
 /**
- * Reads a run key's value. Anything but a well-formed outcome counts as started: the claim was
- * made, so the action may have run, and its outcome is not known.
+ * Reads a run key's value. Anything but a well-formed outcome counts as started (with no known
+ * start time): the claim was made, so the action may have run, and its outcome is not known.
  */
 export function decodeRun(text: string | null): RunRecord | null {
   if (text === null) return null;
-  if (text === RUN_STARTED) return { state: 'started' };
+  const started: RunRecord = { state: 'started', mark: text, at: null };
+  if (text.startsWith(STARTED)) {
+    const at = Number(text.split(' ')[1]);
+    return { ...started, at: Number.isSafeInteger(at) && at > 0 ? at : null };
+  }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    return { state: 'started' };
+    return started;
   }
   const parsed = StoredOutcome.safeParse(value);
-  if (!parsed.success) return { state: 'started' };
+  if (!parsed.success) return started;
   const { reason, detail, ...rest } = parsed.data;
   return { state: 'finished', outcome: { ...rest, ...(reason ? { reason } : {}), ...(detail ? { detail } : {}) } };
 }
