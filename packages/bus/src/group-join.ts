@@ -36,12 +36,18 @@ export function groupJoined(consumer: Consumer, groupId: string, timeoutMs = GRO
  * Runs a consumer's set-up (connect, subscribe, run) and resolves once the member has joined.
  * The join deadline bounds the set-up too: a step that never settles (a request nobody answers)
  * fails the start with GROUP_JOIN_FAILED instead of holding it. A set-up step that fails first
- * is the error reported.
+ * is the error reported. Either way the consumer is disconnected once its set-up settles.
  */
 export async function startAndJoin(consumer: Consumer, groupId: string, setUp: () => Promise<void>, timeoutMs = GROUP_JOIN_TIMEOUT_MS): Promise<void> {
   const joined = groupJoined(consumer, groupId, timeoutMs);
   const done = setUp();
   joined.catch(() => {});
   done.catch(() => {});
-  await Promise.all([done, joined]);
+  try {
+    await Promise.all([done, joined]);
+  } catch (err) {
+    // A set-up still running past the deadline must not leave a member behind once it connects.
+    void done.then(() => consumer.disconnect(), () => consumer.disconnect()).catch(() => {});
+    throw err;
+  }
 }

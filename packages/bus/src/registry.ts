@@ -21,6 +21,14 @@ export interface SchemaCatalogOptions {
   logger?: Logger;
 }
 
+/** Answers a retry cannot change, with what to do about each. */
+const REFUSALS: Record<number, string> = {
+  401: 'The registry wants credentials: put them in SCHEMA_REGISTRY_URL (https://user:password@host/...).',
+  403: 'The registry refused these credentials the right to register schemas; grant it, or use an account that has it.',
+  404: 'Check SCHEMA_REGISTRY_URL: it must be the Confluent-compatible API root (for Apicurio, .../apis/ccompat/v7).',
+  422: 'The registry found the schema itself invalid; check the contract\'s JSON Schema (npm run schemas:check).',
+};
+
 /** The registry client's middleware type (mappersmith's), without depending on mappersmith. */
 type Middleware = NonNullable<ConstructorParameters<typeof SchemaRegistry>[0]['middlewares']>[number];
 
@@ -33,7 +41,8 @@ const DEFAULT_ATTEMPTS = 4;
  * start forever.
  */
 function requestTimeout(ms: number): Middleware {
-  return () => ({ prepareRequest: (next) => next().then((request) => request.enhance({ timeout: ms })) });
+  // timeout: the socket's idle time once connected; signal: the whole request, connecting included.
+  return () => ({ prepareRequest: (next) => next().then((request) => request.enhance({ timeout: ms, signal: AbortSignal.timeout(ms) })) });
 }
 
 /**
@@ -43,7 +52,7 @@ function requestTimeout(ms: number): Middleware {
  * are few (two per subject, at start), so a fresh connection each costs nothing that matters.
  */
 function freshConnections(url: string): HttpAgent {
-  return url.startsWith('https:') ? new HttpsAgent({ keepAlive: false }) : new HttpAgent({ keepAlive: false });
+  return new URL(url).protocol === 'https:' ? new HttpsAgent({ keepAlive: false }) : new HttpAgent({ keepAlive: false });
 }
 
 export interface RegisteredSubject {
@@ -124,6 +133,8 @@ export class SchemaCatalog {
           cause: err,
         });
       }
+      const refused = REFUSALS[status ?? 0];
+      if (refused) throw new BusError('REGISTRY_REFUSED', `the registry at ${this.url} refused ${subject} (HTTP ${status}): ${describe(err)}`, { retriable: false, hint: refused, cause: err });
       throw new BusError('REGISTRY_UNAVAILABLE', `cannot register ${subject} at ${this.url}: ${describe(err)}`, {
         retriable: true, hint: 'Check SCHEMA_REGISTRY_URL and that the registry answers /subjects.', cause: err,
       });

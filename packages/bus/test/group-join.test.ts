@@ -5,16 +5,20 @@ import { describe, expect, it } from 'vitest';
 import { groupJoined, startAndJoin } from '../src/group-join.ts';
 
 /** The two events groupJoined listens to, as KafkaJS emits them (`on` returns the remover). */
-function consumerEvents(): { consumer: Consumer; emit(event: string, payload: unknown): void } {
+function consumerEvents(): { consumer: Consumer; emit(event: string, payload: unknown): void; disconnects: () => number } {
   const emitter = new EventEmitter();
+  let disconnects = 0;
   const consumer = {
     events: { GROUP_JOIN: 'consumer.group_join', CRASH: 'consumer.crash' },
     on: (event: string, listener: (e: unknown) => void) => {
       emitter.on(event, listener);
       return () => emitter.off(event, listener);
     },
+    disconnect: async () => {
+      disconnects++;
+    },
   } as unknown as Consumer;
-  return { consumer, emit: (event, payload) => emitter.emit(event, { payload }) };
+  return { consumer, emit: (event, payload) => emitter.emit(event, { payload }), disconnects: () => disconnects };
 }
 
 describe('groupJoined', () => {
@@ -54,11 +58,24 @@ describe('startAndJoin', () => {
     await expect(started).rejects.toMatchObject({ code: 'GROUP_JOIN_FAILED', retriable: true, message: expect.stringContaining('stuck-group') });
   });
 
-  it('a set-up step that fails is the error reported, not the join', async () => {
-    const { consumer } = consumerEvents();
+  it('a set-up step that fails is the error reported, not the join, and the consumer is disconnected', async () => {
+    const { consumer, disconnects } = consumerEvents();
     const started = startAndJoin(consumer, 'g', async () => {
       throw new Error('broker unreachable');
     }, 5_000);
     await expect(started).rejects.toThrow('broker unreachable');
+    await new Promise((r) => setImmediate(r));
+    expect(disconnects()).toBe(1);
+  });
+
+  it('a set-up that finishes after the deadline disconnects the member it made', async () => {
+    const { consumer, disconnects } = consumerEvents();
+    let finish!: () => void;
+    const started = startAndJoin(consumer, 'late-group', () => new Promise<void>((r) => (finish = r)), 50);
+    await expect(started).rejects.toMatchObject({ code: 'GROUP_JOIN_FAILED' });
+    expect(disconnects()).toBe(0);
+    finish();
+    await new Promise((r) => setImmediate(r));
+    expect(disconnects()).toBe(1);
   });
 });

@@ -35,6 +35,10 @@ async function stallingRegistry(stall: number) {
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id: 7 }));
         return;
       }
+      if (req.url?.startsWith('/forbidden/')) {
+        res.writeHead(403, { 'content-type': 'application/json' }).end(JSON.stringify({ error_code: 40301, message: 'not allowed' }));
+        return;
+      }
       res.writeHead(404).end();
     });
   });
@@ -75,5 +79,13 @@ describe('SchemaCatalog against a registry that does not answer', () => {
     expect((err as BusError).message).toMatch(/t-value/);
     expect((err as BusError).hint).toMatch(/SCHEMA_REGISTRY_URL/);
     expect(registry.seen.posts).toBe(3);
+  });
+
+  it('a registry that refuses (403) is not asked again: a non-retriable REGISTRY_REFUSED with what to do', async () => {
+    const registry = await stallingRegistry(0);
+    const catalog = new SchemaCatalog(`${registry.url}/forbidden`, { requestTimeoutMs: 2_000, attempts: 4 });
+    const err = await catalog.registerSchema('t-value', SCHEMA).then(() => null, (e: unknown) => e);
+    expect(err).toMatchObject({ code: 'REGISTRY_REFUSED', retriable: false });
+    expect((err as BusError).hint).toMatch(/grant it/);
   });
 });

@@ -11,11 +11,13 @@ export type Out = (line: string) => void;
 
 async function loadAuditSource(source: string): Promise<AuditBundle> {
   if (/^https?:\/\//.test(source)) {
-    const res = await fetch(`${source.replace(/\/+$/, '')}/v1/export`, { signal: AbortSignal.timeout(60_000) }).catch((err: unknown) => {
+    const res = await fetch(`${source.replace(/\/+$/, '')}/v1/export`, { signal: AbortSignal.timeout(600_000) }).catch((err: unknown) => {
       throw new CliError('LEDGER_UNREACHABLE', `cannot reach the ledger at ${source}: ${(err as Error).message}`, 'Check the URL (npm start writes it to .intentgate/stack.json as ledgerUrl).');
     });
     if (!res.ok) throw new CliError('LEDGER_ERROR', `the ledger answered HTTP ${res.status}`, 'Check the ledger logs.');
-    return (await res.json()) as AuditBundle;
+    return (await res.json().catch((err: unknown) => {
+      throw new CliError('LEDGER_ERROR', `reading the ledger's export failed: ${(err as Error).message}`, 'Try again; for a very large ledger, export it on its host: intentgate export <ledger dir>.');
+    })) as AuditBundle;
   }
   const info = await stat(source).catch(() => null);
   if (info === null) throw new CliError('NOT_FOUND', `${source} does not exist`, 'Give a ledger data directory, an audit bundle file, or a ledger URL.');
@@ -58,7 +60,9 @@ export async function replay(decisionId: string, ledgerUrl: string, out: Out): P
   const res = await fetch(`${ledgerUrl.replace(/\/+$/, '')}/v1/replay/${encodeURIComponent(decisionId)}`, { signal: AbortSignal.timeout(60_000) }).catch((err: unknown) => {
     throw new CliError('LEDGER_UNREACHABLE', `cannot reach the ledger at ${ledgerUrl}: ${(err as Error).message}`, 'Start it (npm start) or pass --ledger.');
   });
-  const body = (await res.json()) as { code?: string; message?: string; identical?: boolean; differences?: string[]; decided_by?: string; outcome?: string; escalation?: { decision_id: string } };
+  const parsed = (await res.json().catch(() => null)) as { code?: string; message?: string; identical?: boolean; differences?: string[]; decided_by?: string; outcome?: string; escalation?: { decision_id: string } } | null;
+  if (parsed === null && res.ok) throw new CliError('LEDGER_ERROR', 'the ledger\'s replay answer could not be read', 'Try again; check the ledger logs if it persists.');
+  const body = parsed ?? {};
   if (!res.ok) throw new CliError(body.code ?? 'REPLAY_FAILED', body.message ?? `HTTP ${res.status}`, 'Check the decision id (from a decision or its receipt).');
   if (body.decided_by === 'review') out(`decision ${decisionId} was settled by review (${body.outcome}); the escalation ${body.escalation?.decision_id} it settled:`);
   if (body.identical) out(`identical: decision ${body.escalation?.decision_id ?? decisionId} replays bit for bit under its recorded bundle`);
