@@ -11,6 +11,7 @@ import { approvedTopic, type ApprovedIntent, type ExecutionResult, type Receipt 
 import { exampleIntent, exampleOf } from '@intentgate/contracts/examples';
 import { digestOf, generateSigningKey, jwksOf, signWarrant, type Jwks, type SigningKey } from '@intentgate/evidence';
 import { projectRoot } from '@intentgate/infra';
+import { Redis } from 'ioredis';
 import { ExecutorRuntime } from '@intentgate/sdk';
 import { eventually, stack, testBus, testLogger, uniqueGroup } from '@intentgate/test';
 
@@ -151,5 +152,42 @@ describe('an executor killed during an execution', { timeout: 300_000 }, () => {
     expect(receiptsFor(id)[0]!.body).toMatchObject({ result: resultsFor(id)[0] });
     expect(ran).toEqual([]);
     expect(linesOf(sideEffects)).toEqual([id]);
+  });
+
+  it('a long action keeps its run marked started, renewed past the lease, and then records its outcome', async () => {
+    const approved = await approvedIntent();
+    const id = approved.intent.intent_id;
+    const group = uniqueGroup('long-run');
+    const s = stack();
+    const redis = new Redis(s.redis.url);
+    stoppers.push(() => redis.quit());
+    let finish!: () => void;
+    const running = new Promise<void>((r) => (finish = r));
+    let started = false;
+    const executor = await ExecutorRuntime.start({
+      brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, domain: 'data', executorId: 'crash-test', groupId: group,
+      issuer: ISSUER, jwks, logger: testLogger(), runLeaseMs: 1_500,
+      accept: (a) => a.intent.intent_id === id,
+      handler: async () => {
+        started = true;
+        await running;
+        return { detail: { written: 1 } };
+      },
+    });
+    stoppers.push(() => executor.stop());
+    await publish(approved);
+    await eventually(() => started, 'the action to start');
+    const [runKey] = await redis.keys(`ig:run:${group}:*`);
+    expect(runKey).toBeDefined();
+    const markTime = async () => Number((await redis.get(runKey!))!.split(' ')[1]);
+    const first = await markTime();
+    // Three lease lengths later the mark is still a started mark, renewed meanwhile.
+    await new Promise((r) => setTimeout(r, 4_500));
+    expect(await redis.get(runKey!)).toMatch(/^started /);
+    expect(await markTime()).toBeGreaterThan(first);
+    finish();
+    await eventually(() => resultsFor(id).length > 0 && receiptsFor(id).length > 0, 'the outcome to be reported');
+    expect(resultsFor(id)).toMatchObject([{ status: 'executed' }]);
+    expect(JSON.parse((await redis.get(runKey!))!)).toMatchObject({ status: 'executed', receipt_id: receiptsFor(id)[0]!.receipt_id });
   });
 });

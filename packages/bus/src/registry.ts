@@ -52,7 +52,7 @@ function requestTimeout(ms: number): Middleware {
  * are few (two per subject, at start), so a fresh connection each costs nothing that matters.
  */
 function freshConnections(url: string): HttpAgent {
-  return new URL(url).protocol === 'https:' ? new HttpsAgent({ keepAlive: false }) : new HttpAgent({ keepAlive: false });
+  return /^https:/i.test(url) ? new HttpsAgent({ keepAlive: false }) : new HttpAgent({ keepAlive: false });
 }
 
 export interface RegisteredSubject {

@@ -4,7 +4,7 @@ import { Bus, type BatchContext, type BatchingProducer, type BusConsumer, type I
 import { approvedTopic, type ApprovedIntent, type Domain, type ExecutionResult } from '@intentgate/contracts';
 import { WarrantError, type Jwks } from '@intentgate/evidence';
 import { intentAlreadyExecuted, WarrantGuard, type KeySource } from './guard.ts';
-import { startedMark, type Outcome } from './run-record.ts';
+import { encodeRun, startedMark, type Outcome } from './run-record.ts';
 
 /** What a handler may return; throwing is a failed execution. */
 export interface HandlerResult {
@@ -44,8 +44,9 @@ export interface ExecutorOptions {
    */
   concurrency?: number;
   /**
-   * How long a claimed run that recorded no outcome counts as possibly still going elsewhere
-   * (default 60 s); after that a redelivery reports it failed with OUTCOME_UNKNOWN.
+   * How long a claimed run's started mark stays good without renewal (default 60 s). The
+   * process running it renews it every min(5 s, a third of this); a redelivery that finds a
+   * mark this old reports the run failed with OUTCOME_UNKNOWN, and waits for a younger one.
    */
   runLeaseMs?: number;
 }
@@ -53,8 +54,8 @@ export interface ExecutorOptions {
 const DEFAULT_CONCURRENCY = 16;
 const DEFAULT_RUN_LEASE_MS = 60_000;
 const HEARTBEAT_MS = 3_000;
-/** Refusals a redelivery of an already claimed record meets: its warrant is used, or has expired since. */
-const REDELIVERY_REFUSALS: ReadonlySet<string> = new Set(['WARRANT_REUSED', 'WARRANT_EXPIRED']);
+/** How often this process renews the started marks of the runs it has in hand. */
+const RENEW_MS = 5_000;
 
 function ended(status: Outcome['status'], reason?: Outcome['reason'], detail?: Record<string, unknown>): Outcome {
   return { status, ...(reason ? { reason } : {}), ...(detail ? { detail } : {}), finished_at: new Date().toISOString(), receipt_id: randomUUID() };
@@ -109,6 +110,9 @@ export class ExecutorRuntime {
   readonly #runLeaseMs: number;
   /** Names this process in its started marks. */
   readonly #instance = randomUUID();
+  /** The runs in hand: run key → its current started mark. */
+  readonly #running = new Map<string, string>();
+  #renewer: NodeJS.Timeout | null = null;
 
   private constructor(options: ExecutorOptions) {
     this.#options = options;
@@ -141,6 +145,8 @@ export class ExecutorRuntime {
 
   async #start(): Promise<void> {
     const options = this.#options;
+    this.#renewer = setInterval(() => void this.#renew(), Math.min(RENEW_MS, Math.max(100, Math.floor(this.#runLeaseMs / 3))));
+    this.#renewer.unref();
     await this.#redis.connect().catch(() => {}); // claims fail (and refuse) until Redis answers
     await this.#bus.registerSchemas();
     this.#producer = this.#bus.producer({ lingerMs: 1 });
@@ -205,25 +211,31 @@ export class ExecutorRuntime {
     try {
       const claims = await this.#guard.verify(approved.intent, approved.decision, approved.warrant);
       const conflict = ended('refused', intentAlreadyExecuted(claims));
-      const refusal = await this.#guard.claim(claims, { key: runKey, started: startedMark(Date.now(), this.#instance), intentConflict: conflict });
-      outcome = refusal?.code === conflict.reason!.code ? conflict : refusal ? ended('refused', refusal) : await this.#run(approved, runKey);
+      const started = startedMark(Date.now(), this.#instance);
+      const refusal = await this.#guard.claim(claims, { key: runKey, started, intentConflict: conflict });
+      outcome = refusal?.code === conflict.reason!.code ? conflict : refusal ? ended('refused', refusal) : await this.#run(approved, runKey, started);
     } catch (err) {
       outcome = ended('refused', err instanceof WarrantError ? { code: err.code, message: err.message } : { code: 'WARRANT_INVALID', message: (err as Error).message });
     }
-    // These refusals are what a redelivery of a record this executor claimed before meets (the
-    // report failed, or the process died before committing): its recorded outcome is reported.
-    const earlier = REDELIVERY_REFUSALS.has(outcome.reason?.code ?? '') ? await this.#earlierRun(runKey) : null;
+    // A refusal of a record this executor claimed before is its redelivery (the report failed, or
+    // the process died before committing), whatever refused it this time (its warrant is used,
+    // expired, or its key not read yet after a restart): its recorded outcome is reported.
+    // Not for CLAIM_UNAVAILABLE: Redis did not answer, and the refusal says so.
+    const earlier = outcome.status === 'refused' && outcome.reason?.code !== 'CLAIM_UNAVAILABLE' ? await this.#earlierRun(runKey) : null;
     await this.#report(record, earlier ?? outcome, earlier !== null);
   }
 
   /** Runs the handler for a claimed warrant and records how it ended before it is reported. */
-  async #run(approved: ApprovedIntent, runKey: string): Promise<Outcome> {
+  async #run(approved: ApprovedIntent, runKey: string, started: string): Promise<Outcome> {
     let outcome: Outcome;
+    this.#running.set(runKey, started);
     try {
       const detail = (await this.#options.handler(approved))?.detail;
       outcome = ended('executed', undefined, detail);
     } catch (err) {
       outcome = ended('failed', { code: 'HANDLER_FAILED', message: (err as Error).message.slice(0, 2048) });
+    } finally {
+      this.#running.delete(runKey);
     }
     const recorded = await this.#guard.finishRun(runKey, outcome).catch((err: unknown) => (err as Error).message);
     // Reported anyway; only a redelivery of this record would lack it (and report OUTCOME_UNKNOWN).
@@ -232,25 +244,39 @@ export class ExecutorRuntime {
   }
 
   /**
-   * The outcome of this executor's earlier claim on the same record, if it made one. A run
-   * started less than `runLeaseMs` ago may still be going on another member (a rebalance): the
-   * batch fails and comes back later rather than report it. Redis errors fail the batch too.
+   * The outcome of this executor's earlier claim on the same record, if it made one. A run whose
+   * started mark is younger than `runLeaseMs` may still be going on another member (a rebalance;
+   * its process renews the mark while it runs): this waits, and reports the outcome it records,
+   * or OUTCOME_UNKNOWN once the mark has aged past the lease. Redis errors fail the batch.
    */
   async #earlierRun(runKey: string): Promise<Outcome | null> {
-    const earlier = await this.#guard.runOf(runKey);
-    if (earlier === null) return null;
-    if (earlier.state === 'finished') return earlier.outcome;
-    if (earlier.at !== null && Date.now() - earlier.at < this.#runLeaseMs) {
-      throw new Error(`the run of ${runKey} started ${Date.now() - earlier.at} ms ago and may still be going; retrying the batch`);
+    for (let round = 0; round < 10_000; round++) {
+      const earlier = await this.#guard.runOf(runKey);
+      if (earlier === null) return null;
+      if (earlier.state === 'finished') return earlier.outcome;
+      const age = earlier.at === null ? Number.POSITIVE_INFINITY : Date.now() - earlier.at;
+      if (age < this.#runLeaseMs) {
+        await new Promise((r) => setTimeout(r, Math.min(1_000, this.#runLeaseMs - age)));
+        continue;
+      }
+      const unknown = ended('failed', {
+        code: 'OUTCOME_UNKNOWN',
+        message: 'this executor claimed the warrant for this record and started the action, but stopped before recording how it ended; the side effect may have happened: check the resource',
+      });
+      // Recorded only over the same started mark, so a further redelivery reports this same
+      // result, and an outcome recorded meanwhile wins.
+      if (await this.#guard.replaceRun(runKey, earlier.mark, encodeRun(unknown))) return unknown;
     }
-    const unknown = ended('failed', {
-      code: 'OUTCOME_UNKNOWN',
-      message: 'this executor claimed the warrant for this record and started the action, but stopped before recording how it ended; the side effect may have happened: check the resource',
-    });
-    // Recorded only over the same started mark, so a further redelivery reports this same result,
-    // and an outcome recorded meanwhile wins.
-    if (await this.#guard.settleStarted(runKey, earlier.mark, unknown)) return unknown;
-    return this.#earlierRun(runKey);
+    throw new Error(`the run record ${runKey} kept changing; retrying the batch`);
+  }
+
+  /** Renews the started marks of the runs in hand, so no other member takes them for dead. */
+  async #renew(): Promise<void> {
+    for (const [runKey, mark] of this.#running) {
+      const renewed = startedMark(Date.now(), this.#instance);
+      const replaced = await this.#guard.replaceRun(runKey, mark, renewed).catch(() => false);
+      if (replaced && this.#running.has(runKey)) this.#running.set(runKey, renewed);
+    }
   }
 
   /** A record's run key: one per consumer group, record and decision, so only a redelivery shares it. */
@@ -283,7 +309,8 @@ export class ExecutorRuntime {
 
   stop(): Promise<void> {
     this.#stopped ??= (async () => {
-      await this.#bus.close();
+      await this.#bus.close(); // the runs in hand finish (and keep their marks renewed) first
+      if (this.#renewer) clearInterval(this.#renewer);
       await this.#redis.quit().catch(() => this.#redis.disconnect());
     })();
     return this.#stopped;

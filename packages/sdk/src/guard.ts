@@ -20,8 +20,8 @@ end
 if KEYS[3] then redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[3]) end
 return 0`;
 
-/** Replaces a run's started mark, only if it is still the one given (KEEPTTL). 1 replaced, 0 not. */
-const SETTLE_SCRIPT = `
+/** Replaces a run key's value only if it is still the one given (KEEPTTL). 1 replaced, 0 not. */
+const REPLACE_SCRIPT = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
 return 1`;
@@ -149,9 +149,12 @@ export class WarrantGuard {
     return (await this.#redis.call('SET', runKey, encodeRun(outcome), 'XX', 'KEEPTTL')) === 'OK';
   }
 
-  /** Replaces a started mark with an outcome only if the mark is still `started`; false when something else was recorded first. */
-  async settleStarted(runKey: string, started: string, outcome: Outcome): Promise<boolean> {
-    return (await this.#redis.eval(SETTLE_SCRIPT, 1, runKey, started, encodeRun(outcome))) === 1;
+  /**
+   * Replaces a run key's value only if it is still `expected` (a started mark renewed, or
+   * settled as unknown); false when something else was recorded first.
+   */
+  async replaceRun(runKey: string, expected: string, value: string): Promise<boolean> {
+    return (await this.#redis.eval(REPLACE_SCRIPT, 1, runKey, expected, value)) === 1;
   }
 
   /** What an earlier attempt at this record claimed and recorded; null when it claimed nothing. Throws when Redis does not answer. */
