@@ -4,6 +4,7 @@ import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-sc
 import { jsonSchemaText, topicSpec, valueSubject, type MessageName, type TopicSpec } from '@intentgate/contracts';
 import { BusError, describe } from './errors.ts';
 import { silentLogger, type Logger } from './logger.ts';
+import { jitteredDelay } from './backoff.ts';
 
 
 /**
@@ -110,9 +111,8 @@ export class SchemaCatalog {
         return await this.#registerOnce(subject, schemaText);
       } catch (err) {
         if (!(err instanceof BusError) || !err.retriable || attempt >= this.#attempts) throw err;
-        const backoff = 200 * 2 ** (attempt - 1);
         this.#logger.warn({ subject, attempt, err: err.message }, 'schema registration failed; trying again');
-        await new Promise((r) => setTimeout(r, backoff / 2 + Math.random() * backoff));
+        await jitteredDelay(200 * 2 ** (attempt - 1));
       }
     }
   }

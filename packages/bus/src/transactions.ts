@@ -7,6 +7,7 @@ import type { Serde } from './serde.ts';
 import { decodeBatch, type BatchContext, type IncomingRecord } from './consumer.ts';
 import { deadLetterOf } from './dead-letter.ts';
 import { startAndJoin } from './group-join.ts';
+import { jitteredDelay } from './backoff.ts';
 
 export interface TransactionalOptions<N extends MessageName> {
   groupId: string;
@@ -61,9 +62,8 @@ function isConcurrentTransactions(err: unknown): boolean {
   return (err as { type?: string }).type === 'CONCURRENT_TRANSACTIONS';
 }
 
-async function backoff(attempt: number): Promise<void> {
-  const base = Math.min(1000, 50 * 2 ** attempt);
-  await new Promise((r) => setTimeout(r, base / 2 + Math.random() * base));
+function backoff(attempt: number): Promise<void> {
+  return jitteredDelay(Math.min(1000, 50 * 2 ** attempt));
 }
 
 /**

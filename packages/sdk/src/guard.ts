@@ -27,7 +27,7 @@ redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
 return 1`;
 
 /** The refusal for a warrant whose jti was claimed before. */
-export function warrantReused(claims: WarrantClaims): Refusal {
+function warrantReused(claims: WarrantClaims): Refusal {
   return { code: 'WARRANT_REUSED', message: `warrant ${claims.jti} was already used` };
 }
 

@@ -1,18 +1,20 @@
 import { z } from 'zod';
-import { ReasonCode, Timestamp, Uuid } from '@intentgate/contracts';
+import { ExecutionResult, Uuid } from '@intentgate/contracts';
 
 /**
- * How a claimed execution ended, as its executor reports it. Kept with the claim (per consumed
+ * How a claimed execution ended, as its executor reports it: its ExecutionResult's status,
+ * reason and time, the handler's detail and the receipt id. Kept with the claim (per consumed
  * record) before it is reported, so a redelivery of the same record reports the same outcome
  * again, with the same receipt id, instead of refusing its own warrant as reused.
  */
-export interface Outcome {
-  status: 'executed' | 'refused' | 'failed';
-  reason?: { code: string; message: string };
-  detail?: Record<string, unknown>;
-  finished_at: string;
-  receipt_id: string;
-}
+const StoredOutcome = z.strictObject({
+  status: ExecutionResult.shape.status,
+  reason: ExecutionResult.shape.reason,
+  detail: z.record(z.string(), z.unknown()).optional(),
+  finished_at: ExecutionResult.shape.finished_at,
+  receipt_id: Uuid,
+});
+export type Outcome = z.infer<typeof StoredOutcome>;
 
 /**
  * What a record's run key holds: claimed and started (`mark` is the exact stored text, `at` when,
@@ -26,14 +28,6 @@ const STARTED = 'started';
 export function startedMark(now: number, holder: string): string {
   return `${STARTED} ${now} ${holder}`;
 }
-
-const StoredOutcome = z.strictObject({
-  status: z.enum(['executed', 'refused', 'failed']),
-  reason: z.strictObject({ code: ReasonCode, message: z.string().max(2048) }).optional(),
-  detail: z.record(z.string(), z.unknown()).optional(),
-  finished_at: Timestamp,
-  receipt_id: Uuid,
-});
 
 export function encodeRun(outcome: Outcome): string {
   return JSON.stringify(outcome);
@@ -57,7 +51,5 @@ export function decodeRun(text: string | null): RunRecord | null {
     return started;
   }
   const parsed = StoredOutcome.safeParse(value);
-  if (!parsed.success) return started;
-  const { reason, detail, ...rest } = parsed.data;
-  return { state: 'finished', outcome: { ...rest, ...(reason ? { reason } : {}), ...(detail ? { detail } : {}) } };
+  return parsed.success ? { state: 'finished', outcome: parsed.data } : started;
 }
