@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readStackEnv } from './config.ts';
+import { StackError } from './errors.ts';
 import { IMAGES, containerRuntimeAnswers, startContainers, type StartedContainers } from './containers.ts';
 import { ensureApicurio, ensureKafka, ensureOpa, type Progress } from './fetch.ts';
 import { run } from './exec.ts';
@@ -10,6 +11,9 @@ import { spawnReaper } from './reaper.ts';
 import { startKafka, type LocalKafka } from './servers/kafka.ts';
 import { ensureBackwardCompatibility, startRegistry, type LocalRegistry } from './servers/registry.ts';
 import { startRedis, type LocalRedis } from './servers/redis.ts';
+import { credentialFile, newCredentials, readCredentialFile, redisUrlFor, writeCredentialFiles, type RoleCredentials, type StackCredentials } from './credentials.ts';
+import { ROLES, type Role } from '@intentgate/contracts';
+import type { BusSasl } from '@intentgate/bus';
 
 export type Source = 'env' | 'container' | 'local';
 
@@ -22,8 +26,40 @@ export interface Endpoint {
 export interface StackInfo {
   kafka: Endpoint & { brokers: string[] };
   schemaRegistry: Endpoint & { url: string };
+  /** The server's URL without any user: a role connects with redisUrlOf(info, role). */
   redis: Endpoint & { url: string };
   opa: { path: string; version: string };
+  /**
+   * Every role's credentials (access catalog): the local stack makes new ones per start; with
+   * servers from the environment, read from INTENTGATE_CREDENTIALS_DIR when set; else null
+   * (an unauthenticated cluster). In memory only: the stack file names the directory instead.
+   */
+  credentials: StackCredentials | null;
+  /** Where the role files (`<role>.json`, 0600) are, when there are credentials. */
+  credentialsDir: string | null;
+}
+
+/** The SASL credentials a role uses on this stack's broker; undefined on an unauthenticated stack. */
+export function saslOf(info: Pick<StackInfo, 'credentials'>, role: Role): BusSasl | undefined {
+  return info.credentials?.[role]?.kafka;
+}
+
+/** The Redis URL a role connects with (its ACL user), or the plain URL on a stack without Redis users. */
+export function redisUrlOf(info: Pick<StackInfo, 'credentials' | 'redis'>, role: Role): string {
+  return redisUrlFor(info.redis.url, info.credentials?.[role]);
+}
+
+/** INTENTGATE_CREDENTIALS_DIR: the role files of servers given by the environment (e.g. written by provisioning them). */
+async function credentialsFromDir(dir: string): Promise<StackCredentials> {
+  const out = {} as StackCredentials;
+  for (const role of ROLES) {
+    const c: RoleCredentials = await readCredentialFile(credentialFile(dir, role)).catch((err: unknown) => {
+      throw new StackError('CONFIG_INVALID', 'credentials', `INTENTGATE_CREDENTIALS_DIR: cannot read ${credentialFile(dir, role)}: ${(err as Error).message}`,
+        'Give a directory holding one <role>.json per role of the access catalog, or unset INTENTGATE_CREDENTIALS_DIR.');
+    });
+    out[role] = c;
+  }
+  return out;
 }
 
 export interface RunningStack {
@@ -85,13 +121,26 @@ export async function startStack(options: StartStackOptions = {}): Promise<Runni
   try {
     const useContainers = anyNeeded && env.INTENTGATE_CONTAINERS === 'auto' && (await containerRuntimeAnswers());
     let local: { kafka?: LocalKafka; registry?: LocalRegistry; redis?: LocalRedis } = {};
+    let credentials: StackCredentials | null = null;
+    let credentialsDir: string | null = null;
     if (useContainers) {
       progress('a container runtime answered: starting containers with Testcontainers');
       containers = await timed(timings, 'containers', () => startContainers(need));
     } else if (anyNeeded) {
       runDir = await mkdtemp(join(tmpdir(), 'intentgate-stack-'));
       group = new ProcessGroup(runDir);
-      local = await startLocal(runDir, group, need, timings, progress);
+      // Users (SCRAM on the broker, ACL users in Redis) when the broker is ours to configure.
+      if (need.kafka) {
+        credentials = newCredentials();
+        credentialsDir = join(runDir, 'credentials');
+        await writeCredentialFiles(credentialsDir, credentials);
+      }
+      local = await startLocal(runDir, group, need, timings, progress, credentials);
+    }
+    const dir = process.env.INTENTGATE_CREDENTIALS_DIR?.trim();
+    if (credentials === null && dir) {
+      credentials = await credentialsFromDir(dir);
+      credentialsDir = dir;
     }
     const c = containers;
     const kafka: StackInfo['kafka'] = env.KAFKA_BROKERS
@@ -109,7 +158,7 @@ export async function startStack(options: StartStackOptions = {}): Promise<Runni
     // Whatever registry we use must have global compatibility BACKWARD (see ensureBackwardCompatibility).
     await ensureBackwardCompatibility(schemaRegistry.url);
     const opaInfo = opa ? await opa : { path: '', version: 'not fetched' };
-    return { info: { kafka, schemaRegistry, redis, opa: opaInfo }, timings, stop };
+    return { info: { kafka, schemaRegistry, redis, opa: opaInfo, credentials, credentialsDir }, timings, stop };
   } catch (err) {
     await stop();
     throw err;
@@ -123,7 +172,16 @@ async function startLocal(
   need: { kafka: boolean; registry: boolean; redis: boolean },
   timings: Record<string, number>,
   progress: Progress,
+  credentials: StackCredentials | null,
 ): Promise<{ kafka?: LocalKafka; registry?: LocalRegistry; redis?: LocalRedis }> {
+  const roles = credentials ? ROLES.map((r) => credentials[r]) : [];
+  const kafkaSecurity = {
+    brokerPassword: newCredentials().provisioner.kafka.password,
+    users: roles.map((c) => ({ username: c.kafka.username, password: c.kafka.password })),
+    superUsers: roles.filter((c) => c.role === 'provisioner').map((c) => c.kafka.username),
+  };
+  const redisUsers = new Map(roles.flatMap((c) => (c.redis ? [[c.role, c.redis] as const] : [])));
+  const redisAcl = credentials?.provisioner.redis ? { users: redisUsers, healthUser: credentials.provisioner.redis } : undefined;
   // Fetch first, one Maven run at a time (they share the local repository); warm, these are no-ops.
   await timed(timings, 'fetch', async () => {
     if (need.kafka) await ensureKafka(progress);
@@ -132,9 +190,9 @@ async function startLocal(
   spawnReaper(process.pid, runDir);
   // allSettled: when one server fails, the others have finished starting (and are in the group) before we stop them all.
   const [kafka, registry, redis] = await Promise.allSettled([
-    need.kafka ? timed(timings, 'kafka', () => startKafka(runDir, group, progress)) : undefined,
+    need.kafka ? timed(timings, 'kafka', () => startKafka(runDir, group, progress, kafkaSecurity)) : undefined,
     need.registry ? timed(timings, 'schema-registry', () => startRegistry(runDir, group, progress)) : undefined,
-    need.redis ? timed(timings, 'redis', () => startRedis(runDir, group, progress)) : undefined,
+    need.redis ? timed(timings, 'redis', () => startRedis(runDir, group, progress, redisAcl)) : undefined,
   ]);
   for (const r of [kafka, registry, redis]) if (r.status === 'rejected') throw r.reason;
   const value = <T>(r: PromiseSettledResult<T | undefined>) => (r.status === 'fulfilled' ? r.value : undefined);

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
 import './coordinator-cache.ts';
+import './refusal-patch.ts';
 import './fast-crc32c.ts';
-import { TOPICS, type MessageName, type TopicSpec } from '@intentgate/contracts';
-import { BusError, describe } from './errors.ts';
+import { ACCESS, TOPICS, type MessageName, type RoleSpec, type TopicSpec } from '@intentgate/contracts';
+import { provisionAcls, type AclReport } from './acls.ts';
+import { accessError, BusError, describe, type AccessContext, type Refuse } from './errors.ts';
 import { kafkaLogCreator, silentLogger, type Logger } from './logger.ts';
 import { SchemaCatalog, type RegisteredSubject } from './registry.ts';
 import { Serde } from './serde.ts';
@@ -12,8 +14,20 @@ import { BatchingProducer, PRODUCER_SAFETY, groupByTopic, toKafkaMessage, type B
 import { BusConsumer, type ConsumerOptions } from './consumer.ts';
 import { TransactionalProcessor, type TransactionalOptions } from './transactions.ts';
 
+/**
+ * SASL credentials for the broker. Optional, so a cluster without authentication still works;
+ * the local stack always sets it (each service its own role's user, see the access catalog).
+ */
+export interface BusSasl {
+  mechanism: 'scram-sha-512' | 'scram-sha-256' | 'plain';
+  username: string;
+  password: string;
+}
+
 export interface BusOptions {
   brokers: string[];
+  /** Authenticate as this principal (SASL over the listener's transport). */
+  sasl?: BusSasl;
   registryUrl: string;
   clientId: string;
   logger?: Logger;
@@ -34,17 +48,24 @@ export class Bus {
   readonly serde: Serde;
   readonly logger: Logger;
   readonly clientId: string;
+  /** The SASL username this bus authenticates as; null when unauthenticated. */
+  readonly principal: string | null;
   readonly #consumers: Closable[] = [];
   readonly #producers: Closable[] = [];
   #dlqProducer: BatchingProducer | null = null;
+  readonly #brokers: string[];
+  #saslRequired: Promise<boolean> | null = null;
   #closed: Promise<void> | null = null;
 
   constructor(options: BusOptions) {
     this.logger = options.logger ?? silentLogger;
     this.clientId = options.clientId;
+    this.principal = options.sasl?.username ?? null;
+    this.#brokers = options.brokers;
     this.kafka = new Kafka({
       clientId: options.clientId,
       brokers: options.brokers,
+      ...(options.sasl ? { sasl: kafkaSasl(options.sasl) } : {}),
       logLevel: logLevel.INFO,
       logCreator: kafkaLogCreator(this.logger),
       retry: { initialRetryTime: 100, retries: 8 },
@@ -52,6 +73,27 @@ export class Bus {
     this.catalog = new SchemaCatalog(options.registryUrl, { logger: this.logger });
     this.serde = new Serde(this.catalog);
   }
+
+  /** A broker refusal during `action` as a typed BusError (NOT_AUTHORIZED / AUTHENTICATION_FAILED), else null. */
+  accessError(err: unknown, context: Omit<AccessContext, 'principal'>): BusError | null {
+    return accessError(err, { principal: this.principal, ...context });
+  }
+
+  /**
+   * accessError, and for a client without credentials whose connection the broker closed: a
+   * probe of whether the listener demands SASL (then AUTHENTICATION_FAILED, not a retriable
+   * "connection closed" that looks like a broker going away).
+   */
+  readonly refusal: Refuse = async (err, context) => {
+    const direct = this.accessError(err, context);
+    if (direct !== null || this.principal !== null || !isConnectionClosed(err)) return direct;
+    this.#saslRequired ??= listenerRequiresSasl(this.#brokers);
+    if (!(await this.#saslRequired)) return null;
+    return new BusError('AUTHENTICATION_FAILED', `the broker at ${this.#brokers.join(',')} requires authentication (SASL) and this client (${this.clientId}) has none; it closed the connection`, {
+      retriable: false, cause: err,
+      hint: 'Give the client a role\'s credentials: BusOptions.sasl, or KAFKA_USERNAME / KAFKA_PASSWORD / KAFKA_CREDENTIALS_FILE for the services and the CLI (npm start writes them under .intentgate/credentials).',
+    });
+  };
 
   /** Creates missing topics, checks existing ones, registers every topic's schema. */
   async provision(topics: readonly TopicSpec[] = TOPICS): Promise<{ topics: TopicReport[]; subjects: RegisteredSubject[] }> {
@@ -61,6 +103,21 @@ export class Bus {
       const report = await ensureTopics(admin, topics);
       const subjects = await this.catalog.register(topics);
       return { topics: report, subjects };
+    } catch (err) {
+      throw (await this.refusal(err, { action: 'create or describe', topics: topics.map((t) => t.name) })) ?? err;
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+  }
+
+  /** Creates the access catalog's ACLs that are missing (idempotent); needs a principal that may create ACLs. */
+  async provisionAcls(catalog: readonly RoleSpec[] = ACCESS): Promise<AclReport> {
+    const admin = this.kafka.admin();
+    try {
+      await admin.connect();
+      return await provisionAcls(admin, catalog);
+    } catch (err) {
+      throw (await this.refusal(err, { action: 'create ACLs on', topics: [] })) ?? err;
     } finally {
       await admin.disconnect().catch(() => {});
     }
@@ -83,6 +140,8 @@ export class Bus {
       await admin.setOffsets({ groupId, topic, partitions: ends.map((p) => ({ partition: p.partition, offset: p.high })) });
       return ends.map((p) => p.partition);
     } catch (err) {
+      const refused = await this.refusal(err, { action: 'read offsets of', group: groupId, topics: [topic] });
+      if (refused) throw refused;
       throw new BusError('OFFSETS_NOT_PINNED', `could not pin ${groupId} on ${topic}: ${describe(err)}`, {
         retriable: true, hint: 'Start the first instance of a group alone, or start at the earliest offset.', cause: err,
       });
@@ -98,7 +157,7 @@ export class Bus {
 
   producer(options?: BatchingProducerOptions): BatchingProducer {
     this.#assertOpen();
-    const producer = new BatchingProducer(this.kafka, this.serde, options);
+    const producer = new BatchingProducer(this.kafka, this.serde, options, this.refusal);
     this.#producers.push(producer);
     return producer;
   }
@@ -106,14 +165,14 @@ export class Bus {
   consumer<N extends MessageName>(options: Omit<ConsumerOptions<N>, 'logger'> & { logger?: Logger }): BusConsumer<N> {
     this.#assertOpen();
     this.#dlqProducer ??= this.producer();
-    const consumer = new BusConsumer<N>(this.kafka, this.serde, this.#dlqProducer, { logger: this.logger, ...options });
+    const consumer = new BusConsumer<N>(this.kafka, this.serde, this.#dlqProducer, { logger: this.logger, ...options }, this.refusal);
     this.#consumers.push(consumer);
     return consumer;
   }
 
   transactional<N extends MessageName>(options: Omit<TransactionalOptions<N>, 'logger'> & { logger?: Logger }): TransactionalProcessor<N> {
     this.#assertOpen();
-    const processor = new TransactionalProcessor<N>(this.kafka, this.serde, { logger: this.logger, ...options });
+    const processor = new TransactionalProcessor<N>(this.kafka, this.serde, { logger: this.logger, ...options }, this.refusal);
     this.#consumers.push(processor);
     return processor;
   }
@@ -126,18 +185,21 @@ export class Bus {
     this.#assertOpen();
     const messages = await Promise.all(records.map(async (r) => ({ topic: r.topic, message: await toKafkaMessage(this.serde, r) })));
     const producer = this.kafka.producer({ ...PRODUCER_SAFETY, transactionalId });
-    await producer.connect();
+    const context = { action: 'write atomically to', topics: [...new Set(records.map((r) => r.topic))], transactionalId };
     try {
+      await producer.connect();
       const txn = await producer.transaction();
       try {
         await txn.sendBatch({ acks: -1, topicMessages: groupByTopic(messages) });
         await txn.commit();
       } catch (err) {
         await txn.abort().catch(() => {});
-        throw new BusError('TRANSACTION_FAILED', `atomic send of ${records.length} records failed: ${describe(err)}`, {
+        throw (await this.refusal(err, context)) ?? new BusError('TRANSACTION_FAILED', `atomic send of ${records.length} records failed: ${describe(err)}`, {
           retriable: true, hint: 'Nothing was written; send again.', cause: err,
         });
       }
+    } catch (err) {
+      throw (await this.refusal(err, context)) ?? err;
     } finally {
       await producer.disconnect().catch(() => {});
     }
@@ -157,9 +219,16 @@ export class Bus {
   }
 }
 
-/** Waits until a broker answers a metadata request, or fails with BROKER_UNAVAILABLE. */
-export async function waitForBroker(brokers: string[], timeoutMs = 60_000): Promise<{ clusterId: string; brokers: number }> {
-  const kafka = new Kafka({ clientId: 'intentgate-probe', brokers, logLevel: logLevel.NOTHING, retry: { retries: 0 } });
+export function kafkaSasl(sasl: BusSasl): NonNullable<KafkaConfig['sasl']> {
+  return { mechanism: sasl.mechanism, username: sasl.username, password: sasl.password } as NonNullable<KafkaConfig['sasl']>;
+}
+
+/**
+ * Waits until a broker answers a metadata request, or fails with BROKER_UNAVAILABLE. A refused
+ * authentication is not waited out: it fails at once with AUTHENTICATION_FAILED.
+ */
+export async function waitForBroker(brokers: string[], timeoutMs = 60_000, sasl?: BusSasl): Promise<{ clusterId: string; brokers: number }> {
+  const kafka = new Kafka({ clientId: 'intentgate-probe', brokers, logLevel: logLevel.NOTHING, retry: { retries: 0 }, ...(sasl ? { sasl: kafkaSasl(sasl) } : {}) });
   const deadline = Date.now() + timeoutMs;
   let last: unknown = null;
   while (Date.now() < deadline) {
@@ -169,6 +238,13 @@ export async function waitForBroker(brokers: string[], timeoutMs = 60_000): Prom
       const cluster = await admin.describeCluster();
       return { clusterId: cluster.clusterId, brokers: cluster.brokers.length };
     } catch (err) {
+      const refused = accessError(err, { principal: sasl?.username ?? null, action: 'describe', topics: [] });
+      if (refused) throw refused;
+      if (sasl === undefined && isConnectionClosed(err) && (await listenerRequiresSasl(brokers))) {
+        throw new BusError('AUTHENTICATION_FAILED', `the broker at ${brokers.join(',')} requires authentication (SASL) and no credentials were given`, {
+          retriable: false, cause: err, hint: 'Pass the credentials of a role (KAFKA_USERNAME / KAFKA_PASSWORD / KAFKA_CREDENTIALS_FILE).',
+        });
+      }
       last = err;
       await new Promise((r) => setTimeout(r, 250));
     } finally {
@@ -178,4 +254,32 @@ export async function waitForBroker(brokers: string[], timeoutMs = 60_000): Prom
   throw new BusError('BROKER_UNAVAILABLE', `no Kafka broker answered at ${brokers.join(',')} within ${timeoutMs} ms: ${describe(last)}`, {
     retriable: true, hint: 'Start the stack with `npm start`, or set KAFKA_BROKERS to running brokers.',
   });
+}
+
+function isConnectionClosed(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e !== null && e !== undefined && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    const { name, message } = e as { name?: string; message?: string };
+    if (name === 'KafkaJSConnectionClosedError' || /closed connection|connection closed/i.test(message ?? '')) return true;
+  }
+  return false;
+}
+
+/**
+ * Whether the brokers' listener demands SASL: a handshake with a made-up SCRAM user is answered
+ * (and refused) only by a SASL listener; a plaintext one does not speak SASL at all.
+ */
+async function listenerRequiresSasl(brokers: string[]): Promise<boolean> {
+  const probe = new Kafka({
+    clientId: 'intentgate-sasl-probe', brokers, logLevel: logLevel.NOTHING, retry: { retries: 0 }, connectionTimeout: 3_000,
+    sasl: { mechanism: 'scram-sha-512', username: `intentgate-probe-${randomUUID()}`, password: randomUUID() },
+  });
+  const admin = probe.admin();
+  try {
+    await admin.connect();
+    return false;
+  } catch (err) {
+    return accessError(err, { principal: 'probe', action: 'connect', topics: [] })?.code === 'AUTHENTICATION_FAILED';
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
 }

@@ -1,6 +1,6 @@
 import type { Batch, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { DeadLetter, Message, MessageName } from '@intentgate/contracts';
-import { BusError, describe } from './errors.ts';
+import { BusError, describe, noRefusals, type Refuse } from './errors.ts';
 import type { Logger } from './logger.ts';
 import type { BatchingProducer, OutgoingRecord } from './producer.ts';
 import type { Serde } from './serde.ts';
@@ -100,8 +100,10 @@ export class BusConsumer<N extends MessageName> {
   readonly #options: ConsumerOptions<N>;
   #started: Promise<void> | null = null;
   #stopped: Promise<void> | null = null;
+  readonly #refuse: Refuse;
 
-  constructor(kafka: Kafka, serde: Serde, dlq: BatchingProducer, options: ConsumerOptions<N>) {
+  constructor(kafka: Kafka, serde: Serde, dlq: BatchingProducer, options: ConsumerOptions<N>, refuse: Refuse = noRefusals) {
+    this.#refuse = refuse;
     // A short fetch wait keeps shutdown quick: disconnect waits for the fetch in flight.
     const sessionTimeout = options.sessionTimeoutMs ?? 10_000;
     this.#consumer = kafka.consumer({
@@ -128,7 +130,7 @@ export class BusConsumer<N extends MessageName> {
           autoCommit: false, eachBatchAutoResolve: false, eachBatch: (p) => this.#eachBatch(p),
           partitionsConsumedConcurrently: this.#options.partitionsAtOnce ?? 1,
         });
-      });
+      }, undefined, { refuse: this.#refuse, topics: this.#options.topics });
     })();
     return this.#started;
   }

@@ -1,5 +1,5 @@
-export { Bus, waitForBroker, type BusOptions } from './bus.ts';
-export { BusError, isBusError, BUS_ERROR_CODES, type BusErrorCode } from './errors.ts';
+export { Bus, waitForBroker, kafkaSasl, type BusOptions, type BusSasl } from './bus.ts';
+export { BusError, isBusError, accessError, BUS_ERROR_CODES, type BusErrorCode, type AccessContext } from './errors.ts';
 export { SchemaCatalog, type RegisteredSubject } from './registry.ts';
 export { Serde, type Decoded } from './serde.ts';
 export { BatchingProducer, type OutgoingRecord, type BatchingProducerOptions } from './producer.ts';
@@ -8,3 +8,4 @@ export { TransactionalProcessor, type TransactionalOptions } from './transaction
 export { ensureTopics, type TopicReport } from './topics.ts';
 export { readIntentId } from './dead-letter.ts';
 export { silentLogger, type Logger } from './logger.ts';
+export { provisionAcls, aclBindings, principalOf, type AclBinding, type AclReport } from './acls.ts';

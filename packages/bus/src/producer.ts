@@ -1,5 +1,5 @@
 import type { Kafka, Message as KafkaMessage, Producer, TopicMessages } from 'kafkajs';
-import { BusError, describe } from './errors.ts';
+import { BusError, describe, noRefusals, type Refuse } from './errors.ts';
 import type { Serde } from './serde.ts';
 
 export interface OutgoingRecord {
@@ -59,9 +59,11 @@ export class BatchingProducer {
   #inFlight = new Set<Promise<void>>();
   #connected: Promise<void> | null = null;
   #closed: Promise<void> | null = null;
+  readonly #refuse: Refuse;
 
-  constructor(kafka: Kafka, serde: Serde, options: BatchingProducerOptions = {}) {
+  constructor(kafka: Kafka, serde: Serde, options: BatchingProducerOptions = {}, refuse: Refuse = noRefusals) {
     this.#producer = kafka.producer({ ...PRODUCER_SAFETY });
+    this.#refuse = refuse;
     this.#serde = serde;
     this.#lingerMs = options.lingerMs ?? 5;
     this.#maxBatch = options.maxBatchRecords ?? 500;
@@ -107,8 +109,11 @@ export class BatchingProducer {
       .then(() => this.#producer.sendBatch({ acks: -1, topicMessages: groupByTopic(batch) }))
       .then(
         () => batch.forEach((p) => p.resolve()),
-        (err: unknown) => {
-          const error = new BusError('PRODUCE_FAILED', `batch of ${batch.length} records not acknowledged: ${describe(err)}`, {
+        async (err: unknown) => {
+          // A refusal by the broker (ACL, authentication) is not worth sending again: typed, non-retriable.
+          const topics = [...new Set(batch.map((p) => p.topic))];
+          const refused = await this.#refuse(err, { action: 'write to', topics }).catch(() => null);
+          const error = refused ?? new BusError('PRODUCE_FAILED', `batch of ${batch.length} records not acknowledged: ${describe(err)}`, {
             retriable: true, hint: 'The records were not written; send them again.', cause: err,
           });
           batch.forEach((p) => p.reject(error));

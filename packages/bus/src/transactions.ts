@@ -1,6 +1,6 @@
 import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import type { DeadLetter, MessageName } from '@intentgate/contracts';
-import { BusError, describe } from './errors.ts';
+import { BusError, describe, noRefusals, type Refuse } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { groupByTopic, PRODUCER_SAFETY, toKafkaMessage, type OutgoingRecord } from './producer.ts';
 import type { Serde } from './serde.ts';
@@ -90,8 +90,10 @@ export class TransactionalProcessor<N extends MessageName> {
   #committedBatches = 0;
   #queue: Array<{ payload: EachBatchPayload; resolve: () => void; reject: (err: unknown) => void }> = [];
   #pumping = false;
+  readonly #refuse: Refuse;
 
-  constructor(kafka: Kafka, serde: Serde, options: TransactionalOptions<N>) {
+  constructor(kafka: Kafka, serde: Serde, options: TransactionalOptions<N>, refuse: Refuse = noRefusals) {
+    this.#refuse = refuse;
     this.#consumer = kafka.consumer({
       groupId: options.groupId,
       readUncommitted: false,
@@ -130,7 +132,7 @@ export class TransactionalProcessor<N extends MessageName> {
           // Every partition of a fetch at once, so they share one transaction (see #eachBatch).
           partitionsConsumedConcurrently: PARTITIONS_AT_ONCE,
         });
-      });
+      }, undefined, { refuse: this.#refuse, topics: this.#options.topics, transactionalId: this.#options.transactionalId });
     })();
     return this.#started;
   }
@@ -232,12 +234,18 @@ export class TransactionalProcessor<N extends MessageName> {
       await txn.abort().catch((abortErr: unknown) => {
         this.#options.logger.error({ err: describe(abortErr) }, 'transaction abort failed');
       });
-      throw new BusError('TRANSACTION_FAILED', `batches ${where.partitions} not committed: ${describe(err)}`, {
+      throw (await this.#refuse(err, { action: 'write in a transaction to', topics: [...new Set(outputs.map((o) => o.topic))], transactionalId: this.#producerId(producer) }).catch(() => null))
+        ?? new BusError('TRANSACTION_FAILED', `batches ${where.partitions} not committed: ${describe(err)}`, {
         retriable: true, hint: 'The batches were aborted and will be processed again.', cause: err,
       });
     }
     resolveAll();
     await this.#afterCommit(records, outputs, where.partitions);
+  }
+
+  #producerId(producer: Producer): string {
+    const i = this.#producers.indexOf(producer);
+    return i === 1 ? `${this.#options.transactionalId}${ALTERNATE_SUFFIX}` : this.#options.transactionalId;
   }
 
   async #afterCommit(records: IncomingRecord<N>[], outputs: OutgoingRecord[], partitions: string): Promise<void> {

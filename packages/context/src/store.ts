@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Redis, type ChainableCommander } from 'ioredis';
 import { Decision, SENSITIVITY_LEVELS, type Intent } from '@intentgate/contracts';
 
@@ -74,6 +75,8 @@ end
 return out
 `;
 
+const READ_BATCH_SHA = createHash('sha1').update(READ_BATCH).digest('hex');
+
 // Applies each decision to its session once, whatever the number of deliveries. KEYS: per
 // outcome its session and applied-set keys. ARGV: the retention (s), then per outcome the
 // intent id, the verdict and the rows exported.
@@ -103,7 +106,6 @@ return #KEYS
 `;
 
 interface BatchScripts {
-  igReadBatch(numKeys: number, ...args: string[]): Promise<unknown[]>;
   igRecordOutcomes(numKeys: number, ...args: Array<string | number>): Promise<number>;
   igRememberDecisions(numKeys: number, ...args: Array<string | number>): Promise<number>;
 }
@@ -170,7 +172,9 @@ export class ContextStore {
     });
     this.redis.on('error', () => {}); // surfaced per command as ContextUnavailable
     // No numberOfKeys: each call passes its own key count first.
-    this.redis.defineCommand('igReadBatch', { lua: READ_BATCH });
+    // READ_BATCH runs as EVALSHA_RO / EVAL_RO (Redis 7), not defined like the others: Redis's ACLs
+    // treat EVAL's keys as written, EVAL_RO's as read, so a reader (the decision worker) needs
+    // only read access to the context it is given (see the access catalog).
     this.redis.defineCommand('igRecordOutcomes', { lua: RECORD_OUTCOMES });
     this.redis.defineCommand('igRememberDecisions', { lua: REMEMBER_DECISIONS });
   }
@@ -192,6 +196,16 @@ export class ContextStore {
     }
   }
 
+  /** READ_BATCH by its digest, loaded with EVAL_RO the first time a server does not know it. */
+  async #readOnly(keys: string[], args: string[]): Promise<unknown[]> {
+    try {
+      return (await this.redis.call('EVALSHA_RO', READ_BATCH_SHA, keys.length, ...keys, ...args)) as unknown[];
+    } catch (err) {
+      if (!(err as Error).message.startsWith('NOSCRIPT')) throw err;
+      return (await this.redis.call('EVAL_RO', READ_BATCH, keys.length, ...keys, ...args)) as unknown[];
+    }
+  }
+
   /** Everything a batch of intents needs, in one round trip (one script). */
   async readBatch(intents: readonly Intent[]): Promise<BatchContext> {
     const principals = intents.map(principalsOf);
@@ -201,7 +215,7 @@ export class ContextStore {
       keys.push(sessionKey(intent.session.id), resourceKey(intent.resource.type, intent.resource.id), agentKey(intent.subject.id), decisionKey(intent.intent_id));
       args.push(String(principals[i]!.length), ...principals[i]!);
     });
-    const results = await this.#script('context store read', () => this.#scripts.igReadBatch(keys.length, ...keys, ...args));
+    const results = await this.#script('context store read', () => this.#readOnly(keys, args));
     if (!Array.isArray(results) || results.length !== 1 + intents.length * 5) throw new ContextUnavailable('context store read failed: short reply');
     const syncedAt = Number(results[0]);
     const age = this.#options.now() - syncedAt;

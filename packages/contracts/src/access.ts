@@ -1,0 +1,203 @@
+import { DOMAINS, type Domain } from './primitives.ts';
+import { approvedTopic, DLQ_BUS, DLQ_INTENTS } from './topics.ts';
+
+/**
+ * The access catalog: who may do what on the bus and in the context store, one principal per
+ * role. Beside the topic catalog because it is the same kind of fact: the broker's ACLs and the
+ * Redis users are created from it (packages/bus `provisionAcls`, infra's Redis ACL file), and a
+ * unit test checks it against TOPICS. Derived from what the code does (every producer, consumer
+ * group, transactional id and Redis key of each service); keep it so when the code changes.
+ */
+export const ROLES = [
+  'agent-platform',
+  'authzen-gateway',
+  'mcp-gateway',
+  'decision',
+  'approvals',
+  'executor-app',
+  'executor-infra',
+  'executor-data',
+  'executor-ai',
+  'ledger',
+  'operator',
+  'context-feeder',
+  'provisioner',
+] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface KafkaAccess {
+  /** Topics the role may write (WRITE; IDEMPOTENT_WRITE on the cluster when there is any). */
+  readonly produce: readonly string[];
+  /** Topics the role may read (READ, which includes DESCRIBE). */
+  readonly consume: readonly string[];
+  /** Consumer-group id prefixes the role may join and commit for (READ on PREFIXED groups). */
+  readonly groupPrefixes: readonly string[];
+  /** Transactional-id prefixes the role may use (WRITE on PREFIXED transactional ids). */
+  readonly transactionalIdPrefixes: readonly string[];
+}
+
+/** A Redis ACL user's rights: key patterns (Redis 7 selectors) and the commands it may run. */
+export interface RedisAccess {
+  /** Key patterns readable only (`%R~`). */
+  readonly read: readonly string[];
+  /** Key patterns readable and writable (`~`). */
+  readonly readWrite: readonly string[];
+  /** Commands (lower case; `client|setinfo` style for subcommands); `@all` for every command. */
+  readonly commands: readonly string[];
+}
+
+export interface RoleSpec {
+  readonly role: Role;
+  /** Who holds these credentials, in one line (the README's table). */
+  readonly description: string;
+  /** A super user on the broker (super.users) and `+@all ~*` in Redis: creates topics and ACLs. Only the provisioner. */
+  readonly superUser: boolean;
+  readonly kafka: KafkaAccess;
+  /** null: no Redis user for this role. */
+  readonly redis: RedisAccess | null;
+}
+
+/** What every Redis client needs to connect: ioredis's ready check (INFO). (ioredis's CLIENT SETINFO, Redis 7.2+, may fail: it ignores that.) */
+export const REDIS_CONNECTION_COMMANDS: readonly string[] = ['ping', 'info', 'client|setname', 'quit', 'echo'];
+
+const NONE: KafkaAccess = { produce: [], consume: [], groupPrefixes: [], transactionalIdPrefixes: [] };
+
+/** The AgentClient (packages/sdk): intents out, decisions in, a consumer group of its own per client. */
+const AGENT_CLIENT: KafkaAccess = { produce: ['intents'], consume: ['decisions'], groupPrefixes: ['intentgate-agent-'], transactionalIdPrefixes: [] };
+
+/** The claim keys of WarrantGuard (packages/sdk guard.ts): warrant ids and intents claimed once. */
+const CLAIM_KEYS = ['ig:warrant:*', 'ig:executed:*'];
+
+function executor(domain: Domain): RoleSpec {
+  return {
+    role: `executor-${domain}`,
+    description: `the ${domain} executor (ExecutorRuntime for intents.approved.${domain})`,
+    superUser: false,
+    kafka: {
+      produce: ['executions', 'receipts', DLQ_BUS],
+      consume: [approvedTopic(domain), 'warrant.keys'],
+      groupPrefixes: [`intentgate-executor-${domain}`, 'intentgate-executor-keys-'],
+      transactionalIdPrefixes: [],
+    },
+    // Claims (CLAIM_SCRIPT), run records (SET XX KEEPTTL, REPLACE_SCRIPT, GET): nothing of the context.
+    redis: { read: [], readWrite: [...CLAIM_KEYS, 'ig:run:*'], commands: ['eval', 'evalsha', 'get', 'set'] },
+  };
+}
+
+export const ACCESS: readonly RoleSpec[] = Object.freeze([
+  {
+    role: 'agent-platform',
+    description: 'an agent platform (AgentClient: submits intents, awaits decisions)',
+    superUser: false,
+    kafka: AGENT_CLIENT,
+    redis: null,
+  },
+  {
+    role: 'authzen-gateway',
+    description: 'the AuthZEN HTTP gateway (an AgentClient for its callers)',
+    superUser: false,
+    kafka: AGENT_CLIENT,
+    redis: null,
+  },
+  {
+    role: 'mcp-gateway',
+    description: 'the MCP gateway (an AgentClient; claims the warrants of the tool calls it executes)',
+    superUser: false,
+    kafka: AGENT_CLIENT,
+    redis: { read: [], readWrite: CLAIM_KEYS, commands: ['eval', 'evalsha'] },
+  },
+  {
+    role: 'decision',
+    description: 'the decision worker',
+    superUser: false,
+    kafka: {
+      produce: ['decisions', ...DOMAINS.map(approvedTopic), 'approvals.requests', 'receipts', 'warrant.keys', DLQ_INTENTS, DLQ_BUS],
+      consume: ['intents', 'identity.revocations', 'policy.bundles', 'policy.activations'],
+      // intentgate-decision is its group on intents and the prefix of its transactional ids (<group>-<instance>).
+      groupPrefixes: ['intentgate-decision', 'intentgate-revocations-', 'intentgate-policy-watch-'],
+      transactionalIdPrefixes: ['intentgate-decision'],
+    },
+    // Reads the context (READ_BATCH); writes its decision memory, session history and the revocations it applies.
+    redis: {
+      read: ['ig:context:*', 'ig:resource:*', 'ig:agent:*'],
+      readWrite: ['ig:revoked', 'ig:session:*', 'ig:decision:*'],
+      commands: ['eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'get', 'set', 'hget', 'hmget', 'smismember', 'sadd', 'hincrby', 'expire'],
+    },
+  },
+  {
+    role: 'approvals',
+    description: 'the approvals service (escalations in, reviewed final decisions out)',
+    superUser: false,
+    kafka: {
+      produce: ['approvals.responses', 'decisions', ...DOMAINS.map(approvedTopic), 'receipts', 'warrant.keys', DLQ_BUS],
+      consume: ['approvals.requests'],
+      groupPrefixes: ['intentgate-approvals'],
+      // Bus.sendAtomically(records, `approvals-<kid>-<decision id>`).
+      transactionalIdPrefixes: ['approvals-'],
+    },
+    // ContextStore.replaceDecision: the final decision replaces the remembered escalation.
+    redis: { read: [], readWrite: ['ig:decision:*'], commands: ['set'] },
+  },
+  ...DOMAINS.map(executor),
+  {
+    role: 'ledger',
+    description: 'the ledger (receipts in, signed checkpoints out)',
+    superUser: false,
+    kafka: {
+      produce: ['ledger.checkpoints', DLQ_BUS],
+      consume: ['receipts', 'policy.bundles', 'warrant.keys'],
+      groupPrefixes: ['intentgate-ledger'],
+      transactionalIdPrefixes: [],
+    },
+    redis: null,
+  },
+  {
+    role: 'operator',
+    description: 'an operator: the CLI (revoke, policy publish) and npm start\'s policy activation and demo',
+    superUser: false,
+    kafka: {
+      produce: ['policy.bundles', 'policy.activations', 'receipts', 'identity.revocations', DLQ_BUS],
+      // npm start's demo watches the executions of its intents.
+      consume: ['executions'],
+      groupPrefixes: ['intentgate-operator-', 'intentgate-demo-'],
+      // publishAndActivate → Bus.sendAtomically with the default id `<clientId>-atomic-<uuid>`: clientId intentgate-operator….
+      transactionalIdPrefixes: ['intentgate-operator'],
+    },
+    redis: null,
+  },
+  {
+    role: 'context-feeder',
+    description: 'the context feeder (agent registry, resource labels, revocations, the sync mark); no bus access yet',
+    superUser: false,
+    kafka: NONE,
+    redis: {
+      read: [],
+      readWrite: ['ig:context:*', 'ig:resource:*', 'ig:agent:*', 'ig:revoked'],
+      commands: ['get', 'set', 'hset', 'hget', 'sadd', 'srem', 'sismember'],
+    },
+  },
+  {
+    role: 'provisioner',
+    description: 'the provisioner (admin): creates topics, schemas and these ACLs; a broker super user',
+    superUser: true,
+    kafka: NONE,
+    redis: { read: [], readWrite: ['*'], commands: ['@all'] },
+  },
+] satisfies RoleSpec[]);
+
+const byRole = new Map<string, RoleSpec>(ACCESS.map((r) => [r.role, r]));
+
+export function roleSpec(role: string): RoleSpec {
+  const spec = byRole.get(role);
+  if (spec === undefined) throw new RangeError(`unknown role "${role}": not in the IntentGate access catalog`);
+  return spec;
+}
+
+export function isRole(value: string): value is Role {
+  return byRole.has(value);
+}
+
+/** The executor role of a domain. */
+export function executorRole(domain: Domain): Role {
+  return `executor-${domain}`;
+}
