@@ -14,7 +14,7 @@ import type { Intent } from '@intentgate/contracts';
 import { ContextStore } from '@intentgate/context';
 import { DecisionService, publishAndActivate } from '@intentgate/decision';
 import { Gateway } from '@intentgate/gateway';
-import { ensureOpa, projectRoot, startStack } from '@intentgate/infra';
+import { redisUrlOf, saslOf, ensureOpa, projectRoot, startStack } from '@intentgate/infra';
 import { buildBundle } from '@intentgate/policy';
 import { AgentClient } from '@intentgate/sdk';
 
@@ -26,21 +26,24 @@ const silent = pino({ level: 'silent' });
 const stack = await startStack({ progress: (m) => console.error(`… ${m}`) });
 const stops: Array<() => Promise<unknown>> = [() => stack.stop()];
 try {
-  const { kafka, schemaRegistry, redis } = stack.info;
-  const bus = new Bus({ brokers: kafka.brokers, registryUrl: schemaRegistry.url, clientId: 'bench' });
+  const { kafka, schemaRegistry } = stack.info;
+  // Each part as its role; the bench's own set-up as the provisioner.
+  const redis = { url: redisUrlOf(stack.info, 'provisioner') };
+  const bus = new Bus({ brokers: kafka.brokers, sasl: saslOf(stack.info, 'provisioner'), registryUrl: schemaRegistry.url, clientId: 'bench' });
   stops.unshift(() => bus.close());
   await bus.provision();
+  if (stack.info.credentials) await bus.provisionAcls();
   await publishAndActivate(bus, await buildBundle({ opaPath: await ensureOpa(), policyDir: join(projectRoot, 'policies') }), { version: 'bench', by: 'bench' });
   const store = new ContextStore({ redisUrl: redis.url, freshnessMs: 600_000 });
   await store.connect();
   await store.markSynced();
   await store.close();
-  const service = await DecisionService.start({ brokers: kafka.brokers, registryUrl: schemaRegistry.url, redisUrl: redis.url, contextFreshnessMs: 600_000, logger: silent });
+  const service = await DecisionService.start({ brokers: kafka.brokers, sasl: saslOf(stack.info, 'decision'), registryUrl: schemaRegistry.url, redisUrl: redisUrlOf(stack.info, 'decision'), contextFreshnessMs: 600_000, logger: silent });
   stops.unshift(() => service.stop());
   const token = `bench-${randomUUID()}`;
-  const gateway = await Gateway.start({ brokers: kafka.brokers, registryUrl: schemaRegistry.url, callers: { bench: token } });
+  const gateway = await Gateway.start({ brokers: kafka.brokers, sasl: saslOf(stack.info, 'authzen-gateway'), registryUrl: schemaRegistry.url, callers: { bench: token } });
   stops.unshift(() => gateway.stop());
-  const agent = await AgentClient.connect({ brokers: kafka.brokers, registryUrl: schemaRegistry.url });
+  const agent = await AgentClient.connect({ brokers: kafka.brokers, sasl: saslOf(stack.info, 'agent-platform'), registryUrl: schemaRegistry.url });
   stops.unshift(() => agent.close());
 
   const delegation = [{ principal: 'alice@bench.test', kind: 'human' as const, scope: ['*'] }, { principal: AGENT, kind: 'agent' as const, scope: ['data:*'] }];

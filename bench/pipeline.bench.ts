@@ -17,7 +17,7 @@ import { Bus } from '@intentgate/bus';
 import { ContextStore } from '@intentgate/context';
 import { DECISION_ENV, DECISION_NODE_FLAGS, publishAndActivate } from '@intentgate/decision';
 import { exportPrivateJwk, generateSigningKey, jwksOf } from '@intentgate/evidence';
-import { projectRoot, startStack } from '@intentgate/infra';
+import { projectRoot, redisUrlOf, saslOf, startStack } from '@intentgate/infra';
 import { buildBundle } from '@intentgate/policy';
 import { agreement, LoadGenerator, startExecutors, startOpaServer, startWorkers, type StepResult } from './pipeline/harness.ts';
 import { seedContext, TEMPLATES } from './pipeline/intents.ts';
@@ -105,15 +105,18 @@ let opaVersion = stack.info.opa.version;
 let gen: LoadGenerator | null = null;
 try {
   const { kafka, schemaRegistry, redis } = stack.info;
+  // The benchmark runs as the provisioner (a super user) everywhere: it measures the pipeline, not the ACLs.
+  const sasl = saslOf(stack.info, 'provisioner');
+  const redisUrl = redisUrlOf(stack.info, 'provisioner');
   const logger = pino({ level: 'warn' }, pino.destination(2));
-  const bus = new Bus({ brokers: kafka.brokers, registryUrl: schemaRegistry.url, clientId: 'bench-admin', logger });
+  const bus = new Bus({ brokers: kafka.brokers, sasl, registryUrl: schemaRegistry.url, clientId: 'bench-admin', logger });
   stops.unshift(() => bus.close());
   await bus.provision();
   const policyDir = join(projectRoot, 'policies');
   const bundle = await buildBundle({ opaPath: stack.info.opa.path, policyDir, revision: 'bench' });
   const tenant = 'bench';
   await publishAndActivate(bus, bundle, { version: 'bench', tenant, by: 'bench' });
-  const store = new ContextStore({ redisUrl: redis.url, freshnessMs: 3_600_000 });
+  const store = new ContextStore({ redisUrl, freshnessMs: 3_600_000 });
   await store.connect();
   await seedContext(store);
   await store.close();
@@ -121,7 +124,7 @@ try {
   stops.unshift(() => opa.stop());
   const key = await generateSigningKey('bench-warrant');
   const keyJwk = (await exportPrivateJwk(key)) as Record<string, unknown>;
-  gen = await LoadGenerator.start({ brokers: kafka.brokers, registryUrl: schemaRegistry.url, logger, lingerMs: Number(values['linger-ms']) });
+  gen = await LoadGenerator.start({ brokers: kafka.brokers, sasl, registryUrl: schemaRegistry.url, logger, lingerMs: Number(values['linger-ms']) });
   stops.unshift(() => gen!.close());
   const groupId = `${gen.runId}-decision`; // one group for every path: each starts where the last stopped
   if (values.profile) await mkdir(profileDir, { recursive: true });
@@ -133,11 +136,11 @@ try {
     log(`series ${name}: starting ${instances} worker(s)`);
     const execArgv = [...values['worker-flags'].split(' ').filter(Boolean), ...(values.profile ? ['--cpu-prof', '--cpu-prof-dir', join(profileDir, name)] : [])];
     const workers = await startWorkers({
-      mode: spec.mode, brokers: kafka.brokers, registryUrl: schemaRegistry.url, redisUrl: redis.url, tenant, groupId, keyJwk,
+      mode: spec.mode, brokers: kafka.brokers, sasl, registryUrl: schemaRegistry.url, redisUrl, tenant, groupId, keyJwk,
       opaUrl: opa.url, exactlyOnce: spec.exactlyOnce, ...(spec.mode === 'opa' ? { policyTimeoutMicros: PEER_TIMEOUT_MICROS } : {}),
     }, instances, execArgv, values.untuned ? {} : DECISION_ENV);
     const executors = spec.executors
-      ? await startExecutors({ brokers: kafka.brokers, registryUrl: schemaRegistry.url, redisUrl: redis.url, jwks: jwksOf([key]), groupPrefix: `${gen.runId}-exec`, sessionPrefix: `${gen.runId}-${name}-` })
+      ? await startExecutors({ brokers: kafka.brokers, sasl, registryUrl: schemaRegistry.url, redisUrl, jwks: jwksOf([key]), groupPrefix: `${gen.runId}-exec`, sessionPrefix: `${gen.runId}-${name}-` })
       : null;
     try {
       const cpu = () => ({

@@ -5,10 +5,12 @@
 import { pino } from 'pino';
 import { DOMAINS } from '@intentgate/contracts';
 import type { Jwks } from '@intentgate/evidence';
-import { ExecutorRuntime } from '@intentgate/sdk';
+import { ExecutorRuntime, type ExecutorOptions } from '@intentgate/sdk';
 
 export interface ExecutorsConfig {
   brokers: string[];
+  /** The bench runs as the provisioner on an authenticated stack. */
+  sasl?: ExecutorOptions['sasl'];
   registryUrl: string;
   redisUrl: string;
   jwks: Jwks;
@@ -19,7 +21,7 @@ export interface ExecutorsConfig {
 const config = JSON.parse(process.argv[2] ?? '{}') as ExecutorsConfig;
 const logger = pino({ level: process.env.BENCH_WORKER_LOG ?? 'fatal', base: { service: 'bench-executors' } }, pino.destination(2));
 const runtimes = await Promise.all(DOMAINS.map((domain) => ExecutorRuntime.start({
-  brokers: config.brokers, registryUrl: config.registryUrl, redisUrl: config.redisUrl, domain,
+  brokers: config.brokers, sasl: config.sasl, registryUrl: config.registryUrl, redisUrl: config.redisUrl, domain,
   executorId: `bench-${domain}`, issuer: 'intentgate-decision', jwks: config.jwks, groupId: `${config.groupPrefix}-${domain}`, logger,
   accept: (approved) => approved.intent.session.id.startsWith(config.sessionPrefix),
   handler: async () => ({ detail: { bench: true } }),

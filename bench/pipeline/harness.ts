@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import hdr from 'hdr-histogram-js';
-import { Bus, type BatchingProducer, type Logger } from '@intentgate/bus';
+import { Bus, type BatchingProducer, type BusSasl, type Logger } from '@intentgate/bus';
 import type { Decision, Intent } from '@intentgate/contracts';
 import { seedOf, stepIntents } from './intents.ts';
 import type { WorkerConfig } from './worker.ts';
@@ -256,9 +256,9 @@ export class LoadGenerator {
     this.runId = runId;
   }
 
-  static async start(options: { brokers: string[]; registryUrl: string; runId?: string; logger?: Logger; lingerMs?: number }): Promise<LoadGenerator> {
+  static async start(options: { brokers: string[]; sasl?: BusSasl; registryUrl: string; runId?: string; logger?: Logger; lingerMs?: number }): Promise<LoadGenerator> {
     const runId = options.runId ?? `bench-${randomUUID().slice(0, 8)}`;
-    const bus = new Bus({ brokers: options.brokers, registryUrl: options.registryUrl, clientId: `${runId}-load`, ...(options.logger ? { logger: options.logger } : {}) });
+    const bus = new Bus({ brokers: options.brokers, sasl: options.sasl, registryUrl: options.registryUrl, clientId: `${runId}-load`, ...(options.logger ? { logger: options.logger } : {}) });
     const gen = new LoadGenerator(bus, runId);
     await bus.registerSchemas();
     gen.#producer = bus.producer({ lingerMs: options.lingerMs ?? 2, maxBatchRecords: 1000 });

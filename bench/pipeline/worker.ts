@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { pino } from 'pino';
-import { Bus, type TransactionalProcessor } from '@intentgate/bus';
+import { Bus, type BusSasl, type TransactionalProcessor } from '@intentgate/bus';
 import type { Decision } from '@intentgate/contracts';
 import { DecisionService } from '@intentgate/decision';
 import { importSigningKey } from '@intentgate/evidence';
@@ -17,6 +17,8 @@ import { OpaServerEvaluator } from '@intentgate/policy';
 export interface WorkerConfig {
   mode: 'wasm' | 'opa' | 'floor';
   brokers: string[];
+  /** The bench runs as the provisioner on an authenticated stack. */
+  sasl?: BusSasl;
   registryUrl: string;
   redisUrl: string;
   tenant: string;
@@ -38,7 +40,7 @@ const ZERO_DIGEST = '0'.repeat(64);
 
 let stop: () => Promise<void>;
 if (config.mode === 'floor') {
-  const bus = new Bus({ brokers: config.brokers, registryUrl: config.registryUrl, clientId: `bench-floor-${config.instanceId}`, logger });
+  const bus = new Bus({ brokers: config.brokers, sasl: config.sasl, registryUrl: config.registryUrl, clientId: `bench-floor-${config.instanceId}`, logger });
   await bus.registerSchemas();
   const processor: TransactionalProcessor<'Intent'> = bus.transactional<'Intent'>({
     groupId: config.groupId, topics: ['intents'], transactionalId: `${config.groupId}-${config.instanceId}`, fromBeginning: true,
@@ -57,7 +59,7 @@ if (config.mode === 'floor') {
 } else {
   const evaluator = config.mode === 'opa' ? new OpaServerEvaluator({ url: config.opaUrl!, maxSockets: 32 }) : undefined;
   const service = await DecisionService.start({
-    brokers: config.brokers, registryUrl: config.registryUrl, redisUrl: config.redisUrl, tenant: config.tenant,
+    brokers: config.brokers, sasl: config.sasl, registryUrl: config.registryUrl, redisUrl: config.redisUrl, tenant: config.tenant,
     groupId: config.groupId, instanceId: config.instanceId, key: await importSigningKey(config.keyJwk), contextFreshnessMs: 3_600_000,
     approvalDeadlineCapSeconds: 3_600, exactlyOnce: config.exactlyOnce, logger,
     ...(config.policyTimeoutMicros ? { policyTimeoutMicros: config.policyTimeoutMicros } : {}), ...(evaluator ? { evaluator } : {}),

@@ -1,14 +1,14 @@
 // npm start — bring the stack up (or use the configured one), create topics, register schemas,
 // print what runs where, write .intentgate/stack.json, stay up until Ctrl-C, then stop
 // everything this process started.
-import { relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { Bus, BusError } from '@intentgate/bus';
 import { AgentClient } from '@intentgate/sdk';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { ApprovalsClient } from '@intentgate/approvals';
 import { renderTable, runDemo, runMcpDemo } from '@intentgate/demo';
 import {
-  assertNodeVersion, removeStackFile, startStack, startSystem, StackError, writeStackFile, projectRoot,
+  assertNodeVersion, removeStackFile, startStack, startSystem, StackError, writeStackFile, projectRoot, saslOf, stateDir, writeCredentialFiles,
   type RunningStack, type RunningSystem, type StackInfo,
 } from '../src/index.ts';
 
@@ -62,6 +62,8 @@ async function shutdown(signal: string, code: number): Promise<void> {
     await bus?.close().catch(() => {});
     await stack?.stop();
     await removeStackFile();
+    // The passwords die with the stack (a new start makes new ones): no stale secrets left behind.
+    await rm(join(stateDir(), 'credentials'), { recursive: true, force: true });
     say(`stopped in ${((performance.now() - started) / 1000).toFixed(1)}s; nothing left running.`);
     process.exit(code);
   })();
@@ -76,8 +78,19 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 
 try {
   stack = await startStack({ progress: (m) => say(`  … ${m}`) });
-  bus = new Bus({ brokers: stack.info.kafka.brokers, registryUrl: stack.info.schemaRegistry.url, clientId: 'intentgate-start' });
-  const provisioned = await bus.provision();
+  const info = stack.info;
+  // The provisioner (a broker super user) creates the topics and the access catalog's ACLs; the
+  // rest runs as the operator, and each service as its own role.
+  const admin = new Bus({ brokers: info.kafka.brokers, sasl: saslOf(info, 'provisioner'), registryUrl: info.schemaRegistry.url, clientId: 'intentgate-provisioner' });
+  const provisioned = await admin.provision();
+  const acls = info.credentials ? await admin.provisionAcls() : null;
+  await admin.close();
+  let credentialsDir: string | null = null;
+  if (info.credentials) {
+    credentialsDir = join(stateDir(), 'credentials');
+    await writeCredentialFiles(credentialsDir, info.credentials);
+  }
+  bus = new Bus({ brokers: info.kafka.brokers, sasl: saslOf(info, 'operator'), registryUrl: info.schemaRegistry.url, clientId: 'intentgate-operator' });
   if (withServices) {
     say('  … building and activating the policy bundle, starting the decision worker and the executors');
     // Escalation deadlines are capped so the demo's unanswered one ends soon; raise it to review on the page at leisure.
@@ -86,7 +99,7 @@ try {
       progress: (step) => say(`    · ${step}`),
     });
   }
-  const file = await writeStackFile(stack.info, system ? { decisionUrl: system.decision.httpUrl, ledgerUrl: system.ledger.httpUrl, mcpGatewayUrl: system.mcpGateway.url, approvalsUrl: system.approvals.url } : {});
+  const file = await writeStackFile(stack.info, { credentialsDir, ...(system ? { decisionUrl: system.decision.httpUrl, ledgerUrl: system.ledger.httpUrl, mcpGatewayUrl: system.mcpGateway.url, approvalsUrl: system.approvals.url } : {}) });
   const created = provisioned.topics.filter((t) => t.created).length;
   const seconds = ((performance.now() - t0) / 1000).toFixed(1);
   say(`\nIntentGate stack is up (${seconds}s)\n`);
@@ -94,6 +107,8 @@ try {
   say('');
   say(`  topics    ${provisioned.topics.length} ready (${created} created): ${provisioned.topics.map((t) => `${t.name}[${t.partitions}]`).join(' ')}`);
   say(`  schemas   ${provisioned.subjects.length} subjects registered, compatibility BACKWARD`);
+  if (acls && credentialsDir) say(`  access    SASL/SCRAM-SHA-512 per role, ${acls.bindings.length} ACLs (${acls.created} created), Redis ACL users; role credentials in ${relative(projectRoot, credentialsDir)}/<role>.json (0600)`);
+  else say('  access    no authentication: servers from the environment without INTENTGATE_CREDENTIALS_DIR');
   say(`  timings   ${Object.entries(stack.timings).map(([k, v]) => `${k} ${v}s`).join(', ')}`);
   if (system) {
     say(`  policy    ${system.bundle.version} (sha256 ${system.bundle.digest}) active for tenant default`);
@@ -109,7 +124,7 @@ try {
   say(`  addresses ${shown.startsWith('..') ? file : shown}`);
   if (system && withDemo) {
     say('\nDemo agent: eleven intents across the four domains; one escalation is approved by the local reviewer, the other is left unanswered and denied at its deadline…\n');
-    agent = await AgentClient.connect({ brokers: stack.info.kafka.brokers, registryUrl: stack.info.schemaRegistry.url, clientId: 'demo-agent' });
+    agent = await AgentClient.connect({ brokers: stack.info.kafka.brokers, sasl: saslOf(stack.info, 'agent-platform'), registryUrl: stack.info.schemaRegistry.url, clientId: 'demo-agent' });
     const approvalsUrl = system.approvals.url;
     const tokenFile = system.localReviewer?.tokenFile;
     const rows = await runDemo(agent, bus, system.executors, {

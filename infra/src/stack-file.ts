@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { stateDir } from './paths.ts';
 import type { StackInfo } from './stack.ts';
 
-export interface StackFile extends StackInfo {
+/** The stack's addresses for other processes: no secrets, only where each role's file is (credentialsDir). */
+export interface StackFile extends Omit<StackInfo, 'credentials'> {
   /** The process that runs the stack (npm start). */
   pid: number;
   startedAt: string;
@@ -19,8 +20,9 @@ export function stackFilePath(): string {
   return join(stateDir(), 'stack.json');
 }
 
-export async function writeStackFile(info: StackInfo, extra: Partial<Pick<StackFile, 'decisionUrl' | 'mcpGatewayUrl' | 'ledgerUrl' | 'approvalsUrl'>> = {}): Promise<string> {
-  const file: StackFile = { ...info, pid: process.pid, startedAt: new Date().toISOString(), decisionUrl: null, mcpGatewayUrl: null, ledgerUrl: null, approvalsUrl: null, ...extra };
+export async function writeStackFile(info: StackInfo, extra: Partial<Pick<StackFile, 'decisionUrl' | 'mcpGatewayUrl' | 'ledgerUrl' | 'approvalsUrl' | 'credentialsDir'>> = {}): Promise<string> {
+  const { credentials: _secrets, ...addresses } = info;
+  const file: StackFile = { ...addresses, pid: process.pid, startedAt: new Date().toISOString(), decisionUrl: null, mcpGatewayUrl: null, ledgerUrl: null, approvalsUrl: null, ...extra };
   await mkdir(stateDir(), { recursive: true });
   const path = stackFilePath();
   await writeFile(path, `${JSON.stringify(file, null, 2)}\n`);

@@ -16,7 +16,8 @@ import { DEMO_AGENT } from '@intentgate/demo';
 import { buildBundle } from '@intentgate/policy';
 import { seedDemoContext } from '@intentgate/demo';
 import { projectRoot, stateDir } from './paths.ts';
-import type { StackInfo } from './stack.ts';
+import { DOMAINS, executorRole } from '@intentgate/contracts';
+import { redisUrlOf, saslOf, type StackInfo } from './stack.ts';
 
 export interface RunningSystem {
   decision: DecisionService;
@@ -64,6 +65,7 @@ async function localReviewers(): Promise<{ accounts: ReviewerAccount[]; local: R
   return { accounts: await loadReviewers(file), local: { id, password, tokenFile } };
 }
 
+/** `bus` publishes and activates the policy: the operator's (each service connects as its own role). */
 export async function startSystem(info: StackInfo, bus: Bus, options: SystemOptions): Promise<RunningSystem> {
   const logs = join(stateDir(), 'logs');
   await mkdir(logs, { recursive: true });
@@ -76,7 +78,7 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
   await rm(ledgerDir, { recursive: true, force: true });
   options.progress?.('ledger');
   const ledger = await LedgerService.start({
-    brokers: info.kafka.brokers, registryUrl: info.schemaRegistry.url, dataDir: ledgerDir, logger: logger.child({ service: 'ledger' }),
+    brokers: info.kafka.brokers, sasl: saslOf(info, 'ledger'), registryUrl: info.schemaRegistry.url, dataDir: ledgerDir, logger: logger.child({ service: 'ledger' }),
   });
 
   options.progress?.('policy bundle (opa build)');
@@ -86,7 +88,8 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
   await publishAndActivate(bus, bundle, { version, by: 'npm-start' });
 
   const freshnessMs = options.contextFreshnessMs ?? 60_000;
-  const store = new ContextStore({ redisUrl: info.redis.url, freshnessMs });
+  // The local context feeder and seeder: the only writer of the context (resource labels, agents, the sync mark).
+  const store = new ContextStore({ redisUrl: redisUrlOf(info, 'context-feeder'), freshnessMs });
   options.progress?.('context store');
   await store.connect();
   await seedDemoContext(store);
@@ -95,7 +98,7 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
 
   options.progress?.('decision worker');
   const decision = await DecisionService.start({
-    brokers: info.kafka.brokers, registryUrl: info.schemaRegistry.url, redisUrl: info.redis.url,
+    brokers: info.kafka.brokers, sasl: saslOf(info, 'decision'), registryUrl: info.schemaRegistry.url, redisUrl: redisUrlOf(info, 'decision'),
     approvalDeadlineCapSeconds: options.approvalDeadlineCapSeconds, contextFreshnessMs: freshnessMs, logger: logger.child({ service: 'decision' }),
   });
   // Escalations go to the approvals service; its pending requests belong to this stack's topics, so they start empty too.
@@ -104,7 +107,7 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
   const reviewers = await localReviewers();
   options.progress?.('approvals service');
   const approvals = await ApprovalsService.start({
-    brokers: info.kafka.brokers, registryUrl: info.schemaRegistry.url, redisUrl: info.redis.url, dataDir: approvalsDir,
+    brokers: info.kafka.brokers, sasl: saslOf(info, 'approvals'), registryUrl: info.schemaRegistry.url, redisUrl: redisUrlOf(info, 'approvals'), dataDir: approvalsDir,
     reviewers: reviewers.accounts, logger: logger.child({ service: 'approvals' }),
     // A fixed port and host for the reviewer page when asked (docker-compose publishes it).
     httpPort: Number(process.env.INTENTGATE_APPROVALS_PORT ?? 0), httpHost: process.env.INTENTGATE_APPROVALS_HOST ?? '127.0.0.1',
@@ -114,12 +117,13 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
   options.progress?.('executors');
   const executors = await Executors.start({
     brokers: info.kafka.brokers, registryUrl: info.schemaRegistry.url, redisUrl: info.redis.url,
+    roles: Object.fromEntries(DOMAINS.map((d) => [d, { sasl: saslOf(info, executorRole(d)), redisUrl: redisUrlOf(info, executorRole(d)) }])),
     issuer: WARRANT_ISSUERS, jwks: 'bus', sandboxDir, logger: logger.child({ service: 'executors' }),
   });
   // The MCP gateway fronts the executors' MCP server for MCP clients; it is an executor itself.
   options.progress?.('MCP gateway');
   const mcpGateway = await McpGateway.start({
-    brokers: info.kafka.brokers, registryUrl: info.schemaRegistry.url, redisUrl: info.redis.url, upstreams: { demo: executors.mcp.client },
+    brokers: info.kafka.brokers, sasl: saslOf(info, 'mcp-gateway'), registryUrl: info.schemaRegistry.url, redisUrl: redisUrlOf(info, 'mcp-gateway'), upstreams: { demo: executors.mcp.client },
     identity: {
       agentId: DEMO_AGENT, autonomy: 'supervised', workflowStep: 'notes', requestSource: 'user',
       delegation: [{ principal: 'alice@demo.intentgate.local', kind: 'human', scope: ['*'] }, { principal: DEMO_AGENT, kind: 'agent', scope: ['ai:*'] }],

@@ -9,3 +9,4 @@ export { ensureTopics, type TopicReport } from './topics.ts';
 export { readIntentId } from './dead-letter.ts';
 export { silentLogger, type Logger } from './logger.ts';
 export { provisionAcls, aclBindings, principalOf, type AclBinding, type AclReport } from './acls.ts';
+export { credentialsFromEnv, CredentialsError, type StackFileCredentials } from './credentials.ts';

@@ -1,5 +1,5 @@
 import { userInfo } from 'node:os';
-import { Bus } from '@intentgate/bus';
+import { Bus, credentialsFromEnv } from '@intentgate/bus';
 import { readStackFile } from '@intentgate/infra';
 import { CliError } from './errors.ts';
 import type { Out } from './commands.ts';
@@ -10,7 +10,9 @@ export async function revoke(link: string, kind: 'delegation' | 'principal', rea
   const brokers = process.env.KAFKA_BROKERS?.split(',') ?? stack?.kafka.brokers;
   const registryUrl = process.env.SCHEMA_REGISTRY_URL ?? stack?.schemaRegistry.url;
   if (!brokers || !registryUrl) throw new CliError('NO_STACK', 'no Kafka to publish the revocation to', 'Start the stack (npm start) or set KAFKA_BROKERS and SCHEMA_REGISTRY_URL.');
-  const bus = new Bus({ brokers, registryUrl, clientId: 'intentgate-cli' });
+  // The operator's principal: KAFKA_USERNAME / KAFKA_PASSWORD, KAFKA_CREDENTIALS_FILE, or the running stack's operator file.
+  const { sasl } = credentialsFromEnv(process.env, 'operator', stack);
+  const bus = new Bus({ brokers, sasl, registryUrl, clientId: 'intentgate-operator-cli' });
   try {
     await bus.producer().send({
       topic: 'identity.revocations', key: link,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Bus, type BatchingProducer, type BusConsumer, type Logger } from '@intentgate/bus';
+import { Bus, type BatchingProducer, type BusConsumer, type BusSasl, type Logger } from '@intentgate/bus';
 import { parseMessage, type Decision, type Intent } from '@intentgate/contracts';
 import { withCredentials, type AgentCredentials } from './identity.ts';
 
@@ -16,6 +16,8 @@ export class DecisionTimeout extends Error {
 
 export interface AgentClientOptions {
   brokers: string[];
+  /** SASL credentials for the broker (the local stack's role for this service); none on an unauthenticated cluster. */
+  sasl?: BusSasl;
   registryUrl: string;
   clientId?: string;
   logger?: Logger;
@@ -43,7 +45,7 @@ export class AgentClient {
 
   private constructor(options: AgentClientOptions) {
     this.#bus = new Bus({
-      brokers: options.brokers, registryUrl: options.registryUrl,
+      brokers: options.brokers, registryUrl: options.registryUrl, ...(options.sasl ? { sasl: options.sasl } : {}),
       clientId: options.clientId ?? `agent-${randomUUID().slice(0, 8)}`, ...(options.logger ? { logger: options.logger } : {}),
     });
   }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { Bus, type BatchContext, type BatchingProducer, type BusConsumer, type IncomingRecord, type Logger } from '@intentgate/bus';
+import { Bus, type BatchContext, type BatchingProducer, type BusConsumer, type BusSasl, type IncomingRecord, type Logger } from '@intentgate/bus';
 import { approvedTopic, type ApprovedIntent, type Domain, type ExecutionResult } from '@intentgate/contracts';
 import { WarrantError, type Jwks } from '@intentgate/evidence';
 import { intentAlreadyExecuted, WarrantGuard, type KeySource } from './guard.ts';
@@ -15,6 +15,8 @@ export type ExecutionHandler = (approved: ApprovedIntent) => Promise<HandlerResu
 
 export interface ExecutorOptions {
   brokers: string[];
+  /** SASL credentials for the broker (the local stack's role for this service); none on an unauthenticated cluster. */
+  sasl?: BusSasl;
   registryUrl: string;
   redisUrl: string;
   domain: Domain;
@@ -120,7 +122,7 @@ export class ExecutorRuntime {
     this.#groupId = options.groupId ?? `intentgate-executor-${options.domain}`;
     this.#runLeaseMs = options.runLeaseMs ?? DEFAULT_RUN_LEASE_MS;
     this.#bus = new Bus({
-      brokers: options.brokers, registryUrl: options.registryUrl, clientId: `executor-${options.domain}-${options.executorId}`,
+      brokers: options.brokers, registryUrl: options.registryUrl, clientId: `executor-${options.domain}-${options.executorId}`, ...(options.sasl ? { sasl: options.sasl } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
     });
     this.#redis = new Redis(options.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 1_000 });

@@ -2,3 +2,4 @@ export { AgentClient, DecisionTimeout, type AgentClientOptions } from './agent.t
 export { ExecutorRuntime, type ExecutorOptions, type ExecutionHandler, type HandlerResult } from './executor.ts';
 export { withCredentials, type AgentCredentials } from './identity.ts';
 export { WarrantGuard, jwksFromUrls, type WarrantGuardOptions, type KeySource, type Refusal } from './guard.ts';
+export { credentialsFromEnv, CredentialsError } from '@intentgate/bus';

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { z } from 'zod';
+import { credentialsFromEnv } from '@intentgate/bus';
 import { loadReviewers } from './reviewers.ts';
 import type { ApprovalsOptions } from './service.ts';
 
@@ -24,17 +25,24 @@ export class ConfigError extends Error {
   readonly code = 'CONFIG_INVALID';
 }
 
-type Servers = { kafka: { brokers: string[] }; schemaRegistry: { url: string }; redis: { url: string } } | null;
+type Servers = { kafka: { brokers: string[] }; schemaRegistry: { url: string }; redis: { url: string }; credentialsDir?: string | null } | null;
 
 /** Options from the environment, with .intentgate/stack.json filling in the servers when unset. */
 export async function configFromEnv(env: NodeJS.ProcessEnv, stackFile: Servers, root: string): Promise<ApprovalsOptions> {
+  // Its own principal (approvals): KAFKA_USERNAME / KAFKA_PASSWORD, KAFKA_CREDENTIALS_FILE, or the running stack's role file.
+  let access: ReturnType<typeof credentialsFromEnv>;
+  try {
+    access = credentialsFromEnv(env, 'approvals', stackFile);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
   const parsed = Env.safeParse({
     APPROVALS_DATA_DIR: join(root, '.intentgate', 'approvals'),
     APPROVALS_REVIEWERS_FILE: join(root, '.intentgate', 'approvals', 'reviewers.json'),
     ...env,
     KAFKA_BROKERS: env.KAFKA_BROKERS ?? stackFile?.kafka.brokers.join(','),
     SCHEMA_REGISTRY_URL: env.SCHEMA_REGISTRY_URL ?? stackFile?.schemaRegistry.url,
-    REDIS_URL: env.REDIS_URL ?? stackFile?.redis.url,
+    REDIS_URL: env.REDIS_URL ?? access.redisUrl ?? stackFile?.redis.url,
   });
   if (!parsed.success) {
     throw new ConfigError(`invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}. ` +
@@ -49,6 +57,7 @@ export async function configFromEnv(env: NodeJS.ProcessEnv, stackFile: Servers, 
   }
   return {
     brokers: c.KAFKA_BROKERS, registryUrl: c.SCHEMA_REGISTRY_URL, redisUrl: c.REDIS_URL, dataDir: c.APPROVALS_DATA_DIR, reviewers,
+    ...(access.sasl ? { sasl: access.sasl } : {}),
     httpPort: c.APPROVALS_HTTP_PORT, httpHost: c.APPROVALS_HTTP_HOST, fromBeginning: c.APPROVALS_START_AT === 'earliest', secureCookies: c.APPROVALS_SECURE_COOKIES === 'true', warrantTtlSeconds: c.WARRANT_TTL_SECONDS,
     ...(c.APPROVALS_GROUP ? { groupId: c.APPROVALS_GROUP } : {}),
     ...(c.APPROVALS_ISSUER ? { issuer: c.APPROVALS_ISSUER } : {}),

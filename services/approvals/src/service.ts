@@ -2,7 +2,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { pino } from 'pino';
-import { Bus, type BusConsumer, type Logger, type OutgoingRecord } from '@intentgate/bus';
+import { Bus, type BusConsumer, type BusSasl, type Logger, type OutgoingRecord } from '@intentgate/bus';
 import { ContextStore } from '@intentgate/context';
 import { ApprovalResponse, parseMessage, type ApprovalRequest, type Decision } from '@intentgate/contracts';
 import { digestOf, exportPrivateJwk, generateSigningKey, importSigningKey, jwksOf, type Jwks, type SigningKey } from '@intentgate/evidence';
@@ -14,6 +14,8 @@ import { startWeb, type Web } from './web.ts';
 
 export interface ApprovalsOptions {
   brokers: string[];
+  /** SASL credentials for the broker (the local stack's role for this service); none on an unauthenticated cluster. */
+  sasl?: BusSasl;
   registryUrl: string;
   redisUrl: string;
   /** Where pending approvals and the signing key live; reuse it across restarts. */
@@ -79,7 +81,7 @@ export class ApprovalsService {
   private constructor(options: ApprovalsOptions) {
     this.#options = options;
     this.logger = options.logger ?? pino({ level: 'info', base: { service: 'approvals' } });
-    this.#bus = new Bus({ brokers: options.brokers, registryUrl: options.registryUrl, clientId: 'approvals', logger: this.logger });
+    this.#bus = new Bus({ brokers: options.brokers, sasl: options.sasl, registryUrl: options.registryUrl, clientId: 'approvals', logger: this.logger });
     this.#context = new ContextStore({ redisUrl: options.redisUrl, freshnessMs: 60_000 });
     this.#settled = new Counter({ name: 'intentgate_approvals_settled_total', help: 'Settled approval requests by outcome', labelNames: ['outcome'], registers: [this.#metrics] });
     this.#answers = new Counter({ name: 'intentgate_approvals_answers_total', help: 'Reviewer answers, accepted or refused', labelNames: ['result'], registers: [this.#metrics] });

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { importSigningKey, type Jwks, type SigningKey } from '@intentgate/evidence';
+import { credentialsFromEnv } from '@intentgate/bus';
 import type { DecisionServiceOptions } from './service.ts';
 
 const Env = z.object({
@@ -50,12 +51,19 @@ export class ConfigError extends Error {
 }
 
 /** Options from the environment, with .intentgate/stack.json filling in the servers when unset. */
-export async function configFromEnv(env: NodeJS.ProcessEnv, stackFile?: { kafka: { brokers: string[] }; schemaRegistry: { url: string }; redis: { url: string } } | null): Promise<DecisionServiceOptions> {
+export async function configFromEnv(env: NodeJS.ProcessEnv, stackFile?: { kafka: { brokers: string[] }; schemaRegistry: { url: string }; redis: { url: string }; credentialsDir?: string | null } | null): Promise<DecisionServiceOptions> {
+  // Its own principal (decision): KAFKA_USERNAME / KAFKA_PASSWORD, KAFKA_CREDENTIALS_FILE, or the running stack's role file.
+  let access: ReturnType<typeof credentialsFromEnv>;
+  try {
+    access = credentialsFromEnv(env, 'decision', stackFile);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
   const merged = {
     ...env,
     KAFKA_BROKERS: env.KAFKA_BROKERS ?? stackFile?.kafka.brokers.join(','),
     SCHEMA_REGISTRY_URL: env.SCHEMA_REGISTRY_URL ?? stackFile?.schemaRegistry.url,
-    REDIS_URL: env.REDIS_URL ?? stackFile?.redis.url,
+    REDIS_URL: env.REDIS_URL ?? access.redisUrl ?? stackFile?.redis.url,
   };
   const parsed = Env.safeParse(merged);
   if (!parsed.success) {
@@ -73,6 +81,7 @@ export async function configFromEnv(env: NodeJS.ProcessEnv, stackFile?: { kafka:
   }
   return {
     brokers: c.KAFKA_BROKERS, registryUrl: c.SCHEMA_REGISTRY_URL, redisUrl: c.REDIS_URL, tenant: c.DECISION_TENANT,
+    ...(access.sasl ? { sasl: access.sasl } : {}),
     httpPort: c.DECISION_HTTP_PORT, issuer: c.WARRANT_ISSUER, warrantTtlSeconds: c.WARRANT_TTL_SECONDS,
     contextFreshnessMs: c.CONTEXT_FRESHNESS_MS, policyTimeoutMicros: c.POLICY_TIMEOUT_MICROS,
     approvalDeadlineCapSeconds: c.APPROVAL_DEADLINE_CAP_SECONDS,

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { pino } from 'pino';
-import { Bus, type BusConsumer, type IncomingRecord, type Logger, type OutgoingRecord, type TransactionalProcessor } from '@intentgate/bus';
+import { Bus, type BusConsumer, type BusSasl, type IncomingRecord, type Logger, type OutgoingRecord, type TransactionalProcessor } from '@intentgate/bus';
 import { ContextStore, ContextUnavailable } from '@intentgate/context';
 import type { Decision, Intent } from '@intentgate/contracts';
 import { generateSigningKey, jwksOf, type Jwks, type SigningKey } from '@intentgate/evidence';
@@ -13,6 +13,8 @@ import { verifyIntentIdentity, type IdentitySettings } from './identity.ts';
 
 export interface DecisionServiceOptions {
   brokers: string[];
+  /** SASL credentials for the broker (the local stack's role for this service); none on an unauthenticated cluster. */
+  sasl?: BusSasl;
   registryUrl: string;
   redisUrl: string;
   instanceId?: string;
@@ -77,7 +79,7 @@ export class DecisionService {
   private constructor(options: DecisionServiceOptions) {
     this.#options = options;
     this.logger = options.logger ?? pino({ level: 'info', base: { service: 'decision' } });
-    this.#bus = new Bus({ brokers: options.brokers, registryUrl: options.registryUrl, clientId: `decision-${this.instanceId}`, logger: this.logger });
+    this.#bus = new Bus({ brokers: options.brokers, sasl: options.sasl, registryUrl: options.registryUrl, clientId: `decision-${this.instanceId}`, logger: this.logger });
     this.#store = new ContextStore({ redisUrl: options.redisUrl, freshnessMs: options.contextFreshnessMs ?? 60_000 });
     this.#decisions = new Counter({ name: 'intentgate_decisions_total', help: 'Decisions made, by verdict and first reason code', labelNames: ['verdict', 'code'], registers: [this.#metrics] });
     this.#evaluation = new Histogram({ name: 'intentgate_policy_evaluation_seconds', help: 'Wasm policy evaluation time', buckets: [5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 1e-3, 1e-2], registers: [this.#metrics] });

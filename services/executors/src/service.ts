@@ -4,13 +4,15 @@ import type { DatabaseSync } from 'node:sqlite';
 import type { Logger } from '@intentgate/bus';
 import type { Domain } from '@intentgate/contracts';
 import type { Jwks } from '@intentgate/evidence';
-import { ExecutorRuntime, type ExecutionHandler } from '@intentgate/sdk';
+import { ExecutorRuntime, type ExecutionHandler, type ExecutorOptions } from '@intentgate/sdk';
 import { startDemoApp, type DemoApp } from './demo-app.ts';
 import { startDemoMcp, type DemoMcp } from './mcp-server.ts';
 import { aiHandler, appHandler, dataHandler, infraHandler } from './handlers.ts';
 
 export interface ExecutorsOptions {
   brokers: string[];
+  /** Per domain, the credentials of its executor role (executor-<domain>): SASL for the broker, a Redis URL with its ACL user. */
+  roles?: Partial<Record<Domain, { sasl?: ExecutorOptions['sasl']; redisUrl?: string }>>;
   registryUrl: string;
   redisUrl: string;
   issuer: string | readonly string[];
@@ -55,7 +57,7 @@ export class Executors {
     };
     const runtimes = await Promise.all((Object.keys(handlers) as Domain[]).map((domain) =>
       ExecutorRuntime.start({
-        brokers: options.brokers, registryUrl: options.registryUrl, redisUrl: options.redisUrl, domain,
+        brokers: options.brokers, sasl: options.roles?.[domain]?.sasl, registryUrl: options.registryUrl, redisUrl: options.roles?.[domain]?.redisUrl ?? options.redisUrl, domain,
         executorId: `reference-${domain}`, issuer: options.issuer, jwks, handler: handlers[domain],
         // MCP tool calls through the MCP gateway are executed by the gateway itself.
         accept: (approved) => approved.intent.context.via !== 'mcp-gateway',

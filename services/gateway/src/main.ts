@@ -2,11 +2,12 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { credentialsFromEnv } from '@intentgate/sdk';
 import { Gateway } from './server.ts';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 const stack = await readFile(join(root, '.intentgate', 'stack.json'), 'utf8').then(JSON.parse, () => null) as
-  | { kafka: { brokers: string[] }; schemaRegistry: { url: string } } | null;
+  | { kafka: { brokers: string[] }; schemaRegistry: { url: string }; credentialsDir?: string | null } | null;
 const Env = z.object({
   KAFKA_BROKERS: z.string().min(1).transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean)),
   SCHEMA_REGISTRY_URL: z.url(),
@@ -31,6 +32,8 @@ if (!parsed.success) {
   process.exit(1);
 }
 const c = parsed.data;
-const gateway = await Gateway.start({ brokers: c.KAFKA_BROKERS, registryUrl: c.SCHEMA_REGISTRY_URL, callers: c.GATEWAY_CALLERS, port: c.GATEWAY_PORT, decisionTimeoutMs: c.GATEWAY_DECISION_TIMEOUT_MS });
+// Its own principal (authzen-gateway): KAFKA_USERNAME / KAFKA_PASSWORD, KAFKA_CREDENTIALS_FILE, or the running stack's role file.
+const { sasl } = credentialsFromEnv(process.env, 'authzen-gateway', stack);
+const gateway = await Gateway.start({ brokers: c.KAFKA_BROKERS, sasl, registryUrl: c.SCHEMA_REGISTRY_URL, callers: c.GATEWAY_CALLERS, port: c.GATEWAY_PORT, decisionTimeoutMs: c.GATEWAY_DECISION_TIMEOUT_MS });
 console.log(`gateway listening on ${gateway.url} (AuthZEN: ${gateway.url}/.well-known/authzen-configuration)`);
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void gateway.stop().then(() => process.exit(0)));

@@ -12,7 +12,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { DelegationHop, SpiffeId } from '@intentgate/contracts';
-import { jwksFromUrls } from '@intentgate/sdk';
+import { credentialsFromEnv, jwksFromUrls } from '@intentgate/sdk';
 import { McpGateway } from './mcp.ts';
 
 const root = join(import.meta.dirname, '..', '..', '..');
@@ -20,7 +20,9 @@ const stdio = process.argv.includes('--stdio');
 // On stdio, stdout is the MCP channel: everything human goes to stderr.
 const say = (line: string) => process.stderr.write(`${line}\n`);
 const stack = await readFile(join(root, '.intentgate', 'stack.json'), 'utf8').then(JSON.parse, () => null) as
-  | { kafka: { brokers: string[] }; schemaRegistry: { url: string }; redis: { url: string }; decisionUrl?: string | null; approvalsUrl?: string | null } | null;
+  | { kafka: { brokers: string[] }; schemaRegistry: { url: string }; redis: { url: string }; decisionUrl?: string | null; approvalsUrl?: string | null; credentialsDir?: string | null } | null;
+// Its own principal (mcp-gateway) on the broker and in Redis: KAFKA_USERNAME / KAFKA_PASSWORD, KAFKA_CREDENTIALS_FILE, or the running stack's role file.
+const access = credentialsFromEnv(process.env, 'mcp-gateway', stack);
 
 const Env = z.object({
   KAFKA_BROKERS: z.string().min(1).transform((s) => s.split(',').map((b) => b.trim())),
@@ -39,7 +41,7 @@ const parsed = Env.safeParse({
   ...process.env,
   KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? stack?.kafka.brokers.join(','),
   SCHEMA_REGISTRY_URL: process.env.SCHEMA_REGISTRY_URL ?? stack?.schemaRegistry.url,
-  REDIS_URL: process.env.REDIS_URL ?? stack?.redis.url,
+  REDIS_URL: process.env.REDIS_URL ?? access.redisUrl ?? stack?.redis.url,
   DECISION_JWKS_URL: process.env.DECISION_JWKS_URL ?? (stack?.decisionUrl ? `${stack.decisionUrl}/.well-known/jwks.json` : undefined),
   APPROVALS_JWKS_URL: process.env.APPROVALS_JWKS_URL ?? (stack?.approvalsUrl ? `${stack.approvalsUrl}/.well-known/jwks.json` : undefined),
 });
@@ -55,7 +57,7 @@ for (const [name, url] of Object.entries(c.MCP_UPSTREAMS)) {
   upstreams[name] = client;
 }
 const gateway = await McpGateway.start({
-  brokers: c.KAFKA_BROKERS, registryUrl: c.SCHEMA_REGISTRY_URL, redisUrl: c.REDIS_URL, upstreams, port: c.MCP_PORT,
+  brokers: c.KAFKA_BROKERS, sasl: access.sasl, registryUrl: c.SCHEMA_REGISTRY_URL, redisUrl: c.REDIS_URL, upstreams, port: c.MCP_PORT,
   identity: { agentId: c.MCP_AGENT_ID, autonomy: c.MCP_AUTONOMY, delegation: c.MCP_DELEGATION, workflowStep: c.MCP_WORKFLOW_STEP, requestSource: 'user' },
   // Warrants come from the decision worker, and for a reviewed escalation from the approvals service.
   issuer: c.APPROVALS_JWKS_URL ? ['intentgate-decision', 'intentgate-approvals'] : 'intentgate-decision',

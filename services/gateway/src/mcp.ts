@@ -12,7 +12,7 @@ import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprot
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Intent } from '@intentgate/contracts';
 import { digestOf, WarrantError } from '@intentgate/evidence';
-import { AgentClient, DecisionTimeout, WarrantGuard, type KeySource } from '@intentgate/sdk';
+import { AgentClient, DecisionTimeout, WarrantGuard, type AgentClientOptions, type KeySource } from '@intentgate/sdk';
 
 export interface McpIdentity {
   agentId: string;
@@ -24,6 +24,8 @@ export interface McpIdentity {
 
 export interface McpGatewayOptions {
   brokers: string[];
+  /** SASL credentials for the broker (the local stack's role for this service); none on an unauthenticated cluster. */
+  sasl?: AgentClientOptions['sasl'];
   registryUrl: string;
   redisUrl: string;
   /** Upstream MCP servers by name, already connected (a tool is exposed as <server>_<tool>). */
@@ -58,7 +60,7 @@ export class McpGateway {
   static async start(options: McpGatewayOptions): Promise<McpGateway> {
     const gw = new McpGateway(options);
     await gw.#redis.connect().catch(() => {}); // claims fail (and calls are refused) until Redis answers
-    gw.#agent = await AgentClient.connect({ brokers: options.brokers, registryUrl: options.registryUrl, clientId: 'intentgate-mcp-gateway' });
+    gw.#agent = await AgentClient.connect({ brokers: options.brokers, sasl: options.sasl, registryUrl: options.registryUrl, clientId: 'intentgate-mcp-gateway' });
     gw.#guard = new WarrantGuard(gw.#redis, { issuer: options.issuer, domain: 'ai', holder: 'mcp-gateway', jwks: options.jwks });
     for (const [server, client] of Object.entries(options.upstreams)) {
       const { tools } = await client.listTools();

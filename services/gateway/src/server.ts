@@ -3,11 +3,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { ContractViolation, parseMessage, type Decision } from '@intentgate/contracts';
 import { IdentityError, verifySvid, type TrustBundles } from '@intentgate/evidence';
-import { AgentClient, DecisionTimeout } from '@intentgate/sdk';
+import { AgentClient, DecisionTimeout, type AgentClientOptions } from '@intentgate/sdk';
 import { EvaluationRequest, EvaluationsRequest, intentOf } from './authzen.ts';
 
 export interface GatewayOptions {
   brokers: string[];
+  /** SASL credentials for the broker (the local stack's role for this service); none on an unauthenticated cluster. */
+  sasl?: AgentClientOptions['sasl'];
   registryUrl: string;
   /** Callers and their bearer tokens (name → token). */
   callers: Record<string, string>;
@@ -54,7 +56,7 @@ export class Gateway {
 
   static async start(options: GatewayOptions): Promise<Gateway> {
     const gw = new Gateway(options);
-    gw.#client = await AgentClient.connect({ brokers: options.brokers, registryUrl: options.registryUrl, clientId: 'intentgate-gateway' });
+    gw.#client = await AgentClient.connect({ brokers: options.brokers, sasl: options.sasl, registryUrl: options.registryUrl, clientId: 'intentgate-gateway' });
     gw.#server = createServer((req, res) => void gw.#handle(req, res));
     await new Promise<void>((resolve) => gw.#server.listen(options.port ?? 0, '127.0.0.1', resolve));
     gw.url = `http://127.0.0.1:${(gw.#server.address() as AddressInfo).port}`;

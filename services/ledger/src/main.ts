@@ -5,12 +5,13 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { z } from 'zod';
+import { credentialsFromEnv } from '@intentgate/bus';
 import { LedgerService } from './service.ts';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'info', base: { service: 'ledger' } });
 const stack = await readFile(join(root, '.intentgate', 'stack.json'), 'utf8').then(JSON.parse, () => null) as
-  | { kafka: { brokers: string[] }; schemaRegistry: { url: string } } | null;
+  | { kafka: { brokers: string[] }; schemaRegistry: { url: string }; credentialsDir?: string | null } | null;
 
 const Env = z.object({
   KAFKA_BROKERS: z.string().min(1).transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean)),
@@ -35,7 +36,8 @@ const c = parsed.data;
 let ledger: LedgerService;
 try {
   ledger = await LedgerService.start({
-    brokers: c.KAFKA_BROKERS, registryUrl: c.SCHEMA_REGISTRY_URL, dataDir: c.LEDGER_DATA_DIR, httpPort: c.LEDGER_HTTP_PORT,
+    // Its own principal (ledger): KAFKA_USERNAME / KAFKA_PASSWORD, KAFKA_CREDENTIALS_FILE, or the running stack's role file.
+    brokers: c.KAFKA_BROKERS, sasl: credentialsFromEnv(process.env, 'ledger', stack).sasl, registryUrl: c.SCHEMA_REGISTRY_URL, dataDir: c.LEDGER_DATA_DIR, httpPort: c.LEDGER_HTTP_PORT,
     groupId: c.LEDGER_GROUP, checkpointEvery: c.LEDGER_CHECKPOINT_EVERY, checkpointIntervalMs: c.LEDGER_CHECKPOINT_INTERVAL_MS, logger,
   });
 } catch (err) {

@@ -4,13 +4,15 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { Bus, type BatchingProducer, type BusConsumer, type IncomingRecord, type Logger } from '@intentgate/bus';
+import { Bus, type BatchingProducer, type BusConsumer, type BusSasl, type IncomingRecord, type Logger } from '@intentgate/bus';
 import { topicSpec, type Checkpoint, type Decision, type MessageName, type PolicyBundle, type Receipt, type WarrantKey } from '@intentgate/contracts';
 import { MerkleLog, sha256Hex, signCheckpoint, signerFor, verifierKeyText, writeAuditBundle, type NoteSigner } from '@intentgate/evidence';
 import { replayDecision } from '@intentgate/policy';
 
 export interface LedgerOptions {
   brokers: string[];
+  /** SASL credentials for the broker (the local stack's role for this service); none on an unauthenticated cluster. */
+  sasl?: BusSasl;
   registryUrl: string;
   dataDir: string;
   /** Checkpoint after this many new receipts in a log … */
@@ -49,7 +51,7 @@ export class LedgerService {
   private constructor(options: LedgerOptions) {
     this.#options = options;
     this.#logger = options.logger ?? pino({ level: 'info', base: { service: 'ledger' } });
-    this.#bus = new Bus({ brokers: options.brokers, registryUrl: options.registryUrl, clientId: `ledger-${randomUUID().slice(0, 6)}`, logger: this.#logger });
+    this.#bus = new Bus({ brokers: options.brokers, sasl: options.sasl, registryUrl: options.registryUrl, clientId: `ledger-${randomUUID().slice(0, 6)}`, logger: this.#logger });
   }
 
   /**
