@@ -2,7 +2,7 @@
 // startStack() decides (environment, Testcontainers, or local processes), stopped at the end.
 import type { TestProject } from 'vitest/node';
 import { Bus } from '@intentgate/bus';
-import { startStack, type StackInfo } from '@intentgate/infra';
+import { saslOf, startStack, type StackInfo } from '@intentgate/infra';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -14,9 +14,17 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const started = performance.now();
   const stack = await startStack({ progress: (m) => console.log(`[stack] ${m}`) });
   try {
-    const bus = new Bus({ brokers: stack.info.kafka.brokers, registryUrl: stack.info.schemaRegistry.url, clientId: 'test-setup' });
-    await bus.provision();
-    await bus.close();
+    // Topics, schemas and the access catalog's ACLs, as the provisioner (the broker's super user).
+    const bus = new Bus({ brokers: stack.info.kafka.brokers, sasl: saslOf(stack.info, 'provisioner'), registryUrl: stack.info.schemaRegistry.url, clientId: 'test-setup' });
+    try {
+      await bus.provision();
+      if (stack.info.credentials) {
+        const acls = await bus.provisionAcls();
+        console.log(`[stack] ${acls.bindings.length} ACLs from the access catalog (${acls.created} created)`);
+      }
+    } finally {
+      await bus.close();
+    }
   } catch (err) {
     await stack.stop();
     throw err;

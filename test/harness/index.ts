@@ -2,8 +2,10 @@
 import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
 import { pino, type Logger } from 'pino';
-import { Bus } from '@intentgate/bus';
-import type { StackInfo } from '@intentgate/infra';
+import type { KafkaConfig } from 'kafkajs';
+import { Bus, kafkaSasl, type BusSasl } from '@intentgate/bus';
+import type { Role } from '@intentgate/contracts';
+import { redisUrlOf, saslOf, type StackInfo } from '@intentgate/infra';
 
 export function stack(): StackInfo {
   return inject('stack');
@@ -14,10 +16,36 @@ export function testLogger(): Logger {
   return pino({ level: process.env.INTENTGATE_TEST_LOG ?? 'silent' }, pino.destination(2));
 }
 
-/** A bus on the test stack. Close it in afterAll/afterEach. */
-export function testBus(clientId = `test-${randomUUID().slice(0, 8)}`): Bus {
+/**
+ * How a role connects to the test stack: brokers and its SASL credentials, the registry, Redis
+ * with its ACL user. Spread it into a service's options. Tests that use consumer groups or
+ * transactional ids of their own (test-…) act as the provisioner, a super user.
+ */
+export function connection(role: Role): { brokers: string[]; sasl?: BusSasl; registryUrl: string; redisUrl: string } {
   const s = stack();
-  return new Bus({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, clientId, logger: testLogger() });
+  const sasl = saslOf(s, role);
+  return { brokers: s.kafka.brokers, ...(sasl ? { sasl } : {}), registryUrl: s.schemaRegistry.url, redisUrl: redisUrlOf(s, role) };
+}
+
+/** `{ sasl }` for a raw KafkaJS client acting as `role` (empty on an unauthenticated stack). */
+export function saslFor(role: Role): { sasl?: KafkaConfig['sasl'] } {
+  const sasl = connection(role).sasl;
+  return sasl ? { sasl: kafkaSasl(sasl) } : {};
+}
+
+/** The same for a child process: the servers and the role's credentials as environment variables. */
+export function roleEnv(role: Role): Record<string, string> {
+  const c = connection(role);
+  return {
+    KAFKA_BROKERS: c.brokers.join(','), SCHEMA_REGISTRY_URL: c.registryUrl, REDIS_URL: c.redisUrl,
+    ...(c.sasl ? { KAFKA_USERNAME: c.sasl.username, KAFKA_PASSWORD: c.sasl.password, KAFKA_SASL_MECHANISM: c.sasl.mechanism } : {}),
+  };
+}
+
+/** A bus on the test stack, as `role` (the provisioner unless told). Close it in afterAll/afterEach. */
+export function testBus(clientId = `test-${randomUUID().slice(0, 8)}`, role: Role = 'provisioner'): Bus {
+  const { brokers, sasl, registryUrl } = connection(role);
+  return new Bus({ brokers, ...(sasl ? { sasl } : {}), registryUrl, clientId, logger: testLogger() });
 }
 
 /** A consumer group nobody else uses, so a test sees the topic from its own position. */

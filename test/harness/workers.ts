@@ -9,12 +9,13 @@ import type { Bus } from '@intentgate/bus';
 import { ContextStore } from '@intentgate/context';
 import { DecisionService, publishAndActivate, type DecisionServiceOptions } from '@intentgate/decision';
 import type { BuiltBundle } from '@intentgate/policy';
-import { stack, testLogger, uniqueGroup } from './index.ts';
+import { connection, testLogger, uniqueGroup } from './index.ts';
 import { starterBundle } from './bundles.ts';
 
 /** Marks the shared context store as just synced (policy context older than its bound denies). */
 export async function freshContext(): Promise<void> {
-  const store = new ContextStore({ redisUrl: stack().redis.url, freshnessMs: 600_000 });
+  // As the context feeder: the role that writes the sync mark.
+  const store = new ContextStore({ redisUrl: connection('context-feeder').redisUrl, freshnessMs: 600_000 });
   await store.connect();
   await store.markSynced();
   await store.close();
@@ -25,13 +26,13 @@ export async function decisionWorker(
   name: string,
   options: Partial<DecisionServiceOptions> & { bundle?: BuiltBundle } = {},
 ): Promise<DecisionService> {
-  const s = stack();
   const { bundle, ...rest } = options;
   const tenant = rest.tenant ?? `${name}-${randomUUID().slice(0, 8)}`;
   await publishAndActivate(bus, bundle ?? (await starterBundle()), { version: '1', tenant, by: 'test' });
   await freshContext();
   return DecisionService.start({
-    brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, groupId: uniqueGroup(name),
+    // The provisioner: its consumer group and transactional ids are the test's own (test-…), not the decision role's.
+    ...connection('provisioner'), groupId: uniqueGroup(name),
     contextFreshnessMs: 600_000, logger: testLogger(), ...rest, tenant,
   });
 }
@@ -56,9 +57,8 @@ function testAccounts(): Promise<ReviewerAccount[]> {
  * (so it does not settle other tests' old escalations). Pass the same dataDir to restart it.
  */
 export async function approvalsService(name: string, options: Partial<ApprovalsOptions> = {}): Promise<ApprovalsService> {
-  const s = stack();
   return ApprovalsService.start({
-    brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url,
+    ...connection('provisioner'),
     dataDir: options.dataDir ?? (await mkdtemp(join(tmpdir(), `ig-approvals-${name}-`))),
     reviewers: await testAccounts(), groupId: uniqueGroup(`approvals-${name}`), fromBeginning: false, logger: testLogger(), ...options,
   });

@@ -18,7 +18,7 @@ import { LedgerService } from '@intentgate/ledger';
 import { digestOf } from '@intentgate/evidence';
 import { projectRoot } from '@intentgate/infra';
 import { AgentClient, ExecutorRuntime } from '@intentgate/sdk';
-import { approvalsService, decisionWorker, eventually, stack, testBus, testLogger, uniqueGroup, variantBundle } from '@intentgate/test';
+import { approvalsService, decisionWorker, eventually, stack, testBus, testLogger, uniqueGroup, variantBundle, roleEnv, connection } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/approvals-test';
 const CHROMIUM = process.env.INTENTGATE_CHROMIUM ?? '/usr/bin/chromium';
@@ -93,9 +93,9 @@ beforeAll(async () => {
   // Deadlines capped at 40 s: long enough to answer on the page, short enough to watch one pass.
   decision = await decisionWorker(bus, 'approvals', { approvalDeadlineCapSeconds: 40 });
   approvals = await approvalsService('web');
-  ledger = await LedgerService.start({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, dataDir: await mkdtemp(join(tmpdir(), 'ig-approvals-ledger-')), groupId: uniqueGroup('approvals-ledger'), logger: testLogger() });
+  ledger = await LedgerService.start({ ...connection('provisioner'), dataDir: await mkdtemp(join(tmpdir(), 'ig-approvals-ledger-')), groupId: uniqueGroup('approvals-ledger'), logger: testLogger() });
   executor = await ExecutorRuntime.start({
-    brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, domain: 'infra', executorId: 'approvals-test',
+    ...connection('provisioner'), domain: 'infra', executorId: 'approvals-test',
     issuer: ['intentgate-decision', APPROVALS_ISSUER], jwks: 'bus', groupId: uniqueGroup('approvals-executor'), logger: testLogger(),
     handler: async (a) => {
       executed.push(a);
@@ -118,7 +118,7 @@ beforeAll(async () => {
   });
   await watch.start();
   stoppers.push(watch);
-  agent = await AgentClient.connect({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, clientId: 'approvals-test-agent' });
+  agent = await AgentClient.connect({ ...connection('agent-platform'), clientId: 'approvals-test-agent' });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -342,7 +342,7 @@ describe('crash', () => {
     const reviewersFile = join(dir, 'reviewers.json');
     await writeFile(reviewersFile, JSON.stringify({ reviewers: [{ id: 'bob', name: 'Bob', principals: ['bob@example.org'], token_sha256: tokenDigest('token-bob') }] }));
     const env = {
-      ...process.env, KAFKA_BROKERS: s.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: s.schemaRegistry.url, REDIS_URL: s.redis.url,
+      ...process.env, ...roleEnv('provisioner'),
       APPROVALS_REVIEWERS_FILE: reviewersFile, APPROVALS_DATA_DIR: join(dir, 'data'), APPROVALS_GROUP: uniqueGroup('approvals-crash'),
       APPROVALS_START_AT: 'latest', LOG_LEVEL: 'info',
     };

@@ -9,7 +9,7 @@ import { ContextStore } from '@intentgate/context';
 import { publishAndActivate } from '@intentgate/decision';
 import { exportPrivateJwk, generateSigningKey, jwksOf, type SigningKey } from '@intentgate/evidence';
 import { projectRoot } from '@intentgate/infra';
-import { freshContext, stack, starterBundle, testBus, testLogger, uniqueGroup } from '@intentgate/test';
+import { freshContext, stack, starterBundle, testBus, testLogger, uniqueGroup, connection } from '@intentgate/test';
 import { agreement, LoadGenerator, startExecutors, startOpaServer, startWorkers, type OpaServer, type StepResult, type WorkerSet } from '../../bench/pipeline/harness.ts';
 import { seedContext } from '../../bench/pipeline/intents.ts';
 import type { WorkerConfig } from '../../bench/pipeline/worker.ts';
@@ -29,14 +29,14 @@ beforeAll(async () => {
   const s = stack();
   await publishAndActivate(bus, await starterBundle(), { version: '1', tenant, by: 'test' });
   await freshContext();
-  const store = new ContextStore({ redisUrl: s.redis.url, freshnessMs: 600_000 });
+  const store = new ContextStore({ redisUrl: connection('provisioner').redisUrl, freshnessMs: 600_000 });
   await store.connect();
   await seedContext(store);
   await store.close();
   opa = await startOpaServer(s.opa.path, join(projectRoot, 'policies'));
   stops.push(() => opa.stop());
   key = await generateSigningKey(`bench-test-${randomUUID().slice(0, 6)}`);
-  gen = await LoadGenerator.start({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, logger: testLogger() });
+  gen = await LoadGenerator.start({ ...connection('provisioner'), logger: testLogger() });
   stops.push(() => gen.close());
 });
 
@@ -48,7 +48,7 @@ afterAll(async () => {
 async function workers(mode: WorkerConfig['mode']): Promise<WorkerSet> {
   const s = stack();
   return startWorkers({
-    mode, brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, tenant, groupId,
+    mode, ...connection('provisioner'), tenant, groupId,
     keyJwk: (await exportPrivateJwk(key)) as Record<string, unknown>, opaUrl: opa.url, exactlyOnce: true, policyTimeoutMicros: 10_000_000, logLevel: process.env.INTENTGATE_TEST_LOG ?? 'silent',
   });
 }
@@ -57,7 +57,7 @@ async function run(path: string, mode: WorkerConfig['mode'], withExecutors = fal
   const s = stack();
   const set = await workers(mode);
   const executors = withExecutors
-    ? await startExecutors({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, jwks: jwksOf([key]), groupPrefix: uniqueGroup('bench-exec'), sessionPrefix: gen.runId })
+    ? await startExecutors({ ...connection('provisioner'), jwks: jwksOf([key]), groupPrefix: uniqueGroup('bench-exec'), sessionPrefix: gen.runId })
     : null;
   try {
     // Generous drain: the group starts at the beginning of `intents`, which earlier tests filled.

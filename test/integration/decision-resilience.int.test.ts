@@ -10,7 +10,7 @@ import { ContextStore } from '@intentgate/context';
 import { DecisionService, publishAndActivate } from '@intentgate/decision';
 import { projectRoot } from '@intentgate/infra';
 import type { BuiltBundle } from '@intentgate/policy';
-import { eventually, stack, starterBundle, testBus, testLogger, uniqueGroup, variantBundle } from '@intentgate/test';
+import { eventually, stack, starterBundle, testBus, testLogger, uniqueGroup, variantBundle, roleEnv, connection } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/load';
 const bus = testBus();
@@ -81,7 +81,7 @@ beforeAll(async () => {
   // v2: the same Rego with different data, so its digest (and its recorded policy) differ.
   v2 = await variantBundle((data) => (data.approval.deadline_seconds = 600), 'v2');
   expect(v2.digest).not.toBe(v1.digest);
-  store = new ContextStore({ redisUrl: stack().redis.url, freshnessMs: 600_000 });
+  store = new ContextStore({ redisUrl: connection('provisioner').redisUrl, freshnessMs: 600_000 });
   await store.connect();
   await store.markSynced();
 }, 600_000);
@@ -99,7 +99,7 @@ describe('hot swap', () => {
     await publishAndActivate(bus, v1, { version: '1', tenant, by: 'test' });
     const s = stack();
     const service = await DecisionService.start({
-      brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, tenant,
+      ...connection('provisioner'), tenant,
       groupId: uniqueGroup('swap'), contextFreshnessMs: 600_000, logger: testLogger(),
     });
     // Stopped at the end of this test: a second deployment on `intents` would decide the next test's intents too.
@@ -137,7 +137,7 @@ describe('crash', () => {
     await publishAndActivate(bus, v1, { version: '1', tenant, by: 'test' });
     const s = stack();
     const env = {
-      ...process.env, KAFKA_BROKERS: s.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: s.schemaRegistry.url, REDIS_URL: s.redis.url,
+      ...process.env, ...roleEnv('provisioner'),
       DECISION_TENANT: tenant, DECISION_GROUP: uniqueGroup('crash'), DECISION_INSTANCE_ID: 'crash-1', CONTEXT_FRESHNESS_MS: '600000', LOG_LEVEL: 'warn',
     };
     const main = join(projectRoot, 'services', 'decision', 'src', 'main.ts');

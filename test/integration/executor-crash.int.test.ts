@@ -13,7 +13,7 @@ import { digestOf, generateSigningKey, jwksOf, signWarrant, type Jwks, type Sign
 import { projectRoot } from '@intentgate/infra';
 import { Redis } from 'ioredis';
 import { ExecutorRuntime } from '@intentgate/sdk';
-import { eventually, stack, testBus, testLogger, uniqueGroup } from '@intentgate/test';
+import { eventually, stack, testBus, testLogger, uniqueGroup, roleEnv, connection } from '@intentgate/test';
 
 const ISSUER = 'crash-test-decision';
 const bus = testBus();
@@ -68,7 +68,7 @@ function crashingExecutor(crash: 'in-handler' | 'before-report', approved: Appro
     env: {
       ...process.env, CRASH: crash, INTENT_ID: approved.intent.intent_id, GROUP_ID: groupId, EXECUTOR_ID: 'crash-test', ISSUER,
       JWKS: JSON.stringify(jwks), SIDE_EFFECT_FILE: sideEffects,
-      KAFKA_BROKERS: s.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: s.schemaRegistry.url, REDIS_URL: s.redis.url,
+      ...roleEnv('provisioner'),
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -89,7 +89,7 @@ function crashingExecutor(crash: 'in-handler' | 'before-report', approved: Appro
 async function restartedExecutor(approved: ApprovedIntent, groupId: string, ran: string[], runLeaseMs: number): Promise<void> {
   const s = stack();
   const executor = await ExecutorRuntime.start({
-    brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, domain: 'data', executorId: 'crash-test', groupId,
+    ...connection('provisioner'), domain: 'data', executorId: 'crash-test', groupId,
     issuer: ISSUER, jwks, logger: testLogger(), runLeaseMs,
     accept: (a) => a.intent.intent_id === approved.intent.intent_id,
     handler: async (a) => {
@@ -159,13 +159,13 @@ describe('an executor killed during an execution', { timeout: 300_000 }, () => {
     const id = approved.intent.intent_id;
     const group = uniqueGroup('long-run');
     const s = stack();
-    const redis = new Redis(s.redis.url);
+    const redis = new Redis(connection('provisioner').redisUrl);
     stoppers.push(() => redis.quit());
     let finish!: () => void;
     const running = new Promise<void>((r) => (finish = r));
     let started = false;
     const executor = await ExecutorRuntime.start({
-      brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, domain: 'data', executorId: 'crash-test', groupId: group,
+      ...connection('provisioner'), domain: 'data', executorId: 'crash-test', groupId: group,
       issuer: ISSUER, jwks, logger: testLogger(), runLeaseMs: 1_500,
       accept: (a) => a.intent.intent_id === id,
       handler: async () => {

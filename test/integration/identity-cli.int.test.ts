@@ -11,7 +11,7 @@ import { main } from '@intentgate/cli';
 import { ContextStore } from '@intentgate/context';
 import { DecisionService, configFromEnv, publishAndActivate } from '@intentgate/decision';
 import { AgentClient } from '@intentgate/sdk';
-import { eventually, stack, starterBundle, testBus, testLogger, uniqueGroup } from '@intentgate/test';
+import { eventually, stack, starterBundle, testBus, testLogger, uniqueGroup, roleEnv, connection } from '@intentgate/test';
 
 const TD = 'cli.test';
 const bus = testBus();
@@ -32,18 +32,18 @@ beforeAll(async () => {
   await cli('identity', 'init', TD, '--out', dir);
   const tenant = `cli-${randomUUID().slice(0, 8)}`;
   await publishAndActivate(bus, await starterBundle(), { version: '1', tenant, by: 'test' });
-  const store = new ContextStore({ redisUrl: s.redis.url, freshnessMs: 600_000 });
+  const store = new ContextStore({ redisUrl: connection('provisioner').redisUrl, freshnessMs: 600_000 });
   await store.connect();
   await store.markSynced();
   await store.close();
   // The worker's identity settings come from the same configuration path a deployment uses.
   const fromEnv = await configFromEnv({
-    KAFKA_BROKERS: s.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: s.schemaRegistry.url, REDIS_URL: s.redis.url,
+    ...roleEnv('provisioner'),
     TRUST_BUNDLES: `${TD}=${join(dir, `${TD}.jwks.json`)}`, MAX_DELEGATION_DEPTH: '3', TRUST_REFRESH_MS: '1000', DECISION_TENANT: tenant, CONTEXT_FRESHNESS_MS: '600000',
   });
   const service = await DecisionService.start({ ...fromEnv, groupId: uniqueGroup('identity-cli'), logger: testLogger() });
   stoppers.push(() => service.stop());
-  agent = await AgentClient.connect({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url });
+  agent = await AgentClient.connect({ ...connection('agent-platform') });
   stoppers.push(() => agent.close());
 }, 600_000);
 
@@ -65,14 +65,20 @@ describe('intentgate identity', () => {
     expect((await agent.decide(intent(), 30_000, credentials)).verdict).toBe('allow');
 
     const s = stack();
-    const saved = { b: process.env.KAFKA_BROKERS, r: process.env.SCHEMA_REGISTRY_URL };
+    // The CLI as the operator (the role that may publish revocations).
+    const operator = roleEnv('operator');
+    const names = ['KAFKA_BROKERS', 'SCHEMA_REGISTRY_URL', 'KAFKA_USERNAME', 'KAFKA_PASSWORD', 'KAFKA_SASL_MECHANISM'] as const;
+    const saved = Object.fromEntries(names.map((n) => [n, process.env[n]]));
+    for (const n of names) if (operator[n] !== undefined) process.env[n] = operator[n];
     process.env.KAFKA_BROKERS = s.kafka.brokers.join(',');
     process.env.SCHEMA_REGISTRY_URL = s.schemaRegistry.url;
     try {
       expect(await cli('identity', 'revoke', jti, '--kind', 'delegation', '--reason', 'test')).toEqual([`revoked delegation ${jti}`]);
     } finally {
-      if (saved.b === undefined) delete process.env.KAFKA_BROKERS; else process.env.KAFKA_BROKERS = saved.b;
-      if (saved.r === undefined) delete process.env.SCHEMA_REGISTRY_URL; else process.env.SCHEMA_REGISTRY_URL = saved.r;
+      for (const n of names) {
+        if (saved[n] === undefined) delete process.env[n];
+        else process.env[n] = saved[n];
+      }
     }
     let last = '';
     await eventually(() => last === 'DELEGATION_REVOKED', 'the revocation to take effect', 30_000, async () => {
@@ -104,9 +110,9 @@ describe('intentgate identity', () => {
 
   it('a bad TRUST_BUNDLES entry is a configuration error that says what to do', async () => {
     const s = stack();
-    await expect(configFromEnv({ KAFKA_BROKERS: s.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: s.schemaRegistry.url, REDIS_URL: s.redis.url, TRUST_BUNDLES: 'nodomain' }))
+    await expect(configFromEnv({ ...roleEnv('provisioner'), TRUST_BUNDLES: 'nodomain' }))
       .rejects.toThrow(/not <trust-domain>=<JWKS file or URL>/);
-    await expect(configFromEnv({ KAFKA_BROKERS: s.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: s.schemaRegistry.url, REDIS_URL: s.redis.url, TRUST_BUNDLES: `${TD}=/nope.json` }))
+    await expect(configFromEnv({ ...roleEnv('provisioner'), TRUST_BUNDLES: `${TD}=/nope.json` }))
       .rejects.toThrow(/cannot load/);
   });
 });

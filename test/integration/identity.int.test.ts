@@ -8,7 +8,7 @@ import { exampleIntent } from '@intentgate/contracts/examples';
 import { ContextStore } from '@intentgate/context';
 import { generateSigningKey, issueDelegation, issueSvid, jwksOf, type Jwks, type SigningKey } from '@intentgate/evidence';
 import { AgentClient, ExecutorRuntime, type AgentCredentials } from '@intentgate/sdk';
-import { decisionWorker, eventually, stack, testBus, uniqueGroup } from '@intentgate/test';
+import { decisionWorker, eventually, stack, testBus, uniqueGroup, connection } from '@intentgate/test';
 
 const TD = 'acme.test';
 const HUMAN = 'carol@acme.test';
@@ -54,13 +54,13 @@ beforeAll(async () => {
   key = await generateSigningKey(`${TD}-1`);
   const trust = new Map<string, Jwks>([[TD, jwksOf([key])]]);
   const service = await decisionWorker(bus, 'identity', { identity: { trust, maxDepth: 3 } });
-  store = new ContextStore({ redisUrl: s.redis.url, freshnessMs: 600_000 });
+  store = new ContextStore({ redisUrl: connection('provisioner').redisUrl, freshnessMs: 600_000 });
   await store.connect();
   stoppers.push(() => service.stop());
-  agent = await AgentClient.connect({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url });
+  agent = await AgentClient.connect({ ...connection('agent-platform') });
   stoppers.push(() => agent.close());
   const executor = await ExecutorRuntime.start({
-    brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, domain: 'data', executorId: 'identity-data',
+    ...connection('provisioner'), domain: 'data', executorId: 'identity-data',
     issuer: 'intentgate-decision', groupId: uniqueGroup('identity-exec'), jwks: 'bus', handler: async () => ({ detail: { ok: true } }),
   });
   stoppers.push(() => executor.stop());

@@ -14,7 +14,7 @@ import { parseVerifierKey, verifyCheckpoint, verifyConsistency, verifyInclusion,
 import { projectRoot } from '@intentgate/infra';
 import { LedgerService, originOf } from '@intentgate/ledger';
 import { replayDecision, type BuiltBundle, type EngineCache } from '@intentgate/policy';
-import { eventually, stack, starterBundle, testBus, testLogger, uniqueGroup, variantBundle } from '@intentgate/test';
+import { eventually, stack, starterBundle, testBus, testLogger, uniqueGroup, variantBundle, roleEnv, connection } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/ledger-load';
 const bus = testBus();
@@ -51,12 +51,12 @@ beforeAll(async () => {
   v1 = await starterBundle('v1');
   v2 = await variantBundle((data) => (data.approval.deadline_seconds = 120), 'v2');
 
-  const store = new ContextStore({ redisUrl: s.redis.url, freshnessMs: 600_000 });
+  const store = new ContextStore({ redisUrl: connection('provisioner').redisUrl, freshnessMs: 600_000 });
   await store.connect();
   await store.markSynced();
   await store.close();
   ledger = await LedgerService.start({
-    brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, dataDir: await tempDir(), groupId: ledgerGroup,
+    ...connection('provisioner'), dataDir: await tempDir(), groupId: ledgerGroup,
     checkpointEvery: 100, checkpointIntervalMs: 500, logger: testLogger(),
   });
   stoppers.push(() => ledger.stop());
@@ -64,7 +64,7 @@ beforeAll(async () => {
   const tenant = `ledger-${randomUUID().slice(0, 8)}`;
   await publishAndActivate(bus, v1, { version: '1', tenant, by: 'test' });
   const service = await DecisionService.start({
-    brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, tenant, groupId: uniqueGroup('ledger-decision'), contextFreshnessMs: 600_000, logger: testLogger(),
+    ...connection('provisioner'), tenant, groupId: uniqueGroup('ledger-decision'), contextFreshnessMs: 600_000, logger: testLogger(),
   });
   stoppers.push(() => service.stop());
   const watcher = bus.consumer<'Decision'>({
@@ -160,7 +160,7 @@ describe('ledger', () => {
       expect(await verifyLogDirectory(log.dir, originOf(p), [vkey]), `log ${p}`).toMatchObject({ ok: true, entries: log.size });
     }
     const s = stack();
-    const rebuilt = await LedgerService.start({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, dataDir: await tempDir(), groupId: uniqueGroup('rebuild'), logger: testLogger() });
+    const rebuilt = await LedgerService.start({ ...connection('provisioner'), dataDir: await tempDir(), groupId: uniqueGroup('rebuild'), logger: testLogger() });
     stoppers.push(() => rebuilt.stop());
     const sizes = new Map([...ledger.logs].map(([p, l]) => [p, l.size]));
     await eventually(() => [...rebuilt.logs].every(([p, l]) => l.size >= sizes.get(p)!), 'the rebuild to catch up', 120_000);
@@ -236,7 +236,7 @@ describe('ledger restart', () => {
     const s = stack();
     const dataDir = ledger.dataDir;
     await ledger.stop();
-    ledger = await LedgerService.start({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, dataDir, groupId: ledgerGroup, logger: testLogger() });
+    ledger = await LedgerService.start({ ...connection('provisioner'), dataDir, groupId: ledgerGroup, logger: testLogger() });
     stoppers.push(() => ledger.stop());
     const { status, body } = await get<{ identical: boolean }>(`/v1/replay/${before.decision_id}`);
     expect(status).toBe(200);
@@ -251,7 +251,7 @@ describe('ledger crash', () => {
     const s = stack();
     const dataDir = await tempDir();
     const env = {
-      ...process.env, KAFKA_BROKERS: s.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: s.schemaRegistry.url,
+      ...process.env, ...roleEnv('provisioner'),
       LEDGER_DATA_DIR: dataDir, LEDGER_GROUP: uniqueGroup('ledger-crash'), LEDGER_CHECKPOINT_EVERY: '50', LEDGER_CHECKPOINT_INTERVAL_MS: '200', LOG_LEVEL: 'info',
     };
     const launch = () => {

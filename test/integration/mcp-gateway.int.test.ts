@@ -9,7 +9,7 @@ import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { Jwks } from '@intentgate/evidence';
 import { McpGateway } from '@intentgate/gateway';
-import { decisionWorker, stack, testBus } from '@intentgate/test';
+import { decisionWorker, stack, testBus, connection } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/mcp-user';
 const bus = testBus();
@@ -41,7 +41,7 @@ beforeAll(async () => {
   stoppers.push(() => upstream.close());
 
   const gateway = await McpGateway.start({
-    brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, upstreams: { demo: upstreamClient },
+    ...connection('mcp-gateway'), upstreams: { demo: upstreamClient },
     identity: {
       agentId: AGENT, autonomy: 'supervised', workflowStep: 'notes', requestSource: 'user',
       delegation: [{ principal: 'alice@example.org', kind: 'human', scope: ['*'] }, { principal: AGENT, kind: 'agent', scope: ['ai:*'] }],

@@ -11,7 +11,7 @@ import { digestOf, type Jwks } from '@intentgate/evidence';
 import { startStandaloneRedis } from '@intentgate/infra';
 import type { BuiltBundle } from '@intentgate/policy';
 import { AgentClient, DecisionTimeout, ExecutorRuntime } from '@intentgate/sdk';
-import { approvalsService, eventually, stack, starterBundle, testBus, testLogger, uniqueGroup } from '@intentgate/test';
+import { approvalsService, eventually, stack, starterBundle, testBus, testLogger, uniqueGroup, connection, saslFor } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/helper';
 const ISSUER = 'intentgate-decision';
@@ -45,7 +45,7 @@ function intent(overrides: { action?: Partial<Intent['action']>; resource?: Part
 async function startService(options: { tenant: string; redisUrl?: string; groupId?: string }): Promise<DecisionService> {
   const s = stack();
   return DecisionService.start({
-    brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: options.redisUrl ?? s.redis.url,
+    ...connection('provisioner'), ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
     tenant: options.tenant, groupId: options.groupId ?? uniqueGroup('decision'), instanceId: randomUUID().slice(0, 8),
     contextFreshnessMs: 60_000, approvalDeadlineCapSeconds: 2, logger: testLogger(),
   });
@@ -56,13 +56,13 @@ beforeAll(async () => {
   await bus.registerSchemas();
   bundle = await starterBundle();
   await publishAndActivate(bus, bundle, { version: '1.0.0', tenant, by: 'test' });
-  store = new ContextStore({ redisUrl: s.redis.url, freshnessMs: 60_000 });
+  store = new ContextStore({ redisUrl: connection('provisioner').redisUrl, freshnessMs: 60_000 });
   await store.connect();
   await store.markSynced();
   service = await startService({ tenant });
-  agent = await AgentClient.connect({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url });
+  agent = await AgentClient.connect({ ...connection('agent-platform') });
   executor = await ExecutorRuntime.start({
-    brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, domain: 'data',
+    ...connection('provisioner'), domain: 'data',
     executorId: 'test-data', issuer: ISSUER, groupId: uniqueGroup('executor'),
     jwks: async () => (await fetch(`${service.httpUrl}/.well-known/jwks.json`)).json() as Promise<Jwks>,
     handler: async (approved) => {
@@ -166,7 +166,7 @@ describe('decisions', () => {
     const decision = agent.awaitDecision(intentId, 60_000);
     const header = Buffer.alloc(5);
     header.writeInt32BE(bus.catalog.idFor('intents'), 1);
-    const raw = new Kafka({ clientId: 'poison', brokers: stack().kafka.brokers, logLevel: logLevel.NOTHING }).producer();
+    const raw = new Kafka({ clientId: 'poison', brokers: stack().kafka.brokers, ...saslFor('provisioner'), logLevel: logLevel.NOTHING }).producer();
     await raw.connect();
     await raw.send({ topic: 'intents', messages: [{ key: 'poison', value: Buffer.concat([header, Buffer.from(JSON.stringify({ intent_id: intentId, action: 'rm -rf' }))]) }] });
     await raw.disconnect();
@@ -235,7 +235,7 @@ describe('executor concurrency', () => {
     let sharedOverlapped = false;
     const ran: string[] = [];
     const infra = await ExecutorRuntime.start({
-      brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, domain: 'infra',
+      ...connection('provisioner'), domain: 'infra',
       executorId: 'test-infra', issuer: ISSUER, groupId: uniqueGroup('executor-infra'), concurrency: 4,
       jwks: async () => (await fetch(`${service.httpUrl}/.well-known/jwks.json`)).json() as Promise<Jwks>,
       accept: (approved) => ours.has(approved.intent.intent_id), // other files' infra intents are not ours to claim

@@ -64,6 +64,8 @@ describe('npm start', { timeout: 360_000 }, () => {
       KAFKA_BROKERS: s.kafka.brokers.join(','),
       SCHEMA_REGISTRY_URL: s.schemaRegistry.url,
       REDIS_URL: s.redis.url,
+      // The role files of the test stack: npm start provisions as its provisioner and runs as its roles.
+      ...(s.credentialsDir ? { INTENTGATE_CREDENTIALS_DIR: s.credentialsDir } : {}),
       // Servers, topics and schemas only: a second decision worker must not join the tests' stack.
       INTENTGATE_SERVICES: 'off',
     });

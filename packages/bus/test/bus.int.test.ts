@@ -8,7 +8,7 @@ import {
 } from '@intentgate/contracts';
 import { exampleIntent, exampleOf } from '@intentgate/contracts/examples';
 import { Bus, BusError, ensureTopics, type IncomingRecord } from '@intentgate/bus';
-import { eventually, stack, testBus, uniqueGroup } from '@intentgate/test';
+import { eventually, stack, testBus, uniqueGroup, saslFor } from '@intentgate/test';
 
 let bus: Bus;
 let raw: Producer;
@@ -17,7 +17,7 @@ let rawKafka: Kafka;
 beforeAll(async () => {
   bus = testBus();
   await bus.registerSchemas();
-  rawKafka = new Kafka({ clientId: 'test-raw', brokers: stack().kafka.brokers, logLevel: logLevel.NOTHING });
+  rawKafka = new Kafka({ clientId: 'test-raw', brokers: stack().kafka.brokers, ...saslFor('provisioner'), logLevel: logLevel.NOTHING });
   raw = rawKafka.producer();
   await raw.connect();
 });

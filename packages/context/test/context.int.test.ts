@@ -4,12 +4,12 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exampleIntent, exampleOf } from '@intentgate/contracts/examples';
 import { startStandaloneRedis } from '@intentgate/infra';
-import { stack } from '@intentgate/test';
+import { stack, connection } from '@intentgate/test';
 import { ContextStore, ContextUnavailable } from '../src/index.ts';
 
 let store: ContextStore;
 beforeAll(async () => {
-  store = new ContextStore({ redisUrl: stack().redis.url, freshnessMs: 5_000 });
+  store = new ContextStore({ redisUrl: connection('provisioner').redisUrl, freshnessMs: 5_000 });
   await store.connect();
   await store.markSynced();
 });

@@ -1,0 +1,187 @@
+// The bus has doors: on the local stack (SASL/SCRAM, ACLs from the access catalog, Redis ACL
+// users), a client holding an agent platform's credentials may write `intents` and read
+// `decisions`, and the broker refuses everything else with a typed, non-retriable BusError.
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Bus, BusError, type BusConsumer } from '@intentgate/bus';
+import { ContextStore } from '@intentgate/context';
+import { ACCESS, roleSpec, TOPICS, topicSpec, type Decision, type MessageName } from '@intentgate/contracts';
+import { exampleIntent, exampleOf } from '@intentgate/contracts/examples';
+import { AgentClient } from '@intentgate/sdk';
+import { connection, stack, testLogger } from '@intentgate/test';
+
+const AGENT = roleSpec('agent-platform');
+const others = (allowed: readonly string[]) => TOPICS.map((t) => t.name).filter((name) => !allowed.includes(name));
+
+function busAs(sasl: ConstructorParameters<typeof Bus>[0]['sasl'] | undefined, clientId: string): Bus {
+  const { brokers, registryUrl } = connection('provisioner');
+  return new Bus({ brokers, ...(sasl ? { sasl } : {}), registryUrl, clientId, logger: testLogger() });
+}
+
+/** What a call threw (it must throw): the assertions below name the exact code. */
+async function refusal(call: () => Promise<unknown>): Promise<BusError> {
+  const err = await call().then(() => null, (e: unknown) => e);
+  expect(err).toBeInstanceOf(BusError);
+  return err as BusError;
+}
+
+const buses: Bus[] = [];
+function track(bus: Bus): Bus {
+  buses.push(bus);
+  return bus;
+}
+
+beforeAll(() => {
+  // These tests are about the local stack's doors; a stack from the environment without credentials has none.
+  expect(stack().credentials, 'the test stack runs with credentials (SASL and ACLs)').not.toBeNull();
+});
+
+afterAll(async () => {
+  await Promise.all(buses.map((b) => b.close().catch(() => {})));
+});
+
+describe('the access catalog on the broker', () => {
+  it('an agent platform may write only intents: every other topic of the catalog is refused with NOT_AUTHORIZED', async () => {
+    const refusedTopics = others(AGENT.kafka.produce);
+    expect(refusedTopics).toEqual(expect.arrayContaining(['decisions', 'warrant.keys', 'policy.bundles', 'policy.activations', 'approvals.requests', 'receipts', 'intents.approved.app', 'identity.revocations', 'ledger.checkpoints', 'bus.dlq']));
+    for (const topic of refusedTopics) {
+      // A producer of its own per topic: a refused send leaves nothing behind for the next one.
+      const bus = track(busAs(connection('agent-platform').sasl, `access-agent-${topic}`));
+      const value = exampleOf(topicSpec(topic).value as MessageName);
+      const err = await refusal(() => bus.producer({ lingerMs: 1 }).send({ topic, key: 'k', value }));
+      expect(err, topic).toMatchObject({ code: 'NOT_AUTHORIZED', retriable: false });
+      expect(err.message).toContain(`User:agent-platform may not write to topic ${topic}`);
+      expect(err.hint).toContain('npm run provision');
+      await bus.close();
+    }
+  });
+
+  it('an agent platform may read only decisions: subscribing to any other topic fails its start with NOT_AUTHORIZED', async () => {
+    const bus = track(busAs(connection('agent-platform').sasl, 'access-agent-reader'));
+    for (const topic of others(AGENT.kafka.consume)) {
+      const consumer = bus.consumer({ groupId: `intentgate-agent-${randomUUID()}`, topics: [topic], handle: async () => {} });
+      const err = await refusal(() => consumer.start());
+      expect(err, topic).toMatchObject({ code: 'NOT_AUTHORIZED', retriable: false });
+      expect(err.message).toContain(`User:agent-platform may not read topic ${topic}`);
+      await consumer.stop();
+    }
+  });
+
+  it('an agent platform may not use a consumer group outside its prefix, nor a transaction', async () => {
+    const bus = track(busAs(connection('agent-platform').sasl, 'access-agent-group'));
+    const consumer = bus.consumer({ groupId: `intentgate-decision-${randomUUID()}`, topics: ['decisions'], handle: async () => {} });
+    const group = await refusal(() => consumer.start());
+    expect(group).toMatchObject({ code: 'NOT_AUTHORIZED', retriable: false });
+    expect(group.message).toMatch(/User:agent-platform may not read consumer group intentgate-decision-/);
+    expect(group.message).toContain('GROUP_AUTHORIZATION_FAILED');
+    await consumer.stop();
+    const txn = await refusal(() => bus.sendAtomically([{ topic: 'intents', key: 's', value: exampleIntent() }]));
+    expect(txn).toMatchObject({ code: 'NOT_AUTHORIZED', retriable: false });
+    expect(txn.message).toContain('TRANSACTIONAL_ID_AUTHORIZATION_FAILED');
+  });
+
+  it('an agent platform submits an intent and reads its decision (the decision role reading intents and writing decisions)', async () => {
+    const agent = await AgentClient.connect({ ...connection('agent-platform'), clientId: 'access-agent', logger: testLogger() });
+    const decision = track(busAs(connection('decision').sasl, 'access-decision'));
+    const intent = { ...exampleIntent(), intent_id: randomUUID(), session: { ...exampleIntent().session, id: `access-${randomUUID()}` } };
+    const seen: string[] = [];
+    const reader: BusConsumer<'Intent'> = decision.consumer<'Intent'>({
+      groupId: `intentgate-decision-access-${randomUUID()}`, topics: ['intents'],
+      handle: async (records) => {
+        for (const r of records) seen.push(r.value.intent_id);
+      },
+    });
+    await reader.start();
+    try {
+      const answer = agent.awaitDecision(intent.intent_id, 60_000);
+      await agent.submit(intent);
+      await expect.poll(() => seen.includes(intent.intent_id), { timeout: 60_000, interval: 100 }).toBe(true);
+      const final: Decision = { ...exampleOf('Decision'), intent_id: intent.intent_id, decision_id: randomUUID(), verdict: 'deny', final: true, reasons: [{ code: 'TEST', rule: 'access.test', message: 'access test' }] };
+      delete (final as { warrant?: string }).warrant;
+      await decision.producer({ lingerMs: 1 }).send({ topic: 'decisions', key: intent.session.id, value: final });
+      expect(await answer).toMatchObject({ intent_id: intent.intent_id, decision_id: final.decision_id, verdict: 'deny', final: true });
+    } finally {
+      await reader.stop();
+      await agent.close();
+    }
+  });
+
+  it('a wrong password is AUTHENTICATION_FAILED, for a producer and for a consumer', async () => {
+    const wrong = { ...connection('agent-platform').sasl!, password: 'not-the-password' };
+    const bus = track(busAs(wrong, 'access-wrong-password'));
+    const send = await refusal(() => bus.producer({ lingerMs: 1 }).send({ topic: 'intents', key: 's', value: exampleIntent() }));
+    expect(send).toMatchObject({ code: 'AUTHENTICATION_FAILED', retriable: false });
+    expect(send.message).toContain('User:agent-platform');
+    const consumer = bus.consumer({ groupId: `intentgate-agent-${randomUUID()}`, topics: ['decisions'], handle: async () => {} });
+    expect(await refusal(() => consumer.start())).toMatchObject({ code: 'AUTHENTICATION_FAILED', retriable: false });
+    await consumer.stop();
+  });
+
+  it('a client without credentials is refused: AUTHENTICATION_FAILED, not a broker that seems down', async () => {
+    const bus = track(busAs(undefined, 'access-anonymous'));
+    const err = await refusal(() => bus.producer({ lingerMs: 1 }).send({ topic: 'intents', key: 's', value: exampleIntent() }));
+    expect(err).toMatchObject({ code: 'AUTHENTICATION_FAILED', retriable: false });
+    expect(err.message).toContain('requires authentication (SASL)');
+  });
+
+  it('provisioning the ACLs again creates none (idempotent) and every role has its bindings', async () => {
+    const admin = track(busAs(connection('provisioner').sasl, 'access-provisioner'));
+    const report = await admin.provisionAcls();
+    expect(report.created).toBe(0);
+    for (const spec of ACCESS.filter((r) => !r.superUser && r.kafka.produce.length + r.kafka.consume.length > 0)) {
+      expect(report.bindings.some((b) => b.principal === `User:${spec.role}`), spec.role).toBe(true);
+    }
+  });
+});
+
+describe('the access catalog in Redis', () => {
+  const clients: Redis[] = [];
+  const as = (role: Parameters<typeof connection>[0]) => {
+    const redis = new Redis(connection(role).redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false });
+    redis.on('error', () => {});
+    clients.push(redis);
+    return redis;
+  };
+  afterAll(() => clients.forEach((c) => c.disconnect()));
+
+  it('an executor may claim warrants but not write the context, directly or inside a script', async () => {
+    const executor = as('executor-data');
+    await executor.connect();
+    expect(await executor.set(`ig:warrant:${randomUUID()}`, 'access-test', 'EX', 60, 'NX')).toBe('OK');
+    await expect(executor.set('ig:context:synced_at', String(Date.now()))).rejects.toThrow(/^NOPERM/);
+    await expect(executor.hset('ig:resource:table:access', { sensitivity: 'public' })).rejects.toThrow(/^NOPERM/);
+    await expect(executor.sadd('ig:revoked', 'someone')).rejects.toThrow(/^NOPERM/);
+    await expect(executor.eval("return redis.call('SET', KEYS[1], ARGV[1])", 1, 'ig:agent:spiffe://x/y', 'revoked')).rejects.toThrow(/^NOPERM/);
+    // A script that names a claim key but writes a context key: Redis checks the script's own commands too.
+    await expect(executor.eval("return redis.call('SET', 'ig:context:synced_at', '1')", 1, `ig:warrant:${randomUUID()}`)).rejects.toThrow(/can't access at least one of the keys/);
+  });
+
+  it('the decision worker reads the context and writes its own memory, but not the context', async () => {
+    const decision = new ContextStore({ redisUrl: connection('decision').redisUrl, freshnessMs: 600_000 });
+    const feeder = new ContextStore({ redisUrl: connection('context-feeder').redisUrl, freshnessMs: 600_000 });
+    await decision.connect();
+    await feeder.connect();
+    try {
+      await feeder.markSynced();
+      await feeder.labelResource('table', 'access.table', 'confidential');
+      const intent = { ...exampleIntent(), intent_id: randomUUID(), resource: { type: 'table', id: 'access.table', properties: { sensitivity: 'internal' as const } } };
+      const read = await decision.readBatch([intent]);
+      expect(read.snapshots.get(intent.intent_id)?.resource.sensitivity).toBe('confidential');
+      await decision.recordOutcomes([{ intent, verdict: 'allow', exportedRows: 0 }]);
+      await expect(decision.markSynced()).rejects.toThrow(/^NOPERM/);
+      await expect(decision.labelResource('table', 'access.table', 'public')).rejects.toThrow(/^NOPERM/);
+    } finally {
+      await decision.close();
+      await feeder.close();
+    }
+  });
+
+  it('a connection without a user is refused (the default user is off)', async () => {
+    const anonymous = new Redis(stack().redis.url, { lazyConnect: true, maxRetriesPerRequest: 0, enableReadyCheck: false });
+    anonymous.on('error', () => {});
+    clients.push(anonymous);
+    await anonymous.connect();
+    await expect(anonymous.get('ig:context:synced_at')).rejects.toThrow(/^NOAUTH/);
+  });
+});
