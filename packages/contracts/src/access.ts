@@ -201,3 +201,14 @@ export function isRole(value: string): value is Role {
 export function executorRole(domain: Domain): Role {
   return `executor-${domain}`;
 }
+
+/** The README's role table, generated from the catalog (a unit test keeps the README's copy equal to it). */
+export function accessTable(catalog: readonly RoleSpec[] = ACCESS): string {
+  const list = (items: readonly string[]) => (items.length === 0 ? '–' : items.map((i) => `\`${i}\``).join(', '));
+  const rows = catalog.map((r) => {
+    if (r.superUser) return `| \`${r.role}\` | ${r.description} | all (super user) | all | all | all | all keys, all commands |`;
+    const redis = r.redis === null ? '–' : [...r.redis.readWrite.map((k) => `\`${k}\``), ...r.redis.read.map((k) => `\`${k}\` (read)`)].join(', ');
+    return `| \`${r.role}\` | ${r.description} | ${list(r.kafka.produce)} | ${list(r.kafka.consume)} | ${list(r.kafka.groupPrefixes.map((g) => `${g}*`))} | ${list(r.kafka.transactionalIdPrefixes.map((t) => `${t}*`))} | ${redis} |`;
+  });
+  return ['| role | who | writes | reads | consumer groups | transactional ids | Redis keys |', '|---|---|---|---|---|---|---|', ...rows].join('\n');
+}
