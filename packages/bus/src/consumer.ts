@@ -114,6 +114,10 @@ export class BusConsumer<N extends MessageName> {
     this.#serde = serde;
     this.#dlq = dlq;
     this.#options = options;
+    // A member KafkaJS will not restart (e.g. a refusal after it started: a DLQ it may not write) says so, not silently.
+    this.#consumer.on(this.#consumer.events.CRASH, (event) => {
+      if (!event.payload.restart) options.logger.error({ groupId: options.groupId, err: describe(event.payload.error) }, 'consumer stopped for good (KafkaJS does not restart it)');
+    });
   }
 
   get groupId(): string {

@@ -115,6 +115,9 @@ export class TransactionalProcessor<N extends MessageName> {
       }));
     this.#serde = serde;
     this.#options = options;
+    this.#consumer.on(this.#consumer.events.CRASH, (event) => {
+      if (!event.payload.restart) options.logger.error({ groupId: options.groupId, err: describe(event.payload.error) }, 'transactional consumer stopped for good (KafkaJS does not restart it)');
+    });
   }
 
   get committedBatches(): number {

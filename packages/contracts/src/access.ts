@@ -104,7 +104,8 @@ export const ACCESS: readonly RoleSpec[] = Object.freeze([
     description: 'the MCP gateway (an AgentClient; claims the warrants of the tool calls it executes)',
     superUser: false,
     kafka: AGENT_CLIENT,
-    redis: { read: [], readWrite: CLAIM_KEYS, commands: ['eval', 'evalsha'] },
+    // CLAIM_SCRIPT runs SET inside EVAL: Redis checks the script's commands against this user too.
+    redis: { read: [], readWrite: CLAIM_KEYS, commands: ['eval', 'evalsha', 'set'] },
   },
   {
     role: 'decision',
