@@ -15,7 +15,7 @@ import type { ApprovedIntent, Decision, ExecutionResult, Intent } from '@intentg
 import { exampleIntent } from '@intentgate/contracts/examples';
 import type { DecisionService } from '@intentgate/decision';
 import { LedgerService } from '@intentgate/ledger';
-import { digestOf } from '@intentgate/evidence';
+import { digestOf, newBearerToken } from '@intentgate/evidence';
 import { projectRoot } from '@intentgate/infra';
 import { AgentClient, ExecutorRuntime } from '@intentgate/sdk';
 import { approvalsService, decisionWorker, eventually, stack, testBus, testLogger, uniqueGroup, variantBundle } from '@intentgate/test';
@@ -30,6 +30,7 @@ let agent: AgentClient;
 let executor: ExecutorRuntime;
 let browser: Browser;
 let ledger: LedgerService;
+const ledgerToken = newBearerToken('igl');
 const executed: ApprovedIntent[] = [];
 const results = new Map<string, ExecutionResult[]>();
 const receipts = new Map<string, Array<{ kind: string; body: Record<string, unknown> }>>();
@@ -93,7 +94,8 @@ beforeAll(async () => {
   // Deadlines capped at 40 s: long enough to answer on the page, short enough to watch one pass.
   decision = await decisionWorker(bus, 'approvals', { approvalDeadlineCapSeconds: 40 });
   approvals = await approvalsService('web');
-  ledger = await LedgerService.start({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, dataDir: await mkdtemp(join(tmpdir(), 'ig-approvals-ledger-')), groupId: uniqueGroup('approvals-ledger'), logger: testLogger() });
+  ledger = await LedgerService.start({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, dataDir: await mkdtemp(join(tmpdir(), 'ig-approvals-ledger-')), groupId: uniqueGroup('approvals-ledger'), logger: testLogger(),
+    tokens: [{ name: 'audit', roles: ['auditor'], tokenSha256: ledgerToken.sha256 }] });
   executor = await ExecutorRuntime.start({
     brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, domain: 'infra', executorId: 'approvals-test',
     issuer: ['intentgate-decision', APPROVALS_ISSUER], jwks: 'bus', groupId: uniqueGroup('approvals-executor'), logger: testLogger(),
@@ -190,7 +192,7 @@ describe('reviewing on the page (headless Chromium)', () => {
     // Any past decision replays: one settled by review replays through the escalation it settled.
     let replay: { status: number; body: Record<string, unknown> } = { status: 0, body: {} };
     await eventually(() => replay.status === 200, 'the reviewed decision to replay from the ledger', 60_000, async () => {
-      const res = await fetch(`${ledger.httpUrl}/v1/replay/${allow.decision_id}`);
+      const res = await fetch(`${ledger.httpUrl}/v1/replay/${allow.decision_id}`, { headers: { authorization: `Bearer ${ledgerToken.token}` } });
       replay = { status: res.status, body: (await res.json()) as Record<string, unknown> };
     });
     expect(replay.body).toMatchObject({ decided_by: 'review', outcome: 'approved', identical: true, escalation: { identical: true } });

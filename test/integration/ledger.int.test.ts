@@ -10,9 +10,9 @@ import type { Checkpoint, Decision, Intent } from '@intentgate/contracts';
 import { exampleIntent } from '@intentgate/contracts/examples';
 import { ContextStore } from '@intentgate/context';
 import { DecisionService, publishAndActivate } from '@intentgate/decision';
-import { parseVerifierKey, verifyCheckpoint, verifyConsistency, verifyInclusion, verifyLogDirectory, receiptLeafHash } from '@intentgate/evidence';
+import { newBearerToken, parseVerifierKey, verifyCheckpoint, verifyConsistency, verifyInclusion, verifyLogDirectory, receiptLeafHash } from '@intentgate/evidence';
 import { projectRoot } from '@intentgate/infra';
-import { LedgerService, originOf } from '@intentgate/ledger';
+import { LedgerService, originOf, type LedgerToken } from '@intentgate/ledger';
 import { replayDecision, type BuiltBundle, type EngineCache } from '@intentgate/policy';
 import { eventually, stack, starterBundle, testBus, testLogger, uniqueGroup, variantBundle } from '@intentgate/test';
 
@@ -25,6 +25,13 @@ const ledgerGroup = uniqueGroup('ledger');
 let v1: BuiltBundle;
 let v2: BuiltBundle;
 const decided = new Map<string, Decision>();
+// The ledger's API tokens: an auditor's and an operator's (the ledger keeps only their digests).
+const auditor = newBearerToken('igl');
+const operator = newBearerToken('igl');
+const tokens: LedgerToken[] = [
+  { name: 'audit', roles: ['auditor'], tokenSha256: auditor.sha256 },
+  { name: 'ops', roles: ['operator'], tokenSha256: operator.sha256 },
+];
 
 function intent(i: number): Intent {
   const base = exampleIntent();
@@ -57,7 +64,7 @@ beforeAll(async () => {
   await store.close();
   ledger = await LedgerService.start({
     brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, dataDir: await tempDir(), groupId: ledgerGroup,
-    checkpointEvery: 100, checkpointIntervalMs: 500, logger: testLogger(),
+    checkpointEvery: 100, checkpointIntervalMs: 500, logger: testLogger(), tokens,
   });
   stoppers.push(() => ledger.stop());
 
@@ -95,9 +102,9 @@ afterAll(async () => {
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 });
 
-async function get<T>(path: string): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${ledger.httpUrl}${path}`);
-  return { status: res.status, body: (await res.json()) as T };
+async function get<T>(path: string, token: string | null = auditor.token): Promise<{ status: number; body: T; challenge: string | null }> {
+  const res = await fetch(`${ledger.httpUrl}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  return { status: res.status, body: (await res.json()) as T, challenge: res.headers.get('www-authenticate') };
 }
 
 describe('ledger', () => {
@@ -168,6 +175,47 @@ describe('ledger', () => {
   });
 });
 
+describe('ledger API access', () => {
+  it('listens on loopback; health, the verifier key, checkpoints and consistency proofs are public', async () => {
+    expect(ledger.httpUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(await get('/healthz', null)).toMatchObject({ status: 200, body: { status: 'ok' } });
+    expect(await get('/readyz', null)).toMatchObject({ status: 200, body: { status: 'ready' } });
+    expect(await get('/v1/key', null)).toMatchObject({ status: 200, body: { verifier_key: ledger.verifierKey } });
+    const latest = await get<Checkpoint[]>('/v1/checkpoints/latest', null);
+    expect(latest.status).toBe(200);
+    expect(latest.body.length).toBeGreaterThan(0);
+    const [partition, log] = [...ledger.logs.entries()].find(([, l]) => l.size > 0)!;
+    expect((await get(`/v1/logs/${partition}/consistency?from=0&to=${log.size}`, null)).status).toBe(200);
+  });
+
+  it('receipts, replays and the export refuse a missing or unknown token with 401 and a Bearer challenge', async () => {
+    const log = [...ledger.logs.values()].find((l) => l.size > 0)!;
+    const { receipt } = await log.entry(0);
+    const decisionId = [...decided.values()][0]!.decision_id;
+    for (const path of ['/v1/export', `/v1/receipts/${receipt.receipt_id}`, `/v1/replay/${decisionId}`]) {
+      const missing = await get<{ code: string; message: string; hint: string }>(path, null);
+      expect(missing, path).toMatchObject({ status: 401, body: { code: 'UNAUTHENTICATED', message: 'this route needs a ledger API token' }, challenge: 'Bearer realm="intentgate-ledger"' });
+      expect(missing.body.hint, path).toMatch(/Authorization: Bearer/);
+      const unknown = await get(path, newBearerToken('igl').token);
+      expect(unknown, path).toMatchObject({ status: 401, body: { code: 'UNAUTHENTICATED', message: 'unknown ledger API token' }, challenge: 'Bearer realm="intentgate-ledger", error="invalid_token"' });
+    }
+    // The digest the ledger keeps is not itself a credential.
+    expect((await get('/v1/export', auditor.sha256)).status).toBe(401);
+  });
+
+  it('an operator reads receipts and replays but may not export (403); an auditor may do all three', async () => {
+    const log = [...ledger.logs.values()].find((l) => l.size > 0)!;
+    const { receipt } = await log.entry(0);
+    const decisionId = [...decided.values()][1]!.decision_id;
+    expect((await get(`/v1/receipts/${receipt.receipt_id}`, operator.token)).status).toBe(200);
+    expect(await get(`/v1/replay/${decisionId}`, operator.token)).toMatchObject({ status: 200, body: { identical: true } });
+    expect(await get('/v1/export', operator.token)).toMatchObject({ status: 403, body: { code: 'ROLE_NOT_ALLOWED', message: 'ops (operator) may not use export', hint: expect.stringMatching(/auditor/) } });
+    const exported = await get<{ logs: unknown[] }>('/v1/export', auditor.token);
+    expect(exported.status).toBe(200);
+    expect(exported.body.logs.length).toBeGreaterThan(0);
+  });
+});
+
 describe('the intentgate command', () => {
   const run = async (...args: string[]) => {
     const { main } = await import('@intentgate/cli');
@@ -183,7 +231,12 @@ describe('the intentgate command', () => {
     expect(dirResult.text).toMatch(/ok {4}intentgate\/receipts\/0: \d+ entries/);
 
     const file = join(await tempDir(), 'audit.json');
-    expect((await run('export', ledger.httpUrl, '--out', file)).code).toBe(0);
+    // Without a token the ledger refuses, and the command says how to send one; an operator may not export.
+    const refused = await run('export', ledger.httpUrl, '--out', file);
+    expect(refused.code).toBe(2);
+    expect(refused.text).toMatch(/^error UNAUTHENTICATED: the ledger refused the request: this route needs a ledger API token\n {2}what to do: Pass --token/);
+    expect((await run('verify', ledger.httpUrl, '--token', operator.token)).text).toMatch(/^error ROLE_NOT_ALLOWED: the ledger refused the request: ops \(operator\) may not use export/);
+    expect((await run('export', ledger.httpUrl, '--out', file, '--token', auditor.token)).code).toBe(0);
     const exported = JSON.parse(await readFile(file, 'utf8')) as { warrant_keys: Array<{ kid: string }>; policy_bundles: Record<string, string> };
     expect(exported.warrant_keys.length).toBeGreaterThan(0);
     expect(Object.keys(exported.policy_bundles)).toEqual(expect.arrayContaining([v1.digest, v2.digest]));
@@ -201,13 +254,20 @@ describe('the intentgate command', () => {
     expect(tampered.text).toMatch(/FAIL {2}intentgate\/receipts\/\d: first bad entry \d+: checksum frame/);
 
     const someDecision = [...decided.values()][10]!;
-    const replayed = await run('replay', someDecision.decision_id, '--ledger', ledger.httpUrl);
+    // The operator's token replays; the token may also come from INTENTGATE_LEDGER_TOKEN.
+    const replayed = await run('replay', someDecision.decision_id, '--ledger', ledger.httpUrl, '--token', operator.token);
     expect(replayed.code, replayed.text).toBe(0);
     expect(replayed.text).toMatch(/^identical/);
-    expect((await run('replay', randomUUID(), '--ledger', ledger.httpUrl)).text).toMatch(/error DECISION_NOT_FOUND/);
+    process.env.INTENTGATE_LEDGER_TOKEN = auditor.token;
+    try {
+      expect((await run('replay', randomUUID(), '--ledger', ledger.httpUrl)).text).toMatch(/error DECISION_NOT_FOUND/);
+    } finally {
+      delete process.env.INTENTGATE_LEDGER_TOKEN;
+    }
+    expect((await run('replay', someDecision.decision_id, '--ledger', ledger.httpUrl)).text).toMatch(/^error UNAUTHENTICATED/);
 
     // A candidate that only moves the approval deadline changes no verdict …
-    const sameVerdicts = await run('policy', 'backtest', join(projectRoot, 'policies'), '--last', '1000', '--ledger', ledger.httpUrl);
+    const sameVerdicts = await run('policy', 'backtest', join(projectRoot, 'policies'), '--last', '1000', '--ledger', ledger.httpUrl, '--token', auditor.token);
     expect(sameVerdicts.code, sameVerdicts.text).toBe(0);
     expect(sameVerdicts.text).toMatch(/0 of \d+ recorded decisions would change/);
     // … one that denies everything changes every allow and escalation, and fails the gate.
@@ -215,7 +275,7 @@ describe('the intentgate command', () => {
     const { mkdir } = await import('node:fs/promises');
     await mkdir(join(denyAll, 'intentgate'));
     await writeFile(join(denyAll, 'intentgate', 'decision.rego'), 'package intentgate.decision\n\nimport rego.v1\n\ndecision := {"verdict": "deny", "reasons": [{"code": "LOCKDOWN", "rule": "r", "message": ""}], "obligations": {}}\n');
-    const lockdown = await run('policy', 'backtest', denyAll, '--last', '300', '--ledger', ledger.httpUrl, '--max-changed', '5');
+    const lockdown = await run('policy', 'backtest', denyAll, '--last', '300', '--ledger', ledger.httpUrl, '--max-changed', '5', '--token', auditor.token);
     expect(lockdown.code).toBe(1);
     expect(lockdown.text).toMatch(/change {2}[0-9a-f-]{36} {2}(allow|escalate) -> deny {2}\(LOCKDOWN\)/);
   });
@@ -236,7 +296,7 @@ describe('ledger restart', () => {
     const s = stack();
     const dataDir = ledger.dataDir;
     await ledger.stop();
-    ledger = await LedgerService.start({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, dataDir, groupId: ledgerGroup, logger: testLogger() });
+    ledger = await LedgerService.start({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, dataDir, groupId: ledgerGroup, logger: testLogger(), tokens });
     stoppers.push(() => ledger.stop());
     const { status, body } = await get<{ identical: boolean }>(`/v1/replay/${before.decision_id}`);
     expect(status).toBe(200);
@@ -250,9 +310,11 @@ describe('ledger crash', () => {
     const { readFrames, ENTRIES_FILE } = await import('@intentgate/evidence');
     const s = stack();
     const dataDir = await tempDir();
+    const tokensFile = join(await tempDir(), 'ledger-tokens.json');
+    await writeFile(tokensFile, JSON.stringify({ tokens: [{ name: 'audit', roles: ['auditor'], token_sha256: auditor.sha256 }] }));
     const env = {
       ...process.env, KAFKA_BROKERS: s.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: s.schemaRegistry.url,
-      LEDGER_DATA_DIR: dataDir, LEDGER_GROUP: uniqueGroup('ledger-crash'), LEDGER_CHECKPOINT_EVERY: '50', LEDGER_CHECKPOINT_INTERVAL_MS: '200', LOG_LEVEL: 'info',
+      LEDGER_DATA_DIR: dataDir, LEDGER_TOKENS_FILE: tokensFile, LEDGER_GROUP: uniqueGroup('ledger-crash'), LEDGER_CHECKPOINT_EVERY: '50', LEDGER_CHECKPOINT_INTERVAL_MS: '200', LOG_LEVEL: 'info',
     };
     const launch = () => {
       const child = spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', join(projectRoot, 'services', 'ledger', 'src', 'main.ts')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -294,7 +356,7 @@ describe('ledger crash', () => {
     // is in, everything before it is too.
     let held = false;
     await eventually(() => held, 'the restarted ledger to hold every receipt', 120_000, async () => {
-      const found = await Promise.all(receipts.slice(-100).map((r) => fetch(`${url}/v1/receipts/${r.receipt_id}`).then((res) => res.ok)));
+      const found = await Promise.all(receipts.slice(-100).map((r) => fetch(`${url}/v1/receipts/${r.receipt_id}`, { headers: { authorization: `Bearer ${auditor.token}` } }).then((res) => res.ok)));
       held = found.every(Boolean);
     });
     second.child.kill('SIGTERM');

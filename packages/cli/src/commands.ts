@@ -6,14 +6,13 @@ import {
 import { buildBundle, decideSafely, PolicyEngine } from '@intentgate/policy';
 import { sha256Hex } from '@intentgate/evidence';
 import { CliError } from './errors.ts';
+import { ledgerGet, ledgerToken } from './ledger-client.ts';
 
 export type Out = (line: string) => void;
 
-async function loadAuditSource(source: string): Promise<AuditBundle> {
+async function loadAuditSource(source: string, token: string | undefined): Promise<AuditBundle> {
   if (/^https?:\/\//.test(source)) {
-    const res = await fetch(`${source.replace(/\/+$/, '')}/v1/export`, { signal: AbortSignal.timeout(600_000) }).catch((err: unknown) => {
-      throw new CliError('LEDGER_UNREACHABLE', `cannot reach the ledger at ${source}: ${(err as Error).message}`, 'Check the URL (npm start writes it to .intentgate/stack.json as ledgerUrl).');
-    });
+    const res = await ledgerGet(source, '/v1/export', await ledgerToken(source, token), 600_000, 'Check the URL (npm start writes it to .intentgate/stack.json as ledgerUrl).');
     if (!res.ok) throw new CliError('LEDGER_ERROR', `the ledger answered HTTP ${res.status}`, 'Check the ledger logs.');
     return (await res.json().catch((err: unknown) => {
       throw new CliError('LEDGER_ERROR', `reading the ledger's export failed: ${(err as Error).message}`, 'Try again; for a very large ledger, export it on its host: intentgate export <ledger dir>.');
@@ -28,8 +27,8 @@ async function loadAuditSource(source: string): Promise<AuditBundle> {
 }
 
 /** intentgate verify <ledger dir | audit bundle | ledger URL> [--key <verifier key>] */
-export async function verify(source: string, key: string | undefined, out: Out): Promise<boolean> {
-  const bundle = await loadAuditSource(source);
+export async function verify(source: string, key: string | undefined, out: Out, token?: string): Promise<boolean> {
+  const bundle = await loadAuditSource(source, token);
   const vkey = key ? (key.includes('+') ? key : (await readFile(key, 'utf8')).trim()) : bundle.verifier_key;
   if (!key) out(`warning: trusting the verifier key that came with the data (${vkey.split('+')[0]}); pass --key to pin the one you expect`);
   const verifiers = [parseVerifierKey(vkey)];
@@ -47,8 +46,8 @@ export async function verify(source: string, key: string | undefined, out: Out):
 }
 
 /** intentgate export <ledger dir | ledger URL> --out <file> */
-export async function exportBundle(source: string, outFile: string, out: Out): Promise<void> {
-  const bundle = await loadAuditSource(source);
+export async function exportBundle(source: string, outFile: string, out: Out, token?: string): Promise<void> {
+  const bundle = await loadAuditSource(source, token);
   const { writeFile } = await import('node:fs/promises');
   await writeFile(outFile, JSON.stringify(bundle));
   const entries = bundle.logs.reduce((n, l) => n + readFrames(Buffer.from(l.entries_log, 'base64')).length, 0);
@@ -56,10 +55,8 @@ export async function exportBundle(source: string, outFile: string, out: Out): P
 }
 
 /** intentgate replay <decision_id> --ledger <url> */
-export async function replay(decisionId: string, ledgerUrl: string, out: Out): Promise<boolean> {
-  const res = await fetch(`${ledgerUrl.replace(/\/+$/, '')}/v1/replay/${encodeURIComponent(decisionId)}`, { signal: AbortSignal.timeout(60_000) }).catch((err: unknown) => {
-    throw new CliError('LEDGER_UNREACHABLE', `cannot reach the ledger at ${ledgerUrl}: ${(err as Error).message}`, 'Start it (npm start) or pass --ledger.');
-  });
+export async function replay(decisionId: string, ledgerUrl: string, out: Out, token?: string): Promise<boolean> {
+  const res = await ledgerGet(ledgerUrl, `/v1/replay/${encodeURIComponent(decisionId)}`, await ledgerToken(ledgerUrl, token), 60_000, 'Start it (npm start) or pass --ledger.');
   const parsed = (await res.json().catch(() => null)) as { code?: string; message?: string; identical?: boolean; differences?: string[]; decided_by?: string; outcome?: string; escalation?: { decision_id: string } } | null;
   if (parsed === null && res.ok) throw new CliError('LEDGER_ERROR', 'the ledger\'s replay answer could not be read', 'Try again; check the ledger logs if it persists.');
   const body = parsed ?? {};
@@ -90,7 +87,7 @@ function recordedDecisions(bundle: AuditBundle, n: number): Array<{ decision: De
  * intentgate policy backtest <bundle.tar.gz | policy dir> --last N [--ledger src] [--max-changed K]
  * Re-evaluates recorded inputs under a candidate bundle; lists the decisions that would change.
  */
-export async function backtest(candidate: string, options: { last: number; source: string; maxChanged: number; opaPath?: string }, out: Out): Promise<boolean> {
+export async function backtest(candidate: string, options: { last: number; source: string; maxChanged: number; opaPath?: string; token?: string }, out: Out): Promise<boolean> {
   const info = await stat(candidate).catch(() => null);
   if (info === null) throw new CliError('NOT_FOUND', `${candidate} does not exist`, 'Give a bundle (.tar.gz from opa build) or a policy directory.');
   let bytes: Buffer;
@@ -99,7 +96,7 @@ export async function backtest(candidate: string, options: { last: number; sourc
     bytes = (await buildBundle({ opaPath: options.opaPath, policyDir: candidate, revision: 'backtest' })).bytes;
   } else bytes = await readFile(candidate);
   const engine = await PolicyEngine.load(bytes, { version: 'candidate' });
-  const recorded = recordedDecisions(await loadAuditSource(options.source), options.last);
+  const recorded = recordedDecisions(await loadAuditSource(options.source, options.token), options.last);
   let changed = 0;
   for (const { decision, input } of recorded) {
     const now = decideSafely(engine, input, Number.MAX_SAFE_INTEGER);

@@ -8,3 +8,4 @@ export { MerkleLog, LogCorrupt, receiptLeafHash, readFrames, encodeFrame, ENTRIE
 export { verifyLogDirectory, verifyLogData, type LogVerification, type Problem } from './verify-log.ts';
 export { readAuditBundle, writeAuditBundle, AUDIT_BUNDLE_FORMAT, type AuditBundle } from './audit-bundle.ts';
 export { issueSvid, issueDelegation, verifySvid, verifyDelegationChain, scopeCovers, trustDomainOf, IdentityError, SVID_AUDIENCE, DELEGATION_TYPE, type IdentityRefusal, type TrustBundles, type VerifiedHop, type DelegationGrant } from './identity.ts';
+export { tokenDigest, newBearerToken, bearerToken, TokenDigests, SHA256_HEX, listenUrl } from './bearer.ts';

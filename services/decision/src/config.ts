@@ -11,6 +11,7 @@ const Env = z.object({
   DECISION_TENANT: z.string().min(1).max(128).default('default'),
   DECISION_GROUP: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/).optional(),
   DECISION_HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(0),
+  DECISION_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
   WARRANT_ISSUER: z.string().min(1).default('intentgate-decision'),
   WARRANT_TTL_SECONDS: z.coerce.number().int().min(1).max(300).default(30),
   /** A private Ed25519 JWK (JSON file); a fresh key per process when unset. */
@@ -73,7 +74,7 @@ export async function configFromEnv(env: NodeJS.ProcessEnv, stackFile?: { kafka:
   }
   return {
     brokers: c.KAFKA_BROKERS, registryUrl: c.SCHEMA_REGISTRY_URL, redisUrl: c.REDIS_URL, tenant: c.DECISION_TENANT,
-    httpPort: c.DECISION_HTTP_PORT, issuer: c.WARRANT_ISSUER, warrantTtlSeconds: c.WARRANT_TTL_SECONDS,
+    httpPort: c.DECISION_HTTP_PORT, httpHost: c.DECISION_HTTP_HOST, issuer: c.WARRANT_ISSUER, warrantTtlSeconds: c.WARRANT_TTL_SECONDS,
     contextFreshnessMs: c.CONTEXT_FRESHNESS_MS, policyTimeoutMicros: c.POLICY_TIMEOUT_MICROS,
     approvalDeadlineCapSeconds: c.APPROVAL_DEADLINE_CAP_SECONDS,
     ...(c.DECISION_INSTANCE_ID ? { instanceId: c.DECISION_INSTANCE_ID } : {}),

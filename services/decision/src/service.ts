@@ -28,6 +28,8 @@ export interface DecisionServiceOptions {
   key?: SigningKey;
   /** 0 picks a free port. */
   httpPort?: number;
+  /** Interface for /readyz, /metrics and the JWKS: 127.0.0.1 unless configured otherwise. */
+  httpHost?: string;
   /** Consumer group on `intents` (tests use their own). */
   groupId?: string;
   /**
@@ -121,7 +123,7 @@ export class DecisionService {
 
   async #start(): Promise<void> {
     this.#key = this.#options.key ?? (await generateSigningKey(`decision-${this.instanceId}`));
-    this.#http = await startHttp(this.#options.httpPort ?? 0, { jwks: () => this.jwks, ready: () => this.#ready, metrics: this.#metrics });
+    this.#http = await startHttp(this.#options.httpPort ?? 0, this.#options.httpHost ?? '127.0.0.1', { jwks: () => this.jwks, ready: () => this.#ready, metrics: this.#metrics });
     this.httpUrl = this.#http.url;
     await this.#bus.registerSchemas();
     // Publish the public key before the first warrant it signs, so executors reading keys from the bus know it.

@@ -23,6 +23,7 @@ const Env = z.object({
     return callers;
   }),
   GATEWAY_PORT: z.coerce.number().int().min(0).max(65535).default(8181),
+  GATEWAY_HOST: z.string().min(1).default('127.0.0.1'),
   GATEWAY_DECISION_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
 });
 const parsed = Env.safeParse({ ...process.env, KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? stack?.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: process.env.SCHEMA_REGISTRY_URL ?? stack?.schemaRegistry.url });
@@ -31,6 +32,6 @@ if (!parsed.success) {
   process.exit(1);
 }
 const c = parsed.data;
-const gateway = await Gateway.start({ brokers: c.KAFKA_BROKERS, registryUrl: c.SCHEMA_REGISTRY_URL, callers: c.GATEWAY_CALLERS, port: c.GATEWAY_PORT, decisionTimeoutMs: c.GATEWAY_DECISION_TIMEOUT_MS });
+const gateway = await Gateway.start({ brokers: c.KAFKA_BROKERS, registryUrl: c.SCHEMA_REGISTRY_URL, callers: c.GATEWAY_CALLERS, port: c.GATEWAY_PORT, host: c.GATEWAY_HOST, decisionTimeoutMs: c.GATEWAY_DECISION_TIMEOUT_MS });
 console.log(`gateway listening on ${gateway.url} (AuthZEN: ${gateway.url}/.well-known/authzen-configuration)`);
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void gateway.stop().then(() => process.exit(0)));

@@ -1,8 +1,7 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ContractViolation, parseMessage, type Decision } from '@intentgate/contracts';
-import { IdentityError, verifySvid, type TrustBundles } from '@intentgate/evidence';
+import { bearerToken, IdentityError, listenUrl, tokenDigest, TokenDigests, verifySvid, type TrustBundles } from '@intentgate/evidence';
 import { AgentClient, DecisionTimeout } from '@intentgate/sdk';
 import { EvaluationRequest, EvaluationsRequest, intentOf } from './authzen.ts';
 
@@ -20,6 +19,8 @@ export interface GatewayOptions {
   decisionTimeoutMs?: number;
   maxBodyBytes?: number;
   port?: number;
+  /** Interface to listen on: 127.0.0.1 unless configured otherwise (GATEWAY_HOST). */
+  host?: string;
 }
 
 class HttpError extends Error {
@@ -32,8 +33,6 @@ class HttpError extends Error {
   }
 }
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
-
 /**
  * One producer and one decisions consumer for all requests (the AgentClient), correlation by
  * intent_id. Every request becomes an intent on the same topics as any other: same decision,
@@ -42,33 +41,33 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
 export class Gateway {
   url = '';
   readonly #options: GatewayOptions;
-  readonly #tokens: Array<{ name: string; hash: Buffer }>;
+  readonly #tokens: TokenDigests<string>;
   #client!: AgentClient;
   #server!: Server;
   #stopping: Promise<void> | null = null;
 
   private constructor(options: GatewayOptions) {
     this.#options = options;
-    this.#tokens = Object.entries(options.callers).map(([name, token]) => ({ name, hash: digest(token) }));
+    // Only the tokens' SHA-256 is kept.
+    this.#tokens = new TokenDigests(Object.entries(options.callers).map(([name, token]) => ({ sha256: tokenDigest(token), value: name })));
   }
 
   static async start(options: GatewayOptions): Promise<Gateway> {
     const gw = new Gateway(options);
     gw.#client = await AgentClient.connect({ brokers: options.brokers, registryUrl: options.registryUrl, clientId: 'intentgate-gateway' });
     gw.#server = createServer((req, res) => void gw.#handle(req, res));
-    await new Promise<void>((resolve) => gw.#server.listen(options.port ?? 0, '127.0.0.1', resolve));
-    gw.url = `http://127.0.0.1:${(gw.#server.address() as AddressInfo).port}`;
+    const host = options.host ?? '127.0.0.1';
+    await new Promise<void>((resolve, reject) => gw.#server.once('error', reject).listen(options.port ?? 0, host, resolve));
+    gw.url = listenUrl(host, (gw.#server.address() as AddressInfo).port);
     return gw;
   }
 
   /** The authenticated caller: a configured token's name, or an agent's SPIFFE ID from its JWT-SVID. */
   async #caller(req: IncomingMessage): Promise<{ name: string; spiffeId: string | null }> {
-    const header = req.headers.authorization ?? '';
-    const token = /^Bearer (\S+)$/.exec(header)?.[1];
+    const token = bearerToken(req.headers.authorization);
     if (!token) throw new HttpError(401, 'UNAUTHENTICATED', 'send Authorization: Bearer <token>');
-    const hash = digest(token);
-    const caller = this.#tokens.find((t) => timingSafeEqual(t.hash, hash));
-    if (caller) return { name: caller.name, spiffeId: null };
+    const caller = this.#tokens.find(token);
+    if (caller !== null) return { name: caller, spiffeId: null };
     if (this.#options.trust && token.split('.').length === 3) {
       try {
         const spiffeId = await verifySvid(token, this.#options.trust);

@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { Bus, type BatchingProducer, type BusConsumer, type IncomingRecord, type Logger } from '@intentgate/bus';
 import { topicSpec, type Checkpoint, type Decision, type MessageName, type PolicyBundle, type Receipt, type WarrantKey } from '@intentgate/contracts';
-import { MerkleLog, sha256Hex, signCheckpoint, signerFor, verifierKeyText, writeAuditBundle, type NoteSigner } from '@intentgate/evidence';
+import { bearerToken, listenUrl, MerkleLog, sha256Hex, signCheckpoint, signerFor, verifierKeyText, writeAuditBundle, type NoteSigner } from '@intentgate/evidence';
 import { replayDecision } from '@intentgate/policy';
+import { LedgerAccess, type LedgerRoute, type LedgerToken } from './access.ts';
 
 export interface LedgerOptions {
   brokers: string[];
@@ -19,6 +20,13 @@ export interface LedgerOptions {
   checkpointIntervalMs?: number;
   signer?: NoteSigner;
   httpPort?: number;
+  /** Interface the HTTP API listens on: 127.0.0.1 unless configured otherwise (LEDGER_HTTP_HOST). */
+  httpHost?: string;
+  /**
+   * API tokens (SHA-256 digests) and their roles. Receipts, replays and the export need one (see
+   * access.ts); with none configured only the public routes answer.
+   */
+  tokens?: readonly LedgerToken[];
   groupId?: string;
   logger?: Logger;
 }
@@ -45,6 +53,7 @@ export class LedgerService {
   #timer: NodeJS.Timeout | null = null;
   readonly #checkpointed = new Map<number, number>();
   #stopping: Promise<void> | null = null;
+  #ready = false;
 
   private constructor(options: LedgerOptions) {
     this.#options = options;
@@ -110,7 +119,8 @@ export class LedgerService {
     await this.#consumer.start();
     this.#timer = setInterval(() => void this.checkpointAll(false).catch((err: unknown) => this.#logger.error({ err: String(err) }, 'checkpoint failed')),
       this.#options.checkpointIntervalMs ?? 2_000);
-    await this.#listen(this.#options.httpPort ?? 0);
+    await this.#listen(this.#options.httpPort ?? 0, this.#options.httpHost ?? '127.0.0.1');
+    this.#ready = true;
   }
 
   async #handle(records: IncomingRecord<MessageName>[]): Promise<void> {
@@ -200,16 +210,42 @@ export class LedgerService {
     return null;
   }
 
-  async #listen(port: number): Promise<void> {
+  /** Which route a path is, before any access check; null: no such route. */
+  static routeOf(pathname: string): LedgerRoute | null {
+    const parts = pathname.split('/').filter(Boolean);
+    if (pathname === '/healthz' || pathname === '/readyz') return 'health';
+    if (pathname === '/v1/key') return 'key';
+    if (pathname === '/v1/export') return 'export';
+    if (pathname === '/v1/checkpoints/latest') return 'checkpoints';
+    if (parts.length === 3 && parts[0] === 'v1' && parts[1] === 'receipts') return 'receipt';
+    if (parts.length === 4 && parts[0] === 'v1' && parts[1] === 'logs' && parts[3] === 'consistency') return 'consistency';
+    if (parts.length === 3 && parts[0] === 'v1' && parts[1] === 'replay') return 'replay';
+    return null;
+  }
+
+  async #listen(port: number, host: string): Promise<void> {
+    const access = new LedgerAccess(this.#options.tokens ?? []);
     this.#server = createServer((req, res) => {
-      const json = (status: number, body: unknown) => {
-        res.writeHead(status, { 'content-type': 'application/json' });
+      const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+        res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers });
         res.end(JSON.stringify(body));
       };
       const url = new URL(req.url ?? '/', 'http://ledger');
       const parts = url.pathname.split('/').filter(Boolean);
       const route = async () => {
-        if (req.method !== 'GET') return json(405, { code: 'METHOD_NOT_ALLOWED', message: 'only GET' });
+        if (req.method !== 'GET') return json(405, { code: 'METHOD_NOT_ALLOWED', message: 'only GET', hint: 'Every ledger route is a GET.' });
+        const which = LedgerService.routeOf(url.pathname);
+        if (which === null) return json(404, { code: 'NOT_FOUND', message: url.pathname, hint: 'See the ledger routes in the README.' });
+        const refusal = access.check(which, bearerToken(req.headers.authorization));
+        if (refusal) {
+          const challenge: Record<string, string> = refusal.status === 401
+            ? { 'www-authenticate': `Bearer realm="intentgate-ledger"${req.headers.authorization ? ', error="invalid_token"' : ''}` } : {};
+          return json(refusal.status, { code: refusal.code, message: refusal.message, hint: refusal.hint }, challenge);
+        }
+        if (url.pathname === '/healthz') return json(200, { status: 'ok' });
+        if (url.pathname === '/readyz') {
+          return this.#ready && !this.#stopping ? json(200, { status: 'ready' }) : json(503, { code: 'NOT_READY', message: 'starting or stopping', hint: 'Retry shortly.' });
+        }
         if (url.pathname === '/v1/key') return json(200, { verifier_key: this.verifierKey });
         if (url.pathname === '/v1/export') return json(200, await writeAuditBundle(this.#options.dataDir, null));
         if (url.pathname === '/v1/checkpoints/latest') {
@@ -247,10 +283,10 @@ export class LedgerService {
         }
         return json(404, { code: 'NOT_FOUND', message: url.pathname });
       };
-      route().catch((err: unknown) => json(500, { code: 'INTERNAL', message: (err as Error).message }));
+      route().catch((err: unknown) => json(500, { code: 'INTERNAL', message: (err as Error).message, hint: 'See the ledger logs.' }));
     });
-    await new Promise<void>((resolve) => this.#server!.listen(port, '127.0.0.1', resolve));
-    this.httpUrl = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+    await new Promise<void>((resolve, reject) => this.#server!.once('error', reject).listen(port, host, resolve));
+    this.httpUrl = listenUrl(host, (this.#server.address() as AddressInfo).port);
   }
 
   /** Idempotent: drain the batch in hand (its appends fsync, then its offsets commit), checkpoint, close. */
