@@ -14,6 +14,8 @@ import {
 
 const t0 = performance.now();
 const say = (line: string) => process.stdout.write(`${line}\n`);
+/** A path as the user should read it: relative to the checkout when inside it. */
+const shownPath = (p: string) => (relative(projectRoot, p).startsWith('..') ? p : relative(projectRoot, p));
 
 function fail(err: unknown): never {
   if (err instanceof StackError) console.error(err.render());
@@ -99,8 +101,9 @@ try {
     say(`  policy    ${system.bundle.version} (sha256 ${system.bundle.digest}) active for tenant default`);
     say(`  decision  ${system.decision.httpUrl}  (/readyz, /metrics, /.well-known/jwks.json)`);
     say(`  ledger    ${system.ledger.httpUrl}  (/v1/receipts/:id, /v1/checkpoints/latest, /v1/replay/:decision_id); logs in ${relative(projectRoot, system.ledger.logs.get(0)!.dir).replace(/receipts-0$/, '')}`);
+    say(`            API token (auditor, operator): ${system.ledgerTokenFile ? shownPath(system.ledgerTokenFile) : 'yours (.intentgate/ledger-tokens.json)'}; the CLI reads it`);
     say(`  executors app → ${system.executors.app.url}/orders, data → sqlite, infra → config dir, ai → MCP server; sandbox ${relative(projectRoot, system.executors.sandboxDir)}`);
-    say(`  mcp       ${system.mcpGateway.url}  (MCP gateway, streamable HTTP, fronting the demo MCP server)`);
+    say(`  mcp       ${system.mcpGateway.url}  (MCP gateway, streamable HTTP, fronting the demo MCP server; bearer token for the demo agent: ${shownPath(system.mcpTokenFile)})`);
     const reviewer = system.localReviewer;
     say(`  approvals ${system.approvals.url}  (reviewer page${reviewer ? `: sign in as ${reviewer.id} / ${reviewer.password}` : ''}; headless: npm run intentgate -- approvals list | approve <id>)`);
     say(`  logs      ${relative(projectRoot, system.logFile)}`);
@@ -125,7 +128,7 @@ try {
     const count = (v: string) => rows.filter((r) => r.verdict === v).length;
     say(`\n  ${count('allow')} allowed and executed, ${count('deny')} denied (none of them executed), ${count('escalate')} still awaiting review.`);
     say('\nDemo MCP session through the MCP gateway:');
-    for (const line of await runMcpDemo(system.mcpGateway.url)) say(`  ${line}`);
+    for (const line of await runMcpDemo(system.mcpGateway.url, (await readFile(system.mcpTokenFile, 'utf8')).trim())) say(`  ${line}`);
   }
   say('\nPress Ctrl-C to stop.');
   // Servers given by the environment leave nothing in this process that keeps it running.

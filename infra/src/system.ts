@@ -9,9 +9,10 @@ import type { Bus } from '@intentgate/bus';
 import { ContextStore } from '@intentgate/context';
 import { DecisionService, publishAndActivate } from '@intentgate/decision';
 import { Executors } from '@intentgate/executors';
-import { LedgerService } from '@intentgate/ledger';
+import { LedgerService, loadLedgerTokens, type LedgerToken } from '@intentgate/ledger';
 import { McpGateway } from '@intentgate/gateway';
 import { jwksFromUrls } from '@intentgate/sdk';
+import { newBearerToken, tokenDigest } from '@intentgate/evidence';
 import { DEMO_AGENT } from '@intentgate/demo';
 import { buildBundle } from '@intentgate/policy';
 import { seedDemoContext } from '@intentgate/demo';
@@ -24,7 +25,11 @@ export interface RunningSystem {
   /** The local reviewer npm start configures (when it wrote the reviewers file), for the page and the CLI. */
   localReviewer: { id: string; password: string; tokenFile: string } | null;
   ledger: LedgerService;
+  /** The local ledger API token's file (roles auditor and operator), when npm start made the tokens file. */
+  ledgerTokenFile: string | null;
   mcpGateway: McpGateway;
+  /** The local MCP gateway token's file: it acts as the demo agent. */
+  mcpTokenFile: string;
   executors: Executors;
   store: ContextStore;
   bundle: { digest: string; version: string };
@@ -64,6 +69,33 @@ async function localReviewers(): Promise<{ accounts: ReviewerAccount[]; local: R
   return { accounts: await loadReviewers(file), local: { id, password, tokenFile } };
 }
 
+/**
+ * The ledger's API tokens: `.intentgate/ledger-tokens.json` when the user keeps one; else a local
+ * token (roles auditor and operator) created once, its digest in that file and the token itself
+ * in `.intentgate/ledger-token` (0600), where the CLI finds it.
+ */
+async function localLedgerTokens(): Promise<{ tokens: LedgerToken[]; tokenFile: string | null }> {
+  const file = join(stateDir(), 'ledger-tokens.json');
+  const tokenFile = join(stateDir(), 'ledger-token');
+  const [tokens, local] = await Promise.all([loadLedgerTokens(file).catch(() => null), readFile(tokenFile, 'utf8').then(() => true, () => false)]);
+  if (tokens) return { tokens, tokenFile: local ? tokenFile : null };
+  const { token, sha256 } = newBearerToken('igl');
+  await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
+  await writeFile(file, `${JSON.stringify({ tokens: [{ name: 'local', roles: ['auditor', 'operator'], token_sha256: sha256 }] }, null, 2)}\n`);
+  return { tokens: await loadLedgerTokens(file), tokenFile };
+}
+
+/** A local bearer token kept in a 0600 file, created once; the service gets only its digest. */
+async function localToken(name: string, prefix: string): Promise<{ sha256: string; file: string }> {
+  const file = join(stateDir(), name);
+  let token = await readFile(file, 'utf8').then((t) => t.trim(), () => '');
+  if (!token) {
+    token = newBearerToken(prefix).token;
+    await writeFile(file, `${token}\n`, { mode: 0o600 });
+  }
+  return { sha256: tokenDigest(token), file };
+}
+
 export async function startSystem(info: StackInfo, bus: Bus, options: SystemOptions): Promise<RunningSystem> {
   const logs = join(stateDir(), 'logs');
   await mkdir(logs, { recursive: true });
@@ -75,8 +107,10 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
   const ledgerDir = join(stateDir(), 'ledger');
   await rm(ledgerDir, { recursive: true, force: true });
   options.progress?.('ledger');
+  const ledgerTokens = await localLedgerTokens();
   const ledger = await LedgerService.start({
     brokers: info.kafka.brokers, registryUrl: info.schemaRegistry.url, dataDir: ledgerDir, logger: logger.child({ service: 'ledger' }),
+    tokens: ledgerTokens.tokens, httpHost: process.env.INTENTGATE_LEDGER_HOST ?? '127.0.0.1',
   });
 
   options.progress?.('policy bundle (opa build)');
@@ -118,18 +152,23 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
   });
   // The MCP gateway fronts the executors' MCP server for MCP clients; it is an executor itself.
   options.progress?.('MCP gateway');
+  // Its local token (in .intentgate/mcp-token) acts as the demo agent.
+  const mcpToken = await localToken('mcp-token', 'igm');
   const mcpGateway = await McpGateway.start({
     brokers: info.kafka.brokers, registryUrl: info.schemaRegistry.url, redisUrl: info.redis.url, upstreams: { demo: executors.mcp.client },
-    identity: {
-      agentId: DEMO_AGENT, autonomy: 'supervised', workflowStep: 'notes', requestSource: 'user',
-      delegation: [{ principal: 'alice@demo.intentgate.local', kind: 'human', scope: ['*'] }, { principal: DEMO_AGENT, kind: 'agent', scope: ['ai:*'] }],
-    },
+    callers: [{
+      name: 'local', tokenSha256: mcpToken.sha256,
+      identity: {
+        agentId: DEMO_AGENT, autonomy: 'supervised', workflowStep: 'notes', requestSource: 'user',
+        delegation: [{ principal: 'alice@demo.intentgate.local', kind: 'human', scope: ['*'] }, { principal: DEMO_AGENT, kind: 'agent', scope: ['ai:*'] }],
+      },
+    }],
     issuer: WARRANT_ISSUERS,
     jwks: jwksFromUrls([decision.httpUrl, approvals.url].map((u) => `${u}/.well-known/jwks.json`)),
   });
   let stopped: Promise<void> | null = null;
   return {
-    decision, approvals, localReviewer: reviewers.local, ledger, mcpGateway, executors, store, bundle: { digest: bundle.digest, version }, logFile,
+    decision, approvals, localReviewer: reviewers.local, ledger, ledgerTokenFile: ledgerTokens.tokenFile, mcpGateway, mcpTokenFile: mcpToken.file, executors, store, bundle: { digest: bundle.digest, version }, logFile,
     stop: () => (stopped ??= (async () => {
       clearInterval(feeder);
       await mcpGateway.stop();

@@ -66,10 +66,14 @@ describe('MCP gateway killed while a call waits', () => {
     stoppers.push(() => new Promise<void>((r) => jwksServer.close(() => r())));
 
     const AGENT_ID = 'spiffe://example.org/agents/remote-user';
+    // The agent's bearer token; the gateway is given its digest only.
+    const { newBearerToken } = await import('@intentgate/evidence');
+    const token = newBearerToken('igm');
+    const withToken = { requestInit: { headers: { Authorization: `Bearer ${token.token}` } } };
     const stdioEnv = {
       ...process.env, KAFKA_BROKERS: s.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: s.schemaRegistry.url, REDIS_URL: s.redis.url,
       DECISION_JWKS_URL: `http://127.0.0.1:${(jwksServer.address() as import('node:net').AddressInfo).port}/`,
-      MCP_UPSTREAMS: `remote=${upstreamUrl}`, MCP_AGENT_ID: AGENT_ID,
+      MCP_UPSTREAMS: `remote=${upstreamUrl}`, MCP_AGENT_ID: AGENT_ID, MCP_TOKEN_SHA256: token.sha256,
       MCP_DELEGATION: JSON.stringify([{ principal: 'alice@example.org', kind: 'human', scope: ['*'] }, { principal: AGENT_ID, kind: 'agent', scope: ['ai:*'] }]),
     };
     const launch = () => {
@@ -92,7 +96,7 @@ describe('MCP gateway killed while a call waits', () => {
 
     const first = launch();
     const caller = new Client({ name: 'remote-agent', version: '1.0.0' });
-    await caller.connect(new StreamableHTTPClientTransport(new URL(await first.ready)));
+    await caller.connect(new StreamableHTTPClientTransport(new URL(await first.ready), withToken));
     // No worker is running: the call waits for its decision.
     const pending = caller.callTool({ name: 'remote_search', arguments: { query: 'q1' } }, undefined, { timeout: 10_000 }).then(() => 'result', (e: unknown) => `error: ${(e as Error).message}`);
     await new Promise((r) => setTimeout(r, 1_000));
@@ -107,7 +111,7 @@ describe('MCP gateway killed while a call waits', () => {
     stoppers.push(() => again.stop());
     const second = launch();
     const retry = new Client({ name: 'remote-agent', version: '1.0.0' });
-    await retry.connect(new StreamableHTTPClientTransport(new URL(await second.ready)));
+    await retry.connect(new StreamableHTTPClientTransport(new URL(await second.ready), withToken));
     const result = await retry.callTool({ name: 'remote_search', arguments: { query: 'q2' } });
     await retry.close();
     await new Promise((r) => setTimeout(r, 1_000));

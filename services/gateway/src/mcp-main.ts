@@ -1,8 +1,13 @@
 // The MCP gateway as its own process: over streamable HTTP (default) or stdio (--stdio, for a
 // local agent that starts it as its MCP server). Configuration from the environment:
 //   MCP_UPSTREAMS     "<name>=<streamable HTTP URL>[,…]"   the MCP servers it fronts
-//   MCP_AGENT_ID      the SPIFFE ID its callers act as
-//   MCP_DELEGATION    the delegation chain, JSON ([{principal, kind, scope}], origin first)
+//   MCP_AGENT_ID      the SPIFFE ID a stdio session (and MCP_TOKEN_SHA256's caller) acts as
+//   MCP_DELEGATION    its delegation chain, JSON ([{principal, kind, scope}], origin first)
+//   MCP_TOKEN_SHA256  hex SHA-256 of the bearer token that acts as MCP_AGENT_ID over HTTP
+//   MCP_TOKENS_FILE   more callers, each token for its own agent (see mcp-tokens.ts)
+//   MCP_HOST          interface to listen on (default 127.0.0.1); MCP_PORT its port (default: free)
+// Over HTTP every request needs one of the configured tokens (Authorization: Bearer); over stdio
+// none: the process that started the gateway owns the channel.
 //   DECISION_JWKS_URL the decision service's warrant keys (default: from .intentgate/stack.json)
 //   APPROVALS_JWKS_URL the approvals service's warrant keys, for reviewed escalations (default: from stack.json; unset: none)
 import { readFile } from 'node:fs/promises';
@@ -13,7 +18,8 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { DelegationHop, SpiffeId } from '@intentgate/contracts';
 import { jwksFromUrls } from '@intentgate/sdk';
-import { McpGateway } from './mcp.ts';
+import { McpGateway, type McpCaller, type McpIdentity } from './mcp.ts';
+import { loadMcpCallers } from './mcp-tokens.ts';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 const stdio = process.argv.includes('--stdio');
@@ -29,8 +35,11 @@ const Env = z.object({
   DECISION_JWKS_URL: z.url(),
   APPROVALS_JWKS_URL: z.url().optional(),
   MCP_UPSTREAMS: z.string().min(1).transform((s) => Object.fromEntries(s.split(',').map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]))),
-  MCP_AGENT_ID: SpiffeId,
-  MCP_DELEGATION: z.string().transform((s) => JSON.parse(s) as unknown).pipe(z.array(DelegationHop).min(1)),
+  MCP_AGENT_ID: SpiffeId.optional(),
+  MCP_DELEGATION: z.string().transform((s) => JSON.parse(s) as unknown).pipe(z.array(DelegationHop).min(1)).optional(),
+  MCP_TOKEN_SHA256: z.string().regex(/^[0-9a-f]{64}$/, 'expected the hex SHA-256 of the token').optional(),
+  MCP_TOKENS_FILE: z.string().min(1).optional(),
+  MCP_HOST: z.string().min(1).default('127.0.0.1'),
   MCP_AUTONOMY: z.enum(['assisted', 'supervised', 'autonomous']).default('supervised'),
   MCP_WORKFLOW_STEP: z.string().default('tools'),
   MCP_PORT: z.coerce.number().int().min(0).max(65535).default(0),
@@ -48,6 +57,22 @@ if (!parsed.success) {
   process.exit(1);
 }
 const c = parsed.data;
+const fail = (message: string, hint: string): never => {
+  say(`error CONFIG_INVALID: ${message}\n  what to do: ${hint}`);
+  process.exit(1);
+};
+if ((c.MCP_AGENT_ID === undefined) !== (c.MCP_DELEGATION === undefined)) fail('MCP_AGENT_ID and MCP_DELEGATION go together', 'Set both, or neither (and MCP_TOKENS_FILE).');
+const identity: McpIdentity | undefined = c.MCP_AGENT_ID && c.MCP_DELEGATION
+  ? { agentId: c.MCP_AGENT_ID, autonomy: c.MCP_AUTONOMY, delegation: c.MCP_DELEGATION, workflowStep: c.MCP_WORKFLOW_STEP, requestSource: 'user' }
+  : undefined;
+const callers: McpCaller[] = [];
+if (c.MCP_TOKEN_SHA256) {
+  if (!identity) fail('MCP_TOKEN_SHA256 needs the identity it acts for', 'Set MCP_AGENT_ID and MCP_DELEGATION.');
+  callers.push({ name: 'default', tokenSha256: c.MCP_TOKEN_SHA256, identity: identity! });
+}
+if (c.MCP_TOKENS_FILE) callers.push(...await loadMcpCallers(c.MCP_TOKENS_FILE).catch((err: unknown) => fail((err as Error).message, 'Fix the file (see services/gateway/src/mcp-tokens.ts).')));
+if (stdio && !identity) fail('a stdio session needs the identity it acts for', 'Set MCP_AGENT_ID and MCP_DELEGATION.');
+if (!stdio && callers.length === 0) fail('no caller may use the HTTP endpoint', 'Set MCP_TOKEN_SHA256 (with MCP_AGENT_ID, MCP_DELEGATION) or MCP_TOKENS_FILE; make a token and its digest with `npm run intentgate -- mcp token`.');
 const upstreams: Record<string, Client> = {};
 for (const [name, url] of Object.entries(c.MCP_UPSTREAMS)) {
   const client = new Client({ name: 'intentgate-mcp-gateway', version: '0.1.0' });
@@ -55,8 +80,8 @@ for (const [name, url] of Object.entries(c.MCP_UPSTREAMS)) {
   upstreams[name] = client;
 }
 const gateway = await McpGateway.start({
-  brokers: c.KAFKA_BROKERS, registryUrl: c.SCHEMA_REGISTRY_URL, redisUrl: c.REDIS_URL, upstreams, port: c.MCP_PORT,
-  identity: { agentId: c.MCP_AGENT_ID, autonomy: c.MCP_AUTONOMY, delegation: c.MCP_DELEGATION, workflowStep: c.MCP_WORKFLOW_STEP, requestSource: 'user' },
+  brokers: c.KAFKA_BROKERS, registryUrl: c.SCHEMA_REGISTRY_URL, redisUrl: c.REDIS_URL, upstreams, port: c.MCP_PORT, host: c.MCP_HOST,
+  callers, ...(identity ? { identity } : {}),
   // Warrants come from the decision worker, and for a reviewed escalation from the approvals service.
   issuer: c.APPROVALS_JWKS_URL ? ['intentgate-decision', 'intentgate-approvals'] : 'intentgate-decision',
   jwks: jwksFromUrls([c.DECISION_JWKS_URL, c.APPROVALS_JWKS_URL].filter((u): u is string => !!u)),
