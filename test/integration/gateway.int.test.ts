@@ -33,7 +33,7 @@ async function post(path: string, body: unknown, headers: Record<string, string>
     method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body),
     headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}`, ...headers },
   });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  return { status: res.status, body: (await res.json()) as Record<string, unknown>, challenge: res.headers.get('www-authenticate') };
 }
 
 beforeAll(async () => {
@@ -109,7 +109,9 @@ describe('AuthZEN gateway', () => {
     expect(bad).toMatchObject({ status: 400, body: { code: 'INVALID_REQUEST' } });
     expect(String(bad.body.message)).toMatch(/resource/);
     expect(await post('/access/v1/evaluation', { pad: 'x'.repeat(20_000) })).toMatchObject({ status: 413, body: { code: 'REQUEST_TOO_LARGE' } });
-    expect(await post('/access/v1/evaluation', evaluation(), { authorization: 'Bearer nope' })).toMatchObject({ status: 401, body: { code: 'UNAUTHENTICATED' } });
+    expect(await post('/access/v1/evaluation', evaluation(), { authorization: 'Bearer nope' })).toMatchObject({ status: 401, body: { code: 'UNAUTHENTICATED' }, challenge: 'Bearer realm="intentgate-authzen"' });
+    expect(await post('/access/v1/evaluation', evaluation(), { authorization: '' })).toMatchObject({ status: 401, body: { code: 'UNAUTHENTICATED', message: 'send Authorization: Bearer <token>' } });
+    expect(gateway.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(await post('/v1/intents', { intent_id: 'x' })).toMatchObject({ status: 400, body: { code: 'INVALID_REQUEST' } });
   });
 });

@@ -1,7 +1,7 @@
 // `npm start`'s script, run as a user would: it comes up, writes stack.json, and Ctrl-C (or a
 // hard kill, via the reaper) leaves no process behind.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -101,6 +101,20 @@ describe('npm start', { timeout: 360_000 }, () => {
       { env: { ...process.env, INTENTGATE_STATE_DIR: dirname(run.stackFile) }, encoding: 'utf8' });
     expect(cli.stdout + cli.stderr).toContain('nothing is waiting for review');
     expect(cli.status).toBe(0);
+    // The ledger and the MCP gateway answer only with a token; npm start made the local ones (0600)
+    // and says where they are; the CLI finds the ledger's for the stack's own ledger.
+    const state = dirname(run.stackFile);
+    expect(out).toContain(`API token (auditor, operator): ${join(state, 'ledger-token')}`);
+    expect(out).toContain(`bearer token for the demo agent: ${join(state, 'mcp-token')}`);
+    for (const secret of ['ledger-token', 'mcp-token']) expect(statSync(join(state, secret)).mode & 0o777, secret).toBe(0o600);
+    expect(readFileSync(join(state, 'ledger-tokens.json'), 'utf8')).not.toContain(readFileSync(join(state, 'ledger-token'), 'utf8').trim());
+    expect((await fetch(`${file.ledgerUrl}/v1/export`)).status).toBe(401);
+    expect((await fetch(`${file.ledgerUrl}/v1/key`)).status).toBe(200);
+    expect((await fetch(file.mcpGatewayUrl!, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status).toBe(401);
+    const verify = spawnSync(process.execPath, ['--disable-warning=TimeoutNegativeWarning', join(projectRoot, 'packages', 'cli', 'bin', 'intentgate.ts'), 'verify', file.ledgerUrl!],
+      { env: { ...process.env, INTENTGATE_STATE_DIR: state, INTENTGATE_LEDGER_TOKEN: '' }, encoding: 'utf8' });
+    expect(verify.stdout + verify.stderr).toMatch(/ok {4}intentgate\/receipts\/0: \d+ entries/);
+    expect(verify.status).toBe(0);
     const pids = [file.kafka.pid, file.schemaRegistry.pid, file.redis.pid];
     expect(pids.every((p) => typeof p === 'number')).toBe(true);
     for (const pid of pids) expect(alive(pid!), `pid ${pid} runs`).toBe(true);

@@ -180,7 +180,11 @@ export class Gateway {
           throw new HttpError(404, 'NOT_FOUND', path);
       }
     } catch (err) {
-      if (err instanceof HttpError) return json(err.status, { code: err.code, message: err.message });
+      if (err instanceof HttpError) {
+        // RFC 6750 §3: a 401 names the scheme it wants.
+        if (err.status === 401) res.setHeader('www-authenticate', 'Bearer realm="intentgate-authzen"');
+        return json(err.status, { code: err.code, message: err.message });
+      }
       return json(503, { code: 'UNAVAILABLE', message: `the decision pipeline could not be reached: ${(err as Error).message}` });
     }
   }
