@@ -18,7 +18,7 @@ import { LedgerService } from '@intentgate/ledger';
 import { digestOf } from '@intentgate/evidence';
 import { projectRoot } from '@intentgate/infra';
 import { AgentClient, ExecutorRuntime } from '@intentgate/sdk';
-import { approvalsService, decisionWorker, eventually, stack, testBus, testLogger, uniqueGroup, variantBundle } from '@intentgate/test';
+import { approvalsService, decisionWorker, eventually, serviceTrust, stack, testBus, testLogger, testTrust, uniqueGroup, variantBundle } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/approvals-test';
 const CHROMIUM = process.env.INTENTGATE_CHROMIUM ?? '/usr/bin/chromium';
@@ -93,10 +93,10 @@ beforeAll(async () => {
   // Deadlines capped at 40 s: long enough to answer on the page, short enough to watch one pass.
   decision = await decisionWorker(bus, 'approvals', { approvalDeadlineCapSeconds: 40 });
   approvals = await approvalsService('web');
-  ledger = await LedgerService.start({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, dataDir: await mkdtemp(join(tmpdir(), 'ig-approvals-ledger-')), groupId: uniqueGroup('approvals-ledger'), logger: testLogger() });
+  ledger = await LedgerService.start({ trust: { roots: (await testTrust()).roots }, brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, dataDir: await mkdtemp(join(tmpdir(), 'ig-approvals-ledger-')), groupId: uniqueGroup('approvals-ledger'), logger: testLogger() });
   executor = await ExecutorRuntime.start({
     brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, domain: 'infra', executorId: 'approvals-test',
-    issuer: ['intentgate-decision', APPROVALS_ISSUER], jwks: 'bus', groupId: uniqueGroup('approvals-executor'), logger: testLogger(),
+    issuer: ['intentgate-decision', APPROVALS_ISSUER], trust: await serviceTrust('executor'), groupId: uniqueGroup('approvals-executor'), logger: testLogger(),
     handler: async (a) => {
       executed.push(a);
       return { detail: { deleted: a.intent.resource.id } };

@@ -9,12 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Checkpoint, Decision, Intent } from '@intentgate/contracts';
 import { exampleIntent } from '@intentgate/contracts/examples';
 import { ContextStore } from '@intentgate/context';
-import { DecisionService, publishAndActivate } from '@intentgate/decision';
+import { DecisionService } from '@intentgate/decision';
 import { parseVerifierKey, verifyCheckpoint, verifyConsistency, verifyInclusion, verifyLogDirectory, receiptLeafHash } from '@intentgate/evidence';
 import { projectRoot } from '@intentgate/infra';
 import { LedgerService, originOf } from '@intentgate/ledger';
 import { replayDecision, type BuiltBundle, type EngineCache } from '@intentgate/policy';
-import { eventually, stack, starterBundle, testBus, testLogger, uniqueGroup, variantBundle } from '@intentgate/test';
+import { activate, eventually, serviceTrust, stack, starterBundle, testBus, testLogger, testTrust, uniqueGroup, variantBundle } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/ledger-load';
 const bus = testBus();
@@ -56,14 +56,16 @@ beforeAll(async () => {
   await store.markSynced();
   await store.close();
   ledger = await LedgerService.start({
+    trust: { roots: (await testTrust()).roots },
     brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, dataDir: await tempDir(), groupId: ledgerGroup,
     checkpointEvery: 100, checkpointIntervalMs: 500, logger: testLogger(),
   });
   stoppers.push(() => ledger.stop());
 
   const tenant = `ledger-${randomUUID().slice(0, 8)}`;
-  await publishAndActivate(bus, v1, { version: '1', tenant, by: 'test' });
+  await activate(bus, v1, { version: '1', tenant, by: 'test' });
   const service = await DecisionService.start({
+    trust: await serviceTrust('decision'),
     brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, tenant, groupId: uniqueGroup('ledger-decision'), contextFreshnessMs: 600_000, logger: testLogger(),
   });
   stoppers.push(() => service.stop());
@@ -81,7 +83,7 @@ beforeAll(async () => {
     if (i === 500) {
       // v2 mid-run: wait for the first half to be decided so the split is clean to check.
       await eventually(() => intents.slice(0, 500).every((x) => decided.has(x.intent_id)), 'the first 500 decisions', 120_000);
-      await publishAndActivate(bus, v2, { version: '2', tenant, by: 'test' });
+      await activate(bus, v2, { version: '2', tenant, by: 'test' });
       await eventually(() => service.active.current !== null && 'ref' in service.active.current && service.active.current.ref.bundle_digest === v2.digest, 'v2 active', 60_000);
     }
     await producer.sendMany(intents.slice(i, i + 50).map((value) => ({ topic: 'intents', key: value.session.id, value })));
@@ -160,7 +162,7 @@ describe('ledger', () => {
       expect(await verifyLogDirectory(log.dir, originOf(p), [vkey]), `log ${p}`).toMatchObject({ ok: true, entries: log.size });
     }
     const s = stack();
-    const rebuilt = await LedgerService.start({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, dataDir: await tempDir(), groupId: uniqueGroup('rebuild'), logger: testLogger() });
+    const rebuilt = await LedgerService.start({ trust: { roots: (await testTrust()).roots }, brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, dataDir: await tempDir(), groupId: uniqueGroup('rebuild'), logger: testLogger() });
     stoppers.push(() => rebuilt.stop());
     const sizes = new Map([...ledger.logs].map(([p, l]) => [p, l.size]));
     await eventually(() => [...rebuilt.logs].every(([p, l]) => l.size >= sizes.get(p)!), 'the rebuild to catch up', 120_000);
@@ -236,7 +238,7 @@ describe('ledger restart', () => {
     const s = stack();
     const dataDir = ledger.dataDir;
     await ledger.stop();
-    ledger = await LedgerService.start({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, dataDir, groupId: ledgerGroup, logger: testLogger() });
+    ledger = await LedgerService.start({ trust: { roots: (await testTrust()).roots }, brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, dataDir, groupId: ledgerGroup, logger: testLogger() });
     stoppers.push(() => ledger.stop());
     const { status, body } = await get<{ identical: boolean }>(`/v1/replay/${before.decision_id}`);
     expect(status).toBe(200);
@@ -252,6 +254,7 @@ describe('ledger crash', () => {
     const dataDir = await tempDir();
     const env = {
       ...process.env, KAFKA_BROKERS: s.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: s.schemaRegistry.url,
+      INTENTGATE_TRUST_FILE: (await testTrust()).paths.trustFile,
       LEDGER_DATA_DIR: dataDir, LEDGER_GROUP: uniqueGroup('ledger-crash'), LEDGER_CHECKPOINT_EVERY: '50', LEDGER_CHECKPOINT_INTERVAL_MS: '200', LOG_LEVEL: 'info',
     };
     const launch = () => {

@@ -9,7 +9,7 @@ import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { Jwks } from '@intentgate/evidence';
 import { McpGateway } from '@intentgate/gateway';
-import { decisionWorker, stack, testBus } from '@intentgate/test';
+import { decisionWorker, serviceTrust, stack, testBus } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/mcp-user';
 const bus = testBus();
@@ -46,7 +46,7 @@ beforeAll(async () => {
       agentId: AGENT, autonomy: 'supervised', workflowStep: 'notes', requestSource: 'user',
       delegation: [{ principal: 'alice@example.org', kind: 'human', scope: ['*'] }, { principal: AGENT, kind: 'agent', scope: ['ai:*'] }],
     },
-    issuer: 'intentgate-decision', jwks: async () => (await fetch(`${service.httpUrl}/.well-known/jwks.json`)).json() as Promise<Jwks>,
+    issuer: 'intentgate-decision', trust: await serviceTrust('executor'),
   });
   stoppers.push(() => gateway.stop());
   client = new Client({ name: 'test-agent', version: '1.0.0' });

@@ -3,8 +3,8 @@
 //   MCP_UPSTREAMS     "<name>=<streamable HTTP URL>[,…]"   the MCP servers it fronts
 //   MCP_AGENT_ID      the SPIFFE ID its callers act as
 //   MCP_DELEGATION    the delegation chain, JSON ([{principal, kind, scope}], origin first)
-//   DECISION_JWKS_URL the decision service's warrant keys (default: from .intentgate/stack.json)
-//   APPROVALS_JWKS_URL the approvals service's warrant keys, for reviewed escalations (default: from stack.json; unset: none)
+//   INTENTGATE_TRUST_FILE the deployment's trust roots (default .intentgate/trust/trust.json): warrant
+//                     keys on warrant.keys count only when a root certified them
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -12,7 +12,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { DelegationHop, SpiffeId } from '@intentgate/contracts';
-import { jwksFromUrls } from '@intentgate/sdk';
+import { loadTrustFile } from '@intentgate/evidence';
 import { McpGateway } from './mcp.ts';
 
 const root = join(import.meta.dirname, '..', '..', '..');
@@ -26,8 +26,7 @@ const Env = z.object({
   KAFKA_BROKERS: z.string().min(1).transform((s) => s.split(',').map((b) => b.trim())),
   SCHEMA_REGISTRY_URL: z.url(),
   REDIS_URL: z.url(),
-  DECISION_JWKS_URL: z.url(),
-  APPROVALS_JWKS_URL: z.url().optional(),
+  INTENTGATE_TRUST_FILE: z.string().min(1).default(join(root, '.intentgate', 'trust', 'trust.json')),
   MCP_UPSTREAMS: z.string().min(1).transform((s) => Object.fromEntries(s.split(',').map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]))),
   MCP_AGENT_ID: SpiffeId,
   MCP_DELEGATION: z.string().transform((s) => JSON.parse(s) as unknown).pipe(z.array(DelegationHop).min(1)),
@@ -40,14 +39,19 @@ const parsed = Env.safeParse({
   KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? stack?.kafka.brokers.join(','),
   SCHEMA_REGISTRY_URL: process.env.SCHEMA_REGISTRY_URL ?? stack?.schemaRegistry.url,
   REDIS_URL: process.env.REDIS_URL ?? stack?.redis.url,
-  DECISION_JWKS_URL: process.env.DECISION_JWKS_URL ?? (stack?.decisionUrl ? `${stack.decisionUrl}/.well-known/jwks.json` : undefined),
-  APPROVALS_JWKS_URL: process.env.APPROVALS_JWKS_URL ?? (stack?.approvalsUrl ? `${stack.approvalsUrl}/.well-known/jwks.json` : undefined),
 });
 if (!parsed.success) {
   say(`error CONFIG_INVALID: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}\n  what to do: see the header of services/gateway/src/mcp-main.ts`);
   process.exit(1);
 }
 const c = parsed.data;
+let roots;
+try {
+  roots = await loadTrustFile(c.INTENTGATE_TRUST_FILE);
+} catch (err) {
+  say(`error ${(err as { code?: string }).code ?? 'CONFIG_INVALID'}: ${(err as Error).message}\n  what to do: ${(err as { hint?: string }).hint ?? 'see the header of services/gateway/src/mcp-main.ts'}`);
+  process.exit(1);
+}
 const upstreams: Record<string, Client> = {};
 for (const [name, url] of Object.entries(c.MCP_UPSTREAMS)) {
   const client = new Client({ name: 'intentgate-mcp-gateway', version: '0.1.0' });
@@ -58,8 +62,8 @@ const gateway = await McpGateway.start({
   brokers: c.KAFKA_BROKERS, registryUrl: c.SCHEMA_REGISTRY_URL, redisUrl: c.REDIS_URL, upstreams, port: c.MCP_PORT,
   identity: { agentId: c.MCP_AGENT_ID, autonomy: c.MCP_AUTONOMY, delegation: c.MCP_DELEGATION, workflowStep: c.MCP_WORKFLOW_STEP, requestSource: 'user' },
   // Warrants come from the decision worker, and for a reviewed escalation from the approvals service.
-  issuer: c.APPROVALS_JWKS_URL ? ['intentgate-decision', 'intentgate-approvals'] : 'intentgate-decision',
-  jwks: jwksFromUrls([c.DECISION_JWKS_URL, c.APPROVALS_JWKS_URL].filter((u): u is string => !!u)),
+  issuer: ['intentgate-decision', 'intentgate-approvals'],
+  trust: { roots },
 });
 if (stdio) await gateway.mcpServer().connect(new StdioServerTransport());
 say(`mcp gateway ready: ${stdio ? 'stdio' : gateway.url}`);
