@@ -1,10 +1,8 @@
 // The trust material integration tests run under: one deployment root, operator key and policy
-// publisher key per test process (written to a temp dir, as `intentgate trust init` writes
+// publisher key for the whole run (made by the global setup, as `intentgate trust init` makes
 // them), and a freshly certified key for each service a test starts.
 import { randomUUID } from 'node:crypto';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { inject } from 'vitest';
 import type { Bus } from '@intentgate/bus';
 import { publishAndActivate, type PublishOptions } from '@intentgate/decision';
 import {
@@ -27,7 +25,7 @@ let material: Promise<TestTrust> | null = null;
 
 export function testTrust(): Promise<TestTrust> {
   material ??= (async () => {
-    const { paths, roots } = await ensureTrustMaterial(join(await mkdtemp(join(tmpdir(), 'ig-trust-')), 'trust'));
+    const { paths, roots } = await ensureTrustMaterial(inject('trustDir'));
     const publisher = await loadPrivateKey(paths.policyPublisherJwk);
     return {
       paths, roots, root: await loadPrivateKey(paths.rootKey), operator: await loadPrivateKey(paths.operatorKey),

@@ -345,6 +345,8 @@ describe('crash', () => {
       ...process.env, KAFKA_BROKERS: s.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: s.schemaRegistry.url, REDIS_URL: s.redis.url,
       APPROVALS_REVIEWERS_FILE: reviewersFile, APPROVALS_DATA_DIR: join(dir, 'data'), APPROVALS_GROUP: uniqueGroup('approvals-crash'),
       APPROVALS_START_AT: 'latest', LOG_LEVEL: 'info',
+      // One signer file for both runs: a settlement published again after the crash is signed by the same key.
+      INTENTGATE_TRUST_FILE: (await testTrust()).paths.trustFile, INTENTGATE_SIGNER_FILE: (await serviceTrust('approvals')).signerFile,
     };
     const main = join(projectRoot, 'services', 'approvals', 'src', 'main.ts');
     const launch = () => {

@@ -189,12 +189,24 @@ describe('the intentgate command', () => {
     const exported = JSON.parse(await readFile(file, 'utf8')) as { warrant_keys: Array<{ kid: string }>; policy_bundles: Record<string, string> };
     expect(exported.warrant_keys.length).toBeGreaterThan(0);
     expect(Object.keys(exported.policy_bundles)).toEqual(expect.arrayContaining([v1.digest, v2.digest]));
-    expect((await run('verify', file, '--key', ledger.verifierKey)).code).toBe(0);
+    const unchecked = await run('verify', file, '--key', ledger.verifierKey);
+    expect(unchecked.code).toBe(0);
+    expect(unchecked.text).toMatch(/not checked: who signed each receipt/);
+    // With the deployment's trust file, every receipt's signer is checked against its roots …
+    const signers = await run('verify', file, '--key', ledger.verifierKey, '--trust', (await testTrust()).paths.trustFile);
+    expect(signers.code, signers.text).toBe(0);
+    expect(signers.text).toMatch(/ok {4}signers: \d+ receipts, each signed by a key your roots vouch for \(.*intentgate-decision \d+/);
+    // … and under roots that never certified these producers, the first receipt fails.
+    const { ensureTrustMaterial } = await import('@intentgate/evidence');
+    const otherTrust = await ensureTrustMaterial(join(await tempDir(), 'other-trust'));
+    const foreign = await run('verify', file, '--key', ledger.verifierKey, '--trust', otherTrust.paths.trustFile);
+    expect(foreign.code).toBe(1);
+    expect(foreign.text).toMatch(/FAIL {2}signers: intentgate\/receipts\/\d entry \d+: RECORD_SIGNER_UNKNOWN/);
     // Tamper with one receipt inside the exported bundle: verification names the entry.
     const bundle = JSON.parse(await readFile(file, 'utf8')) as { logs: Array<{ entries_log: string }> };
     const log = bundle.logs.find((l) => l.entries_log.length > 0)!;
     const bytes = Buffer.from(log.entries_log, 'base64');
-    const at = bytes.indexOf('"producer":"decision/') + 12;
+    const at = bytes.indexOf('"producer":"intentgate-decision/') + 12;
     bytes[at] = bytes[at] === 0x64 ? 0x65 : 0x64;
     log.entries_log = bytes.toString('base64');
     await writeFile(file, JSON.stringify(bundle));

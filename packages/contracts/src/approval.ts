@@ -24,7 +24,7 @@ export const ApprovalRequest = z.strictObject({
    * By the decision worker that escalated (a key its certificate allows to sign approval
    * requests): the approvals service settles no escalation that no decision made.
    */
-  signature: CompactJws,
+  signature: CompactJws.optional(),
 });
 export type ApprovalRequest = z.infer<typeof ApprovalRequest>;
 

@@ -9,8 +9,8 @@ export { verifyLogDirectory, verifyLogData, type LogVerification, type Problem }
 export { readAuditBundle, writeAuditBundle, AUDIT_BUNDLE_FORMAT, type AuditBundle } from './audit-bundle.ts';
 export { issueSvid, issueDelegation, verifySvid, verifyDelegationChain, scopeCovers, trustDomainOf, IdentityError, SVID_AUDIENCE, DELEGATION_TYPE, type IdentityRefusal, type TrustBundles, type VerifiedHop, type DelegationGrant } from './identity.ts';
 export {
-  certifyKey, verifyKeyCertificate, signRecord, withSignature, verifyRecord, verifyOperatorRecord, operatorKeys, signedDigestOf,
-  generateTrustMaterial, certifiedSigner, publicJwkOf, privateKeyPem, TrustError, KEY_CERT_TYPE, RECORD_SIGNATURE_TYPE, KEY_USES,
+  certifyKey, verifyKeyCertificate, signRecord, withSignature, verifyRecord, recordKeyId, verifyOperatorRecord, operatorKeys, signedDigestOf,
+  generateTrustMaterial, certifiedSigner, receiptSignerAllowed, verifyReceiptSigners, publicJwkOf, privateKeyPem, TrustError, KEY_CERT_TYPE, RECORD_SIGNATURE_TYPE, KEY_USES,
   type TrustRoots, type TrustedKey, type KeyAuthority, type KeyUse, type PublicKeyJwk, type CertifiedSigner, type TrustMaterial, type TrustRefusal, type CertifyOptions,
 } from './trust.ts';
 export {

@@ -175,6 +175,11 @@ export function withSignature<T extends Record<string, unknown>>(key: SigningKey
   return { ...record, signature: signRecord(key, type, record) };
 }
 
+/** The key id a record's signature names; undefined when it has no readable signature. */
+export function recordKeyId(record: Record<string, unknown>): string | undefined {
+  return openCompact(record.signature, RECORD_SIGNATURE_TYPE)?.kid;
+}
+
 /**
  * Verifies a record's signature and that its signer may sign it (`allowed`), looking the
  * signer up with `resolve`. Returns the signer.
@@ -252,4 +257,52 @@ export async function certifiedSigner(root: SigningKey, kid: string, authority: 
   const key = await generateSigningKey(kid);
   const certificate = certifyKey(root, key, { ...authority, ...(ttlSeconds !== undefined ? { ttlSeconds } : {}) });
   return { ...authority, key, certificate };
+}
+
+/**
+ * Whether a key may have signed this receipt: certified (or configured) for receipts of its
+ * kind, and named by it as producer (its principal, optionally followed by /<instance>).
+ */
+export function receiptSignerAllowed(key: TrustedKey, receipt: { kind: string; producer: string }): boolean {
+  return key.uses.includes('receipt') && key.receiptKinds.includes(receipt.kind)
+    && (receipt.producer === key.principal || receipt.producer.startsWith(`${key.principal}/`));
+}
+
+/**
+ * The signer of every receipt, checked offline: the published keys' certificates against the
+ * roots given (never a key trusted because it came with the data), each receipt against them.
+ * Returns the first problem, or the principals that signed.
+ */
+export function verifyReceiptSigners(
+  trust: TrustRoots,
+  publishedKeys: readonly unknown[],
+  receipts: Iterable<{ where: string; receipt: Record<string, unknown> & { kind: string; producer: string } }>,
+): { ok: true; receipts: number; signers: Map<string, number> } | { ok: false; where: string; code: TrustRefusal; message: string } {
+  const keys = new Map<string, TrustedKey>();
+  for (const k of operatorKeys(trust)) keys.set(k.kid, k);
+  for (const record of publishedKeys) {
+    const r = record as { issuer: string; kid: string; jwk: { x: string }; certificate?: string };
+    try {
+      // Expiry is checked against each receipt's time below, not today's: old evidence stays verifiable.
+      const trusted = verifyKeyCertificate(trust.roots, r, 0);
+      if (!keys.has(trusted.kid)) keys.set(trusted.kid, trusted);
+    } catch {
+      // a key no root certified signs nothing here
+    }
+  }
+  const signers = new Map<string, number>();
+  let n = 0;
+  for (const { where, receipt } of receipts) {
+    try {
+      const at = Date.parse(String(receipt.produced_at)) / 1000;
+      const signer = verifyRecord('Receipt', receipt, (kid) => keys.get(kid),
+        (k) => receiptSignerAllowed(k, receipt) && (k.expiresAt === null || (Number.isFinite(at) && k.expiresAt > at)));
+      signers.set(signer.principal, (signers.get(signer.principal) ?? 0) + 1);
+      n++;
+    } catch (err) {
+      const e = err as TrustError;
+      return { ok: false, where, code: e.code, message: e.message };
+    }
+  }
+  return { ok: true, receipts: n, signers };
 }

@@ -93,13 +93,14 @@ export class WarrantGuard {
     } catch (err) {
       if (!(err instanceof WarrantError && err.code === 'WARRANT_UNKNOWN_KEY')) throw err;
       // A key is published before its first warrant: read warrant.keys to its end, then decide.
-      await source.caughtUp(5_000);
+      const kid = warrantKeyId(warrant!);
+      if (kid !== undefined) await source.lookup(kid);
       claims = await verifyWarrant(warrant, { ...expect, jwks: source.jwks('warrant', issuers) });
     }
     // The certificate names who holds the key: a warrant claims the issuer its key was certified for, or none.
-    const kid = warrantKeyId(warrant!);
-    if (kid === undefined || source.get(kid)?.principal !== claims.iss) {
-      throw new WarrantError('WARRANT_WRONG_ISSUER', `the warrant claims issuer ${claims.iss}, but its key ${kid ?? '(none)'} is certified for another`);
+    const signedBy = warrantKeyId(warrant!);
+    if (signedBy === undefined || source.get(signedBy)?.principal !== claims.iss) {
+      throw new WarrantError('WARRANT_WRONG_ISSUER', `the warrant claims issuer ${claims.iss}, but its key ${signedBy ?? '(none)'} is certified for another`);
     }
     return claims;
   }

@@ -17,6 +17,8 @@ export class WarrantKeyring {
   /** Highest offset read, per partition. */
   readonly #seen = new Map<number, bigint>();
   #consumer: BusConsumer<'WarrantKey'> | null = null;
+  /** Key ids looked for after reading warrant.keys to its end, and not found: signed by nobody certified. */
+  readonly #unknown = new Set<string>();
   /** Keys refused since start, by reason code. */
   readonly refused = new Map<string, number>();
 
@@ -64,6 +66,23 @@ export class WarrantKeyring {
   get(kid: string, now = Math.floor(Date.now() / 1000)): TrustedKey | undefined {
     const key = this.#keys.get(kid);
     return key && (key.expiresAt === null || key.expiresAt > now) ? key : undefined;
+  }
+
+  /**
+   * A certified key by id, reading warrant.keys to its end first when it is not known yet (a
+   * key is published before anything it signs). An id still unknown after that is remembered,
+   * so a stream of records signed by nobody costs one catch-up per key id, not one each.
+   */
+  async lookup(kid: string): Promise<TrustedKey | undefined> {
+    const known = this.get(kid);
+    if (known || this.#unknown.has(kid)) return known;
+    await this.caughtUp();
+    const found = this.get(kid);
+    if (!found) {
+      if (this.#unknown.size >= 10_000) this.#unknown.clear(); // bounded: ids come from outside
+      this.#unknown.add(kid);
+    }
+    return found;
   }
 
   /** The keys that may sign `use`, as a JWKS (for warrant verification), held by one of `principals` when given. */

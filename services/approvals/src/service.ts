@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { Bus, type BusConsumer, type Logger, type OutgoingRecord } from '@intentgate/bus';
 import { ContextStore } from '@intentgate/context';
 import { ApprovalResponse, parseMessage, type ApprovalRequest, type Decision } from '@intentgate/contracts';
-import { digestOf, jwksOf, publicJwkOf, TrustError, verifyRecord, type CertifiedSigner, type Jwks, type SigningKey, type TrustRoots } from '@intentgate/evidence';
+import { digestOf, jwksOf, publicJwkOf, recordKeyId, TrustError, verifyRecord, type CertifiedSigner, type Jwks, type SigningKey, type TrustRoots } from '@intentgate/evidence';
 import { WarrantKeyring } from '@intentgate/sdk';
 import { finalRecords, type FinalSettings } from './final.ts';
 import { AnswerRefused, checkAnswer, settle, type Settlement } from './review.ts';
@@ -192,15 +192,11 @@ export class ApprovalsService {
   /** Why an approval request is not one a decision worker made; null when it is. */
   async #checkRequest(request: ApprovalRequest): Promise<{ code: string; message: string } | null> {
     const keyring = this.#keyring!;
-    const check = () => verifyRecord('ApprovalRequest', request, (kid) => keyring.get(kid), (s) => s.uses.includes('approval-request'));
     try {
-      try {
-        check();
-      } catch (err) {
-        if (!(err instanceof TrustError && err.code === 'RECORD_SIGNER_UNKNOWN')) throw err;
-        await keyring.caughtUp(); // the worker's key is published before its first escalation
-        check();
-      }
+      // The worker's key is published before its first escalation: one not read yet is looked for.
+      const kid = recordKeyId(request);
+      if (kid !== undefined) await keyring.lookup(kid);
+      verifyRecord('ApprovalRequest', request, (k) => keyring.get(k), (s) => s.uses.includes('approval-request'));
       return null;
     } catch (err) {
       const code = err instanceof TrustError ? `APPROVAL_REQUEST_${err.code.replace(/^RECORD_/, '')}` : 'APPROVAL_REQUEST_UNVERIFIED';

@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { Bus, type BatchingProducer, type BusConsumer, type IncomingRecord, type Logger } from '@intentgate/bus';
 import { topicSpec, type Checkpoint, type Decision, type MessageName, type PolicyBundle, type Receipt, type WarrantKey } from '@intentgate/contracts';
 import {
-  MerkleLog, operatorKeys, sha256Hex, signCheckpoint, signerFor, TrustError, verifierKeyText, verifyRecord, writeAuditBundle,
+  MerkleLog, operatorKeys, receiptSignerAllowed, recordKeyId, sha256Hex, signCheckpoint, signerFor, TrustError, verifierKeyText, verifyRecord, writeAuditBundle,
   type NoteSigner, type TrustedKey, type TrustRoots,
 } from '@intentgate/evidence';
 import { WarrantKeyring } from '@intentgate/sdk';
@@ -132,17 +132,12 @@ export class LedgerService {
   /** Why a receipt is not evidence of what its producer did; null when its signature says it is. */
   async #checkReceipt(receipt: Receipt): Promise<{ code: string; message: string } | null> {
     const resolve = (kid: string) => this.#operators.find((k) => k.kid === kid) ?? this.#keyring.get(kid);
-    const allowed = (k: TrustedKey) => k.uses.includes('receipt') && k.receiptKinds.includes(receipt.kind)
-      && (receipt.producer === k.principal || receipt.producer.startsWith(`${k.principal}/`));
-    const check = () => verifyRecord('Receipt', receipt, resolve, allowed);
+    const allowed = (k: TrustedKey) => receiptSignerAllowed(k, receipt);
     try {
-      try {
-        check();
-      } catch (err) {
-        if (!(err instanceof TrustError && err.code === 'RECORD_SIGNER_UNKNOWN')) throw err;
-        await this.#keyring.caughtUp(); // a producer's key is published before its first receipt
-        check();
-      }
+      // A producer's key is published before its first receipt: one not read yet is looked for.
+      const kid = recordKeyId(receipt);
+      if (kid !== undefined && !resolve(kid)) await this.#keyring.lookup(kid);
+      verifyRecord('Receipt', receipt, resolve, allowed);
       return null;
     } catch (err) {
       const code = err instanceof TrustError ? `RECEIPT_${err.code.replace(/^RECORD_/, '')}` : 'RECEIPT_UNVERIFIED';
