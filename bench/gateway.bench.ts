@@ -17,6 +17,8 @@ import { Gateway } from '@intentgate/gateway';
 import { ensureOpa, projectRoot, startStack } from '@intentgate/infra';
 import { buildBundle } from '@intentgate/policy';
 import { AgentClient } from '@intentgate/sdk';
+import { loadSigner, loadTrustFile } from '@intentgate/evidence';
+import { benchTrust } from './pipeline/trust.ts';
 
 const { values } = parseArgs({ options: { requests: { type: 'string', default: '300' } } });
 const N = Number(values.requests);
@@ -30,12 +32,17 @@ try {
   const bus = new Bus({ brokers: kafka.brokers, registryUrl: schemaRegistry.url, clientId: 'bench' });
   stops.unshift(() => bus.close());
   await bus.provision();
-  await publishAndActivate(bus, await buildBundle({ opaPath: await ensureOpa(), policyDir: join(projectRoot, 'policies') }), { version: 'bench', by: 'bench' });
+  const trust = await benchTrust();
+  const bundle = await buildBundle({ opaPath: await ensureOpa(), policyDir: join(projectRoot, 'policies'), signing: trust.publisher });
+  await publishAndActivate(bus, bundle, { version: 'bench', by: 'bench', operator: trust.operator });
   const store = new ContextStore({ redisUrl: redis.url, freshnessMs: 600_000 });
   await store.connect();
   await store.markSynced();
   await store.close();
-  const service = await DecisionService.start({ brokers: kafka.brokers, registryUrl: schemaRegistry.url, redisUrl: redis.url, contextFreshnessMs: 600_000, logger: silent });
+  const service = await DecisionService.start({
+    brokers: kafka.brokers, registryUrl: schemaRegistry.url, redisUrl: redis.url, contextFreshnessMs: 600_000, logger: silent,
+    trust: { roots: await loadTrustFile(trust.trustFile), signer: await loadSigner(trust.decisionSignerFile) },
+  });
   stops.unshift(() => service.stop());
   const token = `bench-${randomUUID()}`;
   const gateway = await Gateway.start({ brokers: kafka.brokers, registryUrl: schemaRegistry.url, callers: { bench: token } });

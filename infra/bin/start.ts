@@ -1,12 +1,12 @@
 // npm start — bring the stack up (or use the configured one), create topics, register schemas,
 // print what runs where, write .intentgate/stack.json, stay up until Ctrl-C, then stop
 // everything this process started.
-import { relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { Bus, BusError } from '@intentgate/bus';
 import { AgentClient } from '@intentgate/sdk';
 import { readFile } from 'node:fs/promises';
 import { ApprovalsClient } from '@intentgate/approvals';
-import { renderTable, runDemo, runMcpDemo } from '@intentgate/demo';
+import { renderTable, runDemo, runForgeryDemo, runMcpDemo } from '@intentgate/demo';
 import {
   assertNodeVersion, removeStackFile, startStack, startSystem, StackError, writeStackFile, projectRoot,
   type RunningStack, type RunningSystem, type StackInfo,
@@ -107,6 +107,7 @@ try {
     const reviewer = system.localReviewer;
     say(`  approvals ${system.approvals.url}  (reviewer page${reviewer ? `: sign in as ${reviewer.id} / ${reviewer.password}` : ''}; headless: npm run intentgate -- approvals list | approve <id>)`);
     say(`  logs      ${relative(projectRoot, system.logFile)}`);
+    say(`  trust     ${relative(projectRoot, system.trust.trustFile)} (roots every service is configured with); private keys beside it: root ${relative(projectRoot, system.trust.rootKey)}, operator ${relative(projectRoot, system.trust.operatorKey)}, policy publisher ${relative(projectRoot, system.trust.policyPublisherPem)}; service keys in ${relative(projectRoot, join(system.trust.dir, 'signers'))}/`);
   }
   const shown = relative(projectRoot, file);
   say(`  addresses ${shown.startsWith('..') ? file : shown}`);
@@ -127,6 +128,8 @@ try {
     say(renderTable(rows));
     const count = (v: string) => rows.filter((r) => r.verdict === v).length;
     say(`\n  ${count('allow')} allowed and executed, ${count('deny')} denied (none of them executed), ${count('escalate')} still awaiting review.`);
+    say('\nForgeries on the bus (a client that can write any topic, as on a cluster without ACLs), each refused by the service that reads it:\n');
+    say(renderTable(await runForgeryDemo(agent, bus, system.executors, { opaPath: stack.info.opa.path, bundle: system.bundle })));
     say('\nDemo MCP session through the MCP gateway:');
     for (const line of await runMcpDemo(system.mcpGateway.url, (await readFile(system.mcpTokenFile, 'utf8')).trim())) say(`  ${line}`);
   }

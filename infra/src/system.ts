@@ -11,8 +11,7 @@ import { DecisionService, publishAndActivate } from '@intentgate/decision';
 import { Executors } from '@intentgate/executors';
 import { LedgerService, loadLedgerTokens, type LedgerToken } from '@intentgate/ledger';
 import { McpGateway } from '@intentgate/gateway';
-import { jwksFromUrls } from '@intentgate/sdk';
-import { newBearerToken, tokenDigest } from '@intentgate/evidence';
+import { certifyService, ensureTrustMaterial, loadPrivateKey, newBearerToken, publicJwkOf, tokenDigest, type TrustPaths } from '@intentgate/evidence';
 import { DEMO_AGENT } from '@intentgate/demo';
 import { buildBundle } from '@intentgate/policy';
 import { seedDemoContext } from '@intentgate/demo';
@@ -33,6 +32,8 @@ export interface RunningSystem {
   executors: Executors;
   store: ContextStore;
   bundle: { digest: string; version: string };
+  /** Where the deployment's trust material lives (the trust file, the root, operator and publisher keys, each service's signer). */
+  trust: TrustPaths;
   logFile: string;
   stop(): Promise<void>;
 }
@@ -46,6 +47,21 @@ export interface SystemOptions {
 }
 
 const WARRANT_ISSUERS = ['intentgate-decision', APPROVALS_ISSUER];
+
+/**
+ * The local deployment's trust material, created once under .intentgate/trust (kept across
+ * starts, like the reviewers): the root that certifies the services' keys, the operator key that
+ * signs activations, the policy publisher's key that signs bundles. Each service gets a fresh
+ * key per start, certified by the root, written beside them so standalone processes find it.
+ */
+async function localTrust() {
+  const { paths, roots, created } = await ensureTrustMaterial(join(stateDir(), 'trust'));
+  // A key id per start, so no two keys ever share one; the signer files keep the service's name.
+  const suffix = randomBytes(4).toString('hex');
+  const certify = async (service: Parameters<typeof certifyService>[1], name: string) => (await certifyService(paths.dir, service, `${name}-${suffix}`, { file: name })).signer;
+  const [decision, approvals, executors] = await Promise.all([certify('decision', 'decision'), certify('approvals', 'approvals'), certify('executor', 'executors')]);
+  return { paths, roots, created, operator: await loadPrivateKey(paths.operatorKey), publisherKid: publicJwkOf(await loadPrivateKey(paths.policyPublisherJwk)).kid, decision, approvals, executors };
+}
 
 /**
  * Reviewers for the local stack: `.intentgate/reviewers.json` when the user keeps one; else a
@@ -104,6 +120,8 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
 
   // The ledger first, so it sees every receipt from the first (the policy activation) on. Its
   // files are derived state; the local stack starts empty, so they start empty too.
+  options.progress?.('trust roots and service keys');
+  const trust = await localTrust();
   const ledgerDir = join(stateDir(), 'ledger');
   await rm(ledgerDir, { recursive: true, force: true });
   options.progress?.('ledger');
@@ -111,13 +129,17 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
   const ledger = await LedgerService.start({
     brokers: info.kafka.brokers, registryUrl: info.schemaRegistry.url, dataDir: ledgerDir, logger: logger.child({ service: 'ledger' }),
     tokens: ledgerTokens.tokens, httpHost: process.env.INTENTGATE_LEDGER_HOST ?? '127.0.0.1',
+    trust: { roots: trust.roots },
   });
 
-  options.progress?.('policy bundle (opa build)');
-  const bundle = await buildBundle({ opaPath: info.opa.path, policyDir: join(projectRoot, 'policies'), revision: 'local' });
+  options.progress?.('policy bundle (opa build, signed)');
+  const bundle = await buildBundle({
+    opaPath: info.opa.path, policyDir: join(projectRoot, 'policies'), revision: 'local',
+    signing: { keyFile: trust.paths.policyPublisherPem, kid: trust.publisherKid },
+  });
   const version = `local-${bundle.digest.slice(0, 12)}`;
   options.progress?.('policy activation');
-  await publishAndActivate(bus, bundle, { version, by: 'npm-start' });
+  await publishAndActivate(bus, bundle, { version, by: 'npm-start', operator: trust.operator });
 
   const freshnessMs = options.contextFreshnessMs ?? 60_000;
   const store = new ContextStore({ redisUrl: info.redis.url, freshnessMs });
@@ -131,6 +153,7 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
   const decision = await DecisionService.start({
     brokers: info.kafka.brokers, registryUrl: info.schemaRegistry.url, redisUrl: info.redis.url,
     approvalDeadlineCapSeconds: options.approvalDeadlineCapSeconds, contextFreshnessMs: freshnessMs, logger: logger.child({ service: 'decision' }),
+    trust: { roots: trust.roots, signer: trust.decision },
   });
   // Escalations go to the approvals service; its pending requests belong to this stack's topics, so they start empty too.
   const approvalsDir = join(stateDir(), 'approvals');
@@ -139,7 +162,7 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
   options.progress?.('approvals service');
   const approvals = await ApprovalsService.start({
     brokers: info.kafka.brokers, registryUrl: info.schemaRegistry.url, redisUrl: info.redis.url, dataDir: approvalsDir,
-    reviewers: reviewers.accounts, logger: logger.child({ service: 'approvals' }),
+    reviewers: reviewers.accounts, logger: logger.child({ service: 'approvals' }), trust: { roots: trust.roots, signer: trust.approvals },
     // A fixed port and host for the reviewer page when asked (docker-compose publishes it).
     httpPort: Number(process.env.INTENTGATE_APPROVALS_PORT ?? 0), httpHost: process.env.INTENTGATE_APPROVALS_HOST ?? '127.0.0.1',
   });
@@ -148,7 +171,7 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
   options.progress?.('executors');
   const executors = await Executors.start({
     brokers: info.kafka.brokers, registryUrl: info.schemaRegistry.url, redisUrl: info.redis.url,
-    issuer: WARRANT_ISSUERS, jwks: 'bus', sandboxDir, logger: logger.child({ service: 'executors' }),
+    issuer: WARRANT_ISSUERS, trust: { roots: trust.roots, signer: trust.executors }, sandboxDir, logger: logger.child({ service: 'executors' }),
   });
   // The MCP gateway fronts the executors' MCP server for MCP clients; it is an executor itself.
   options.progress?.('MCP gateway');
@@ -164,11 +187,11 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
       },
     }],
     issuer: WARRANT_ISSUERS,
-    jwks: jwksFromUrls([decision.httpUrl, approvals.url].map((u) => `${u}/.well-known/jwks.json`)),
+    trust: { roots: trust.roots },
   });
   let stopped: Promise<void> | null = null;
   return {
-    decision, approvals, localReviewer: reviewers.local, ledger, ledgerTokenFile: ledgerTokens.tokenFile, mcpGateway, mcpTokenFile: mcpToken.file, executors, store, bundle: { digest: bundle.digest, version }, logFile,
+    decision, approvals, localReviewer: reviewers.local, ledger, ledgerTokenFile: ledgerTokens.tokenFile, mcpGateway, mcpTokenFile: mcpToken.file, executors, store, bundle: { digest: bundle.digest, version }, trust: trust.paths, logFile,
     stop: () => (stopped ??= (async () => {
       clearInterval(feeder);
       await mcpGateway.stop();

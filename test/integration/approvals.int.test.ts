@@ -18,7 +18,7 @@ import { LedgerService } from '@intentgate/ledger';
 import { digestOf, newBearerToken } from '@intentgate/evidence';
 import { projectRoot } from '@intentgate/infra';
 import { AgentClient, ExecutorRuntime } from '@intentgate/sdk';
-import { approvalsService, decisionWorker, eventually, stack, testBus, testLogger, uniqueGroup, variantBundle } from '@intentgate/test';
+import { approvalsService, decisionWorker, eventually, serviceTrust, stack, testBus, testLogger, testTrust, uniqueGroup, variantBundle } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/approvals-test';
 const CHROMIUM = process.env.INTENTGATE_CHROMIUM ?? '/usr/bin/chromium';
@@ -94,11 +94,11 @@ beforeAll(async () => {
   // Deadlines capped at 40 s: long enough to answer on the page, short enough to watch one pass.
   decision = await decisionWorker(bus, 'approvals', { approvalDeadlineCapSeconds: 40 });
   approvals = await approvalsService('web');
-  ledger = await LedgerService.start({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, dataDir: await mkdtemp(join(tmpdir(), 'ig-approvals-ledger-')), groupId: uniqueGroup('approvals-ledger'), logger: testLogger(),
+  ledger = await LedgerService.start({ trust: { roots: (await testTrust()).roots }, brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, dataDir: await mkdtemp(join(tmpdir(), 'ig-approvals-ledger-')), groupId: uniqueGroup('approvals-ledger'), logger: testLogger(),
     tokens: [{ name: 'audit', roles: ['auditor'], tokenSha256: ledgerToken.sha256 }] });
   executor = await ExecutorRuntime.start({
     brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, domain: 'infra', executorId: 'approvals-test',
-    issuer: ['intentgate-decision', APPROVALS_ISSUER], jwks: 'bus', groupId: uniqueGroup('approvals-executor'), logger: testLogger(),
+    issuer: ['intentgate-decision', APPROVALS_ISSUER], trust: await serviceTrust('executor'), groupId: uniqueGroup('approvals-executor'), logger: testLogger(),
     handler: async (a) => {
       executed.push(a);
       return { detail: { deleted: a.intent.resource.id } };
@@ -347,6 +347,8 @@ describe('crash', () => {
       ...process.env, KAFKA_BROKERS: s.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: s.schemaRegistry.url, REDIS_URL: s.redis.url,
       APPROVALS_REVIEWERS_FILE: reviewersFile, APPROVALS_DATA_DIR: join(dir, 'data'), APPROVALS_GROUP: uniqueGroup('approvals-crash'),
       APPROVALS_START_AT: 'latest', LOG_LEVEL: 'info',
+      // One signer file for both runs: a settlement published again after the crash is signed by the same key.
+      INTENTGATE_TRUST_FILE: (await testTrust()).paths.trustFile, INTENTGATE_SIGNER_FILE: (await serviceTrust('approvals')).signerFile,
     };
     const main = join(projectRoot, 'services', 'approvals', 'src', 'main.ts');
     const launch = () => {

@@ -8,7 +8,7 @@ import { exampleIntent } from '@intentgate/contracts/examples';
 import { ContextStore } from '@intentgate/context';
 import { generateSigningKey, issueDelegation, issueSvid, jwksOf, type Jwks, type SigningKey } from '@intentgate/evidence';
 import { AgentClient, ExecutorRuntime, type AgentCredentials } from '@intentgate/sdk';
-import { decisionWorker, eventually, stack, testBus, uniqueGroup } from '@intentgate/test';
+import { decisionWorker, eventually, serviceTrust, stack, testBus, uniqueGroup } from '@intentgate/test';
 
 const TD = 'acme.test';
 const HUMAN = 'carol@acme.test';
@@ -61,7 +61,7 @@ beforeAll(async () => {
   stoppers.push(() => agent.close());
   const executor = await ExecutorRuntime.start({
     brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, domain: 'data', executorId: 'identity-data',
-    issuer: 'intentgate-decision', groupId: uniqueGroup('identity-exec'), jwks: 'bus', handler: async () => ({ detail: { ok: true } }),
+    issuer: 'intentgate-decision', groupId: uniqueGroup('identity-exec'), trust: await serviceTrust('executor'), handler: async () => ({ detail: { ok: true } }),
   });
   stoppers.push(() => executor.stop());
   const watch = bus.consumer<'ExecutionResult'>({

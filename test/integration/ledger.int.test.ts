@@ -9,12 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Checkpoint, Decision, Intent } from '@intentgate/contracts';
 import { exampleIntent } from '@intentgate/contracts/examples';
 import { ContextStore } from '@intentgate/context';
-import { DecisionService, publishAndActivate } from '@intentgate/decision';
+import { DecisionService } from '@intentgate/decision';
 import { newBearerToken, parseVerifierKey, verifyCheckpoint, verifyConsistency, verifyInclusion, verifyLogDirectory, receiptLeafHash } from '@intentgate/evidence';
 import { projectRoot } from '@intentgate/infra';
 import { LedgerService, originOf, type LedgerToken } from '@intentgate/ledger';
 import { replayDecision, type BuiltBundle, type EngineCache } from '@intentgate/policy';
-import { eventually, stack, starterBundle, testBus, testLogger, uniqueGroup, variantBundle } from '@intentgate/test';
+import { activate, eventually, serviceTrust, stack, starterBundle, testBus, testLogger, testTrust, uniqueGroup, variantBundle } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/ledger-load';
 const bus = testBus();
@@ -63,14 +63,16 @@ beforeAll(async () => {
   await store.markSynced();
   await store.close();
   ledger = await LedgerService.start({
+    trust: { roots: (await testTrust()).roots },
     brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, dataDir: await tempDir(), groupId: ledgerGroup,
     checkpointEvery: 100, checkpointIntervalMs: 500, logger: testLogger(), tokens,
   });
   stoppers.push(() => ledger.stop());
 
   const tenant = `ledger-${randomUUID().slice(0, 8)}`;
-  await publishAndActivate(bus, v1, { version: '1', tenant, by: 'test' });
+  await activate(bus, v1, { version: '1', tenant, by: 'test' });
   const service = await DecisionService.start({
+    trust: await serviceTrust('decision'),
     brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, tenant, groupId: uniqueGroup('ledger-decision'), contextFreshnessMs: 600_000, logger: testLogger(),
   });
   stoppers.push(() => service.stop());
@@ -88,7 +90,7 @@ beforeAll(async () => {
     if (i === 500) {
       // v2 mid-run: wait for the first half to be decided so the split is clean to check.
       await eventually(() => intents.slice(0, 500).every((x) => decided.has(x.intent_id)), 'the first 500 decisions', 120_000);
-      await publishAndActivate(bus, v2, { version: '2', tenant, by: 'test' });
+      await activate(bus, v2, { version: '2', tenant, by: 'test' });
       await eventually(() => service.active.current !== null && 'ref' in service.active.current && service.active.current.ref.bundle_digest === v2.digest, 'v2 active', 60_000);
     }
     await producer.sendMany(intents.slice(i, i + 50).map((value) => ({ topic: 'intents', key: value.session.id, value })));
@@ -167,7 +169,7 @@ describe('ledger', () => {
       expect(await verifyLogDirectory(log.dir, originOf(p), [vkey]), `log ${p}`).toMatchObject({ ok: true, entries: log.size });
     }
     const s = stack();
-    const rebuilt = await LedgerService.start({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, dataDir: await tempDir(), groupId: uniqueGroup('rebuild'), logger: testLogger() });
+    const rebuilt = await LedgerService.start({ trust: { roots: (await testTrust()).roots }, brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, dataDir: await tempDir(), groupId: uniqueGroup('rebuild'), logger: testLogger() });
     stoppers.push(() => rebuilt.stop());
     const sizes = new Map([...ledger.logs].map(([p, l]) => [p, l.size]));
     await eventually(() => [...rebuilt.logs].every(([p, l]) => l.size >= sizes.get(p)!), 'the rebuild to catch up', 120_000);
@@ -240,12 +242,24 @@ describe('the intentgate command', () => {
     const exported = JSON.parse(await readFile(file, 'utf8')) as { warrant_keys: Array<{ kid: string }>; policy_bundles: Record<string, string> };
     expect(exported.warrant_keys.length).toBeGreaterThan(0);
     expect(Object.keys(exported.policy_bundles)).toEqual(expect.arrayContaining([v1.digest, v2.digest]));
-    expect((await run('verify', file, '--key', ledger.verifierKey)).code).toBe(0);
+    const unchecked = await run('verify', file, '--key', ledger.verifierKey);
+    expect(unchecked.code).toBe(0);
+    expect(unchecked.text).toMatch(/not checked: who signed each receipt/);
+    // With the deployment's trust file, every receipt's signer is checked against its roots …
+    const signers = await run('verify', file, '--key', ledger.verifierKey, '--trust', (await testTrust()).paths.trustFile);
+    expect(signers.code, signers.text).toBe(0);
+    expect(signers.text).toMatch(/ok {4}signers: \d+ receipts, each signed by a key your roots vouch for \(.*intentgate-decision \d+/);
+    // … and under roots that never certified these producers, the first receipt fails.
+    const { ensureTrustMaterial } = await import('@intentgate/evidence');
+    const otherTrust = await ensureTrustMaterial(join(await tempDir(), 'other-trust'));
+    const foreign = await run('verify', file, '--key', ledger.verifierKey, '--trust', otherTrust.paths.trustFile);
+    expect(foreign.code).toBe(1);
+    expect(foreign.text).toMatch(/FAIL {2}signers: intentgate\/receipts\/\d entry \d+: RECORD_SIGNER_UNKNOWN/);
     // Tamper with one receipt inside the exported bundle: verification names the entry.
     const bundle = JSON.parse(await readFile(file, 'utf8')) as { logs: Array<{ entries_log: string }> };
     const log = bundle.logs.find((l) => l.entries_log.length > 0)!;
     const bytes = Buffer.from(log.entries_log, 'base64');
-    const at = bytes.indexOf('"producer":"decision/') + 12;
+    const at = bytes.indexOf('"producer":"intentgate-decision/') + 12;
     bytes[at] = bytes[at] === 0x64 ? 0x65 : 0x64;
     log.entries_log = bytes.toString('base64');
     await writeFile(file, JSON.stringify(bundle));
@@ -296,7 +310,7 @@ describe('ledger restart', () => {
     const s = stack();
     const dataDir = ledger.dataDir;
     await ledger.stop();
-    ledger = await LedgerService.start({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, dataDir, groupId: ledgerGroup, logger: testLogger(), tokens });
+    ledger = await LedgerService.start({ trust: { roots: (await testTrust()).roots }, brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, dataDir, groupId: ledgerGroup, logger: testLogger(), tokens });
     stoppers.push(() => ledger.stop());
     const { status, body } = await get<{ identical: boolean }>(`/v1/replay/${before.decision_id}`);
     expect(status).toBe(200);
@@ -314,6 +328,7 @@ describe('ledger crash', () => {
     await writeFile(tokensFile, JSON.stringify({ tokens: [{ name: 'audit', roles: ['auditor'], token_sha256: auditor.sha256 }] }));
     const env = {
       ...process.env, KAFKA_BROKERS: s.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: s.schemaRegistry.url,
+      INTENTGATE_TRUST_FILE: (await testTrust()).paths.trustFile,
       LEDGER_DATA_DIR: dataDir, LEDGER_TOKENS_FILE: tokensFile, LEDGER_GROUP: uniqueGroup('ledger-crash'), LEDGER_CHECKPOINT_EVERY: '50', LEDGER_CHECKPOINT_INTERVAL_MS: '200', LOG_LEVEL: 'info',
     };
     const launch = () => {

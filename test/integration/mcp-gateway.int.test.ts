@@ -9,9 +9,9 @@ import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontex
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { Decision, Intent } from '@intentgate/contracts';
-import { digestOf, newBearerToken, type Jwks } from '@intentgate/evidence';
+import { digestOf, newBearerToken } from '@intentgate/evidence';
 import { McpGateway, type McpIdentity } from '@intentgate/gateway';
-import { decisionWorker, eventually, stack, testBus, uniqueGroup } from '@intentgate/test';
+import { decisionWorker, eventually, serviceTrust, stack, testBus, uniqueGroup } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/mcp-user';
 const OTHER = 'spiffe://example.org/agents/mcp-other';
@@ -72,7 +72,7 @@ beforeAll(async () => {
       { name: 'agent-a', tokenSha256: tokenA.sha256, identity: identityOf(AGENT) },
       { name: 'agent-b', tokenSha256: tokenB.sha256, identity: identityOf(OTHER) },
     ],
-    issuer: 'intentgate-decision', jwks: async () => (await fetch(`${service.httpUrl}/.well-known/jwks.json`)).json() as Promise<Jwks>,
+    issuer: 'intentgate-decision', trust: await serviceTrust('executor'),
   });
   stoppers.push(() => gateway.stop());
   gatewayUrl = gateway.url;

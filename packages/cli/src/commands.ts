@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import type { Decision, Receipt } from '@intentgate/contracts';
 import {
-  parseVerifierKey, readAuditBundle, readFrames, verifyLogData, writeAuditBundle, type AuditBundle, type LogVerification,
+  loadTrustFile, parseVerifierKey, readAuditBundle, readFrames, verifyLogData, verifyReceiptSigners, writeAuditBundle, type AuditBundle, type LogVerification,
 } from '@intentgate/evidence';
 import { buildBundle, decideSafely, PolicyEngine } from '@intentgate/policy';
 import { sha256Hex } from '@intentgate/evidence';
@@ -26,8 +26,12 @@ async function loadAuditSource(source: string, token: string | undefined): Promi
   });
 }
 
-/** intentgate verify <ledger dir | audit bundle | ledger URL> [--key <verifier key>] */
-export async function verify(source: string, key: string | undefined, out: Out, token?: string): Promise<boolean> {
+/**
+ * intentgate verify <ledger dir | audit bundle | ledger URL> [--key <verifier key>] [--trust <trust file>] [--token <t>]
+ * With a trust file, every receipt's signer is checked too: against keys whose certificates
+ * verify under the file's roots (or its operator keys), never a key trusted for coming with the data.
+ */
+export async function verify(source: string, key: string | undefined, out: Out, token?: string, trustFile?: string): Promise<boolean> {
   const bundle = await loadAuditSource(source, token);
   const vkey = key ? (key.includes('+') ? key : (await readFile(key, 'utf8')).trim()) : bundle.verifier_key;
   if (!key) out(`warning: trusting the verifier key that came with the data (${vkey.split('+')[0]}); pass --key to pin the one you expect`);
@@ -42,7 +46,25 @@ export async function verify(source: string, key: string | undefined, out: Out, 
       out(p.kind === 'entry' ? `FAIL  ${log.origin}: first bad entry ${p.index}: ${p.reason}` : `FAIL  ${log.origin}: checkpoint ${p.checkpoint}: ${p.reason}`);
     }
   }
-  return ok;
+  if (!trustFile) {
+    out('not checked: who signed each receipt (pass --trust <trust file> to check every receipt\'s signer against your roots)');
+    return ok;
+  }
+  const roots = await loadTrustFile(trustFile);
+  const receipts = function* () {
+    for (const log of bundle.logs) {
+      for (const f of readFrames(Buffer.from(log.entries_log, 'base64'))) {
+        if (f.entry) yield { where: `${log.origin} entry ${f.entry.index}`, receipt: f.entry.receipt as Receipt & Record<string, unknown> };
+      }
+    }
+  };
+  const signers = verifyReceiptSigners(roots, bundle.warrant_keys, receipts());
+  if (signers.ok) {
+    out(`ok    signers: ${signers.receipts} receipts, each signed by a key your roots vouch for (${[...signers.signers].map(([p, n]) => `${p} ${n}`).join(', ') || 'none'})`);
+    return ok;
+  }
+  out(`FAIL  signers: ${signers.where}: ${signers.code}: ${signers.message}`);
+  return false;
 }
 
 /** intentgate export <ledger dir | ledger URL> --out <file> */

@@ -4,7 +4,7 @@ import { readStackFile } from '@intentgate/infra';
 import { CliError } from './errors.ts';
 
 const USAGE = `usage: intentgate <command>
-  verify <ledger dir | audit bundle | ledger URL> [--key <verifier key or file>] [--token <t>]
+  verify <ledger dir | audit bundle | ledger URL> [--key <verifier key or file>] [--trust <trust file>] [--token <t>]
   export <ledger dir | ledger URL> --out <file> [--token <t>]
   replay <decision_id> [--ledger <url>] [--token <t>]
   policy backtest <bundle.tar.gz | policy dir> [--last N] [--ledger <dir | bundle | url>] [--max-changed K] [--token <t>]
@@ -16,6 +16,8 @@ const USAGE = `usage: intentgate <command>
   identity revoke <token jti | principal> --kind delegation|principal [--reason text]
   approvals list | show <id> | approve <id> | deny <id> [--comment text] [--approvals <url>] [--token <t>]
   approvals hash-password   (password on stdin)   |   approvals token
+  trust init [--dir <dir>]
+  trust certify decision|approvals|executor|mcp-gateway [--kid <id>] [--dir <dir>]
 Without --ledger (--approvals), the ledger (approvals service) of the running stack (.intentgate/stack.json) is used;
 the reviewer token comes from --token, INTENTGATE_REVIEWER_TOKEN, or the local reviewer's token npm start writes;
 a ledger URL's API token from --token, INTENTGATE_LEDGER_TOKEN, or (for the stack's own ledger) the token npm start writes.`;
@@ -35,7 +37,7 @@ export async function main(argv: string[], out: Out, err: Out): Promise<number> 
         key: { type: 'string' }, out: { type: 'string' }, ledger: { type: 'string' }, last: { type: 'string' }, 'max-changed': { type: 'string' }, help: { type: 'boolean' },
         ttl: { type: 'string' }, from: { type: 'string' }, 'from-kind': { type: 'string' }, to: { type: 'string' }, 'to-kind': { type: 'string' },
         scope: { type: 'string' }, kind: { type: 'string' }, reason: { type: 'string' }, name: { type: 'string' }, roles: { type: 'string' },
-        approvals: { type: 'string' }, token: { type: 'string' }, comment: { type: 'string' },
+        approvals: { type: 'string' }, token: { type: 'string' }, comment: { type: 'string' }, dir: { type: 'string' }, kid: { type: 'string' }, trust: { type: 'string' },
       },
     });
     const [command, ...rest] = positionals;
@@ -46,7 +48,7 @@ export async function main(argv: string[], out: Out, err: Out): Promise<number> 
     switch (command) {
       case 'verify':
         if (!rest[0]) throw new CliError('USAGE', 'verify needs a ledger directory, audit bundle or URL', USAGE);
-        return (await verify(rest[0], values.key, out, values.token)) ? 0 : 1;
+        return (await verify(rest[0], values.key, out, values.token, values.trust)) ? 0 : 1;
       case 'export':
         if (!rest[0] || !values.out) throw new CliError('USAGE', 'export needs a source and --out <file>', USAGE);
         await exportBundle(rest[0], values.out, out, values.token);
@@ -124,11 +126,20 @@ export async function main(argv: string[], out: Out, err: Out): Promise<number> 
         const { approvals } = await import('./approvals.ts');
         return await approvals(rest[0], rest[1], { ...(values.approvals ? { approvals: values.approvals } : {}), ...(values.token ? { token: values.token } : {}), ...(values.comment ? { comment: values.comment } : {}) }, out);
       }
+      case 'trust': {
+        const { defaultTrustDir, trustCertify, trustInit } = await import('./trust.ts');
+        const dir = values.dir ?? defaultTrustDir();
+        if (rest[0] === 'init') await trustInit(dir, out);
+        else if (rest[0] === 'certify') await trustCertify(rest[1], dir, values.kid, out);
+        else throw new CliError('USAGE', `unknown trust command ${rest[0] ?? ''}`, USAGE);
+        return 0;
+      }
       default:
         throw new CliError('USAGE', `unknown command ${command}`, USAGE);
     }
   } catch (e) {
     if (e instanceof CliError) err(`error ${e.code}: ${e.message}\n  what to do: ${e.hint}`);
+    else if (e instanceof Error && 'hint' in e && typeof e.hint === 'string' && 'code' in e) err(`error ${String(e.code)}: ${e.message}\n  what to do: ${e.hint}`);
     else err(`error: ${(e as Error).message}`);
     return 2;
   }

@@ -99,5 +99,12 @@ export const WarrantKey = z.strictObject({
     use: z.literal('sig').optional(),
   }),
   published_at: Timestamp,
+  /**
+   * A JWS by a deployment root (typ intentgate-key-cert+jwt) binding this key to its principal
+   * and to what it may sign. Readers accept the key only when the certificate verifies against
+   * a root they are configured with: anyone may write this topic's bytes, nobody can forge this.
+   * Optional in the contract only so that readers refuse an uncertified key with its own code.
+   */
+  certificate: CompactJws.optional(),
 }).refine((k) => k.jwk.kid === k.kid, { message: 'jwk.kid must equal kid', path: ['jwk', 'kid'] });
 export type WarrantKey = z.infer<typeof WarrantKey>;

@@ -8,3 +8,4 @@ export { MESSAGES, MESSAGE_NAMES, type MessageName, type Message } from './messa
 export { TOPICS, topicSpec, valueSubject, approvedTopic, DLQ_INTENTS, DLQ_BUS, type TopicSpec, type CleanupPolicy } from './topics.ts';
 export { jsonSchemaOf, jsonSchemaText, allJsonSchemas, SCHEMA_ID_BASE } from './json-schema.ts';
 export { parseMessage, ContractViolation } from './parse.ts';
+export { TrustFile, SignerFile, PublicKeyJwk } from './trust.ts';

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { z } from 'zod';
+import { loadServiceTrust } from '@intentgate/evidence';
 import { loadReviewers } from './reviewers.ts';
 import type { ApprovalsOptions } from './service.ts';
 
@@ -13,7 +14,6 @@ const Env = z.object({
   APPROVALS_HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(0),
   APPROVALS_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
   APPROVALS_GROUP: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/).optional(),
-  APPROVALS_ISSUER: z.string().min(1).max(256).optional(),
   APPROVALS_SECURE_COOKIES: z.enum(['true', 'false']).default('false'),
   /** Where a group with no committed offset starts on approvals.requests (a new deployment that must not settle old requests: latest). */
   APPROVALS_START_AT: z.enum(['earliest', 'latest']).default('earliest'),
@@ -22,6 +22,15 @@ const Env = z.object({
 
 export class ConfigError extends Error {
   readonly code = 'CONFIG_INVALID';
+}
+
+/** The trust file and this service's signer (INTENTGATE_TRUST_FILE, INTENTGATE_SIGNER_FILE; npm start writes both). */
+async function serviceTrust(root: string, service: string, env: NodeJS.ProcessEnv) {
+  try {
+    return await loadServiceTrust(join(root, '.intentgate'), service, { INTENTGATE_TRUST_FILE: env.INTENTGATE_TRUST_FILE, INTENTGATE_SIGNER_FILE: env.INTENTGATE_SIGNER_FILE });
+  } catch (err) {
+    throw new ConfigError(`${(err as Error).message}. ${(err as { hint?: string }).hint ?? ''}`);
+  }
 }
 
 type Servers = { kafka: { brokers: string[] }; schemaRegistry: { url: string }; redis: { url: string } } | null;
@@ -51,6 +60,6 @@ export async function configFromEnv(env: NodeJS.ProcessEnv, stackFile: Servers, 
     brokers: c.KAFKA_BROKERS, registryUrl: c.SCHEMA_REGISTRY_URL, redisUrl: c.REDIS_URL, dataDir: c.APPROVALS_DATA_DIR, reviewers,
     httpPort: c.APPROVALS_HTTP_PORT, httpHost: c.APPROVALS_HTTP_HOST, fromBeginning: c.APPROVALS_START_AT === 'earliest', secureCookies: c.APPROVALS_SECURE_COOKIES === 'true', warrantTtlSeconds: c.WARRANT_TTL_SECONDS,
     ...(c.APPROVALS_GROUP ? { groupId: c.APPROVALS_GROUP } : {}),
-    ...(c.APPROVALS_ISSUER ? { issuer: c.APPROVALS_ISSUER } : {}),
+    trust: await serviceTrust(root, 'approvals', env),
   };
 }

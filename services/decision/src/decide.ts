@@ -3,7 +3,7 @@
 // logic is tested without servers.
 import { randomUUID } from 'node:crypto';
 import { approvedTopic, type Decision, type DeadLetter, type Intent, type Reason } from '@intentgate/contracts';
-import { canonicalJson, digestOf, sha256Hex, signWarrant, type SigningKey } from '@intentgate/evidence';
+import { canonicalJson, digestOf, sha256Hex, signWarrant, withSignature, type CertifiedSigner } from '@intentgate/evidence';
 import { decideWith, wasmEvaluator, type Outcome, type PolicyEngine, type PolicyError, type PolicyEvaluator } from '@intentgate/policy';
 import type { ContextSnapshot } from '@intentgate/context';
 import { IdentityError } from '@intentgate/evidence';
@@ -12,13 +12,15 @@ import type { OutgoingRecord } from '@intentgate/bus';
 
 export interface DecideSettings {
   issuer: string;
+  /** Names the receipts' producer: the signer's principal, then this instance. */
   producer: string;
   warrantTtlSeconds: number;
   policyTimeoutMicros: number;
   defaultApprovalDeadlineSeconds: number;
   /** Upper bound on any escalation deadline (the demo and tests use short ones). */
   approvalDeadlineCapSeconds: number;
-  key: SigningKey;
+  /** The worker's certified key: signs warrants, escalations and receipts. */
+  signer: CertifiedSigner;
   /** Who runs the policy; the active engine's own Wasm instance when absent. */
   evaluator?: PolicyEvaluator;
 }
@@ -78,7 +80,7 @@ function receipt(kind: 'decision', intentId: string, body: Record<string, unknow
   return {
     topic: 'receipts',
     key: intentId,
-    value: { receipt_id: randomUUID(), kind, intent_id: intentId, body, producer: settings.producer, produced_at: iso(nowMs) },
+    value: withSignature(settings.signer.key, 'Receipt', { receipt_id: randomUUID(), kind, intent_id: intentId, body, producer: settings.producer, produced_at: iso(nowMs) }),
   };
 }
 
@@ -95,14 +97,14 @@ function recordsOf(intent: Intent, decision: Decision, input: PolicyInput | null
     out.push({
       topic: 'approvals.requests',
       key: intent.intent_id,
-      value: {
+      value: withSignature(settings.signer.key, 'ApprovalRequest', {
         intent_id: intent.intent_id, decision_id: decision.decision_id, intent, intent_digest: decision.intent_digest,
         reasons: decision.reasons, quorum: typeof approval.quorum === 'number' && approval.quorum >= 1 ? approval.quorum : 1,
         reviewers: Array.isArray(approval.reviewers) ? approval.reviewers.filter((r): r is string => typeof r === 'string' && r.length > 0).slice(0, 64) : [],
         deadline: iso(nowMs + seconds * 1000), requested_at: iso(nowMs),
         ...(decision.policy ? { policy: decision.policy } : {}),
         sensitivity: input?.context.resource.sensitivity ?? intent.resource.properties.sensitivity,
-      },
+      }),
     });
   }
   out.push(receipt('decision', intent.intent_id, {
@@ -159,7 +161,7 @@ export async function decide(
   };
   if (decision.verdict === 'allow') {
     try {
-      decision.warrant = await signWarrant(settings.key, {
+      decision.warrant = await signWarrant(settings.signer.key, {
         issuer: settings.issuer, decisionId: decision.decision_id, intentId: intent.intent_id,
         intentDigest: decision.intent_digest, domain: intent.action.domain, ttlSeconds: settings.warrantTtlSeconds,
         now: Math.floor(nowMs / 1000),

@@ -8,8 +8,8 @@
 //   MCP_HOST          interface to listen on (default 127.0.0.1); MCP_PORT its port (default: free)
 // Over HTTP every request needs one of the configured tokens (Authorization: Bearer); over stdio
 // none: the process that started the gateway owns the channel.
-//   DECISION_JWKS_URL the decision service's warrant keys (default: from .intentgate/stack.json)
-//   APPROVALS_JWKS_URL the approvals service's warrant keys, for reviewed escalations (default: from stack.json; unset: none)
+//   INTENTGATE_TRUST_FILE the deployment's trust roots (default .intentgate/trust/trust.json): warrant
+//                     keys on warrant.keys count only when a root certified them
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -17,7 +17,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { DelegationHop, SpiffeId } from '@intentgate/contracts';
-import { jwksFromUrls } from '@intentgate/sdk';
+import { loadTrustFile } from '@intentgate/evidence';
 import { McpGateway, type McpCaller, type McpIdentity } from './mcp.ts';
 import { loadMcpCallers } from './mcp-tokens.ts';
 
@@ -32,8 +32,7 @@ const Env = z.object({
   KAFKA_BROKERS: z.string().min(1).transform((s) => s.split(',').map((b) => b.trim())),
   SCHEMA_REGISTRY_URL: z.url(),
   REDIS_URL: z.url(),
-  DECISION_JWKS_URL: z.url(),
-  APPROVALS_JWKS_URL: z.url().optional(),
+  INTENTGATE_TRUST_FILE: z.string().min(1).default(join(root, '.intentgate', 'trust', 'trust.json')),
   MCP_UPSTREAMS: z.string().min(1).transform((s) => Object.fromEntries(s.split(',').map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]))),
   MCP_AGENT_ID: SpiffeId.optional(),
   MCP_DELEGATION: z.string().transform((s) => JSON.parse(s) as unknown).pipe(z.array(DelegationHop).min(1)).optional(),
@@ -49,8 +48,6 @@ const parsed = Env.safeParse({
   KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? stack?.kafka.brokers.join(','),
   SCHEMA_REGISTRY_URL: process.env.SCHEMA_REGISTRY_URL ?? stack?.schemaRegistry.url,
   REDIS_URL: process.env.REDIS_URL ?? stack?.redis.url,
-  DECISION_JWKS_URL: process.env.DECISION_JWKS_URL ?? (stack?.decisionUrl ? `${stack.decisionUrl}/.well-known/jwks.json` : undefined),
-  APPROVALS_JWKS_URL: process.env.APPROVALS_JWKS_URL ?? (stack?.approvalsUrl ? `${stack.approvalsUrl}/.well-known/jwks.json` : undefined),
 });
 if (!parsed.success) {
   say(`error CONFIG_INVALID: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}\n  what to do: see the header of services/gateway/src/mcp-main.ts`);
@@ -73,6 +70,13 @@ if (c.MCP_TOKEN_SHA256) {
 if (c.MCP_TOKENS_FILE) callers.push(...await loadMcpCallers(c.MCP_TOKENS_FILE).catch((err: unknown) => fail((err as Error).message, 'Fix the file (see services/gateway/src/mcp-tokens.ts).')));
 if (stdio && !identity) fail('a stdio session needs the identity it acts for', 'Set MCP_AGENT_ID and MCP_DELEGATION.');
 if (!stdio && callers.length === 0) fail('no caller may use the HTTP endpoint', 'Set MCP_TOKEN_SHA256 (with MCP_AGENT_ID, MCP_DELEGATION) or MCP_TOKENS_FILE; make a token and its digest with `npm run intentgate -- mcp token`.');
+let roots;
+try {
+  roots = await loadTrustFile(c.INTENTGATE_TRUST_FILE);
+} catch (err) {
+  say(`error ${(err as { code?: string }).code ?? 'CONFIG_INVALID'}: ${(err as Error).message}\n  what to do: ${(err as { hint?: string }).hint ?? 'see the header of services/gateway/src/mcp-main.ts'}`);
+  process.exit(1);
+}
 const upstreams: Record<string, Client> = {};
 for (const [name, url] of Object.entries(c.MCP_UPSTREAMS)) {
   const client = new Client({ name: 'intentgate-mcp-gateway', version: '0.1.0' });
@@ -83,8 +87,8 @@ const gateway = await McpGateway.start({
   brokers: c.KAFKA_BROKERS, registryUrl: c.SCHEMA_REGISTRY_URL, redisUrl: c.REDIS_URL, upstreams, port: c.MCP_PORT, host: c.MCP_HOST,
   callers, ...(identity ? { identity } : {}),
   // Warrants come from the decision worker, and for a reviewed escalation from the approvals service.
-  issuer: c.APPROVALS_JWKS_URL ? ['intentgate-decision', 'intentgate-approvals'] : 'intentgate-decision',
-  jwks: jwksFromUrls([c.DECISION_JWKS_URL, c.APPROVALS_JWKS_URL].filter((u): u is string => !!u)),
+  issuer: ['intentgate-decision', 'intentgate-approvals'],
+  trust: { roots },
 });
 if (stdio) await gateway.mcpServer().connect(new StdioServerTransport());
 say(`mcp gateway ready: ${stdio ? 'stdio' : gateway.url}`);

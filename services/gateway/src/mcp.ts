@@ -17,8 +17,9 @@ import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Intent } from '@intentgate/contracts';
-import { bearerToken, digestOf, listenUrl, TokenDigests, WarrantError } from '@intentgate/evidence';
-import { AgentClient, DecisionTimeout, WarrantGuard, type KeySource } from '@intentgate/sdk';
+import { Bus } from '@intentgate/bus';
+import { bearerToken, digestOf, listenUrl, TokenDigests, WarrantError, type Jwks, type TrustRoots } from '@intentgate/evidence';
+import { AgentClient, DecisionTimeout, WarrantGuard, WarrantKeyring } from '@intentgate/sdk';
 
 export interface McpIdentity {
   agentId: string;
@@ -48,8 +49,10 @@ export interface McpGatewayOptions {
   /** Who a stdio session (mcpServer() without an identity) acts as. */
   identity?: McpIdentity;
   issuer: string | readonly string[];
-  /** The decision service's warrant keys: a JWKS or a fetcher (e.g. its /.well-known/jwks.json). */
-  jwks: Exclude<KeySource, 'bus'>;
+  /** The deployment's trust roots: warrant keys on warrant.keys count only when a root certified them. */
+  trust: { roots: TrustRoots };
+  /** Warrant keys the gateway is configured with instead (a fixed issuer key); never keys from the bus. */
+  jwks?: Jwks;
   decisionTimeoutMs?: number;
   port?: number;
   /** Interface to listen on: 127.0.0.1 unless configured otherwise (MCP_HOST). */
@@ -65,6 +68,7 @@ export class McpGateway {
   readonly #callers: TokenDigests<McpCaller>;
   #agent!: AgentClient;
   #guard!: WarrantGuard;
+  #keysBus: Bus | null = null;
   #tools: Array<{ server: string; name: string; description?: string; inputSchema: unknown; destructive: boolean }> = [];
   #http!: HttpServer;
   #stopping: Promise<void> | null = null;
@@ -80,7 +84,15 @@ export class McpGateway {
     const gw = new McpGateway(options);
     await gw.#redis.connect().catch(() => {}); // claims fail (and calls are refused) until Redis answers
     gw.#agent = await AgentClient.connect({ brokers: options.brokers, registryUrl: options.registryUrl, clientId: 'intentgate-mcp-gateway' });
-    gw.#guard = new WarrantGuard(gw.#redis, { issuer: options.issuer, domain: 'ai', holder: 'mcp-gateway', jwks: options.jwks });
+    let keys: Jwks | WarrantKeyring;
+    if (options.jwks) keys = options.jwks;
+    else {
+      gw.#keysBus = new Bus({ brokers: options.brokers, registryUrl: options.registryUrl, clientId: 'intentgate-mcp-gateway-keys' });
+      const keyring = new WarrantKeyring(gw.#keysBus, options.trust.roots);
+      await keyring.start();
+      keys = keyring;
+    }
+    gw.#guard = new WarrantGuard(gw.#redis, { issuer: options.issuer, domain: 'ai', holder: 'mcp-gateway', jwks: keys });
     for (const [server, client] of Object.entries(options.upstreams)) {
       const { tools } = await client.listTools();
       for (const t of tools) {
@@ -177,6 +189,7 @@ export class McpGateway {
     this.#stopping ??= (async () => {
       await new Promise<void>((r) => this.#http.close(() => r()));
       await this.#agent.close();
+      await this.#keysBus?.close();
       await this.#redis.quit().catch(() => this.#redis.disconnect());
     })();
     return this.#stopping;

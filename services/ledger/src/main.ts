@@ -7,6 +7,7 @@ import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { z } from 'zod';
+import { loadTrustFile } from '@intentgate/evidence';
 import { loadLedgerTokens, type LedgerToken } from './access.ts';
 import { LedgerService } from './service.ts';
 
@@ -25,6 +26,8 @@ const Env = z.object({
   LEDGER_GROUP: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/).default('intentgate-ledger'),
   LEDGER_CHECKPOINT_EVERY: z.coerce.number().int().min(1).default(100),
   LEDGER_CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(50).default(2_000),
+  /** The trust file (roots, operators): which receipts are evidence. Default .intentgate/trust/trust.json. */
+  INTENTGATE_TRUST_FILE: z.string().min(1).default(join(root, '.intentgate', 'trust', 'trust.json')),
 });
 const parsed = Env.safeParse({
   ...process.env,
@@ -53,12 +56,14 @@ if (tokensFile) {
 }
 let ledger: LedgerService;
 try {
+  const roots = await loadTrustFile(c.INTENTGATE_TRUST_FILE);
   ledger = await LedgerService.start({
+    trust: { roots },
     brokers: c.KAFKA_BROKERS, registryUrl: c.SCHEMA_REGISTRY_URL, dataDir: c.LEDGER_DATA_DIR, httpPort: c.LEDGER_HTTP_PORT, httpHost: c.LEDGER_HTTP_HOST, tokens,
     groupId: c.LEDGER_GROUP, checkpointEvery: c.LEDGER_CHECKPOINT_EVERY, checkpointIntervalMs: c.LEDGER_CHECKPOINT_INTERVAL_MS, logger,
   });
 } catch (err) {
-  logger.fatal({ code: (err as { code?: string }).code ?? 'START_FAILED', err: (err as Error).message }, 'ledger could not start');
+  logger.fatal({ code: (err as { code?: string }).code ?? 'START_FAILED', err: (err as Error).message, hint: (err as { hint?: string }).hint }, 'ledger could not start');
   process.exit(1);
 }
 logger.info({ http: ledger.httpUrl, dataDir: c.LEDGER_DATA_DIR, key: ledger.verifierKey, tokens: tokens.map((t) => `${t.name}:${t.roles.join('+')}`) }, 'ledger ready');

@@ -6,7 +6,11 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { Bus, type BatchingProducer, type BusConsumer, type IncomingRecord, type Logger } from '@intentgate/bus';
 import { topicSpec, type Checkpoint, type Decision, type MessageName, type PolicyBundle, type Receipt, type WarrantKey } from '@intentgate/contracts';
-import { bearerToken, listenUrl, MerkleLog, sha256Hex, signCheckpoint, signerFor, verifierKeyText, writeAuditBundle, type NoteSigner } from '@intentgate/evidence';
+import {
+  bearerToken, listenUrl, MerkleLog, operatorKeys, receiptSignerAllowed, recordKeyId, sha256Hex, signCheckpoint, signerFor, TrustError, verifierKeyText, verifyRecord, writeAuditBundle,
+  type NoteSigner, type TrustedKey, type TrustRoots,
+} from '@intentgate/evidence';
+import { WarrantKeyring } from '@intentgate/sdk';
 import { replayDecision } from '@intentgate/policy';
 import { LedgerAccess, type LedgerRoute, type LedgerToken } from './access.ts';
 
@@ -19,6 +23,12 @@ export interface LedgerOptions {
   /** … or this long after the first unchecked receipt. */
   checkpointIntervalMs?: number;
   signer?: NoteSigner;
+  /**
+   * The deployment's trust roots: a receipt is appended only when it is signed by an operator
+   * key or by a key a root certified to sign receipts of its kind, for the producer it names.
+   * Anything else is dead-lettered with its code, never appended.
+   */
+  trust: { roots: TrustRoots };
   httpPort?: number;
   /** Interface the HTTP API listens on: 127.0.0.1 unless configured otherwise (LEDGER_HTTP_HOST). */
   httpHost?: string;
@@ -48,6 +58,8 @@ export class LedgerService {
   readonly #decisions = new Map<string, { partition: number; receiptId: string }>();
   readonly #warrantKeys = new Map<string, WarrantKey>();
   #producer!: BatchingProducer;
+  #keyring!: WarrantKeyring;
+  #operators: TrustedKey[] = [];
   #consumer: BusConsumer<MessageName> | null = null;
   #server: Server | null = null;
   #timer: NodeJS.Timeout | null = null;
@@ -110,10 +122,14 @@ export class LedgerService {
     }
     await this.#bus.registerSchemas();
     this.#producer = this.#bus.producer();
+    this.#operators = operatorKeys(this.#options.trust.roots);
+    this.#keyring = new WarrantKeyring(this.#bus, this.#options.trust.roots, this.#logger);
+    await this.#keyring.start();
     this.#consumer = this.#bus.consumer<MessageName>({
       groupId: this.#options.groupId ?? 'intentgate-ledger',
       topics: ['receipts', 'policy.bundles', 'warrant.keys'],
       fromBeginning: true,
+      refuse: async (r) => (r.topic === 'receipts' ? this.#checkReceipt(r.value as Receipt) : null),
       handle: (records) => this.#handle(records),
     });
     await this.#consumer.start();
@@ -121,6 +137,23 @@ export class LedgerService {
       this.#options.checkpointIntervalMs ?? 2_000);
     await this.#listen(this.#options.httpPort ?? 0, this.#options.httpHost ?? '127.0.0.1');
     this.#ready = true;
+  }
+
+  /** Why a receipt is not evidence of what its producer did; null when its signature says it is. */
+  async #checkReceipt(receipt: Receipt): Promise<{ code: string; message: string } | null> {
+    const resolve = (kid: string) => this.#operators.find((k) => k.kid === kid) ?? this.#keyring.get(kid);
+    const allowed = (k: TrustedKey) => receiptSignerAllowed(k, receipt);
+    try {
+      // A producer's key is published before its first receipt: one not read yet is looked for.
+      const kid = recordKeyId(receipt);
+      if (kid !== undefined && !resolve(kid)) await this.#keyring.lookup(kid);
+      verifyRecord('Receipt', receipt, resolve, allowed);
+      return null;
+    } catch (err) {
+      const code = err instanceof TrustError ? `RECEIPT_${err.code.replace(/^RECORD_/, '')}` : 'RECEIPT_UNVERIFIED';
+      this.#logger.error({ code, receipt: receipt.receipt_id, kind: receipt.kind, producer: receipt.producer }, `receipt refused: ${(err as Error).message}`);
+      return { code, message: (err as Error).message };
+    }
   }
 
   async #handle(records: IncomingRecord<MessageName>[]): Promise<void> {
@@ -141,6 +174,10 @@ export class LedgerService {
         continue;
       }
       const receipt = r.value as Receipt;
+      // A receipt id is appended once: a re-sent receipt (an executor reporting an outcome again,
+      // every worker recording the same refused activation) is the same evidence.
+      const log = this.logs.get(r.partition)!;
+      if (log.indexOf(receipt.receipt_id) !== undefined || byPartition.get(r.partition)?.some((e) => e.receipt.receipt_id === receipt.receipt_id)) continue;
       const list = byPartition.get(r.partition) ?? [];
       list.push({ offset: r.offset, receipt });
       byPartition.set(r.partition, list);
