@@ -40,4 +40,4 @@ export async function eventually(predicate: () => boolean, what: string, timeout
 }
 export { starterBundle, variantBundle, signedBundleOf, bundleFiles, type PolicyData } from './bundles.ts';
 export { decisionWorker, freshContext, approvalsService, TEST_REVIEWERS } from './workers.ts';
-export { testTrust, serviceTrust, activate, type TestTrust } from './trust.ts';
+export { testTrust, serviceTrust, activate, publishSigningKey, type TestTrust } from './trust.ts';

@@ -2,6 +2,9 @@
 // publisher key for the whole run (made by the global setup, as `intentgate trust init` makes
 // them), and a freshly certified key for each service a test starts.
 import { randomUUID } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { inject } from 'vitest';
 import type { Bus } from '@intentgate/bus';
 import { publishAndActivate, type PublishOptions } from '@intentgate/decision';
@@ -25,7 +28,9 @@ let material: Promise<TestTrust> | null = null;
 
 export function testTrust(): Promise<TestTrust> {
   material ??= (async () => {
-    const { paths, roots } = await ensureTrustMaterial(inject('trustDir'));
+    // The integration run's shared material; a unit test (no global setup) gets its own.
+    const dir = inject('trustDir') ?? join(await mkdtemp(join(tmpdir(), 'ig-trust-')), 'trust');
+    const { paths, roots } = await ensureTrustMaterial(dir);
     const publisher = await loadPrivateKey(paths.policyPublisherJwk);
     return {
       paths, roots, root: await loadPrivateKey(paths.rootKey), operator: await loadPrivateKey(paths.operatorKey),
@@ -45,4 +50,12 @@ export async function serviceTrust(service: ServiceName): Promise<{ roots: Trust
 /** publishAndActivate signed with the test operator key. */
 export async function activate(bus: Bus, bundle: BuiltBundle, options: Omit<PublishOptions, 'operator'>): Promise<void> {
   await publishAndActivate(bus, bundle, { ...options, operator: (await testTrust()).operator });
+}
+
+/** Publishes a signer's key with its certificate on warrant.keys, as every signing service does at start. */
+export async function publishSigningKey(bus: Bus, signer: CertifiedSigner): Promise<void> {
+  await bus.producer().send({
+    topic: 'warrant.keys', key: signer.key.kid,
+    value: { issuer: signer.principal, kid: signer.key.kid, jwk: { ...publicJwkOf(signer.key), alg: 'EdDSA', use: 'sig' }, published_at: new Date().toISOString(), certificate: signer.certificate },
+  });
 }

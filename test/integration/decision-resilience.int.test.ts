@@ -10,7 +10,7 @@ import { ContextStore } from '@intentgate/context';
 import { DecisionService } from '@intentgate/decision';
 import { projectRoot } from '@intentgate/infra';
 import type { BuiltBundle } from '@intentgate/policy';
-import { activate, eventually, serviceTrust, stack, starterBundle, testBus, testLogger, uniqueGroup, variantBundle } from '@intentgate/test';
+import { activate, eventually, serviceTrust, stack, starterBundle, testBus, testLogger, testTrust, uniqueGroup, variantBundle } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/load';
 const bus = testBus();
@@ -140,6 +140,8 @@ describe('crash', () => {
     const env = {
       ...process.env, KAFKA_BROKERS: s.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: s.schemaRegistry.url, REDIS_URL: s.redis.url,
       DECISION_TENANT: tenant, DECISION_GROUP: uniqueGroup('crash'), DECISION_INSTANCE_ID: 'crash-1', CONTEXT_FRESHNESS_MS: '600000', LOG_LEVEL: 'warn',
+      // One signer across the crash: the restarted worker is the same worker.
+      INTENTGATE_TRUST_FILE: (await testTrust()).paths.trustFile, INTENTGATE_SIGNER_FILE: (await serviceTrust('decision')).signerFile,
     };
     const main = join(projectRoot, 'services', 'decision', 'src', 'main.ts');
     const launch = (): { child: ChildProcess; ready: Promise<void> } => {

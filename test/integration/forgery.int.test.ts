@@ -18,7 +18,7 @@ import { ensureOpa } from '@intentgate/infra';
 import { LedgerService } from '@intentgate/ledger';
 import { buildBundle, type BuiltBundle } from '@intentgate/policy';
 import { AgentClient, ExecutorRuntime } from '@intentgate/sdk';
-import { activate, approvalsService, eventually, serviceTrust, stack, starterBundle, testBus, testLogger, testTrust, uniqueGroup } from '@intentgate/test';
+import { activate, approvalsService, eventually, serviceTrust, stack, starterBundle, testBus, testLogger, testTrust, uniqueGroup, variantBundle } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/forger';
 const tenant = `forgery-${randomUUID().slice(0, 8)}`;
@@ -168,7 +168,19 @@ describe('forgeries on an open bus, refused by the services', () => {
     // A tool call the real policy denies (not on the allowlist), decided after the forgeries.
     const d = await agent.decide(intent({ action: { name: 'mcp.tool.call', domain: 'ai', reversible: true }, resource: { type: 'mcp_tool', id: 'demo/delete_everything', properties: { sensitivity: 'internal' } } }));
     expect(d).toMatchObject({ verdict: 'deny', reasons: [{ code: 'TOOL_NOT_ALLOWED' }], policy: { bundle_digest: bundle.digest, version: 'real' } });
-    expect(decision.active.current && 'ref' in decision.active.current ? decision.active.current.ref.bundle_digest : null).toBe(bundle.digest);
+    const inForce = () => (decision.active.current && 'ref' in decision.active.current ? decision.active.current.ref.bundle_digest : null);
+    expect(inForce()).toBe(bundle.digest);
+
+    // A newer signed policy, then the operator's older activation published again: a rollback nobody asked for.
+    const newer = await variantBundle((data) => (data.approval.deadline_seconds = 301), 'newer');
+    await activate(bus, newer, { version: 'newer', tenant, by: 'test' });
+    await eventually(() => inForce() === newer.digest, 'the newer bundle in force');
+    const replayed = withSignature((await testTrust()).operator, 'PolicyActivation', {
+      tenant, bundle_digest: bundle.digest, version: 'real', activated_at: new Date(Date.now() - 3_600_000).toISOString(), activated_by: 'test',
+    });
+    await attacker.send({ topic: 'policy.activations', key: tenant, value: replayed });
+    await eventually(() => refused('ACTIVATION_STALE', bundle.digest), 'the stale activation refused');
+    expect(inForce()).toBe(newer.digest);
   });
 
   it('receipts that are unsigned, signed by a stranger, or signed by a real key beyond its authority never enter the ledger', async () => {

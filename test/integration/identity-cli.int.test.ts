@@ -105,9 +105,11 @@ describe('intentgate identity', () => {
 
   it('a bad TRUST_BUNDLES entry is a configuration error that says what to do', async () => {
     const s = stack();
-    await expect(configFromEnv({ KAFKA_BROKERS: s.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: s.schemaRegistry.url, REDIS_URL: s.redis.url, TRUST_BUNDLES: 'nodomain' }))
-      .rejects.toThrow(/not <trust-domain>=<JWKS file or URL>/);
-    await expect(configFromEnv({ KAFKA_BROKERS: s.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: s.schemaRegistry.url, REDIS_URL: s.redis.url, TRUST_BUNDLES: `${TD}=/nope.json` }))
-      .rejects.toThrow(/cannot load/);
+    const base = {
+      KAFKA_BROKERS: s.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: s.schemaRegistry.url, REDIS_URL: s.redis.url,
+      INTENTGATE_TRUST_FILE: (await testTrust()).paths.trustFile, INTENTGATE_SIGNER_FILE: (await serviceTrust('decision')).signerFile,
+    };
+    await expect(configFromEnv({ ...base, TRUST_BUNDLES: 'nodomain' })).rejects.toThrow(/not <trust-domain>=<JWKS file or URL>/);
+    await expect(configFromEnv({ ...base, TRUST_BUNDLES: `${TD}=/nope.json` })).rejects.toThrow(/cannot load/);
   });
 });

@@ -14,7 +14,7 @@ import { newBearerToken, parseVerifierKey, verifyCheckpoint, verifyConsistency, 
 import { projectRoot } from '@intentgate/infra';
 import { LedgerService, originOf, type LedgerToken } from '@intentgate/ledger';
 import { replayDecision, type BuiltBundle, type EngineCache } from '@intentgate/policy';
-import { activate, eventually, serviceTrust, stack, starterBundle, testBus, testLogger, testTrust, uniqueGroup, variantBundle } from '@intentgate/test';
+import { activate, eventually, publishSigningKey, serviceTrust, stack, starterBundle, testBus, testLogger, testTrust, uniqueGroup, variantBundle } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/ledger-load';
 const bus = testBus();
@@ -347,9 +347,13 @@ describe('ledger crash', () => {
       return { child, ready };
     };
     const marker = randomUUID();
-    const receipts = Array.from({ length: 2_000 }, (_, i) => ({
+    // Signed as an executor's receipts are (the ledger appends nothing else), by a key published first.
+    const { signer } = await serviceTrust('executor');
+    await publishSigningKey(bus, signer);
+    const { withSignature } = await import('@intentgate/evidence');
+    const receipts = Array.from({ length: 2_000 }, (_, i) => withSignature(signer.key, 'Receipt', {
       receipt_id: randomUUID(), kind: 'execution' as const, intent_id: randomUUID(), body: { marker, i, pad: 'x'.repeat(500) },
-      producer: 'crash-test', produced_at: new Date().toISOString(),
+      producer: `${signer.principal}/crash-test`, produced_at: new Date().toISOString(),
     }));
     const first = launch();
     await first.ready;

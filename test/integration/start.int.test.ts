@@ -95,6 +95,14 @@ describe('npm start', { timeout: 360_000 }, () => {
     expect(out).toMatch(/tools\/call demo_write_note → ok: note \d+ saved/);
     expect(out).toMatch(/tools\/call demo_delete_all_notes → error: denied by IntentGate: TOOL_NOT_ALLOWED \(decision [0-9a-f-]{36}\)/);
     expect(out).toMatch(/delete invoices, asked by a tool output\s+data\s+data\.delete\s+deny\s+TAINTED_SOURCE\s+not executed\s+(\d+) of \1 rows remain/);
+    // The trust roots: where the keys live, and the demo's forgeries, each refused by the service that reads it.
+    expect(out).toMatch(/trust\s+\S*trust\/trust\.json \(roots every service is configured with\); private keys beside it: root \S+root\.jwk/);
+    expect(out).toMatch(/forged warrant key \+ "approved" delete\s+data\s+data\.delete\s+none made\s+key KEY_CERT_BAD_SIGNATURE\s+refused \(WARRANT_UNKNOWN_KEY\)\s+(\d+) of \1 rows remain/);
+    expect(out).toMatch(/allow-all bundle \+ forged activation\s+ai\s+mcp\.tool\.call\s+deny\s+TOOL_NOT_ALLOWED \(BUNDLE_UNSIGNED, ACTIVATION_SIGNATURE_INVALID\)\s+not executed\s+decided under local-[0-9a-f]{12}/);
+    const trustDir = join(dirname(run.stackFile), 'trust');
+    for (const key of ['root.jwk', 'operator.jwk', 'policy-publisher.pem', 'signers/decision.json']) {
+      expect(statSync(join(trustDir, key)).mode & 0o077, `${key} is private`).toBe(0);
+    }
     const file = JSON.parse(readFileSync(run.stackFile, 'utf8')) as StackFile;
     // Headless review against the running stack: the CLI finds the approvals service and the local reviewer's token.
     const cli = spawnSync(process.execPath, ['--disable-warning=TimeoutNegativeWarning', join(projectRoot, 'packages', 'cli', 'bin', 'intentgate.ts'), 'approvals', 'list'],

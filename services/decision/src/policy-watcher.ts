@@ -31,6 +31,8 @@ export class PolicyWatcher {
   #pending: { digest: string; version: string } | null = null;
   #lastActivationOffset = -1n;
   readonly #trust: TrustRoots;
+  /** When the activation in force for this tenant was signed: an older one published again is a rollback nobody asked for. */
+  #inForceSince = Number.NEGATIVE_INFINITY;
   readonly #onRefused: (refusal: PolicyRefusal) => Promise<void>;
 
   constructor(bus: Bus, active: ActivePolicy, tenant: string, logger: Logger, trust: TrustRoots, onRefused: (refusal: PolicyRefusal) => Promise<void>) {
@@ -56,13 +58,17 @@ export class PolicyWatcher {
       }
     }
     const activation = r.value as PolicyActivation;
+    const refusal = (code: BundleTrustCode, message: string): PolicyRefusal => ({ code, message, record, bundleDigest: activation.bundle_digest, tenant: activation.tenant, version: activation.version });
     try {
       verifyOperatorRecord(this.#trust, 'PolicyActivation', activation);
-      return null;
     } catch (err) {
-      const code = err instanceof TrustError && err.code === 'RECORD_UNSIGNED' ? 'ACTIVATION_UNSIGNED' : 'ACTIVATION_SIGNATURE_INVALID';
-      return { code, message: (err as Error).message, record, bundleDigest: activation.bundle_digest, tenant: activation.tenant, version: activation.version };
+      return refusal(err instanceof TrustError && err.code === 'RECORD_UNSIGNED' ? 'ACTIVATION_UNSIGNED' : 'ACTIVATION_SIGNATURE_INVALID', (err as Error).message);
     }
+    // A signed activation is replayable by anyone who can write the topic; only a newer one may change the policy.
+    if (activation.tenant === this.#tenant && Date.parse(activation.activated_at) < this.#inForceSince) {
+      return refusal('ACTIVATION_STALE', `activated_at ${activation.activated_at} is older than the activation in force (${new Date(this.#inForceSince).toISOString()}): an old activation published again; activate anew to roll back`);
+    }
+    return null;
   }
 
   async start(): Promise<void> {
@@ -101,6 +107,7 @@ export class PolicyWatcher {
 
   async #onActivation(activation: PolicyActivation): Promise<void> {
     if (activation.tenant !== this.#tenant) return;
+    this.#inForceSince = Math.max(this.#inForceSince, Date.parse(activation.activated_at));
     if (this.#active.has(activation.bundle_digest)) await this.#activate(activation.bundle_digest, activation.version);
     else this.#pending = { digest: activation.bundle_digest, version: activation.version }; // the bundle record has not arrived yet
   }
