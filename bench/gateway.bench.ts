@@ -45,9 +45,10 @@ try {
   });
   stops.unshift(() => service.stop());
   const token = `bench-${randomUUID()}`;
-  const gateway = await Gateway.start({ brokers: kafka.brokers, registryUrl: schemaRegistry.url, callers: { bench: token } });
+  const roots = await loadTrustFile(trust.trustFile);
+  const gateway = await Gateway.start({ roots, brokers: kafka.brokers, registryUrl: schemaRegistry.url, callers: { bench: token } });
   stops.unshift(() => gateway.stop());
-  const agent = await AgentClient.connect({ brokers: kafka.brokers, registryUrl: schemaRegistry.url });
+  const agent = await AgentClient.connect({ trust: { roots }, brokers: kafka.brokers, registryUrl: schemaRegistry.url });
   stops.unshift(() => agent.close());
 
   const delegation = [{ principal: 'alice@bench.test', kind: 'human' as const, scope: ['*'] }, { principal: AGENT, kind: 'agent' as const, scope: ['data:*'] }];

@@ -113,7 +113,7 @@ try {
   say(`  addresses ${shown.startsWith('..') ? file : shown}`);
   if (system && withDemo) {
     say('\nDemo agent: eleven intents across the four domains; one escalation is approved by the local reviewer, the other is left unanswered and denied at its deadline…\n');
-    agent = await AgentClient.connect({ brokers: stack.info.kafka.brokers, registryUrl: stack.info.schemaRegistry.url, clientId: 'demo-agent' });
+    agent = await AgentClient.connect({ brokers: stack.info.kafka.brokers, registryUrl: stack.info.schemaRegistry.url, clientId: 'demo-agent', trust: { roots: system.roots } });
     const approvalsUrl = system.approvals.url;
     const tokenFile = system.localReviewer?.tokenFile;
     const rows = await runDemo(agent, bus, system.executors, {

@@ -11,7 +11,7 @@ import { DecisionService, publishAndActivate } from '@intentgate/decision';
 import { Executors } from '@intentgate/executors';
 import { LedgerService, loadLedgerTokens, type LedgerToken } from '@intentgate/ledger';
 import { McpGateway } from '@intentgate/gateway';
-import { certifyService, ensureTrustMaterial, loadPrivateKey, newBearerToken, publicJwkOf, tokenDigest, type TrustPaths } from '@intentgate/evidence';
+import { certifyService, ensureTrustMaterial, loadPrivateKey, newBearerToken, publicJwkOf, tokenDigest, type TrustPaths, type TrustRoots } from '@intentgate/evidence';
 import { DEMO_AGENT } from '@intentgate/demo';
 import { buildBundle } from '@intentgate/policy';
 import { seedDemoContext } from '@intentgate/demo';
@@ -34,6 +34,8 @@ export interface RunningSystem {
   bundle: { digest: string; version: string };
   /** Where the deployment's trust material lives (the trust file, the root, operator and publisher keys, each service's signer). */
   trust: TrustPaths;
+  /** The public roots in that trust file. */
+  roots: TrustRoots;
   logFile: string;
   stop(): Promise<void>;
 }
@@ -191,7 +193,7 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
   });
   let stopped: Promise<void> | null = null;
   return {
-    decision, approvals, localReviewer: reviewers.local, ledger, ledgerTokenFile: ledgerTokens.tokenFile, mcpGateway, mcpTokenFile: mcpToken.file, executors, store, bundle: { digest: bundle.digest, version }, trust: trust.paths, logFile,
+    decision, approvals, localReviewer: reviewers.local, ledger, ledgerTokenFile: ledgerTokens.tokenFile, mcpGateway, mcpTokenFile: mcpToken.file, executors, store, bundle: { digest: bundle.digest, version }, trust: trust.paths, roots: trust.roots, logFile,
     stop: () => (stopped ??= (async () => {
       clearInterval(feeder);
       await mcpGateway.stop();

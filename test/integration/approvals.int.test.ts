@@ -120,7 +120,7 @@ beforeAll(async () => {
   });
   await watch.start();
   stoppers.push(watch);
-  agent = await AgentClient.connect({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, clientId: 'approvals-test-agent' });
+  agent = await AgentClient.connect({ trust: { roots: (await testTrust()).roots }, brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, clientId: 'approvals-test-agent' });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],

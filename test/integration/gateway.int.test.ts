@@ -6,7 +6,7 @@ import type { Decision } from '@intentgate/contracts';
 import { exampleIntent } from '@intentgate/contracts/examples';
 import { Gateway } from '@intentgate/gateway';
 import { generateSigningKey, issueSvid, jwksOf, type SigningKey } from '@intentgate/evidence';
-import { decisionWorker, stack, testBus } from '@intentgate/test';
+import { decisionWorker, stack, testBus, testTrust } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/gateway-caller';
 const TOKEN = `tok-${randomUUID()}`;
@@ -42,7 +42,7 @@ beforeAll(async () => {
   stoppers.push(() => service.stop());
   key = await generateSigningKey('example.org-gw');
   gateway = await Gateway.start({
-    brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, callers: { tests: TOKEN }, maxBodyBytes: 16 * 1024,
+    roots: (await testTrust()).roots, brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, callers: { tests: TOKEN }, maxBodyBytes: 16 * 1024,
     trust: new Map([['example.org', jwksOf([key])]]),
   });
   stoppers.push(() => gateway.stop());

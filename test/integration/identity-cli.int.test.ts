@@ -44,7 +44,7 @@ beforeAll(async () => {
   });
   const service = await DecisionService.start({ ...fromEnv, groupId: uniqueGroup('identity-cli'), logger: testLogger() });
   stoppers.push(() => service.stop());
-  agent = await AgentClient.connect({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url });
+  agent = await AgentClient.connect({ trust: { roots: (await testTrust()).roots }, brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url });
   stoppers.push(() => agent.close());
 }, 600_000);
 

@@ -8,7 +8,7 @@ import { exampleIntent } from '@intentgate/contracts/examples';
 import { ContextStore } from '@intentgate/context';
 import { generateSigningKey, issueDelegation, issueSvid, jwksOf, type Jwks, type SigningKey } from '@intentgate/evidence';
 import { AgentClient, ExecutorRuntime, type AgentCredentials } from '@intentgate/sdk';
-import { decisionWorker, eventually, serviceTrust, stack, testBus, uniqueGroup } from '@intentgate/test';
+import { decisionWorker, eventually, serviceTrust, stack, testBus, testTrust, uniqueGroup } from '@intentgate/test';
 
 const TD = 'acme.test';
 const HUMAN = 'carol@acme.test';
@@ -57,7 +57,7 @@ beforeAll(async () => {
   store = new ContextStore({ redisUrl: s.redis.url, freshnessMs: 600_000 });
   await store.connect();
   stoppers.push(() => service.stop());
-  agent = await AgentClient.connect({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url });
+  agent = await AgentClient.connect({ trust: { roots: (await testTrust()).roots }, brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url });
   stoppers.push(() => agent.close());
   const executor = await ExecutorRuntime.start({
     brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, domain: 'data', executorId: 'identity-data',

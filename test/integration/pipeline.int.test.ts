@@ -61,7 +61,7 @@ beforeAll(async () => {
   await store.connect();
   await store.markSynced();
   service = await startService({ tenant });
-  agent = await AgentClient.connect({ brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url });
+  agent = await AgentClient.connect({ trust: { roots: (await testTrust()).roots }, brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url });
   executor = await ExecutorRuntime.start({
     brokers: s.kafka.brokers, registryUrl: s.schemaRegistry.url, redisUrl: s.redis.url, domain: 'data',
     executorId: 'test-data', issuer: ISSUER, groupId: uniqueGroup('executor'),

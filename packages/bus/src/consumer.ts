@@ -147,6 +147,7 @@ export class BusConsumer<N extends MessageName> {
       const messages = new Map(batch.messages.map((m) => [m.offset, m]));
       const kept: IncomingRecord<N>[] = [];
       for (const record of decoded.records) {
+        await heartbeat(); // a refusal may wait on a lookup: the member keeps its place meanwhile
         const reason = await refuse(record);
         if (reason === null) kept.push(record);
         else decoded.poison.push({ topic: record.topic, partition: record.partition, message: messages.get(record.offset)!, error: null, reason });

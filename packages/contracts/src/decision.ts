@@ -28,6 +28,12 @@ export const Decision = z
     input_digest: Sha256Hex.nullable(),
     decided_at: Timestamp,
     warrant: CompactJws.optional(),
+    /**
+     * By the service that decided (a key a root certified to issue warrants): an agent or a
+     * gateway takes no decision from the bus that no decider signed. Optional in the contract
+     * so the reader refuses an unsigned one itself.
+     */
+    signature: CompactJws.optional(),
   })
   .superRefine((d, ctx) => {
     if (d.verdict === 'allow' && d.warrant === undefined) {

@@ -10,7 +10,7 @@ export const POLICY_FAILURE_CODES = [
 export type PolicyFailureCode = (typeof POLICY_FAILURE_CODES)[number];
 
 /** Why a published bundle or activation is refused before it is loaded (the policy in force stays). */
-export type BundleTrustCode = 'BUNDLE_UNSIGNED' | 'BUNDLE_SIGNATURE_INVALID' | 'ACTIVATION_UNSIGNED' | 'ACTIVATION_SIGNATURE_INVALID' | 'ACTIVATION_STALE';
+export type BundleTrustCode = 'BUNDLE_UNSIGNED' | 'BUNDLE_SIGNATURE_INVALID' | 'ACTIVATION_UNSIGNED' | 'ACTIVATION_SIGNATURE_INVALID' | 'ACTIVATION_STALE' | 'BUNDLE_DIGEST_MISMATCH';
 
 export class PolicyError extends Error {
   readonly code: PolicyFailureCode | 'BUILD_FAILED';

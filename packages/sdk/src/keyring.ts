@@ -22,17 +22,28 @@ export class WarrantKeyring {
   /** Keys refused since start, by reason code. */
   readonly refused = new Map<string, number>();
 
-  constructor(bus: Bus, roots: TrustRoots, logger?: Logger) {
+  readonly #atTimeOfUse: boolean;
+
+  /**
+   * With `atTimeOfUse`, a certificate that has expired by now is still admitted (its expiry kept
+   * on the key): for readers of evidence, which check it against the time the record was made.
+   */
+  constructor(bus: Bus, roots: TrustRoots, logger?: Logger, options: { atTimeOfUse?: boolean } = {}) {
     this.#bus = bus;
     this.#roots = roots;
     this.#logger = logger;
+    this.#atTimeOfUse = options.atTimeOfUse ?? false;
   }
 
   /** Verifies a published key record; its refusal as a reason, or null when it is accepted. */
   admit(record: WarrantKey): { code: string; message: string } | null {
     try {
-      const trusted = verifyKeyCertificate(this.#roots.roots, record);
-      this.#keys.set(trusted.kid, trusted);
+      const trusted = verifyKeyCertificate(this.#roots.roots, record, this.#atTimeOfUse ? 0 : undefined);
+      // The first certified record for a key id stays: a later one cannot widen or replace it.
+      if (!this.#keys.has(trusted.kid)) this.#keys.set(trusted.kid, trusted);
+      else if (this.#keys.get(trusted.kid)!.key.export({ format: 'jwk' }).x !== trusted.key.export({ format: 'jwk' }).x) {
+        throw new TrustError('KEY_CERT_MISMATCH', `key id ${trusted.kid} is already certified for another key`);
+      }
       return null;
     } catch (err) {
       const code = err instanceof TrustError ? err.code : 'KEY_CERT_MALFORMED';
@@ -74,11 +85,12 @@ export class WarrantKeyring {
    * so a stream of records signed by nobody costs one catch-up per key id, not one each.
    */
   async lookup(kid: string): Promise<TrustedKey | undefined> {
-    const known = this.get(kid);
+    const known = this.get(kid, this.#atTimeOfUse ? 0 : undefined);
     if (known || this.#unknown.has(kid)) return known;
-    await this.caughtUp();
-    const found = this.get(kid);
-    if (!found) {
+    const complete = await this.caughtUp();
+    const found = this.get(kid, this.#atTimeOfUse ? 0 : undefined);
+    // Remembered only after reading to the end: a catch-up that timed out proves nothing.
+    if (!found && complete) {
       if (this.#unknown.size >= 10_000) this.#unknown.clear(); // bounded: ids come from outside
       this.#unknown.add(kid);
     }

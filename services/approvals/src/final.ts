@@ -74,7 +74,8 @@ export async function finalRecords(
   settings: FinalSettings,
   nowMs: number,
 ): Promise<Final> {
-  const decision = await finalDecision(request, settlement, settings, nowMs);
+  // Signed like every decision, so agents and gateways take it as the approvals service's.
+  const decision = withSignature(settings.key, 'Decision', await finalDecision(request, settlement, settings, nowMs));
   const { intent, ...about } = request;
   const records: OutgoingRecord[] = [{ topic: 'decisions', key: intent.session.id, value: decision }];
   if (decision.verdict === 'allow') {

@@ -84,6 +84,12 @@ function receipt(kind: 'decision', intentId: string, body: Record<string, unknow
   };
 }
 
+/** The decision as published: signed by the worker, so nobody else's decision is taken for its. */
+function sealed(decision: Decision, settings: DecideSettings): Decision {
+  const { signature: _previous, ...unsigned } = decision;
+  return withSignature(settings.signer.key, 'Decision', unsigned);
+}
+
 /** The decision's records: the decision itself, the approved intent or approval request, the receipt. */
 function recordsOf(intent: Intent, decision: Decision, input: PolicyInput | null, outcome: Outcome | null, settings: DecideSettings, nowMs: number): OutgoingRecord[] {
   const out: OutgoingRecord[] = [{ topic: 'decisions', key: intent.session.id, value: decision }];
@@ -135,11 +141,11 @@ export async function decide(
 ): Promise<Decided> {
   const nowMs = clock.now();
   if (snapshot instanceof Error) {
-    const decision = denyWithout(intent, { code: 'CONTEXT_UNAVAILABLE', rule: 'intentgate.context', message: snapshot.message }, nowMs);
+    const decision = sealed(denyWithout(intent, { code: 'CONTEXT_UNAVAILABLE', rule: 'intentgate.context', message: snapshot.message }, nowMs), settings);
     return { decision, records: recordsOf(intent, decision, null, null, settings, nowMs), exportedRows: 0 };
   }
   if (identity instanceof IdentityError) {
-    const decision = denyWithout(intent, { code: identity.code, rule: 'intentgate.identity', message: identity.message }, nowMs);
+    const decision = sealed(denyWithout(intent, { code: identity.code, rule: 'intentgate.identity', message: identity.message }, nowMs), settings);
     return { decision, records: recordsOf(intent, decision, null, null, settings, nowMs), exportedRows: 0 };
   }
   const input = policyInputOf(intent, snapshot, nowMs, identity);
@@ -173,7 +179,8 @@ export async function decide(
       });
     }
   }
-  return { decision, records: recordsOf(intent, decision, input, outcome, settings, nowMs), exportedRows: exportedRowsOf(intent, decision.verdict) };
+  const signed = sealed(decision, settings);
+  return { decision: signed, records: recordsOf(intent, signed, input, outcome, settings, nowMs), exportedRows: exportedRowsOf(intent, signed.verdict) };
 }
 
 /** A final deny for an intent whose message was poison (it went to the DLQ). */
@@ -181,16 +188,29 @@ export function denyDeadLetter(letter: DeadLetter, settings: DecideSettings, clo
   if (letter.intent_id === null) return [];
   const nowMs = clock.now();
   const raw = letter.original.value === null ? Buffer.alloc(0) : Buffer.from(letter.original.value, 'base64');
-  const decision: Decision = {
+  const decision: Decision = sealed({
     decision_id: randomUUID(), intent_id: letter.intent_id,
     // The intent could not be read as an Intent, so its digest is that of the bytes received.
     intent_digest: sha256Hex(raw), verdict: 'deny', final: true,
     reasons: [{ code: 'INTENT_INVALID', rule: 'intentgate.contract', message: `${letter.reason.code}: ${letter.reason.message}`.slice(0, 2048) }],
     obligations: {}, policy: null, input_digest: null, decided_at: iso(nowMs),
-  };
+  }, settings);
   const key = letter.original.key === null ? letter.intent_id : Buffer.from(letter.original.key, 'base64').toString('utf8');
   return [
     { topic: 'decisions', key, value: decision },
     receipt('decision', letter.intent_id, { decision, input: null, dead_letter: { topic: letter.original.topic, offset: letter.original.offset, reason: letter.reason } }, settings, nowMs),
   ];
+}
+
+/**
+ * A final deny for an intent that reuses another intent's id (a different digest): the id is
+ * the idempotency key, so the earlier decision is not handed to a different action.
+ */
+export function denyConflict(intent: Intent, previous: Decision, settings: DecideSettings, clock: Clock): Decided {
+  const nowMs = clock.now();
+  const decision = sealed(denyWithout(intent, {
+    code: 'INTENT_ID_CONFLICT', rule: 'intentgate.idempotency',
+    message: `intent_id ${intent.intent_id} was decided before (decision ${previous.decision_id}) for another intent; submit a new action under a new intent_id`,
+  }, nowMs), settings);
+  return { decision, records: recordsOf(intent, decision, null, null, settings, nowMs), exportedRows: 0 };
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Bus, BusConsumer, IncomingRecord, Logger } from '@intentgate/bus';
 import type { MessageName, PolicyActivation, PolicyBundle } from '@intentgate/contracts';
-import { TrustError, verifyOperatorRecord, type TrustRoots } from '@intentgate/evidence';
+import { sha256Hex, TrustError, verifyOperatorRecord, type TrustRoots } from '@intentgate/evidence';
 import { BundleTrustError, verifyBundleSignature, type ActivePolicy, type BundleTrustCode } from '@intentgate/policy';
 
 /** A bundle or activation refused before it could change what is enforced. */
@@ -49,8 +49,13 @@ export class PolicyWatcher {
     const record = { topic: r.topic, partition: r.partition, offset: r.offset };
     if (r.topic === 'policy.bundles') {
       const bundle = r.value as PolicyBundle;
+      const bytes = Buffer.from(bundle.bundle, 'base64');
+      // A signed bundle under another bundle's digest (or key) would stand in for it: the label must be the content's.
+      if (sha256Hex(bytes) !== bundle.digest || (r.key !== null && r.key !== bundle.digest)) {
+        return { code: 'BUNDLE_DIGEST_MISMATCH', message: `the bundle bytes hash to ${sha256Hex(bytes)}; the record names ${bundle.digest} (key ${r.key ?? 'none'})`, record, bundleDigest: bundle.digest, tenant: null, version: bundle.version };
+      }
       try {
-        verifyBundleSignature(Buffer.from(bundle.bundle, 'base64'), this.#trust.policyPublishers);
+        verifyBundleSignature(bytes, this.#trust.policyPublishers);
         return null;
       } catch (err) {
         const code = err instanceof BundleTrustError ? err.code : 'BUNDLE_SIGNATURE_INVALID';

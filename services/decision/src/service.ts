@@ -5,9 +5,9 @@ import { Bus, type BatchingProducer, type BusConsumer, type IncomingRecord, type
 import { ContextStore, ContextUnavailable } from '@intentgate/context';
 import type { Decision, Intent } from '@intentgate/contracts';
 import { createHash } from 'node:crypto';
-import { jwksOf, publicJwkOf, withSignature, type CertifiedSigner, type Jwks, type TrustRoots } from '@intentgate/evidence';
+import { digestOf, jwksOf, publicJwkOf, withSignature, type CertifiedSigner, type Jwks, type TrustRoots } from '@intentgate/evidence';
 import { ActivePolicy, type PolicyEvaluator } from '@intentgate/policy';
-import { decide, denyDeadLetter, exportedRowsOf, type DecideSettings } from './decide.ts';
+import { decide, denyConflict, denyDeadLetter, exportedRowsOf, type DecideSettings } from './decide.ts';
 import { PolicyWatcher, type PolicyRefusal } from './policy-watcher.ts';
 import { startHttp } from './http.ts';
 import { verifyIntentIdentity, type IdentitySettings } from './identity.ts';
@@ -223,6 +223,12 @@ export class DecisionService {
     const seen = new Set<string>();
     intents.forEach((intent, i) => {
       const previous = context instanceof Error ? undefined : context.decided.get(intent.intent_id);
+      if (previous && previous.intent_digest !== digestOf(intent)) {
+        // The same id for another action: never its decision (and not remembered over it).
+        outputs[i] = denyConflict(intent, previous, settings, Date).records;
+        this.#decisions.inc({ verdict: 'deny', code: 'INTENT_ID_CONFLICT' });
+        return;
+      }
       if (previous || seen.has(intent.intent_id)) {
         if (previous) outputs[i]!.push({ topic: 'decisions', key: intent.session.id, value: previous });
         return;
@@ -262,7 +268,7 @@ export class DecisionService {
     const intents = new Map(records.map((r) => [r.value.intent_id, r.value]));
     const fresh = outputs.filter((o) => o.topic === 'receipts' && (o.value as { kind: string }).kind === 'decision')
       .map((o) => (o.value as { body: { decision: Decision } }).body.decision)
-      .filter((d) => intents.has(d.intent_id));
+      .filter((d) => intents.has(d.intent_id) && d.reasons[0]?.code !== 'INTENT_ID_CONFLICT');
     if (fresh.length === 0) return;
     // Independent writes, issued together: ioredis pipelines them on its connection, one round trip.
     const writes = await Promise.allSettled([

@@ -83,7 +83,7 @@ export class McpGateway {
   static async start(options: McpGatewayOptions): Promise<McpGateway> {
     const gw = new McpGateway(options);
     await gw.#redis.connect().catch(() => {}); // claims fail (and calls are refused) until Redis answers
-    gw.#agent = await AgentClient.connect({ brokers: options.brokers, registryUrl: options.registryUrl, clientId: 'intentgate-mcp-gateway' });
+    gw.#agent = await AgentClient.connect({ brokers: options.brokers, registryUrl: options.registryUrl, clientId: 'intentgate-mcp-gateway', trust: options.trust });
     let keys: Jwks | WarrantKeyring;
     if (options.jwks) keys = options.jwks;
     else {

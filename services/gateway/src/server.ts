@@ -3,9 +3,12 @@ import type { AddressInfo } from 'node:net';
 import { ContractViolation, parseMessage, type Decision } from '@intentgate/contracts';
 import { bearerToken, IdentityError, listenUrl, tokenDigest, TokenDigests, verifySvid, type TrustBundles } from '@intentgate/evidence';
 import { AgentClient, DecisionTimeout } from '@intentgate/sdk';
+import type { TrustRoots } from '@intentgate/evidence';
 import { EvaluationRequest, EvaluationsRequest, intentOf } from './authzen.ts';
 
 export interface GatewayOptions {
+  /** The deployment's trust roots: only decisions a decider signed are answered (see AgentClient). */
+  roots: TrustRoots;
   brokers: string[];
   registryUrl: string;
   /** Callers and their bearer tokens (name → token). */
@@ -54,7 +57,7 @@ export class Gateway {
 
   static async start(options: GatewayOptions): Promise<Gateway> {
     const gw = new Gateway(options);
-    gw.#client = await AgentClient.connect({ brokers: options.brokers, registryUrl: options.registryUrl, clientId: 'intentgate-gateway' });
+    gw.#client = await AgentClient.connect({ brokers: options.brokers, registryUrl: options.registryUrl, clientId: 'intentgate-gateway', trust: { roots: options.roots } });
     gw.#server = createServer((req, res) => void gw.#handle(req, res));
     const host = options.host ?? '127.0.0.1';
     await new Promise<void>((resolve, reject) => gw.#server.once('error', reject).listen(options.port ?? 0, host, resolve));

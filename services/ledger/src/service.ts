@@ -43,6 +43,9 @@ export interface LedgerOptions {
 
 export const originOf = (partition: number) => `intentgate/receipts/${partition}`;
 
+/** How far a receipt's produced_at may run ahead of the broker's append time (clocks differ). */
+const MAX_CLOCK_SKEW_MS = 5 * 60_000;
+
 /**
  * Consumes receipts in batches and appends each partition's receipts to its own Merkle log;
  * offsets are committed only after the append is fsynced. Publishes signed checkpoints and
@@ -123,13 +126,14 @@ export class LedgerService {
     await this.#bus.registerSchemas();
     this.#producer = this.#bus.producer();
     this.#operators = operatorKeys(this.#options.trust.roots);
-    this.#keyring = new WarrantKeyring(this.#bus, this.#options.trust.roots, this.#logger);
+    // Certificates are checked against each receipt's time, not today's: a rebuild years later keeps its evidence.
+    this.#keyring = new WarrantKeyring(this.#bus, this.#options.trust.roots, this.#logger, { atTimeOfUse: true });
     await this.#keyring.start();
     this.#consumer = this.#bus.consumer<MessageName>({
       groupId: this.#options.groupId ?? 'intentgate-ledger',
       topics: ['receipts', 'policy.bundles', 'warrant.keys'],
       fromBeginning: true,
-      refuse: async (r) => (r.topic === 'receipts' ? this.#checkReceipt(r.value as Receipt) : null),
+      refuse: async (r) => (r.topic === 'receipts' ? this.#checkReceipt(r.value as Receipt, Number(r.timestamp)) : null),
       handle: (records) => this.#handle(records),
     });
     await this.#consumer.start();
@@ -140,9 +144,13 @@ export class LedgerService {
   }
 
   /** Why a receipt is not evidence of what its producer did; null when its signature says it is. */
-  async #checkReceipt(receipt: Receipt): Promise<{ code: string; message: string } | null> {
-    const resolve = (kid: string) => this.#operators.find((k) => k.kid === kid) ?? this.#keyring.get(kid);
-    const allowed = (k: TrustedKey) => receiptSignerAllowed(k, receipt);
+  async #checkReceipt(receipt: Receipt, appendedAtMs: number): Promise<{ code: string; message: string } | null> {
+    // Evidence outlives its signer's certificate: a receipt counts when the certificate covered the
+    // time it was produced, and that time is not after the broker appended it (no backdating past it).
+    const producedAt = Date.parse(receipt.produced_at);
+    const resolve = (kid: string) => this.#operators.find((k) => k.kid === kid) ?? this.#keyring.get(kid, 0);
+    const allowed = (k: TrustedKey) => receiptSignerAllowed(k, receipt)
+      && producedAt <= appendedAtMs + MAX_CLOCK_SKEW_MS && (k.expiresAt === null || k.expiresAt * 1000 > producedAt);
     try {
       // A producer's key is published before its first receipt: one not read yet is looked for.
       const kid = recordKeyId(receipt);
@@ -158,12 +166,16 @@ export class LedgerService {
 
   async #handle(records: IncomingRecord<MessageName>[]): Promise<void> {
     const byPartition = new Map<number, Array<{ offset: string; receipt: Receipt }>>();
+    let keysChanged = false;
     for (const r of records) {
       if (r.topic === 'warrant.keys') {
-        // Every warrant key ever published, so an exported bundle can verify old warrants.
+        // Every certified key ever published (the keyring refused the others), so an exported
+        // bundle can verify old warrants and receipts; a forged record never replaces a real one.
         const key = r.value as WarrantKey;
-        this.#warrantKeys.set(key.kid, key);
-        await writeFile(join(this.#options.dataDir, 'warrant-keys.json'), JSON.stringify([...this.#warrantKeys.values()], null, 2));
+        if (this.#keyring.get(key.kid, 0) && !this.#warrantKeys.has(key.kid)) {
+          this.#warrantKeys.set(key.kid, key);
+          keysChanged = true;
+        }
         continue;
       }
       if (r.topic === 'policy.bundles') {
@@ -176,13 +188,14 @@ export class LedgerService {
       const receipt = r.value as Receipt;
       // A receipt id is appended once: a re-sent receipt (an executor reporting an outcome again,
       // every worker recording the same refused activation) is the same evidence.
-      const log = this.logs.get(r.partition)!;
-      if (log.indexOf(receipt.receipt_id) !== undefined || byPartition.get(r.partition)?.some((e) => e.receipt.receipt_id === receipt.receipt_id)) continue;
+      const inLogs = [...this.logs.values()].some((log) => log.indexOf(receipt.receipt_id) !== undefined);
+      if (inLogs || [...byPartition.values()].some((list) => list.some((e) => e.receipt.receipt_id === receipt.receipt_id))) continue;
       const list = byPartition.get(r.partition) ?? [];
       list.push({ offset: r.offset, receipt });
       byPartition.set(r.partition, list);
       this.#index(r.partition, receipt);
     }
+    if (keysChanged) await writeFile(join(this.#options.dataDir, 'warrant-keys.json'), JSON.stringify([...this.#warrantKeys.values()], null, 2));
     for (const [partition, list] of byPartition) await this.logs.get(partition)!.append(list);
     await this.checkpointAll(true);
   }
