@@ -17,6 +17,8 @@ import { Gateway } from '@intentgate/gateway';
 import { redisUrlOf, saslOf, ensureOpa, projectRoot, startStack } from '@intentgate/infra';
 import { buildBundle } from '@intentgate/policy';
 import { AgentClient } from '@intentgate/sdk';
+import { loadSigner, loadTrustFile } from '@intentgate/evidence';
+import { benchTrust } from './pipeline/trust.ts';
 
 const { values } = parseArgs({ options: { requests: { type: 'string', default: '300' } } });
 const N = Number(values.requests);
@@ -33,17 +35,23 @@ try {
   stops.unshift(() => bus.close());
   await bus.provision();
   if (stack.info.credentials) await bus.provisionAcls();
-  await publishAndActivate(bus, await buildBundle({ opaPath: await ensureOpa(), policyDir: join(projectRoot, 'policies') }), { version: 'bench', by: 'bench' });
+  const trust = await benchTrust();
+  const bundle = await buildBundle({ opaPath: await ensureOpa(), policyDir: join(projectRoot, 'policies'), signing: trust.publisher });
+  await publishAndActivate(bus, bundle, { version: 'bench', by: 'bench', operator: trust.operator });
   const store = new ContextStore({ redisUrl: redis.url, freshnessMs: 600_000 });
   await store.connect();
   await store.markSynced();
   await store.close();
-  const service = await DecisionService.start({ brokers: kafka.brokers, sasl: saslOf(stack.info, 'decision'), registryUrl: schemaRegistry.url, redisUrl: redisUrlOf(stack.info, 'decision'), contextFreshnessMs: 600_000, logger: silent });
+  const service = await DecisionService.start({
+    brokers: kafka.brokers, sasl: saslOf(stack.info, 'decision'), registryUrl: schemaRegistry.url, redisUrl: redisUrlOf(stack.info, 'decision'), contextFreshnessMs: 600_000, logger: silent,
+    trust: { roots: await loadTrustFile(trust.trustFile), signer: await loadSigner(trust.decisionSignerFile) },
+  });
   stops.unshift(() => service.stop());
   const token = `bench-${randomUUID()}`;
-  const gateway = await Gateway.start({ brokers: kafka.brokers, sasl: saslOf(stack.info, 'authzen-gateway'), registryUrl: schemaRegistry.url, callers: { bench: token } });
+  const roots = await loadTrustFile(trust.trustFile);
+  const gateway = await Gateway.start({ roots, brokers: kafka.brokers, sasl: saslOf(stack.info, 'authzen-gateway'), registryUrl: schemaRegistry.url, callers: { bench: token } });
   stops.unshift(() => gateway.stop());
-  const agent = await AgentClient.connect({ brokers: kafka.brokers, sasl: saslOf(stack.info, 'agent-platform'), registryUrl: schemaRegistry.url });
+  const agent = await AgentClient.connect({ trust: { roots }, brokers: kafka.brokers, sasl: saslOf(stack.info, 'agent-platform'), registryUrl: schemaRegistry.url });
   stops.unshift(() => agent.close());
 
   const delegation = [{ principal: 'alice@bench.test', kind: 'human' as const, scope: ['*'] }, { principal: AGENT, kind: 'agent' as const, scope: ['data:*'] }];

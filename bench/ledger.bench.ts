@@ -17,7 +17,8 @@ const BATCH = Number(values.batch);
 
 function receipt(i: number): Receipt {
   return {
-    receipt_id: randomUUID(), kind: 'decision', intent_id: randomUUID(), producer: 'bench', produced_at: new Date().toISOString(),
+    // The log appends what the ledger verified; its cost is measured here without the signature check.
+    receipt_id: randomUUID(), kind: 'decision', intent_id: randomUUID(), producer: 'bench', produced_at: new Date().toISOString(), signature: 'eyJhbGciOiJFZERTQSJ9.e30.c2ln',
     body: { decision: { verdict: i % 3 === 0 ? 'allow' : 'deny', reasons: [{ code: 'BENCH', rule: 'bench', message: 'x'.repeat(64) }] }, input: { n: i, pad: 'y'.repeat(400) } },
   };
 }

@@ -16,9 +16,10 @@ import { pino } from 'pino';
 import { Bus } from '@intentgate/bus';
 import { ContextStore } from '@intentgate/context';
 import { DECISION_ENV, DECISION_NODE_FLAGS, publishAndActivate } from '@intentgate/decision';
-import { exportPrivateJwk, generateSigningKey, jwksOf } from '@intentgate/evidence';
+import { jwksOf, loadSigner } from '@intentgate/evidence';
 import { projectRoot, redisUrlOf, saslOf, startStack } from '@intentgate/infra';
 import { buildBundle } from '@intentgate/policy';
+import { benchTrust } from './pipeline/trust.ts';
 import { agreement, LoadGenerator, startExecutors, startOpaServer, startWorkers, type StepResult } from './pipeline/harness.ts';
 import { seedContext, TEMPLATES } from './pipeline/intents.ts';
 import { curveOf, latencyThroughputSvg } from './pipeline/plot.ts';
@@ -113,17 +114,17 @@ try {
   stops.unshift(() => bus.close());
   await bus.provision();
   const policyDir = join(projectRoot, 'policies');
-  const bundle = await buildBundle({ opaPath: stack.info.opa.path, policyDir, revision: 'bench' });
+  const trust = await benchTrust();
+  const bundle = await buildBundle({ opaPath: stack.info.opa.path, policyDir, revision: 'bench', signing: trust.publisher });
   const tenant = 'bench';
-  await publishAndActivate(bus, bundle, { version: 'bench', tenant, by: 'bench' });
+  await publishAndActivate(bus, bundle, { version: 'bench', tenant, by: 'bench', operator: trust.operator });
   const store = new ContextStore({ redisUrl, freshnessMs: 3_600_000 });
   await store.connect();
   await seedContext(store);
   await store.close();
   const opa = await startOpaServer(stack.info.opa.path, policyDir);
   stops.unshift(() => opa.stop());
-  const key = await generateSigningKey('bench-warrant');
-  const keyJwk = (await exportPrivateJwk(key)) as Record<string, unknown>;
+  const key = (await loadSigner(trust.decisionSignerFile)).key;
   gen = await LoadGenerator.start({ brokers: kafka.brokers, sasl, registryUrl: schemaRegistry.url, logger, lingerMs: Number(values['linger-ms']) });
   stops.unshift(() => gen!.close());
   const groupId = `${gen.runId}-decision`; // one group for every path: each starts where the last stopped
@@ -136,11 +137,11 @@ try {
     log(`series ${name}: starting ${instances} worker(s)`);
     const execArgv = [...values['worker-flags'].split(' ').filter(Boolean), ...(values.profile ? ['--cpu-prof', '--cpu-prof-dir', join(profileDir, name)] : [])];
     const workers = await startWorkers({
-      mode: spec.mode, brokers: kafka.brokers, sasl, registryUrl: schemaRegistry.url, redisUrl, tenant, groupId, keyJwk,
+      mode: spec.mode, brokers: kafka.brokers, sasl, registryUrl: schemaRegistry.url, redisUrl, tenant, groupId, trustFile: trust.trustFile, signerFile: trust.decisionSignerFile,
       opaUrl: opa.url, exactlyOnce: spec.exactlyOnce, ...(spec.mode === 'opa' ? { policyTimeoutMicros: PEER_TIMEOUT_MICROS } : {}),
     }, instances, execArgv, values.untuned ? {} : DECISION_ENV);
     const executors = spec.executors
-      ? await startExecutors({ brokers: kafka.brokers, sasl, registryUrl: schemaRegistry.url, redisUrl, jwks: jwksOf([key]), groupPrefix: `${gen.runId}-exec`, sessionPrefix: `${gen.runId}-${name}-` })
+      ? await startExecutors({ brokers: kafka.brokers, sasl, registryUrl: schemaRegistry.url, redisUrl, jwks: jwksOf([key]), trustFile: trust.trustFile, signerFile: trust.executorSignerFile, groupPrefix: `${gen.runId}-exec`, sessionPrefix: `${gen.runId}-${name}-` })
       : null;
     try {
       const cpu = () => ({

@@ -4,7 +4,7 @@
 // a demo side effect. Only intents of this benchmark run (session prefix) are taken.
 import { pino } from 'pino';
 import { DOMAINS } from '@intentgate/contracts';
-import type { Jwks } from '@intentgate/evidence';
+import { loadSigner, loadTrustFile, type Jwks } from '@intentgate/evidence';
 import { ExecutorRuntime, type ExecutorOptions } from '@intentgate/sdk';
 
 export interface ExecutorsConfig {
@@ -13,14 +13,19 @@ export interface ExecutorsConfig {
   sasl?: ExecutorOptions['sasl'];
   registryUrl: string;
   redisUrl: string;
+  /** The decision worker's warrant key, configured (the benchmark measures enforcement, not key distribution). */
   jwks: Jwks;
+  trustFile: string;
+  signerFile: string;
   groupPrefix: string;
   sessionPrefix: string;
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ExecutorsConfig;
 const logger = pino({ level: process.env.BENCH_WORKER_LOG ?? 'fatal', base: { service: 'bench-executors' } }, pino.destination(2));
+const trust = { roots: await loadTrustFile(config.trustFile), signer: await loadSigner(config.signerFile) };
 const runtimes = await Promise.all(DOMAINS.map((domain) => ExecutorRuntime.start({
+  trust,
   brokers: config.brokers, sasl: config.sasl, registryUrl: config.registryUrl, redisUrl: config.redisUrl, domain,
   executorId: `bench-${domain}`, issuer: 'intentgate-decision', jwks: config.jwks, groupId: `${config.groupPrefix}-${domain}`, logger,
   accept: (approved) => approved.intent.session.id.startsWith(config.sessionPrefix),

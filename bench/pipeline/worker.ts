@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { Bus, type BusSasl, type TransactionalProcessor } from '@intentgate/bus';
 import type { Decision } from '@intentgate/contracts';
 import { DecisionService } from '@intentgate/decision';
-import { importSigningKey } from '@intentgate/evidence';
+import { loadSigner, loadTrustFile } from '@intentgate/evidence';
 import { OpaServerEvaluator } from '@intentgate/policy';
 
 export interface WorkerConfig {
@@ -24,8 +24,9 @@ export interface WorkerConfig {
   tenant: string;
   groupId: string;
   instanceId: string;
-  /** Private JWK of the warrant key (the executors hold its public half). */
-  keyJwk: Record<string, unknown>;
+  /** The trust file and the worker's certified signer (its key signs warrants; the executors are given its public half). */
+  trustFile: string;
+  signerFile: string;
   opaUrl?: string;
   exactlyOnce: boolean;
   /** pino level of the worker's own log (stderr); 'fatal' unless given or BENCH_WORKER_LOG is set. */
@@ -60,7 +61,8 @@ if (config.mode === 'floor') {
   const evaluator = config.mode === 'opa' ? new OpaServerEvaluator({ url: config.opaUrl!, maxSockets: 32 }) : undefined;
   const service = await DecisionService.start({
     brokers: config.brokers, sasl: config.sasl, registryUrl: config.registryUrl, redisUrl: config.redisUrl, tenant: config.tenant,
-    groupId: config.groupId, instanceId: config.instanceId, key: await importSigningKey(config.keyJwk), contextFreshnessMs: 3_600_000,
+    groupId: config.groupId, instanceId: config.instanceId, contextFreshnessMs: 3_600_000,
+    trust: { roots: await loadTrustFile(config.trustFile), signer: await loadSigner(config.signerFile) },
     approvalDeadlineCapSeconds: 3_600, exactlyOnce: config.exactlyOnce, logger,
     ...(config.policyTimeoutMicros ? { policyTimeoutMicros: config.policyTimeoutMicros } : {}), ...(evaluator ? { evaluator } : {}),
   });

@@ -6,7 +6,7 @@ import { Bus, BusError } from '@intentgate/bus';
 import { AgentClient } from '@intentgate/sdk';
 import { readFile, rm } from 'node:fs/promises';
 import { ApprovalsClient } from '@intentgate/approvals';
-import { renderTable, runDemo, runMcpDemo } from '@intentgate/demo';
+import { renderTable, runDemo, runForgeryDemo, runMcpDemo } from '@intentgate/demo';
 import {
   assertNodeVersion, removeStackFile, startStack, startSystem, StackError, writeStackFile, projectRoot, saslOf, stateDir, writeCredentialFiles,
   type RunningStack, type RunningSystem, type StackInfo,
@@ -14,6 +14,8 @@ import {
 
 const t0 = performance.now();
 const say = (line: string) => process.stdout.write(`${line}\n`);
+/** A path as the user should read it: relative to the checkout when inside it. */
+const shownPath = (p: string) => (relative(projectRoot, p).startsWith('..') ? p : relative(projectRoot, p));
 
 function fail(err: unknown): never {
   if (err instanceof StackError) console.error(err.render());
@@ -114,17 +116,19 @@ try {
     say(`  policy    ${system.bundle.version} (sha256 ${system.bundle.digest}) active for tenant default`);
     say(`  decision  ${system.decision.httpUrl}  (/readyz, /metrics, /.well-known/jwks.json)`);
     say(`  ledger    ${system.ledger.httpUrl}  (/v1/receipts/:id, /v1/checkpoints/latest, /v1/replay/:decision_id); logs in ${relative(projectRoot, system.ledger.logs.get(0)!.dir).replace(/receipts-0$/, '')}`);
+    say(`            API token (auditor, operator): ${system.ledgerTokenFile ? shownPath(system.ledgerTokenFile) : 'yours (.intentgate/ledger-tokens.json)'}; the CLI reads it`);
     say(`  executors app → ${system.executors.app.url}/orders, data → sqlite, infra → config dir, ai → MCP server; sandbox ${relative(projectRoot, system.executors.sandboxDir)}`);
-    say(`  mcp       ${system.mcpGateway.url}  (MCP gateway, streamable HTTP, fronting the demo MCP server)`);
+    say(`  mcp       ${system.mcpGateway.url}  (MCP gateway, streamable HTTP, fronting the demo MCP server; bearer token for the demo agent: ${shownPath(system.mcpTokenFile)})`);
     const reviewer = system.localReviewer;
     say(`  approvals ${system.approvals.url}  (reviewer page${reviewer ? `: sign in as ${reviewer.id} / ${reviewer.password}` : ''}; headless: npm run intentgate -- approvals list | approve <id>)`);
     say(`  logs      ${relative(projectRoot, system.logFile)}`);
+    say(`  trust     ${relative(projectRoot, system.trust.trustFile)} (roots every service is configured with); private keys beside it: root ${relative(projectRoot, system.trust.rootKey)}, operator ${relative(projectRoot, system.trust.operatorKey)}, policy publisher ${relative(projectRoot, system.trust.policyPublisherPem)}; service keys in ${relative(projectRoot, join(system.trust.dir, 'signers'))}/`);
   }
   const shown = relative(projectRoot, file);
   say(`  addresses ${shown.startsWith('..') ? file : shown}`);
   if (system && withDemo) {
     say('\nDemo agent: eleven intents across the four domains; one escalation is approved by the local reviewer, the other is left unanswered and denied at its deadline…\n');
-    agent = await AgentClient.connect({ brokers: stack.info.kafka.brokers, sasl: saslOf(stack.info, 'agent-platform'), registryUrl: stack.info.schemaRegistry.url, clientId: 'demo-agent' });
+    agent = await AgentClient.connect({ brokers: stack.info.kafka.brokers, sasl: saslOf(stack.info, 'agent-platform'), registryUrl: stack.info.schemaRegistry.url, clientId: 'demo-agent', trust: { roots: system.roots } });
     const approvalsUrl = system.approvals.url;
     const tokenFile = system.localReviewer?.tokenFile;
     const rows = await runDemo(agent, bus, system.executors, {
@@ -139,8 +143,18 @@ try {
     say(renderTable(rows));
     const count = (v: string) => rows.filter((r) => r.verdict === v).length;
     say(`\n  ${count('allow')} allowed and executed, ${count('deny')} denied (none of them executed), ${count('escalate')} still awaiting review.`);
+    say('\nForgeries on the bus (a client that can write any topic, as on a cluster without ACLs), each refused by the service that reads it:\n');
+    // The forger holds the provisioner's credentials (a broker super user): what any client could do on
+    // a cluster without ACLs; the agent platform's own credentials are refused by the broker first.
+    const forger = new Bus({ brokers: stack.info.kafka.brokers, sasl: saslOf(stack.info, 'provisioner'), registryUrl: stack.info.schemaRegistry.url, clientId: 'demo-forger' });
+    const asAgent = new Bus({ brokers: stack.info.kafka.brokers, sasl: saslOf(stack.info, 'agent-platform'), registryUrl: stack.info.schemaRegistry.url, clientId: 'demo-agent-forger' });
+    try {
+      say(renderTable(await runForgeryDemo(agent, forger, system.executors, { opaPath: stack.info.opa.path, bundle: system.bundle, agentPlatformBus: asAgent })));
+    } finally {
+      await Promise.all([forger.close(), asAgent.close()]);
+    }
     say('\nDemo MCP session through the MCP gateway:');
-    for (const line of await runMcpDemo(system.mcpGateway.url)) say(`  ${line}`);
+    for (const line of await runMcpDemo(system.mcpGateway.url, (await readFile(system.mcpTokenFile, 'utf8')).trim())) say(`  ${line}`);
   }
   say('\nPress Ctrl-C to stop.');
   // Servers given by the environment leave nothing in this process that keeps it running.

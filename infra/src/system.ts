@@ -9,9 +9,9 @@ import type { Bus } from '@intentgate/bus';
 import { ContextStore } from '@intentgate/context';
 import { DecisionService, publishAndActivate } from '@intentgate/decision';
 import { Executors } from '@intentgate/executors';
-import { LedgerService } from '@intentgate/ledger';
+import { LedgerService, loadLedgerTokens, type LedgerToken } from '@intentgate/ledger';
 import { McpGateway } from '@intentgate/gateway';
-import { jwksFromUrls } from '@intentgate/sdk';
+import { certifyService, ensureTrustMaterial, loadPrivateKey, newBearerToken, publicJwkOf, tokenDigest, type TrustPaths, type TrustRoots } from '@intentgate/evidence';
 import { DEMO_AGENT } from '@intentgate/demo';
 import { buildBundle } from '@intentgate/policy';
 import { seedDemoContext } from '@intentgate/demo';
@@ -25,10 +25,18 @@ export interface RunningSystem {
   /** The local reviewer npm start configures (when it wrote the reviewers file), for the page and the CLI. */
   localReviewer: { id: string; password: string; tokenFile: string } | null;
   ledger: LedgerService;
+  /** The local ledger API token's file (roles auditor and operator), when npm start made the tokens file. */
+  ledgerTokenFile: string | null;
   mcpGateway: McpGateway;
+  /** The local MCP gateway token's file: it acts as the demo agent. */
+  mcpTokenFile: string;
   executors: Executors;
   store: ContextStore;
   bundle: { digest: string; version: string };
+  /** Where the deployment's trust material lives (the trust file, the root, operator and publisher keys, each service's signer). */
+  trust: TrustPaths;
+  /** The public roots in that trust file. */
+  roots: TrustRoots;
   logFile: string;
   stop(): Promise<void>;
 }
@@ -42,6 +50,21 @@ export interface SystemOptions {
 }
 
 const WARRANT_ISSUERS = ['intentgate-decision', APPROVALS_ISSUER];
+
+/**
+ * The local deployment's trust material, created once under .intentgate/trust (kept across
+ * starts, like the reviewers): the root that certifies the services' keys, the operator key that
+ * signs activations, the policy publisher's key that signs bundles. Each service gets a fresh
+ * key per start, certified by the root, written beside them so standalone processes find it.
+ */
+async function localTrust() {
+  const { paths, roots, created } = await ensureTrustMaterial(join(stateDir(), 'trust'));
+  // A key id per start, so no two keys ever share one; the signer files keep the service's name.
+  const suffix = randomBytes(4).toString('hex');
+  const certify = async (service: Parameters<typeof certifyService>[1], name: string) => (await certifyService(paths.dir, service, `${name}-${suffix}`, { file: name })).signer;
+  const [decision, approvals, executors] = await Promise.all([certify('decision', 'decision'), certify('approvals', 'approvals'), certify('executor', 'executors')]);
+  return { paths, roots, created, operator: await loadPrivateKey(paths.operatorKey), publisherKid: publicJwkOf(await loadPrivateKey(paths.policyPublisherJwk)).kid, decision, approvals, executors };
+}
 
 /**
  * Reviewers for the local stack: `.intentgate/reviewers.json` when the user keeps one; else a
@@ -65,6 +88,33 @@ async function localReviewers(): Promise<{ accounts: ReviewerAccount[]; local: R
   return { accounts: await loadReviewers(file), local: { id, password, tokenFile } };
 }
 
+/**
+ * The ledger's API tokens: `.intentgate/ledger-tokens.json` when the user keeps one; else a local
+ * token (roles auditor and operator) created once, its digest in that file and the token itself
+ * in `.intentgate/ledger-token` (0600), where the CLI finds it.
+ */
+async function localLedgerTokens(): Promise<{ tokens: LedgerToken[]; tokenFile: string | null }> {
+  const file = join(stateDir(), 'ledger-tokens.json');
+  const tokenFile = join(stateDir(), 'ledger-token');
+  const [tokens, local] = await Promise.all([loadLedgerTokens(file).catch(() => null), readFile(tokenFile, 'utf8').then(() => true, () => false)]);
+  if (tokens) return { tokens, tokenFile: local ? tokenFile : null };
+  const { token, sha256 } = newBearerToken('igl');
+  await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
+  await writeFile(file, `${JSON.stringify({ tokens: [{ name: 'local', roles: ['auditor', 'operator'], token_sha256: sha256 }] }, null, 2)}\n`);
+  return { tokens: await loadLedgerTokens(file), tokenFile };
+}
+
+/** A local bearer token kept in a 0600 file, created once; the service gets only its digest. */
+async function localToken(name: string, prefix: string): Promise<{ sha256: string; file: string }> {
+  const file = join(stateDir(), name);
+  let token = await readFile(file, 'utf8').then((t) => t.trim(), () => '');
+  if (!token) {
+    token = newBearerToken(prefix).token;
+    await writeFile(file, `${token}\n`, { mode: 0o600 });
+  }
+  return { sha256: tokenDigest(token), file };
+}
+
 /** `bus` publishes and activates the policy: the operator's (each service connects as its own role). */
 export async function startSystem(info: StackInfo, bus: Bus, options: SystemOptions): Promise<RunningSystem> {
   const logs = join(stateDir(), 'logs');
@@ -74,18 +124,26 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
 
   // The ledger first, so it sees every receipt from the first (the policy activation) on. Its
   // files are derived state; the local stack starts empty, so they start empty too.
+  options.progress?.('trust roots and service keys');
+  const trust = await localTrust();
   const ledgerDir = join(stateDir(), 'ledger');
   await rm(ledgerDir, { recursive: true, force: true });
   options.progress?.('ledger');
+  const ledgerTokens = await localLedgerTokens();
   const ledger = await LedgerService.start({
     brokers: info.kafka.brokers, sasl: saslOf(info, 'ledger'), registryUrl: info.schemaRegistry.url, dataDir: ledgerDir, logger: logger.child({ service: 'ledger' }),
+    tokens: ledgerTokens.tokens, httpHost: process.env.INTENTGATE_LEDGER_HOST ?? '127.0.0.1',
+    trust: { roots: trust.roots },
   });
 
-  options.progress?.('policy bundle (opa build)');
-  const bundle = await buildBundle({ opaPath: info.opa.path, policyDir: join(projectRoot, 'policies'), revision: 'local' });
+  options.progress?.('policy bundle (opa build, signed)');
+  const bundle = await buildBundle({
+    opaPath: info.opa.path, policyDir: join(projectRoot, 'policies'), revision: 'local',
+    signing: { keyFile: trust.paths.policyPublisherPem, kid: trust.publisherKid },
+  });
   const version = `local-${bundle.digest.slice(0, 12)}`;
   options.progress?.('policy activation');
-  await publishAndActivate(bus, bundle, { version, by: 'npm-start' });
+  await publishAndActivate(bus, bundle, { version, by: 'npm-start', operator: trust.operator });
 
   const freshnessMs = options.contextFreshnessMs ?? 60_000;
   // The local context feeder and seeder: the only writer of the context (resource labels, agents, the sync mark).
@@ -100,6 +158,7 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
   const decision = await DecisionService.start({
     brokers: info.kafka.brokers, sasl: saslOf(info, 'decision'), registryUrl: info.schemaRegistry.url, redisUrl: redisUrlOf(info, 'decision'),
     approvalDeadlineCapSeconds: options.approvalDeadlineCapSeconds, contextFreshnessMs: freshnessMs, logger: logger.child({ service: 'decision' }),
+    trust: { roots: trust.roots, signer: trust.decision },
   });
   // Escalations go to the approvals service; its pending requests belong to this stack's topics, so they start empty too.
   const approvalsDir = join(stateDir(), 'approvals');
@@ -108,7 +167,7 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
   options.progress?.('approvals service');
   const approvals = await ApprovalsService.start({
     brokers: info.kafka.brokers, sasl: saslOf(info, 'approvals'), registryUrl: info.schemaRegistry.url, redisUrl: redisUrlOf(info, 'approvals'), dataDir: approvalsDir,
-    reviewers: reviewers.accounts, logger: logger.child({ service: 'approvals' }),
+    reviewers: reviewers.accounts, logger: logger.child({ service: 'approvals' }), trust: { roots: trust.roots, signer: trust.approvals },
     // A fixed port and host for the reviewer page when asked (docker-compose publishes it).
     httpPort: Number(process.env.INTENTGATE_APPROVALS_PORT ?? 0), httpHost: process.env.INTENTGATE_APPROVALS_HOST ?? '127.0.0.1',
   });
@@ -118,22 +177,27 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
   const executors = await Executors.start({
     brokers: info.kafka.brokers, registryUrl: info.schemaRegistry.url, redisUrl: info.redis.url,
     roles: Object.fromEntries(DOMAINS.map((d) => [d, { sasl: saslOf(info, executorRole(d)), redisUrl: redisUrlOf(info, executorRole(d)) }])),
-    issuer: WARRANT_ISSUERS, jwks: 'bus', sandboxDir, logger: logger.child({ service: 'executors' }),
+    issuer: WARRANT_ISSUERS, trust: { roots: trust.roots, signer: trust.executors }, sandboxDir, logger: logger.child({ service: 'executors' }),
   });
   // The MCP gateway fronts the executors' MCP server for MCP clients; it is an executor itself.
   options.progress?.('MCP gateway');
+  // Its local token (in .intentgate/mcp-token) acts as the demo agent.
+  const mcpToken = await localToken('mcp-token', 'igm');
   const mcpGateway = await McpGateway.start({
     brokers: info.kafka.brokers, sasl: saslOf(info, 'mcp-gateway'), registryUrl: info.schemaRegistry.url, redisUrl: redisUrlOf(info, 'mcp-gateway'), upstreams: { demo: executors.mcp.client },
-    identity: {
-      agentId: DEMO_AGENT, autonomy: 'supervised', workflowStep: 'notes', requestSource: 'user',
-      delegation: [{ principal: 'alice@demo.intentgate.local', kind: 'human', scope: ['*'] }, { principal: DEMO_AGENT, kind: 'agent', scope: ['ai:*'] }],
-    },
+    callers: [{
+      name: 'local', tokenSha256: mcpToken.sha256,
+      identity: {
+        agentId: DEMO_AGENT, autonomy: 'supervised', workflowStep: 'notes', requestSource: 'user',
+        delegation: [{ principal: 'alice@demo.intentgate.local', kind: 'human', scope: ['*'] }, { principal: DEMO_AGENT, kind: 'agent', scope: ['ai:*'] }],
+      },
+    }],
     issuer: WARRANT_ISSUERS,
-    jwks: jwksFromUrls([decision.httpUrl, approvals.url].map((u) => `${u}/.well-known/jwks.json`)),
+    trust: { roots: trust.roots },
   });
   let stopped: Promise<void> | null = null;
   return {
-    decision, approvals, localReviewer: reviewers.local, ledger, mcpGateway, executors, store, bundle: { digest: bundle.digest, version }, logFile,
+    decision, approvals, localReviewer: reviewers.local, ledger, ledgerTokenFile: ledgerTokens.tokenFile, mcpGateway, mcpTokenFile: mcpToken.file, executors, store, bundle: { digest: bundle.digest, version }, trust: trust.paths, roots: trust.roots, logFile,
     stop: () => (stopped ??= (async () => {
       clearInterval(feeder);
       await mcpGateway.stop();

@@ -2,11 +2,17 @@
 // startStack() decides (environment, Testcontainers, or local processes), stopped at the end.
 import type { TestProject } from 'vitest/node';
 import { Bus } from '@intentgate/bus';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ensureTrustMaterial } from '@intentgate/evidence';
 import { saslOf, startStack, type StackInfo } from '@intentgate/infra';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     stack: StackInfo;
+    /** The test run's trust material (one deployment root for every test file, as in one deployment). */
+    trustDir: string;
   }
 }
 
@@ -35,5 +41,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
       `registry ${schemaRegistry.source} ${schemaRegistry.url}, redis ${redis.source} ${redis.url}`,
   );
   project.provide('stack', stack.info);
-  return () => stack.stop();
+  const trustRun = await mkdtemp(join(tmpdir(), 'ig-test-trust-'));
+  await ensureTrustMaterial(join(trustRun, 'trust'));
+  project.provide('trustDir', join(trustRun, 'trust'));
+  return async () => {
+    await stack.stop();
+    await rm(trustRun, { recursive: true, force: true });
+  };
 }

@@ -66,5 +66,6 @@ export async function eventually(predicate: () => boolean, what: string, timeout
     await new Promise((r) => setTimeout(r, refresh ? 250 : 50));
   }
 }
-export { starterBundle, variantBundle, type PolicyData } from './bundles.ts';
+export { starterBundle, variantBundle, signedBundleOf, bundleFiles, type PolicyData } from './bundles.ts';
 export { decisionWorker, freshContext, approvalsService, TEST_REVIEWERS } from './workers.ts';
+export { testTrust, serviceTrust, activate, publishSigningKey, type TestTrust } from './trust.ts';

@@ -7,10 +7,11 @@ import { join } from 'node:path';
 import { ApprovalsService, hashPassword, tokenDigest, type ApprovalsOptions, type ReviewerAccount } from '@intentgate/approvals';
 import type { Bus } from '@intentgate/bus';
 import { ContextStore } from '@intentgate/context';
-import { DecisionService, publishAndActivate, type DecisionServiceOptions } from '@intentgate/decision';
+import { DecisionService, type DecisionServiceOptions } from '@intentgate/decision';
 import type { BuiltBundle } from '@intentgate/policy';
 import { connection, testLogger, uniqueGroup } from './index.ts';
 import { starterBundle } from './bundles.ts';
+import { activate, serviceTrust } from './trust.ts';
 
 /** Marks the shared context store as just synced (policy context older than its bound denies). */
 export async function freshContext(): Promise<void> {
@@ -28,12 +29,12 @@ export async function decisionWorker(
 ): Promise<DecisionService> {
   const { bundle, ...rest } = options;
   const tenant = rest.tenant ?? `${name}-${randomUUID().slice(0, 8)}`;
-  await publishAndActivate(bus, bundle ?? (await starterBundle()), { version: '1', tenant, by: 'test' });
+  await activate(bus, bundle ?? (await starterBundle()), { version: '1', tenant, by: 'test' });
   await freshContext();
   return DecisionService.start({
     // The provisioner: its consumer group and transactional ids are the test's own (test-…), not the decision role's.
     ...connection('provisioner'), groupId: uniqueGroup(name),
-    contextFreshnessMs: 600_000, logger: testLogger(), ...rest, tenant,
+    contextFreshnessMs: 600_000, logger: testLogger(), trust: await serviceTrust('decision'), ...rest, tenant,
   });
 }
 
@@ -60,6 +61,7 @@ export async function approvalsService(name: string, options: Partial<ApprovalsO
   return ApprovalsService.start({
     ...connection('provisioner'),
     dataDir: options.dataDir ?? (await mkdtemp(join(tmpdir(), `ig-approvals-${name}-`))),
-    reviewers: await testAccounts(), groupId: uniqueGroup(`approvals-${name}`), fromBeginning: false, logger: testLogger(), ...options,
+    reviewers: await testAccounts(), groupId: uniqueGroup(`approvals-${name}`), fromBeginning: false, logger: testLogger(),
+    trust: await serviceTrust('approvals'), ...options,
   });
 }

@@ -9,7 +9,8 @@ import { ContextStore } from '@intentgate/context';
 import { ACCESS, roleSpec, TOPICS, topicSpec, type Decision, type MessageName } from '@intentgate/contracts';
 import { exampleIntent, exampleOf } from '@intentgate/contracts/examples';
 import { AgentClient } from '@intentgate/sdk';
-import { connection, stack, testLogger } from '@intentgate/test';
+import { withSignature } from '@intentgate/evidence';
+import { connection, publishSigningKey, serviceTrust, stack, testLogger, testTrust } from '@intentgate/test';
 
 const AGENT = roleSpec('agent-platform');
 const others = (allowed: readonly string[]) => TOPICS.map((t) => t.name).filter((name) => !allowed.includes(name));
@@ -82,7 +83,7 @@ describe('the access catalog on the broker', () => {
   });
 
   it('an agent platform submits an intent and reads its decision (the decision role reading intents and writing decisions)', async () => {
-    const agent = await AgentClient.connect({ ...connection('agent-platform'), clientId: 'access-agent', logger: testLogger() });
+    const agent = await AgentClient.connect({ ...connection('agent-platform'), trust: { roots: (await testTrust()).roots }, clientId: 'access-agent', logger: testLogger() });
     const decision = track(busAs(connection('decision').sasl, 'access-decision'));
     const intent = { ...exampleIntent(), intent_id: randomUUID(), session: { ...exampleIntent().session, id: `access-${randomUUID()}` } };
     const seen: string[] = [];
@@ -99,7 +100,11 @@ describe('the access catalog on the broker', () => {
       await expect.poll(() => seen.includes(intent.intent_id), { timeout: 60_000, interval: 100 }).toBe(true);
       const final: Decision = { ...exampleOf('Decision'), intent_id: intent.intent_id, decision_id: randomUUID(), verdict: 'deny', final: true, reasons: [{ code: 'TEST', rule: 'access.test', message: 'access test' }] };
       delete (final as { warrant?: string }).warrant;
-      await decision.producer({ lingerMs: 1 }).send({ topic: 'decisions', key: intent.session.id, value: final });
+      delete (final as { signature?: string }).signature;
+      // Signed as the decision worker signs (agents take no unsigned decision), by a key it published.
+      const { signer } = await serviceTrust('decision');
+      await publishSigningKey(decision, signer);
+      await decision.producer({ lingerMs: 1 }).send({ topic: 'decisions', key: intent.session.id, value: withSignature(signer.key, 'Decision', final) });
       expect(await answer).toMatchObject({ intent_id: intent.intent_id, decision_id: final.decision_id, verdict: 'deny', final: true });
     } finally {
       await reader.stop();

@@ -15,10 +15,10 @@ import type { ApprovedIntent, Decision, ExecutionResult, Intent } from '@intentg
 import { exampleIntent } from '@intentgate/contracts/examples';
 import type { DecisionService } from '@intentgate/decision';
 import { LedgerService } from '@intentgate/ledger';
-import { digestOf } from '@intentgate/evidence';
+import { digestOf, newBearerToken } from '@intentgate/evidence';
 import { projectRoot } from '@intentgate/infra';
 import { AgentClient, ExecutorRuntime } from '@intentgate/sdk';
-import { approvalsService, decisionWorker, eventually, stack, testBus, testLogger, uniqueGroup, variantBundle, roleEnv, connection } from '@intentgate/test';
+import { approvalsService, connection, decisionWorker, eventually, roleEnv, serviceTrust, stack, testBus, testLogger, testTrust, uniqueGroup, variantBundle } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/approvals-test';
 const CHROMIUM = process.env.INTENTGATE_CHROMIUM ?? '/usr/bin/chromium';
@@ -30,6 +30,7 @@ let agent: AgentClient;
 let executor: ExecutorRuntime;
 let browser: Browser;
 let ledger: LedgerService;
+const ledgerToken = newBearerToken('igl');
 const executed: ApprovedIntent[] = [];
 const results = new Map<string, ExecutionResult[]>();
 const receipts = new Map<string, Array<{ kind: string; body: Record<string, unknown> }>>();
@@ -93,10 +94,11 @@ beforeAll(async () => {
   // Deadlines capped at 40 s: long enough to answer on the page, short enough to watch one pass.
   decision = await decisionWorker(bus, 'approvals', { approvalDeadlineCapSeconds: 40 });
   approvals = await approvalsService('web');
-  ledger = await LedgerService.start({ ...connection('provisioner'), dataDir: await mkdtemp(join(tmpdir(), 'ig-approvals-ledger-')), groupId: uniqueGroup('approvals-ledger'), logger: testLogger() });
+  ledger = await LedgerService.start({ trust: { roots: (await testTrust()).roots }, ...connection('provisioner'), dataDir: await mkdtemp(join(tmpdir(), 'ig-approvals-ledger-')), groupId: uniqueGroup('approvals-ledger'), logger: testLogger(),
+    tokens: [{ name: 'audit', roles: ['auditor'], tokenSha256: ledgerToken.sha256 }] });
   executor = await ExecutorRuntime.start({
     ...connection('provisioner'), domain: 'infra', executorId: 'approvals-test',
-    issuer: ['intentgate-decision', APPROVALS_ISSUER], jwks: 'bus', groupId: uniqueGroup('approvals-executor'), logger: testLogger(),
+    issuer: ['intentgate-decision', APPROVALS_ISSUER], trust: await serviceTrust('executor'), groupId: uniqueGroup('approvals-executor'), logger: testLogger(),
     handler: async (a) => {
       executed.push(a);
       return { detail: { deleted: a.intent.resource.id } };
@@ -118,7 +120,7 @@ beforeAll(async () => {
   });
   await watch.start();
   stoppers.push(watch);
-  agent = await AgentClient.connect({ ...connection('agent-platform'), clientId: 'approvals-test-agent' });
+  agent = await AgentClient.connect({ ...connection('agent-platform'), trust: { roots: (await testTrust()).roots }, clientId: 'approvals-test-agent' });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -190,7 +192,7 @@ describe('reviewing on the page (headless Chromium)', () => {
     // Any past decision replays: one settled by review replays through the escalation it settled.
     let replay: { status: number; body: Record<string, unknown> } = { status: 0, body: {} };
     await eventually(() => replay.status === 200, 'the reviewed decision to replay from the ledger', 60_000, async () => {
-      const res = await fetch(`${ledger.httpUrl}/v1/replay/${allow.decision_id}`);
+      const res = await fetch(`${ledger.httpUrl}/v1/replay/${allow.decision_id}`, { headers: { authorization: `Bearer ${ledgerToken.token}` } });
       replay = { status: res.status, body: (await res.json()) as Record<string, unknown> };
     });
     expect(replay.body).toMatchObject({ decided_by: 'review', outcome: 'approved', identical: true, escalation: { identical: true } });
@@ -345,6 +347,8 @@ describe('crash', () => {
       ...process.env, ...roleEnv('provisioner'),
       APPROVALS_REVIEWERS_FILE: reviewersFile, APPROVALS_DATA_DIR: join(dir, 'data'), APPROVALS_GROUP: uniqueGroup('approvals-crash'),
       APPROVALS_START_AT: 'latest', LOG_LEVEL: 'info',
+      // One signer file for both runs: a settlement published again after the crash is signed by the same key.
+      INTENTGATE_TRUST_FILE: (await testTrust()).paths.trustFile, INTENTGATE_SIGNER_FILE: (await serviceTrust('approvals')).signerFile,
     };
     const main = join(projectRoot, 'services', 'approvals', 'src', 'main.ts');
     const launch = () => {

@@ -6,10 +6,9 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContextStore } from '@intentgate/context';
-import { publishAndActivate } from '@intentgate/decision';
-import { exportPrivateJwk, generateSigningKey, jwksOf, type SigningKey } from '@intentgate/evidence';
+import { jwksOf, type SigningKey } from '@intentgate/evidence';
 import { projectRoot } from '@intentgate/infra';
-import { freshContext, stack, starterBundle, testBus, testLogger, uniqueGroup, connection } from '@intentgate/test';
+import { activate, connection, freshContext, serviceTrust, stack, starterBundle, testBus, testLogger, testTrust, uniqueGroup } from '@intentgate/test';
 import { agreement, LoadGenerator, startExecutors, startOpaServer, startWorkers, type OpaServer, type StepResult, type WorkerSet } from '../../bench/pipeline/harness.ts';
 import { seedContext } from '../../bench/pipeline/intents.ts';
 import type { WorkerConfig } from '../../bench/pipeline/worker.ts';
@@ -23,11 +22,14 @@ const stops: Array<() => Promise<unknown>> = [];
 let gen: LoadGenerator;
 let opa: OpaServer;
 let key: SigningKey;
+let trustFile: string;
+let signerFile: string;
+let executorSignerFile: string;
 const results = new Map<string, StepResult>();
 
 beforeAll(async () => {
   const s = stack();
-  await publishAndActivate(bus, await starterBundle(), { version: '1', tenant, by: 'test' });
+  await activate(bus, await starterBundle(), { version: '1', tenant, by: 'test' });
   await freshContext();
   const store = new ContextStore({ redisUrl: connection('provisioner').redisUrl, freshnessMs: 600_000 });
   await store.connect();
@@ -35,7 +37,11 @@ beforeAll(async () => {
   await store.close();
   opa = await startOpaServer(s.opa.path, join(projectRoot, 'policies'));
   stops.push(() => opa.stop());
-  key = await generateSigningKey(`bench-test-${randomUUID().slice(0, 6)}`);
+  trustFile = (await testTrust()).paths.trustFile;
+  const worker = await serviceTrust('decision');
+  key = worker.signer.key;
+  signerFile = worker.signerFile;
+  executorSignerFile = (await serviceTrust('executor')).signerFile;
   gen = await LoadGenerator.start({ ...connection('provisioner'), logger: testLogger() });
   stops.push(() => gen.close());
 });
@@ -49,7 +55,7 @@ async function workers(mode: WorkerConfig['mode']): Promise<WorkerSet> {
   const s = stack();
   return startWorkers({
     mode, ...connection('provisioner'), tenant, groupId,
-    keyJwk: (await exportPrivateJwk(key)) as Record<string, unknown>, opaUrl: opa.url, exactlyOnce: true, policyTimeoutMicros: 10_000_000, logLevel: process.env.INTENTGATE_TEST_LOG ?? 'silent',
+    trustFile, signerFile, opaUrl: opa.url, exactlyOnce: true, policyTimeoutMicros: 10_000_000, logLevel: process.env.INTENTGATE_TEST_LOG ?? 'silent',
   });
 }
 
@@ -57,7 +63,7 @@ async function run(path: string, mode: WorkerConfig['mode'], withExecutors = fal
   const s = stack();
   const set = await workers(mode);
   const executors = withExecutors
-    ? await startExecutors({ ...connection('provisioner'), jwks: jwksOf([key]), groupPrefix: uniqueGroup('bench-exec'), sessionPrefix: gen.runId })
+    ? await startExecutors({ ...connection('provisioner'), jwks: jwksOf([key]), trustFile, signerFile: executorSignerFile, groupPrefix: uniqueGroup('bench-exec'), sessionPrefix: gen.runId })
     : null;
   try {
     // Generous drain: the group starts at the beginning of `intents`, which earlier tests filled.

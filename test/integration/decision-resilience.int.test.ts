@@ -7,10 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Decision, Intent, Receipt } from '@intentgate/contracts';
 import { exampleIntent } from '@intentgate/contracts/examples';
 import { ContextStore } from '@intentgate/context';
-import { DecisionService, publishAndActivate } from '@intentgate/decision';
+import { DecisionService } from '@intentgate/decision';
 import { projectRoot } from '@intentgate/infra';
 import type { BuiltBundle } from '@intentgate/policy';
-import { eventually, stack, starterBundle, testBus, testLogger, uniqueGroup, variantBundle, roleEnv, connection } from '@intentgate/test';
+import { activate, connection, eventually, roleEnv, serviceTrust, stack, starterBundle, testBus, testLogger, testTrust, uniqueGroup, variantBundle } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/load';
 const bus = testBus();
@@ -96,9 +96,10 @@ describe('hot swap', () => {
   it('a bundle activated mid-stream: no intent dropped or decided twice, each batch under one bundle', async () => {
     const tenant = `swap-${randomUUID().slice(0, 8)}`;
     const marker = `swap${randomUUID().slice(0, 6)}`;
-    await publishAndActivate(bus, v1, { version: '1', tenant, by: 'test' });
+    await activate(bus, v1, { version: '1', tenant, by: 'test' });
     const s = stack();
     const service = await DecisionService.start({
+      trust: await serviceTrust('decision'),
       ...connection('provisioner'), tenant,
       groupId: uniqueGroup('swap'), contextFreshnessMs: 600_000, logger: testLogger(),
     });
@@ -110,7 +111,7 @@ describe('hot swap', () => {
     await sendStream(intents, async (sent) => {
       if (!activated && sent >= 150) {
         activated = true;
-        await publishAndActivate(bus, v2, { version: '2', tenant, by: 'test' });
+        await activate(bus, v2, { version: '2', tenant, by: 'test' });
       }
     });
     await eventually(() => intents.every((i) => seen.decisions.has(i.intent_id)), 'all 300 decisions', 120_000);
@@ -134,11 +135,13 @@ describe('crash', () => {
   it('the worker SIGKILLed mid-load and restarted: every intent has exactly one decision, receipt and approval', async () => {
     const tenant = `crash-${randomUUID().slice(0, 8)}`;
     const marker = `crash${randomUUID().slice(0, 6)}`;
-    await publishAndActivate(bus, v1, { version: '1', tenant, by: 'test' });
+    await activate(bus, v1, { version: '1', tenant, by: 'test' });
     const s = stack();
     const env = {
       ...process.env, ...roleEnv('provisioner'),
       DECISION_TENANT: tenant, DECISION_GROUP: uniqueGroup('crash'), DECISION_INSTANCE_ID: 'crash-1', CONTEXT_FRESHNESS_MS: '600000', LOG_LEVEL: 'warn',
+      // One signer across the crash: the restarted worker is the same worker.
+      INTENTGATE_TRUST_FILE: (await testTrust()).paths.trustFile, INTENTGATE_SIGNER_FILE: (await serviceTrust('decision')).signerFile,
     };
     const main = join(projectRoot, 'services', 'decision', 'src', 'main.ts');
     const launch = (): { child: ChildProcess; ready: Promise<void> } => {

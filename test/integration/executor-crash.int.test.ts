@@ -13,7 +13,7 @@ import { digestOf, generateSigningKey, jwksOf, signWarrant, type Jwks, type Sign
 import { projectRoot } from '@intentgate/infra';
 import { Redis } from 'ioredis';
 import { ExecutorRuntime } from '@intentgate/sdk';
-import { eventually, stack, testBus, testLogger, uniqueGroup, roleEnv, connection } from '@intentgate/test';
+import { connection, eventually, roleEnv, serviceTrust, stack, testBus, testLogger, testTrust, uniqueGroup } from '@intentgate/test';
 
 const ISSUER = 'crash-test-decision';
 const bus = testBus();
@@ -24,11 +24,16 @@ const receipts: Receipt[] = [];
 const stoppers: Array<() => Promise<unknown>> = [];
 let key: SigningKey;
 let jwks: Jwks;
+let trust: Awaited<ReturnType<typeof serviceTrust>>;
+let trustFile: string;
 
 beforeAll(async () => {
   await bus.registerSchemas();
   key = await generateSigningKey('crash-test-1');
   jwks = jwksOf([key]);
+  // One executor identity across the crash and the restart: the same key signs the receipt it reports again.
+  trust = await serviceTrust('executor');
+  trustFile = (await testTrust()).paths.trustFile;
   for (const topic of ['executions', 'receipts'] as const) {
     const watch = bus.consumer<'ExecutionResult' | 'Receipt'>({
       groupId: uniqueGroup(`crash-${topic}`), topics: [topic], fromBeginning: true,
@@ -69,6 +74,7 @@ function crashingExecutor(crash: 'in-handler' | 'before-report', approved: Appro
       ...process.env, CRASH: crash, INTENT_ID: approved.intent.intent_id, GROUP_ID: groupId, EXECUTOR_ID: 'crash-test', ISSUER,
       JWKS: JSON.stringify(jwks), SIDE_EFFECT_FILE: sideEffects,
       ...roleEnv('provisioner'),
+      INTENTGATE_TRUST_FILE: trustFile, INTENTGATE_SIGNER_FILE: trust.signerFile,
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -90,7 +96,7 @@ async function restartedExecutor(approved: ApprovedIntent, groupId: string, ran:
   const s = stack();
   const executor = await ExecutorRuntime.start({
     ...connection('provisioner'), domain: 'data', executorId: 'crash-test', groupId,
-    issuer: ISSUER, jwks, logger: testLogger(), runLeaseMs,
+    issuer: ISSUER, jwks, trust, logger: testLogger(), runLeaseMs,
     accept: (a) => a.intent.intent_id === approved.intent.intent_id,
     handler: async (a) => {
       ran.push(a.intent.intent_id);
@@ -166,7 +172,7 @@ describe('an executor killed during an execution', { timeout: 300_000 }, () => {
     let started = false;
     const executor = await ExecutorRuntime.start({
       ...connection('provisioner'), domain: 'data', executorId: 'crash-test', groupId: group,
-      issuer: ISSUER, jwks, logger: testLogger(), runLeaseMs: 1_500,
+      issuer: ISSUER, jwks, trust, logger: testLogger(), runLeaseMs: 1_500,
       accept: (a) => a.intent.intent_id === id,
       handler: async () => {
         started = true;

@@ -6,7 +6,7 @@ import type { Decision } from '@intentgate/contracts';
 import { exampleIntent } from '@intentgate/contracts/examples';
 import { Gateway } from '@intentgate/gateway';
 import { generateSigningKey, issueSvid, jwksOf, type SigningKey } from '@intentgate/evidence';
-import { decisionWorker, stack, testBus, connection } from '@intentgate/test';
+import { connection, decisionWorker, stack, testBus, testTrust } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/gateway-caller';
 const TOKEN = `tok-${randomUUID()}`;
@@ -33,7 +33,7 @@ async function post(path: string, body: unknown, headers: Record<string, string>
     method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body),
     headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}`, ...headers },
   });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  return { status: res.status, body: (await res.json()) as Record<string, unknown>, challenge: res.headers.get('www-authenticate') };
 }
 
 beforeAll(async () => {
@@ -42,7 +42,7 @@ beforeAll(async () => {
   stoppers.push(() => service.stop());
   key = await generateSigningKey('example.org-gw');
   gateway = await Gateway.start({
-    ...connection('authzen-gateway'), callers: { tests: TOKEN }, maxBodyBytes: 16 * 1024,
+    roots: (await testTrust()).roots, ...connection('authzen-gateway'), callers: { tests: TOKEN }, maxBodyBytes: 16 * 1024,
     trust: new Map([['example.org', jwksOf([key])]]),
   });
   stoppers.push(() => gateway.stop());
@@ -109,7 +109,9 @@ describe('AuthZEN gateway', () => {
     expect(bad).toMatchObject({ status: 400, body: { code: 'INVALID_REQUEST' } });
     expect(String(bad.body.message)).toMatch(/resource/);
     expect(await post('/access/v1/evaluation', { pad: 'x'.repeat(20_000) })).toMatchObject({ status: 413, body: { code: 'REQUEST_TOO_LARGE' } });
-    expect(await post('/access/v1/evaluation', evaluation(), { authorization: 'Bearer nope' })).toMatchObject({ status: 401, body: { code: 'UNAUTHENTICATED' } });
+    expect(await post('/access/v1/evaluation', evaluation(), { authorization: 'Bearer nope' })).toMatchObject({ status: 401, body: { code: 'UNAUTHENTICATED' }, challenge: 'Bearer realm="intentgate-authzen"' });
+    expect(await post('/access/v1/evaluation', evaluation(), { authorization: '' })).toMatchObject({ status: 401, body: { code: 'UNAUTHENTICATED', message: 'send Authorization: Bearer <token>' } });
+    expect(gateway.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(await post('/v1/intents', { intent_id: 'x' })).toMatchObject({ status: 400, body: { code: 'INVALID_REQUEST' } });
   });
 });

@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exampleIntent } from '@intentgate/contracts/examples';
 import { main } from '@intentgate/cli';
 import { ContextStore } from '@intentgate/context';
-import { DecisionService, configFromEnv, publishAndActivate } from '@intentgate/decision';
+import { DecisionService, configFromEnv } from '@intentgate/decision';
 import { AgentClient } from '@intentgate/sdk';
-import { eventually, stack, starterBundle, testBus, testLogger, uniqueGroup, roleEnv, connection } from '@intentgate/test';
+import { activate, connection, eventually, roleEnv, serviceTrust, stack, starterBundle, testBus, testLogger, testTrust, uniqueGroup } from '@intentgate/test';
 
 const TD = 'cli.test';
 const bus = testBus();
@@ -31,7 +31,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ig-identity-cli-'));
   await cli('identity', 'init', TD, '--out', dir);
   const tenant = `cli-${randomUUID().slice(0, 8)}`;
-  await publishAndActivate(bus, await starterBundle(), { version: '1', tenant, by: 'test' });
+  await activate(bus, await starterBundle(), { version: '1', tenant, by: 'test' });
   const store = new ContextStore({ redisUrl: connection('provisioner').redisUrl, freshnessMs: 600_000 });
   await store.connect();
   await store.markSynced();
@@ -40,10 +40,11 @@ beforeAll(async () => {
   const fromEnv = await configFromEnv({
     ...roleEnv('provisioner'),
     TRUST_BUNDLES: `${TD}=${join(dir, `${TD}.jwks.json`)}`, MAX_DELEGATION_DEPTH: '3', TRUST_REFRESH_MS: '1000', DECISION_TENANT: tenant, CONTEXT_FRESHNESS_MS: '600000',
+    INTENTGATE_TRUST_FILE: (await testTrust()).paths.trustFile, INTENTGATE_SIGNER_FILE: (await serviceTrust('decision')).signerFile,
   });
   const service = await DecisionService.start({ ...fromEnv, groupId: uniqueGroup('identity-cli'), logger: testLogger() });
   stoppers.push(() => service.stop());
-  agent = await AgentClient.connect({ ...connection('agent-platform') });
+  agent = await AgentClient.connect({ ...connection('agent-platform'), trust: { roots: (await testTrust()).roots } });
   stoppers.push(() => agent.close());
 }, 600_000);
 
@@ -110,9 +111,11 @@ describe('intentgate identity', () => {
 
   it('a bad TRUST_BUNDLES entry is a configuration error that says what to do', async () => {
     const s = stack();
-    await expect(configFromEnv({ ...roleEnv('provisioner'), TRUST_BUNDLES: 'nodomain' }))
-      .rejects.toThrow(/not <trust-domain>=<JWKS file or URL>/);
-    await expect(configFromEnv({ ...roleEnv('provisioner'), TRUST_BUNDLES: `${TD}=/nope.json` }))
-      .rejects.toThrow(/cannot load/);
+    const base = {
+      ...roleEnv('provisioner'),
+      INTENTGATE_TRUST_FILE: (await testTrust()).paths.trustFile, INTENTGATE_SIGNER_FILE: (await serviceTrust('decision')).signerFile,
+    };
+    await expect(configFromEnv({ ...base, TRUST_BUNDLES: 'nodomain' })).rejects.toThrow(/not <trust-domain>=<JWKS file or URL>/);
+    await expect(configFromEnv({ ...base, TRUST_BUNDLES: `${TD}=/nope.json` })).rejects.toThrow(/cannot load/);
   });
 });

@@ -8,7 +8,7 @@ import { exampleIntent } from '@intentgate/contracts/examples';
 import { ContextStore } from '@intentgate/context';
 import { generateSigningKey, issueDelegation, issueSvid, jwksOf, type Jwks, type SigningKey } from '@intentgate/evidence';
 import { AgentClient, ExecutorRuntime, type AgentCredentials } from '@intentgate/sdk';
-import { decisionWorker, eventually, stack, testBus, uniqueGroup, connection } from '@intentgate/test';
+import { connection, decisionWorker, eventually, serviceTrust, stack, testBus, testTrust, uniqueGroup } from '@intentgate/test';
 
 const TD = 'acme.test';
 const HUMAN = 'carol@acme.test';
@@ -57,11 +57,11 @@ beforeAll(async () => {
   store = new ContextStore({ redisUrl: connection('provisioner').redisUrl, freshnessMs: 600_000 });
   await store.connect();
   stoppers.push(() => service.stop());
-  agent = await AgentClient.connect({ ...connection('agent-platform') });
+  agent = await AgentClient.connect({ ...connection('agent-platform'), trust: { roots: (await testTrust()).roots } });
   stoppers.push(() => agent.close());
   const executor = await ExecutorRuntime.start({
     ...connection('provisioner'), domain: 'data', executorId: 'identity-data',
-    issuer: 'intentgate-decision', groupId: uniqueGroup('identity-exec'), jwks: 'bus', handler: async () => ({ detail: { ok: true } }),
+    issuer: 'intentgate-decision', groupId: uniqueGroup('identity-exec'), trust: await serviceTrust('executor'), handler: async () => ({ detail: { ok: true } }),
   });
   stoppers.push(() => executor.stop());
   const watch = bus.consumer<'ExecutionResult'>({

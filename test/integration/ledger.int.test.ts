@@ -9,12 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Checkpoint, Decision, Intent } from '@intentgate/contracts';
 import { exampleIntent } from '@intentgate/contracts/examples';
 import { ContextStore } from '@intentgate/context';
-import { DecisionService, publishAndActivate } from '@intentgate/decision';
-import { parseVerifierKey, verifyCheckpoint, verifyConsistency, verifyInclusion, verifyLogDirectory, receiptLeafHash } from '@intentgate/evidence';
+import { DecisionService } from '@intentgate/decision';
+import { newBearerToken, parseVerifierKey, verifyCheckpoint, verifyConsistency, verifyInclusion, verifyLogDirectory, receiptLeafHash } from '@intentgate/evidence';
 import { projectRoot } from '@intentgate/infra';
-import { LedgerService, originOf } from '@intentgate/ledger';
+import { LedgerService, originOf, type LedgerToken } from '@intentgate/ledger';
 import { replayDecision, type BuiltBundle, type EngineCache } from '@intentgate/policy';
-import { eventually, stack, starterBundle, testBus, testLogger, uniqueGroup, variantBundle, roleEnv, connection } from '@intentgate/test';
+import { activate, connection, eventually, publishSigningKey, roleEnv, serviceTrust, stack, starterBundle, testBus, testLogger, testTrust, uniqueGroup, variantBundle } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/ledger-load';
 const bus = testBus();
@@ -25,6 +25,13 @@ const ledgerGroup = uniqueGroup('ledger');
 let v1: BuiltBundle;
 let v2: BuiltBundle;
 const decided = new Map<string, Decision>();
+// The ledger's API tokens: an auditor's and an operator's (the ledger keeps only their digests).
+const auditor = newBearerToken('igl');
+const operator = newBearerToken('igl');
+const tokens: LedgerToken[] = [
+  { name: 'audit', roles: ['auditor'], tokenSha256: auditor.sha256 },
+  { name: 'ops', roles: ['operator'], tokenSha256: operator.sha256 },
+];
 
 function intent(i: number): Intent {
   const base = exampleIntent();
@@ -56,14 +63,16 @@ beforeAll(async () => {
   await store.markSynced();
   await store.close();
   ledger = await LedgerService.start({
+    trust: { roots: (await testTrust()).roots },
     ...connection('provisioner'), dataDir: await tempDir(), groupId: ledgerGroup,
-    checkpointEvery: 100, checkpointIntervalMs: 500, logger: testLogger(),
+    checkpointEvery: 100, checkpointIntervalMs: 500, logger: testLogger(), tokens,
   });
   stoppers.push(() => ledger.stop());
 
   const tenant = `ledger-${randomUUID().slice(0, 8)}`;
-  await publishAndActivate(bus, v1, { version: '1', tenant, by: 'test' });
+  await activate(bus, v1, { version: '1', tenant, by: 'test' });
   const service = await DecisionService.start({
+    trust: await serviceTrust('decision'),
     ...connection('provisioner'), tenant, groupId: uniqueGroup('ledger-decision'), contextFreshnessMs: 600_000, logger: testLogger(),
   });
   stoppers.push(() => service.stop());
@@ -81,7 +90,7 @@ beforeAll(async () => {
     if (i === 500) {
       // v2 mid-run: wait for the first half to be decided so the split is clean to check.
       await eventually(() => intents.slice(0, 500).every((x) => decided.has(x.intent_id)), 'the first 500 decisions', 120_000);
-      await publishAndActivate(bus, v2, { version: '2', tenant, by: 'test' });
+      await activate(bus, v2, { version: '2', tenant, by: 'test' });
       await eventually(() => service.active.current !== null && 'ref' in service.active.current && service.active.current.ref.bundle_digest === v2.digest, 'v2 active', 60_000);
     }
     await producer.sendMany(intents.slice(i, i + 50).map((value) => ({ topic: 'intents', key: value.session.id, value })));
@@ -95,9 +104,9 @@ afterAll(async () => {
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 });
 
-async function get<T>(path: string): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${ledger.httpUrl}${path}`);
-  return { status: res.status, body: (await res.json()) as T };
+async function get<T>(path: string, token: string | null = auditor.token): Promise<{ status: number; body: T; challenge: string | null }> {
+  const res = await fetch(`${ledger.httpUrl}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  return { status: res.status, body: (await res.json()) as T, challenge: res.headers.get('www-authenticate') };
 }
 
 describe('ledger', () => {
@@ -160,11 +169,52 @@ describe('ledger', () => {
       expect(await verifyLogDirectory(log.dir, originOf(p), [vkey]), `log ${p}`).toMatchObject({ ok: true, entries: log.size });
     }
     const s = stack();
-    const rebuilt = await LedgerService.start({ ...connection('provisioner'), dataDir: await tempDir(), groupId: uniqueGroup('rebuild'), logger: testLogger() });
+    const rebuilt = await LedgerService.start({ trust: { roots: (await testTrust()).roots }, ...connection('provisioner'), dataDir: await tempDir(), groupId: uniqueGroup('rebuild'), logger: testLogger() });
     stoppers.push(() => rebuilt.stop());
     const sizes = new Map([...ledger.logs].map(([p, l]) => [p, l.size]));
     await eventually(() => [...rebuilt.logs].every(([p, l]) => l.size >= sizes.get(p)!), 'the rebuild to catch up', 120_000);
     for (const [p, size] of sizes) expect(rebuilt.logs.get(p)!.root(size).toString('hex'), `log ${p}`).toBe(ledger.logs.get(p)!.root(size).toString('hex'));
+  });
+});
+
+describe('ledger API access', () => {
+  it('listens on loopback; health, the verifier key, checkpoints and consistency proofs are public', async () => {
+    expect(ledger.httpUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(await get('/healthz', null)).toMatchObject({ status: 200, body: { status: 'ok' } });
+    expect(await get('/readyz', null)).toMatchObject({ status: 200, body: { status: 'ready' } });
+    expect(await get('/v1/key', null)).toMatchObject({ status: 200, body: { verifier_key: ledger.verifierKey } });
+    const latest = await get<Checkpoint[]>('/v1/checkpoints/latest', null);
+    expect(latest.status).toBe(200);
+    expect(latest.body.length).toBeGreaterThan(0);
+    const [partition, log] = [...ledger.logs.entries()].find(([, l]) => l.size > 0)!;
+    expect((await get(`/v1/logs/${partition}/consistency?from=0&to=${log.size}`, null)).status).toBe(200);
+  });
+
+  it('receipts, replays and the export refuse a missing or unknown token with 401 and a Bearer challenge', async () => {
+    const log = [...ledger.logs.values()].find((l) => l.size > 0)!;
+    const { receipt } = await log.entry(0);
+    const decisionId = [...decided.values()][0]!.decision_id;
+    for (const path of ['/v1/export', `/v1/receipts/${receipt.receipt_id}`, `/v1/replay/${decisionId}`]) {
+      const missing = await get<{ code: string; message: string; hint: string }>(path, null);
+      expect(missing, path).toMatchObject({ status: 401, body: { code: 'UNAUTHENTICATED', message: 'this route needs a ledger API token' }, challenge: 'Bearer realm="intentgate-ledger"' });
+      expect(missing.body.hint, path).toMatch(/Authorization: Bearer/);
+      const unknown = await get(path, newBearerToken('igl').token);
+      expect(unknown, path).toMatchObject({ status: 401, body: { code: 'UNAUTHENTICATED', message: 'unknown ledger API token' }, challenge: 'Bearer realm="intentgate-ledger", error="invalid_token"' });
+    }
+    // The digest the ledger keeps is not itself a credential.
+    expect((await get('/v1/export', auditor.sha256)).status).toBe(401);
+  });
+
+  it('an operator reads receipts and replays but may not export (403); an auditor may do all three', async () => {
+    const log = [...ledger.logs.values()].find((l) => l.size > 0)!;
+    const { receipt } = await log.entry(0);
+    const decisionId = [...decided.values()][1]!.decision_id;
+    expect((await get(`/v1/receipts/${receipt.receipt_id}`, operator.token)).status).toBe(200);
+    expect(await get(`/v1/replay/${decisionId}`, operator.token)).toMatchObject({ status: 200, body: { identical: true } });
+    expect(await get('/v1/export', operator.token)).toMatchObject({ status: 403, body: { code: 'ROLE_NOT_ALLOWED', message: 'ops (operator) may not use export', hint: expect.stringMatching(/auditor/) } });
+    const exported = await get<{ logs: unknown[] }>('/v1/export', auditor.token);
+    expect(exported.status).toBe(200);
+    expect(exported.body.logs.length).toBeGreaterThan(0);
   });
 });
 
@@ -183,16 +233,33 @@ describe('the intentgate command', () => {
     expect(dirResult.text).toMatch(/ok {4}intentgate\/receipts\/0: \d+ entries/);
 
     const file = join(await tempDir(), 'audit.json');
-    expect((await run('export', ledger.httpUrl, '--out', file)).code).toBe(0);
+    // Without a token the ledger refuses, and the command says how to send one; an operator may not export.
+    const refused = await run('export', ledger.httpUrl, '--out', file);
+    expect(refused.code).toBe(2);
+    expect(refused.text).toMatch(/^error UNAUTHENTICATED: the ledger refused the request: this route needs a ledger API token\n {2}what to do: Pass --token/);
+    expect((await run('verify', ledger.httpUrl, '--token', operator.token)).text).toMatch(/^error ROLE_NOT_ALLOWED: the ledger refused the request: ops \(operator\) may not use export/);
+    expect((await run('export', ledger.httpUrl, '--out', file, '--token', auditor.token)).code).toBe(0);
     const exported = JSON.parse(await readFile(file, 'utf8')) as { warrant_keys: Array<{ kid: string }>; policy_bundles: Record<string, string> };
     expect(exported.warrant_keys.length).toBeGreaterThan(0);
     expect(Object.keys(exported.policy_bundles)).toEqual(expect.arrayContaining([v1.digest, v2.digest]));
-    expect((await run('verify', file, '--key', ledger.verifierKey)).code).toBe(0);
+    const unchecked = await run('verify', file, '--key', ledger.verifierKey);
+    expect(unchecked.code).toBe(0);
+    expect(unchecked.text).toMatch(/not checked: who signed each receipt/);
+    // With the deployment's trust file, every receipt's signer is checked against its roots …
+    const signers = await run('verify', file, '--key', ledger.verifierKey, '--trust', (await testTrust()).paths.trustFile);
+    expect(signers.code, signers.text).toBe(0);
+    expect(signers.text).toMatch(/ok {4}signers: \d+ receipts, each signed by a key your roots vouch for \(.*intentgate-decision \d+/);
+    // … and under roots that never certified these producers, the first receipt fails.
+    const { ensureTrustMaterial } = await import('@intentgate/evidence');
+    const otherTrust = await ensureTrustMaterial(join(await tempDir(), 'other-trust'));
+    const foreign = await run('verify', file, '--key', ledger.verifierKey, '--trust', otherTrust.paths.trustFile);
+    expect(foreign.code).toBe(1);
+    expect(foreign.text).toMatch(/FAIL {2}signers: intentgate\/receipts\/\d entry \d+: RECORD_SIGNER_UNKNOWN/);
     // Tamper with one receipt inside the exported bundle: verification names the entry.
     const bundle = JSON.parse(await readFile(file, 'utf8')) as { logs: Array<{ entries_log: string }> };
     const log = bundle.logs.find((l) => l.entries_log.length > 0)!;
     const bytes = Buffer.from(log.entries_log, 'base64');
-    const at = bytes.indexOf('"producer":"decision/') + 12;
+    const at = bytes.indexOf('"producer":"intentgate-decision/') + 12;
     bytes[at] = bytes[at] === 0x64 ? 0x65 : 0x64;
     log.entries_log = bytes.toString('base64');
     await writeFile(file, JSON.stringify(bundle));
@@ -201,13 +268,20 @@ describe('the intentgate command', () => {
     expect(tampered.text).toMatch(/FAIL {2}intentgate\/receipts\/\d: first bad entry \d+: checksum frame/);
 
     const someDecision = [...decided.values()][10]!;
-    const replayed = await run('replay', someDecision.decision_id, '--ledger', ledger.httpUrl);
+    // The operator's token replays; the token may also come from INTENTGATE_LEDGER_TOKEN.
+    const replayed = await run('replay', someDecision.decision_id, '--ledger', ledger.httpUrl, '--token', operator.token);
     expect(replayed.code, replayed.text).toBe(0);
     expect(replayed.text).toMatch(/^identical/);
-    expect((await run('replay', randomUUID(), '--ledger', ledger.httpUrl)).text).toMatch(/error DECISION_NOT_FOUND/);
+    process.env.INTENTGATE_LEDGER_TOKEN = auditor.token;
+    try {
+      expect((await run('replay', randomUUID(), '--ledger', ledger.httpUrl)).text).toMatch(/error DECISION_NOT_FOUND/);
+    } finally {
+      delete process.env.INTENTGATE_LEDGER_TOKEN;
+    }
+    expect((await run('replay', someDecision.decision_id, '--ledger', ledger.httpUrl)).text).toMatch(/^error UNAUTHENTICATED/);
 
     // A candidate that only moves the approval deadline changes no verdict …
-    const sameVerdicts = await run('policy', 'backtest', join(projectRoot, 'policies'), '--last', '1000', '--ledger', ledger.httpUrl);
+    const sameVerdicts = await run('policy', 'backtest', join(projectRoot, 'policies'), '--last', '1000', '--ledger', ledger.httpUrl, '--token', auditor.token);
     expect(sameVerdicts.code, sameVerdicts.text).toBe(0);
     expect(sameVerdicts.text).toMatch(/0 of \d+ recorded decisions would change/);
     // … one that denies everything changes every allow and escalation, and fails the gate.
@@ -215,7 +289,7 @@ describe('the intentgate command', () => {
     const { mkdir } = await import('node:fs/promises');
     await mkdir(join(denyAll, 'intentgate'));
     await writeFile(join(denyAll, 'intentgate', 'decision.rego'), 'package intentgate.decision\n\nimport rego.v1\n\ndecision := {"verdict": "deny", "reasons": [{"code": "LOCKDOWN", "rule": "r", "message": ""}], "obligations": {}}\n');
-    const lockdown = await run('policy', 'backtest', denyAll, '--last', '300', '--ledger', ledger.httpUrl, '--max-changed', '5');
+    const lockdown = await run('policy', 'backtest', denyAll, '--last', '300', '--ledger', ledger.httpUrl, '--max-changed', '5', '--token', auditor.token);
     expect(lockdown.code).toBe(1);
     expect(lockdown.text).toMatch(/change {2}[0-9a-f-]{36} {2}(allow|escalate) -> deny {2}\(LOCKDOWN\)/);
   });
@@ -236,7 +310,7 @@ describe('ledger restart', () => {
     const s = stack();
     const dataDir = ledger.dataDir;
     await ledger.stop();
-    ledger = await LedgerService.start({ ...connection('provisioner'), dataDir, groupId: ledgerGroup, logger: testLogger() });
+    ledger = await LedgerService.start({ trust: { roots: (await testTrust()).roots }, ...connection('provisioner'), dataDir, groupId: ledgerGroup, logger: testLogger(), tokens });
     stoppers.push(() => ledger.stop());
     const { status, body } = await get<{ identical: boolean }>(`/v1/replay/${before.decision_id}`);
     expect(status).toBe(200);
@@ -250,9 +324,12 @@ describe('ledger crash', () => {
     const { readFrames, ENTRIES_FILE } = await import('@intentgate/evidence');
     const s = stack();
     const dataDir = await tempDir();
+    const tokensFile = join(await tempDir(), 'ledger-tokens.json');
+    await writeFile(tokensFile, JSON.stringify({ tokens: [{ name: 'audit', roles: ['auditor'], token_sha256: auditor.sha256 }] }));
     const env = {
       ...process.env, ...roleEnv('provisioner'),
-      LEDGER_DATA_DIR: dataDir, LEDGER_GROUP: uniqueGroup('ledger-crash'), LEDGER_CHECKPOINT_EVERY: '50', LEDGER_CHECKPOINT_INTERVAL_MS: '200', LOG_LEVEL: 'info',
+      INTENTGATE_TRUST_FILE: (await testTrust()).paths.trustFile,
+      LEDGER_DATA_DIR: dataDir, LEDGER_TOKENS_FILE: tokensFile, LEDGER_GROUP: uniqueGroup('ledger-crash'), LEDGER_CHECKPOINT_EVERY: '50', LEDGER_CHECKPOINT_INTERVAL_MS: '200', LOG_LEVEL: 'info',
     };
     const launch = () => {
       const child = spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', join(projectRoot, 'services', 'ledger', 'src', 'main.ts')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -270,9 +347,13 @@ describe('ledger crash', () => {
       return { child, ready };
     };
     const marker = randomUUID();
-    const receipts = Array.from({ length: 2_000 }, (_, i) => ({
+    // Signed as an executor's receipts are (the ledger appends nothing else), by a key published first.
+    const { signer } = await serviceTrust('executor');
+    await publishSigningKey(bus, signer);
+    const { withSignature } = await import('@intentgate/evidence');
+    const receipts = Array.from({ length: 2_000 }, (_, i) => withSignature(signer.key, 'Receipt', {
       receipt_id: randomUUID(), kind: 'execution' as const, intent_id: randomUUID(), body: { marker, i, pad: 'x'.repeat(500) },
-      producer: 'crash-test', produced_at: new Date().toISOString(),
+      producer: `${signer.principal}/crash-test`, produced_at: new Date().toISOString(),
     }));
     const first = launch();
     await first.ready;
@@ -294,7 +375,7 @@ describe('ledger crash', () => {
     // is in, everything before it is too.
     let held = false;
     await eventually(() => held, 'the restarted ledger to hold every receipt', 120_000, async () => {
-      const found = await Promise.all(receipts.slice(-100).map((r) => fetch(`${url}/v1/receipts/${r.receipt_id}`).then((res) => res.ok)));
+      const found = await Promise.all(receipts.slice(-100).map((r) => fetch(`${url}/v1/receipts/${r.receipt_id}`, { headers: { authorization: `Bearer ${auditor.token}` } }).then((res) => res.ok)));
       held = found.every(Boolean);
     });
     second.child.kill('SIGTERM');

@@ -7,8 +7,8 @@ import { z } from 'zod';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { DecisionService, publishAndActivate } from '@intentgate/decision';
-import { stack, testBus, testLogger, uniqueGroup, variantBundle, roleEnv, connection } from '@intentgate/test';
+import { DecisionService } from '@intentgate/decision';
+import { activate, connection, roleEnv, serviceTrust, stack, testBus, testLogger, testTrust, uniqueGroup, variantBundle } from '@intentgate/test';
 
 const bus = testBus();
 const stoppers: Array<() => Promise<unknown>> = [];
@@ -48,28 +48,28 @@ describe('MCP gateway killed while a call waits', () => {
     const group = uniqueGroup('mcp-kill');
     // The starter policy, with remote/search on the tool allowlist.
     const bundle = await variantBundle((data) => (data as unknown as { ai: { allowed_tools: string[] } }).ai.allowed_tools.push('remote/search'));
-    await publishAndActivate(bus, bundle, { version: '1', tenant, by: 'test' });
+    await activate(bus, bundle, { version: '1', tenant, by: 'test' });
     const { ContextStore } = await import('@intentgate/context');
     const store = new ContextStore({ redisUrl: connection('provisioner').redisUrl, freshnessMs: 600_000 });
     await store.connect();
     await store.markSynced();
     await store.close();
-    const { generateSigningKey, jwksOf } = await import('@intentgate/evidence');
-    const signing = await generateSigningKey('mcp-kill-decision');
-    const keys = jwksOf([signing]);
+    const workerTrust = await serviceTrust('decision');
     const startWorker = () => DecisionService.start({
+      trust: workerTrust,
       ...connection('provisioner'), tenant, groupId: group, contextFreshnessMs: 600_000,
-      key: signing, logger: testLogger(),
+      logger: testLogger(),
     });
-    const jwksServer = createServer((_q, r) => r.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(keys)));
-    await new Promise<void>((r) => jwksServer.listen(0, '127.0.0.1', r));
-    stoppers.push(() => new Promise<void>((r) => jwksServer.close(() => r())));
 
     const AGENT_ID = 'spiffe://example.org/agents/remote-user';
+    // The agent's bearer token; the gateway is given its digest only.
+    const { newBearerToken } = await import('@intentgate/evidence');
+    const token = newBearerToken('igm');
+    const withToken = { requestInit: { headers: { Authorization: `Bearer ${token.token}` } } };
     const stdioEnv = {
       ...process.env, ...roleEnv('provisioner'),
-      DECISION_JWKS_URL: `http://127.0.0.1:${(jwksServer.address() as import('node:net').AddressInfo).port}/`,
-      MCP_UPSTREAMS: `remote=${upstreamUrl}`, MCP_AGENT_ID: AGENT_ID,
+      INTENTGATE_TRUST_FILE: (await testTrust()).paths.trustFile,
+      MCP_UPSTREAMS: `remote=${upstreamUrl}`, MCP_AGENT_ID: AGENT_ID, MCP_TOKEN_SHA256: token.sha256,
       MCP_DELEGATION: JSON.stringify([{ principal: 'alice@example.org', kind: 'human', scope: ['*'] }, { principal: AGENT_ID, kind: 'agent', scope: ['ai:*'] }]),
     };
     const launch = () => {
@@ -92,7 +92,7 @@ describe('MCP gateway killed while a call waits', () => {
 
     const first = launch();
     const caller = new Client({ name: 'remote-agent', version: '1.0.0' });
-    await caller.connect(new StreamableHTTPClientTransport(new URL(await first.ready)));
+    await caller.connect(new StreamableHTTPClientTransport(new URL(await first.ready), withToken));
     // No worker is running: the call waits for its decision.
     const pending = caller.callTool({ name: 'remote_search', arguments: { query: 'q1' } }, undefined, { timeout: 10_000 }).then(() => 'result', (e: unknown) => `error: ${(e as Error).message}`);
     await new Promise((r) => setTimeout(r, 1_000));
@@ -107,7 +107,7 @@ describe('MCP gateway killed while a call waits', () => {
     stoppers.push(() => again.stop());
     const second = launch();
     const retry = new Client({ name: 'remote-agent', version: '1.0.0' });
-    await retry.connect(new StreamableHTTPClientTransport(new URL(await second.ready)));
+    await retry.connect(new StreamableHTTPClientTransport(new URL(await second.ready), withToken));
     const result = await retry.callTool({ name: 'remote_search', arguments: { query: 'q2' } });
     await retry.close();
     await new Promise((r) => setTimeout(r, 1_000));

@@ -6,12 +6,12 @@ import { Kafka, logLevel } from 'kafkajs';
 import type { ApprovedIntent, Decision, ExecutionResult, Intent } from '@intentgate/contracts';
 import { exampleIntent } from '@intentgate/contracts/examples';
 import { ContextStore } from '@intentgate/context';
-import { DecisionService, publishAndActivate } from '@intentgate/decision';
+import { DecisionService } from '@intentgate/decision';
 import { digestOf, type Jwks } from '@intentgate/evidence';
 import { startStandaloneRedis } from '@intentgate/infra';
 import type { BuiltBundle } from '@intentgate/policy';
 import { AgentClient, DecisionTimeout, ExecutorRuntime } from '@intentgate/sdk';
-import { approvalsService, eventually, stack, starterBundle, testBus, testLogger, uniqueGroup, connection, saslFor } from '@intentgate/test';
+import { activate, approvalsService, bundleFiles, connection, eventually, saslFor, serviceTrust, signedBundleOf, stack, starterBundle, testBus, testLogger, testTrust, uniqueGroup } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/helper';
 const ISSUER = 'intentgate-decision';
@@ -45,6 +45,7 @@ function intent(overrides: { action?: Partial<Intent['action']>; resource?: Part
 async function startService(options: { tenant: string; redisUrl?: string; groupId?: string }): Promise<DecisionService> {
   const s = stack();
   return DecisionService.start({
+    trust: await serviceTrust('decision'),
     ...connection('provisioner'), ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
     tenant: options.tenant, groupId: options.groupId ?? uniqueGroup('decision'), instanceId: randomUUID().slice(0, 8),
     contextFreshnessMs: 60_000, approvalDeadlineCapSeconds: 2, logger: testLogger(),
@@ -55,16 +56,16 @@ beforeAll(async () => {
   const s = stack();
   await bus.registerSchemas();
   bundle = await starterBundle();
-  await publishAndActivate(bus, bundle, { version: '1.0.0', tenant, by: 'test' });
+  await activate(bus, bundle, { version: '1.0.0', tenant, by: 'test' });
   store = new ContextStore({ redisUrl: connection('provisioner').redisUrl, freshnessMs: 60_000 });
   await store.connect();
   await store.markSynced();
   service = await startService({ tenant });
-  agent = await AgentClient.connect({ ...connection('agent-platform') });
+  agent = await AgentClient.connect({ ...connection('agent-platform'), trust: { roots: (await testTrust()).roots } });
   executor = await ExecutorRuntime.start({
     ...connection('provisioner'), domain: 'data',
     executorId: 'test-data', issuer: ISSUER, groupId: uniqueGroup('executor'),
-    jwks: async () => (await fetch(`${service.httpUrl}/.well-known/jwks.json`)).json() as Promise<Jwks>,
+    trust: await serviceTrust('executor'),
     handler: async (approved) => {
       executed.push(approved);
       return { detail: { rows: 1 } };
@@ -237,7 +238,7 @@ describe('executor concurrency', () => {
     const infra = await ExecutorRuntime.start({
       ...connection('provisioner'), domain: 'infra',
       executorId: 'test-infra', issuer: ISSUER, groupId: uniqueGroup('executor-infra'), concurrency: 4,
-      jwks: async () => (await fetch(`${service.httpUrl}/.well-known/jwks.json`)).json() as Promise<Jwks>,
+      trust: await serviceTrust('executor'),
       accept: (approved) => ours.has(approved.intent.intent_id), // other files' infra intents are not ours to claim
       handler: async (approved) => {
         const onShared = approved.intent.resource.id === shared;
@@ -283,12 +284,13 @@ describe('failing closed', () => {
     }
   });
 
-  it('a corrupt bundle activated: denied BUNDLE_CORRUPT, never the old policy', async () => {
+  it('a corrupt bundle activated, signed by the publisher: denied BUNDLE_CORRUPT, never the old policy', async () => {
     const t = `corrupt-${randomUUID().slice(0, 8)}`;
-    await publishAndActivate(bus, bundle, { version: '1', tenant: t, by: 'test' });
-    const corrupt = Buffer.from(bundle.bytes.subarray(0, bundle.bytes.length - 64));
-    const { sha256Hex } = await import('@intentgate/evidence');
-    await publishAndActivate(bus, { bytes: corrupt, digest: sha256Hex(corrupt) }, { version: '2-broken', tenant: t, by: 'test' });
+    await activate(bus, bundle, { version: '1', tenant: t, by: 'test' });
+    // The publisher signed it, so it is the publisher's policy; it cannot load, so nothing is allowed.
+    const files = bundleFiles(bundle);
+    files.set('policy.wasm', files.get('policy.wasm')!.subarray(0, 4096));
+    await activate(bus, signedBundleOf(files, (await testTrust()).publisherKey), { version: '2-broken', tenant: t, by: 'test' });
     const other = await startService({ tenant: t });
     try {
       expect(await agent.decide(intent())).toMatchObject({ verdict: 'deny', reasons: [{ code: 'BUNDLE_CORRUPT' }] });

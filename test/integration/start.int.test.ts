@@ -1,7 +1,7 @@
 // `npm start`'s script, run as a user would: it comes up, writes stack.json, and Ctrl-C (or a
 // hard kill, via the reaper) leaves no process behind.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -97,12 +97,35 @@ describe('npm start', { timeout: 360_000 }, () => {
     expect(out).toMatch(/tools\/call demo_write_note → ok: note \d+ saved/);
     expect(out).toMatch(/tools\/call demo_delete_all_notes → error: denied by IntentGate: TOOL_NOT_ALLOWED \(decision [0-9a-f-]{36}\)/);
     expect(out).toMatch(/delete invoices, asked by a tool output\s+data\s+data\.delete\s+deny\s+TAINTED_SOURCE\s+not executed\s+(\d+) of \1 rows remain/);
+    // The trust roots: where the keys live, and the demo's forgeries, each refused by the service that reads it.
+    expect(out).toMatch(/trust\s+\S*trust\/trust\.json \(roots every service is configured with\); private keys beside it: root \S+root\.jwk/);
+    expect(out).toMatch(/agent platform writes warrant\.keys\s+-\s+produce\s+none made\s+broker NOT_AUTHORIZED\s+not executed\s+no key published/);
+    expect(out).toMatch(/forged warrant key \+ "approved" delete\s+data\s+data\.delete\s+none made\s+key KEY_CERT_BAD_SIGNATURE\s+refused \(WARRANT_UNKNOWN_KEY\)\s+(\d+) of \1 rows remain/);
+    expect(out).toMatch(/allow-all bundle \+ forged activation\s+ai\s+mcp\.tool\.call\s+deny\s+TOOL_NOT_ALLOWED \(BUNDLE_UNSIGNED, ACTIVATION_SIGNATURE_INVALID\)\s+not executed\s+decided under local-[0-9a-f]{12}/);
+    const trustDir = join(dirname(run.stackFile), 'trust');
+    for (const key of ['root.jwk', 'operator.jwk', 'policy-publisher.pem', 'signers/decision.json']) {
+      expect(statSync(join(trustDir, key)).mode & 0o077, `${key} is private`).toBe(0);
+    }
     const file = JSON.parse(readFileSync(run.stackFile, 'utf8')) as StackFile;
     // Headless review against the running stack: the CLI finds the approvals service and the local reviewer's token.
     const cli = spawnSync(process.execPath, ['--disable-warning=TimeoutNegativeWarning', join(projectRoot, 'packages', 'cli', 'bin', 'intentgate.ts'), 'approvals', 'list'],
       { env: { ...process.env, INTENTGATE_STATE_DIR: dirname(run.stackFile) }, encoding: 'utf8' });
     expect(cli.stdout + cli.stderr).toContain('nothing is waiting for review');
     expect(cli.status).toBe(0);
+    // The ledger and the MCP gateway answer only with a token; npm start made the local ones (0600)
+    // and says where they are; the CLI finds the ledger's for the stack's own ledger.
+    const state = dirname(run.stackFile);
+    expect(out).toContain(`API token (auditor, operator): ${join(state, 'ledger-token')}`);
+    expect(out).toContain(`bearer token for the demo agent: ${join(state, 'mcp-token')}`);
+    for (const secret of ['ledger-token', 'mcp-token']) expect(statSync(join(state, secret)).mode & 0o777, secret).toBe(0o600);
+    expect(readFileSync(join(state, 'ledger-tokens.json'), 'utf8')).not.toContain(readFileSync(join(state, 'ledger-token'), 'utf8').trim());
+    expect((await fetch(`${file.ledgerUrl}/v1/export`)).status).toBe(401);
+    expect((await fetch(`${file.ledgerUrl}/v1/key`)).status).toBe(200);
+    expect((await fetch(file.mcpGatewayUrl!, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status).toBe(401);
+    const verify = spawnSync(process.execPath, ['--disable-warning=TimeoutNegativeWarning', join(projectRoot, 'packages', 'cli', 'bin', 'intentgate.ts'), 'verify', file.ledgerUrl!],
+      { env: { ...process.env, INTENTGATE_STATE_DIR: state, INTENTGATE_LEDGER_TOKEN: '' }, encoding: 'utf8' });
+    expect(verify.stdout + verify.stderr).toMatch(/ok {4}intentgate\/receipts\/0: \d+ entries/);
+    expect(verify.status).toBe(0);
     const pids = [file.kafka.pid, file.schemaRegistry.pid, file.redis.pid];
     expect(pids.every((p) => typeof p === 'number')).toBe(true);
     for (const pid of pids) expect(alive(pid!), `pid ${pid} runs`).toBe(true);

@@ -150,6 +150,21 @@ export class Bus {
     }
   }
 
+  /** The end offset (high watermark) of each partition of a topic, as of now. */
+  async endOffsets(topic: string): Promise<Map<number, bigint>> {
+    const admin = this.kafka.admin();
+    try {
+      await admin.connect();
+      return new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, BigInt(o.high)]));
+    } catch (err) {
+      throw new BusError('BROKER_UNAVAILABLE', `could not read the end offsets of ${topic}: ${describe(err)}`, {
+        retriable: true, hint: 'Check the brokers answer; try again.', cause: err,
+      });
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+  }
+
   /** Registers schemas only (for processes that must not create topics). */
   registerSchemas(topics: readonly TopicSpec[] = TOPICS): Promise<RegisteredSubject[]> {
     return this.catalog.register(topics);

@@ -75,6 +75,12 @@ export interface ConsumerOptions<N extends MessageName> {
   topics: string[];
   /** Processes a batch's good records; the batch is committed only after this resolves. */
   handle: (records: IncomingRecord<N>[], ctx: BatchContext) => Promise<void>;
+  /**
+   * Checks each decoded record before it is handled; a refusal (code and message) dead-letters
+   * it with that reason instead, in the same step as the batch's poison. Readers of trust
+   * material refuse what is not signed by a root they trust: nothing refused is dropped.
+   */
+  refuse?: (record: IncomingRecord<N>) => Promise<{ code: string; message: string } | null>;
   /** Called for each dead-lettered record after its DLQ write is acknowledged. */
   onDeadLetter?: (letter: DeadLetter) => Promise<void>;
   fromBeginning?: boolean;
@@ -142,6 +148,18 @@ export class BusConsumer<N extends MessageName> {
   async #eachBatch({ batch, resolveOffset, heartbeat, isRunning }: EachBatchPayload): Promise<void> {
     const decoded = await decodeBatch<N>(this.#serde, batch);
     if (decoded.nextOffset === null) return;
+    const refuse = this.#options.refuse;
+    if (refuse) {
+      const messages = new Map(batch.messages.map((m) => [m.offset, m]));
+      const kept: IncomingRecord<N>[] = [];
+      for (const record of decoded.records) {
+        await heartbeat(); // a refusal may wait on a lookup: the member keeps its place meanwhile
+        const reason = await refuse(record);
+        if (reason === null) kept.push(record);
+        else decoded.poison.push({ topic: record.topic, partition: record.partition, message: messages.get(record.offset)!, error: null, reason });
+      }
+      decoded.records = kept;
+    }
     const letters = decoded.poison.map((p) => deadLetterOf(p, this.#options.groupId));
     await this.#dlq.sendMany(letters.map((l) => l.record));
     for (const { letter } of letters) {

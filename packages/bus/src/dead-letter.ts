@@ -23,6 +23,8 @@ export interface PoisonRecord {
   partition: number;
   message: KafkaMessage;
   error: unknown;
+  /** The reason when a reader refused a well-formed record (an unsigned key, a forged signature). */
+  reason?: { code: string; message: string };
 }
 
 /** The DLQ envelope for a record that cannot be decoded or fails its contract: nothing is dropped. */
@@ -40,7 +42,7 @@ export function deadLetterOf(poison: PoisonRecord, consumerGroup: string): { rec
     const first = Array.isArray(v) ? v[0] : v;
     if (first !== undefined) headers[name] = Buffer.from(first).toString('base64');
   }
-  const code = error instanceof BusError ? error.code : 'UNDECODABLE';
+  const code = poison.reason?.code ?? (error instanceof BusError ? error.code : 'UNDECODABLE');
   const letter: DeadLetter = {
     original: {
       topic,
@@ -51,7 +53,7 @@ export function deadLetterOf(poison: PoisonRecord, consumerGroup: string): { rec
       headers,
       timestamp: message.timestamp,
     },
-    reason: { code, message: describe(error).slice(0, 4096) },
+    reason: { code, message: (poison.reason?.message ?? describe(error)).slice(0, 4096) },
     intent_id: readIntentId(message.value),
     consumer_group: consumerGroup,
     failed_at: new Date().toISOString(),

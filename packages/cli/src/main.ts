@@ -4,18 +4,23 @@ import { readStackFile } from '@intentgate/infra';
 import { CliError } from './errors.ts';
 
 const USAGE = `usage: intentgate <command>
-  verify <ledger dir | audit bundle | ledger URL> [--key <verifier key or file>]
-  export <ledger dir | ledger URL> --out <file>
-  replay <decision_id> [--ledger <url>]
-  policy backtest <bundle.tar.gz | policy dir> [--last N] [--ledger <dir | bundle | url>] [--max-changed K]
+  verify <ledger dir | audit bundle | ledger URL> [--key <verifier key or file>] [--trust <trust file>] [--token <t>]
+  export <ledger dir | ledger URL> --out <file> [--token <t>]
+  replay <decision_id> [--ledger <url>] [--token <t>]
+  policy backtest <bundle.tar.gz | policy dir> [--last N] [--ledger <dir | bundle | url>] [--max-changed K] [--token <t>]
+  ledger token [--name <name>] [--roles auditor,operator]   (a new ledger API token and its tokens-file entry)
+  mcp token                                                 (a new MCP gateway token and its SHA-256, for MCP_TOKEN_SHA256 / MCP_TOKENS_FILE)
   identity init <trust-domain> --out <dir>
   identity svid <spiffe-id> --key <key file> [--ttl seconds]
   identity delegate --key <key file> --from <principal> --from-kind human|agent|service --to <principal> --to-kind … --scope a,b [--ttl seconds]
   identity revoke <token jti | principal> --kind delegation|principal [--reason text]
   approvals list | show <id> | approve <id> | deny <id> [--comment text] [--approvals <url>] [--token <t>]
   approvals hash-password   (password on stdin)   |   approvals token
+  trust init [--dir <dir>]
+  trust certify decision|approvals|executor|mcp-gateway [--kid <id>] [--dir <dir>]
 Without --ledger (--approvals), the ledger (approvals service) of the running stack (.intentgate/stack.json) is used;
-the reviewer token comes from --token, INTENTGATE_REVIEWER_TOKEN, or the local reviewer's token npm start writes.`;
+the reviewer token comes from --token, INTENTGATE_REVIEWER_TOKEN, or the local reviewer's token npm start writes;
+a ledger URL's API token from --token, INTENTGATE_LEDGER_TOKEN, or (for the stack's own ledger) the token npm start writes.`;
 
 async function stackLedger(): Promise<string> {
   const url = (await readStackFile())?.ledgerUrl;
@@ -31,8 +36,8 @@ export async function main(argv: string[], out: Out, err: Out): Promise<number> 
       options: {
         key: { type: 'string' }, out: { type: 'string' }, ledger: { type: 'string' }, last: { type: 'string' }, 'max-changed': { type: 'string' }, help: { type: 'boolean' },
         ttl: { type: 'string' }, from: { type: 'string' }, 'from-kind': { type: 'string' }, to: { type: 'string' }, 'to-kind': { type: 'string' },
-        scope: { type: 'string' }, kind: { type: 'string' }, reason: { type: 'string' },
-        approvals: { type: 'string' }, token: { type: 'string' }, comment: { type: 'string' },
+        scope: { type: 'string' }, kind: { type: 'string' }, reason: { type: 'string' }, name: { type: 'string' }, roles: { type: 'string' },
+        approvals: { type: 'string' }, token: { type: 'string' }, comment: { type: 'string' }, dir: { type: 'string' }, kid: { type: 'string' }, trust: { type: 'string' },
       },
     });
     const [command, ...rest] = positionals;
@@ -43,14 +48,14 @@ export async function main(argv: string[], out: Out, err: Out): Promise<number> 
     switch (command) {
       case 'verify':
         if (!rest[0]) throw new CliError('USAGE', 'verify needs a ledger directory, audit bundle or URL', USAGE);
-        return (await verify(rest[0], values.key, out)) ? 0 : 1;
+        return (await verify(rest[0], values.key, out, values.token, values.trust)) ? 0 : 1;
       case 'export':
         if (!rest[0] || !values.out) throw new CliError('USAGE', 'export needs a source and --out <file>', USAGE);
-        await exportBundle(rest[0], values.out, out);
+        await exportBundle(rest[0], values.out, out, values.token);
         return 0;
       case 'replay':
         if (!rest[0]) throw new CliError('USAGE', 'replay needs a decision id', USAGE);
-        return (await replay(rest[0], values.ledger ?? (await stackLedger()), out)) ? 0 : 1;
+        return (await replay(rest[0], values.ledger ?? (await stackLedger()), out, values.token)) ? 0 : 1;
       case 'policy': {
         if (rest[0] !== 'backtest' || !rest[1]) throw new CliError('USAGE', 'policy backtest needs a candidate bundle or policy directory', USAGE);
         const last = Number(values.last ?? 100);
@@ -60,7 +65,7 @@ export async function main(argv: string[], out: Out, err: Out): Promise<number> 
         }
         // opa is needed only to build a candidate given as a policy directory.
         const opaPath = await import('@intentgate/infra').then(({ ensureOpa }) => ensureOpa(), () => undefined);
-        const ok = await backtest(rest[1], { last, maxChanged, source: values.ledger ?? (await stackLedger()), ...(opaPath ? { opaPath } : {}) }, out);
+        const ok = await backtest(rest[1], { last, maxChanged, source: values.ledger ?? (await stackLedger()), ...(opaPath ? { opaPath } : {}), ...(values.token ? { token: values.token } : {}) }, out);
         return ok ? 0 : 1;
       }
       case 'identity': {
@@ -93,15 +98,48 @@ export async function main(argv: string[], out: Out, err: Out): Promise<number> 
             throw new CliError('USAGE', `unknown identity command ${rest[0] ?? ''}`, USAGE);
         }
       }
+      case 'ledger': {
+        if (rest[0] !== 'token') throw new CliError('USAGE', `unknown ledger command ${rest[0] ?? ''}`, USAGE);
+        const { LEDGER_ROLES } = await import('@intentgate/ledger');
+        const { newBearerToken } = await import('@intentgate/evidence');
+        const roles = (values.roles ?? 'auditor').split(',').map((r) => r.trim()).filter(Boolean);
+        const unknown = roles.filter((r) => !(LEDGER_ROLES as readonly string[]).includes(r));
+        if (roles.length === 0 || unknown.length > 0) throw new CliError('USAGE', `unknown ledger role ${unknown.join(', ') || '(none)'}`, `Roles: ${LEDGER_ROLES.join(', ')}.`);
+        const name = values.name ?? 'auditor';
+        if (!/^[A-Za-z0-9._@-]{1,128}$/.test(name)) throw new CliError('USAGE', '--name is 1-128 of A-Z a-z 0-9 . _ @ -', USAGE);
+        const { token, sha256 } = newBearerToken('igl');
+        out(`token   ${token}`);
+        out(`entry   ${JSON.stringify({ name, roles, token_sha256: sha256 })}`);
+        out('Add the entry to the ledger\'s tokens file ({"tokens":[…]}, LEDGER_TOKENS_FILE); give the token to its holder only.');
+        return 0;
+      }
+      case 'mcp': {
+        if (rest[0] !== 'token') throw new CliError('USAGE', `unknown mcp command ${rest[0] ?? ''}`, USAGE);
+        const { newBearerToken } = await import('@intentgate/evidence');
+        const { token, sha256 } = newBearerToken('igm');
+        out(`token   ${token}`);
+        out(`sha256  ${sha256}`);
+        out('Configure the gateway with the SHA-256 (MCP_TOKEN_SHA256, or token_sha256 in MCP_TOKENS_FILE); give the token to the agent only.');
+        return 0;
+      }
       case 'approvals': {
         const { approvals } = await import('./approvals.ts');
         return await approvals(rest[0], rest[1], { ...(values.approvals ? { approvals: values.approvals } : {}), ...(values.token ? { token: values.token } : {}), ...(values.comment ? { comment: values.comment } : {}) }, out);
+      }
+      case 'trust': {
+        const { defaultTrustDir, trustCertify, trustInit } = await import('./trust.ts');
+        const dir = values.dir ?? defaultTrustDir();
+        if (rest[0] === 'init') await trustInit(dir, out);
+        else if (rest[0] === 'certify') await trustCertify(rest[1], dir, values.kid, out);
+        else throw new CliError('USAGE', `unknown trust command ${rest[0] ?? ''}`, USAGE);
+        return 0;
       }
       default:
         throw new CliError('USAGE', `unknown command ${command}`, USAGE);
     }
   } catch (e) {
     if (e instanceof CliError) err(`error ${e.code}: ${e.message}\n  what to do: ${e.hint}`);
+    else if (e instanceof Error && 'hint' in e && typeof e.hint === 'string' && 'code' in e) err(`error ${String(e.code)}: ${e.message}\n  what to do: ${e.hint}`);
     else err(`error: ${(e as Error).message}`);
     return 2;
   }

@@ -60,10 +60,17 @@ export interface RoleSpec {
 /** What every Redis client needs to connect: ioredis's ready check (INFO). (ioredis's CLIENT SETINFO, Redis 7.2+, may fail: it ignores that.) */
 export const REDIS_CONNECTION_COMMANDS: readonly string[] = ['ping', 'info', 'client|setname', 'quit', 'echo'];
 
+/** The WarrantKeyring's consumer groups (packages/sdk keyring.ts): every reader of certified keys. */
+const KEYRING_GROUP = 'intentgate-keyring-';
+
 const NONE: KafkaAccess = { produce: [], consume: [], groupPrefixes: [], transactionalIdPrefixes: [] };
 
 /** The AgentClient (packages/sdk): intents out, decisions in, a consumer group of its own per client. */
-const AGENT_CLIENT: KafkaAccess = { produce: ['intents'], consume: ['decisions'], groupPrefixes: ['intentgate-agent-'], transactionalIdPrefixes: [] };
+const AGENT_CLIENT: KafkaAccess = {
+  produce: ['intents'],
+  // warrant.keys: the public keys that let it tell a decider's signed decision from a forged one.
+  consume: ['decisions', 'warrant.keys'], groupPrefixes: ['intentgate-agent-', KEYRING_GROUP], transactionalIdPrefixes: [],
+};
 
 /** The claim keys of WarrantGuard (packages/sdk guard.ts): warrant ids and intents claimed once. */
 const CLAIM_KEYS = ['ig:warrant:*', 'ig:executed:*'];
@@ -76,7 +83,7 @@ function executor(domain: Domain): RoleSpec {
     kafka: {
       produce: ['executions', 'receipts', DLQ_BUS],
       consume: [approvedTopic(domain), 'warrant.keys'],
-      groupPrefixes: [`intentgate-executor-${domain}`, 'intentgate-executor-keys-'],
+      groupPrefixes: [`intentgate-executor-${domain}`, KEYRING_GROUP],
       transactionalIdPrefixes: [],
     },
     // Claims (CLAIM_SCRIPT), run records (SET XX KEEPTTL, REPLACE_SCRIPT, GET): nothing of the context.
@@ -131,8 +138,8 @@ export const ACCESS: readonly RoleSpec[] = Object.freeze([
     superUser: false,
     kafka: {
       produce: ['approvals.responses', 'decisions', ...DOMAINS.map(approvedTopic), 'receipts', 'warrant.keys', DLQ_BUS],
-      consume: ['approvals.requests'],
-      groupPrefixes: ['intentgate-approvals'],
+      consume: ['approvals.requests', 'warrant.keys'],
+      groupPrefixes: ['intentgate-approvals', KEYRING_GROUP],
       // Bus.sendAtomically(records, `approvals-<kid>-<decision id>`).
       transactionalIdPrefixes: ['approvals-'],
     },
@@ -147,7 +154,7 @@ export const ACCESS: readonly RoleSpec[] = Object.freeze([
     kafka: {
       produce: ['ledger.checkpoints', DLQ_BUS],
       consume: ['receipts', 'policy.bundles', 'warrant.keys'],
-      groupPrefixes: ['intentgate-ledger'],
+      groupPrefixes: ['intentgate-ledger', KEYRING_GROUP],
       transactionalIdPrefixes: [],
     },
     redis: null,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Reason, Sha256Hex, Timestamp, Uuid } from './primitives.ts';
+import { CompactJws, Reason, Sha256Hex, Timestamp, Uuid } from './primitives.ts';
 import { Intent, SENSITIVITY_LEVELS } from './intent.ts';
 import { PolicyRef } from './decision.ts';
 
@@ -20,6 +20,11 @@ export const ApprovalRequest = z.strictObject({
   policy: PolicyRef.optional(),
   /** The sensitivity policy saw (the context store's label outranks the caller's), for reviewers. */
   sensitivity: z.enum(SENSITIVITY_LEVELS).optional(),
+  /**
+   * By the decision worker that escalated (a key its certificate allows to sign approval
+   * requests): the approvals service settles no escalation that no decision made.
+   */
+  signature: CompactJws.optional(),
 });
 export type ApprovalRequest = z.infer<typeof ApprovalRequest>;
 

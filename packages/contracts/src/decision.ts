@@ -28,6 +28,12 @@ export const Decision = z
     input_digest: Sha256Hex.nullable(),
     decided_at: Timestamp,
     warrant: CompactJws.optional(),
+    /**
+     * By the service that decided (a key a root certified to issue warrants): an agent or a
+     * gateway takes no decision from the bus that no decider signed. Optional in the contract
+     * so the reader refuses an unsigned one itself.
+     */
+    signature: CompactJws.optional(),
   })
   .superRefine((d, ctx) => {
     if (d.verdict === 'allow' && d.warrant === undefined) {
@@ -99,5 +105,12 @@ export const WarrantKey = z.strictObject({
     use: z.literal('sig').optional(),
   }),
   published_at: Timestamp,
+  /**
+   * A JWS by a deployment root (typ intentgate-key-cert+jwt) binding this key to its principal
+   * and to what it may sign. Readers accept the key only when the certificate verifies against
+   * a root they are configured with: anyone may write this topic's bytes, nobody can forge this.
+   * Optional in the contract only so that readers refuse an uncertified key with its own code.
+   */
+  certificate: CompactJws.optional(),
 }).refine((k) => k.jwk.kid === k.kid, { message: 'jwk.kid must equal kid', path: ['jwk', 'kid'] });
 export type WarrantKey = z.infer<typeof WarrantKey>;

@@ -1,5 +1,14 @@
 import { z } from 'zod';
-import { Base64, JsonObject, Sha256Hex, Timestamp, Uuid } from './primitives.ts';
+import { Base64, CompactJws, JsonObject, Sha256Hex, Timestamp, Uuid } from './primitives.ts';
+
+/**
+ * A record's signature (optional in the contract, so a reader can refuse an unsigned record
+ * with its own reason code and a receipt rather than as a malformed message; every IntentGate
+ * producer signs, and every reader of these records refuses one without): a compact JWS (EdDSA, typ intentgate-record+jws) whose payload names the
+ * message type and the sha256 of the record's canonical JSON without this field. Verified against
+ * a key the reader was configured with or one certified by its deployment root.
+ */
+export const RecordSignature = CompactJws;
 
 export const RECEIPT_KINDS = ['decision', 'approval', 'execution', 'policy-activation', 'mode-change'] as const;
 
@@ -12,8 +21,10 @@ export const Receipt = z
     intent_id: Uuid.nullable(),
     /** The full record; for decisions, the full policy input. */
     body: JsonObject,
+    /** The principal of the key that signed it (the certificate's subject, or the operator key's name). */
     producer: z.string().min(1).max(256),
     produced_at: Timestamp,
+    signature: RecordSignature.optional(),
   })
   .refine((r) => r.intent_id !== null || r.kind === 'policy-activation' || r.kind === 'mode-change', {
     message: 'decision, approval and execution receipts name their intent',
@@ -57,6 +68,8 @@ export const PolicyActivation = z.strictObject({
   version: z.string().min(1).max(128),
   activated_at: Timestamp,
   activated_by: z.string().min(1).max(256),
+  /** By an operator key the decision workers are configured with; an unsigned activation is refused. */
+  signature: RecordSignature.optional(),
 });
 export type PolicyActivation = z.infer<typeof PolicyActivation>;
 

@@ -54,12 +54,13 @@ export function exampleOf<N extends MessageName>(name: N): Message<N> {
     WarrantKey: () => ({
       issuer: 'intentgate-decision', kid: 'decision-1', published_at: NOW,
       jwk: { kty: 'OKP', crv: 'Ed25519', x: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo', kid: 'decision-1', alg: 'EdDSA', use: 'sig' },
+      certificate: WARRANT,
     }),
     ApprovedIntent: () => ({ intent, decision, warrant: WARRANT }),
     ApprovalRequest: () => ({
       intent_id: intent.intent_id, decision_id: decision.decision_id, intent, intent_digest: DIGEST_A,
       reasons: [{ code: 'IRREVERSIBLE_NEEDS_REVIEW', rule: 'data.intentgate.escalate', message: 'irreversible export' }],
-      quorum: 1, reviewers: ['bob@example.org'], deadline: '2026-11-23T12:05:00.000Z', requested_at: NOW,
+      quorum: 1, reviewers: ['bob@example.org'], deadline: '2026-11-23T12:05:00.000Z', requested_at: NOW, signature: WARRANT,
     }),
     ApprovalResponse: () => ({
       intent_id: intent.intent_id, decision_id: decision.decision_id, intent_digest: DIGEST_A,
@@ -71,7 +72,7 @@ export function exampleOf<N extends MessageName>(name: N): Message<N> {
     }),
     Receipt: () => ({
       receipt_id: randomUUID(), kind: 'decision', intent_id: intent.intent_id,
-      body: { decision, input: { intent } }, producer: 'decision-worker-1', produced_at: NOW,
+      body: { decision, input: { intent } }, producer: 'decision-worker-1', produced_at: NOW, signature: WARRANT,
     }),
     Checkpoint: () => ({
       origin: 'intentgate/receipts/0', tree_size: 42, root_hash: DIGEST_A, issued_at: NOW,
@@ -84,7 +85,7 @@ export function exampleOf<N extends MessageName>(name: N): Message<N> {
       bundle: Buffer.from('not really a bundle').toString('base64'),
     }),
     PolicyActivation: () => ({
-      tenant: 'default', bundle_digest: DIGEST_B, version: '1.0.0', activated_at: NOW, activated_by: 'ci',
+      tenant: 'default', bundle_digest: DIGEST_B, version: '1.0.0', activated_at: NOW, activated_by: 'ci', signature: WARRANT,
     }),
     Revocation: () => ({
       // A fresh principal each time: a published example must not revoke anyone real.

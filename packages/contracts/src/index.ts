@@ -9,3 +9,4 @@ export { TOPICS, topicSpec, valueSubject, approvedTopic, DLQ_INTENTS, DLQ_BUS, t
 export { jsonSchemaOf, jsonSchemaText, allJsonSchemas, SCHEMA_ID_BASE } from './json-schema.ts';
 export { parseMessage, ContractViolation } from './parse.ts';
 export { ACCESS, ROLES, accessTable, roleSpec, isRole, executorRole, REDIS_CONNECTION_COMMANDS, type Role, type RoleSpec, type KafkaAccess, type RedisAccess } from './access.ts';
+export { TrustFile, SignerFile, PublicKeyJwk } from './trust.ts';

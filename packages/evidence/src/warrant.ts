@@ -121,6 +121,15 @@ function verificationKeyOf(jwks: Jwks, kid: string): KeyObject | null {
   return key;
 }
 
+/** The key id in a warrant's protected header (undefined when it has none or is not a JWS). */
+export function warrantKeyId(token: string): string | undefined {
+  try {
+    return decodeProtectedHeader(token).kid;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Verifies a warrant against published keys and the intent in hand. Every failure is a
  * WarrantError with its own code; nothing here returns "probably fine".

@@ -23,8 +23,11 @@ async function tempDir(): Promise<string> {
   return d;
 }
 
+// The log is indifferent to who signed a receipt (the ledger checks that before appending).
+const SIGNATURE = 'eyJhbGciOiJFZERTQSJ9.e30.c2ln';
+
 function receipt(n: number): Receipt {
-  return { receipt_id: randomUUID(), kind: 'decision', intent_id: randomUUID(), body: { n }, producer: 'test', produced_at: '2026-11-23T12:00:00.000Z' };
+  return { receipt_id: randomUUID(), kind: 'decision', intent_id: randomUUID(), body: { n }, producer: 'test', produced_at: '2026-11-23T12:00:00.000Z', signature: SIGNATURE };
 }
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');

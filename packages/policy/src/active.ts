@@ -20,9 +20,9 @@ export class ActivePolicy {
     return this.#current ?? this.#failure;
   }
 
-  /** Remembers a published bundle (by digest) so a later activation can load it. */
+  /** Remembers a published bundle (by digest) so a later activation can load it; the first bytes offered for a digest stay. */
   offer(digest: string, version: string, bytes: Uint8Array): void {
-    this.#bundles.set(digest, { bytes, version });
+    if (!this.#bundles.has(digest)) this.#bundles.set(digest, { bytes, version });
   }
 
   has(digest: string): boolean {

@@ -22,18 +22,31 @@ export interface BuildOptions {
   entrypoints?: string[];
   /** Recorded in the bundle's .manifest. */
   revision?: string;
+  /**
+   * The policy publisher's private key (PKCS#8 PEM file) and its key id: the bundle is signed in
+   * OPA's format (.signatures.json), which workers verify before loading it.
+   */
+  signing?: { keyFile: string; kid: string };
 }
 
-/** `opa build -t wasm`: compiles the Rego under policyDir (tests excluded) into a Wasm bundle. */
+/**
+ * `opa build --bundle -t wasm`: compiles the Rego under policyDir (tests excluded) into a Wasm
+ * bundle, signed when a signing key is given. Run from policyDir, so file names inside the bundle
+ * do not depend on where the sources sit: the same sources give the same digest (Ed25519 is
+ * deterministic, so signed bundles too).
+ */
 export async function buildBundle(options: BuildOptions): Promise<BuiltBundle> {
   const dir = await mkdtemp(join(tmpdir(), 'intentgate-bundle-'));
   const out = join(dir, 'bundle.tar.gz');
   const entrypoints = options.entrypoints ?? [DEFAULT_ENTRYPOINT];
   try {
+    const signing = options.signing
+      ? ['--signing-key', options.signing.keyFile, '--signing-alg', 'EdDSA', '--verification-key-id', options.signing.kid]
+      : [];
     await promisify(execFile)(options.opaPath, [
-      'build', '-t', 'wasm', ...entrypoints.flatMap((e) => ['-e', e]),
-      '--ignore', '*_test.rego', '--revision', options.revision ?? 'dev', '-o', out, options.policyDir,
-    ], { timeout: 120_000 });
+      'build', '--bundle', '-t', 'wasm', ...entrypoints.flatMap((e) => ['-e', e]),
+      '--ignore', '*_test.rego', '--revision', options.revision ?? 'dev', ...signing, '-o', out, '.',
+    ], { timeout: 120_000, cwd: options.policyDir });
     const bytes = await readFile(out);
     return { bytes, digest: sha256Hex(bytes) };
   } catch (err) {

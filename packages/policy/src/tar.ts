@@ -1,4 +1,4 @@
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { PolicyError } from './errors.ts';
 
 const BLOCK = 512;
@@ -38,4 +38,31 @@ export function untarGz(bytes: Uint8Array): Map<string, Buffer> {
     offset = start + Math.ceil(size / BLOCK) * BLOCK;
   }
   return files;
+}
+
+/**
+ * A gzipped ustar archive of the given files (names get the leading slash opa writes), for
+ * bundles assembled outside `opa build`.
+ */
+export function tarGz(files: ReadonlyMap<string, Buffer>): Buffer {
+  const blocks: Buffer[] = [];
+  for (const [name, content] of files) {
+    const header = Buffer.alloc(BLOCK);
+    header.write(`/${name}`, 0, 100, 'utf8');
+    header.write('0000600\0', 100);
+    header.write('0000000\0', 108);
+    header.write('0000000\0', 116);
+    header.write(`${content.length.toString(8).padStart(11, '0')}\0`, 124);
+    header.write('00000000000\0', 136);
+    header.write('        ', 148); // the checksum counts its own field as spaces
+    header.write('0', 156);
+    header.write('ustar\0', 257);
+    header.write('00', 263);
+    let sum = 0;
+    for (const b of header) sum += b;
+    header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
+    blocks.push(header, content, Buffer.alloc((BLOCK - (content.length % BLOCK)) % BLOCK));
+  }
+  blocks.push(Buffer.alloc(2 * BLOCK));
+  return gzipSync(Buffer.concat(blocks));
 }

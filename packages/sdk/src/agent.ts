@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Bus, type BatchingProducer, type BusConsumer, type BusSasl, type Logger } from '@intentgate/bus';
 import { parseMessage, type Decision, type Intent } from '@intentgate/contracts';
+import { digestOf, recordKeyId, TrustError, verifyRecord, type TrustRoots } from '@intentgate/evidence';
 import { withCredentials, type AgentCredentials } from './identity.ts';
+import { WarrantKeyring } from './keyring.ts';
 
 /** No final decision arrived in time. Never to be read as an allow. */
 export class DecisionTimeout extends Error {
@@ -14,11 +16,28 @@ export class DecisionTimeout extends Error {
   }
 }
 
+/** A signed decision arrived for this intent id, but for another version of the intent. Never to be read as an allow. */
+export class DecisionMismatch extends Error {
+  readonly code = 'DECISION_MISMATCH';
+  readonly intentId: string;
+  constructor(intentId: string) {
+    super(`the decision for intent ${intentId} was made for another version of it (its intent_digest differs); treat the action as denied and submit under a new intent_id`);
+    this.name = 'DecisionMismatch';
+    this.intentId = intentId;
+  }
+}
+
 export interface AgentClientOptions {
   brokers: string[];
   /** SASL credentials for the broker (the local stack's role for this service); none on an unauthenticated cluster. */
   sasl?: BusSasl;
   registryUrl: string;
+  /**
+   * The deployment's trust roots: a decision counts only when a decider's key (certified for
+   * warrants: the decision worker, the approvals service) signed it. Any other record on
+   * `decisions` is dropped (and counted), so a forged allow can never be returned.
+   */
+  trust: { roots: TrustRoots };
   clientId?: string;
   logger?: Logger;
 }
@@ -42,23 +61,44 @@ export class AgentClient {
   #producer!: BatchingProducer;
   #consumer!: BusConsumer<'Decision'>;
   #closed: Promise<void> | null = null;
+  readonly #keyring: WarrantKeyring;
+  readonly #logger: Logger | undefined;
+  /** Records on `decisions` no decider signed, dropped. */
+  refusedDecisions = 0;
 
   private constructor(options: AgentClientOptions) {
+    this.#logger = options.logger;
     this.#bus = new Bus({
       brokers: options.brokers, registryUrl: options.registryUrl, ...(options.sasl ? { sasl: options.sasl } : {}),
       clientId: options.clientId ?? `agent-${randomUUID().slice(0, 8)}`, ...(options.logger ? { logger: options.logger } : {}),
     });
+    this.#keyring = new WarrantKeyring(this.#bus, options.trust.roots, options.logger, { deadLetter: false });
+  }
+
+  /** Whether a decider signed this decision; a forged or unsigned one is dropped, never awaited. */
+  async #signedByDecider(decision: Decision): Promise<boolean> {
+    try {
+      const kid = recordKeyId(decision);
+      if (kid !== undefined) await this.#keyring.lookup(kid);
+      verifyRecord('Decision', decision, (k) => this.#keyring.get(k), (k) => k.uses.includes('warrant'));
+      return true;
+    } catch (err) {
+      this.refusedDecisions++;
+      this.#logger?.warn({ intent: decision.intent_id, code: err instanceof TrustError ? err.code : 'DECISION_UNVERIFIED' }, `decision dropped: ${(err as Error).message}`);
+      return false;
+    }
   }
 
   static async connect(options: AgentClientOptions): Promise<AgentClient> {
     const client = new AgentClient(options);
     await client.#bus.registerSchemas();
+    await client.#keyring.start();
     client.#producer = client.#bus.producer({ lingerMs: 1 });
     client.#consumer = client.#bus.consumer<'Decision'>({
       groupId: `intentgate-agent-${randomUUID()}`,
       topics: ['decisions'],
       handle: async (records) => {
-        for (const { value } of records) client.#onDecision(value);
+        for (const { value } of records) if (await client.#signedByDecider(value)) client.#onDecision(value);
       },
     });
     await client.#consumer.start();
@@ -112,7 +152,10 @@ export class AgentClient {
     });
   }
 
-  /** Submit and await in one call; with credentials, the subject, chain and proofs are attached first. */
+  /**
+   * Submit and await in one call; with credentials, the subject, chain and proofs are attached
+   * first. The decision must be for exactly this intent (its digest), or it is not returned.
+   */
   async decide(intent: Intent, timeoutMs = 30_000, credentials?: AgentCredentials): Promise<Decision> {
     if (credentials) intent = withCredentials(intent, credentials);
     const decision = this.awaitDecision(intent.intent_id, timeoutMs);
@@ -123,7 +166,9 @@ export class AgentClient {
       decision.catch(() => {});
       throw err;
     }
-    return decision;
+    const decided = await decision;
+    if (decided.intent_digest !== digestOf(intent)) throw new DecisionMismatch(intent.intent_id);
+    return decided;
   }
 
   close(): Promise<void> {

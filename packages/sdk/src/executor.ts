@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { Bus, type BatchContext, type BatchingProducer, type BusConsumer, type BusSasl, type IncomingRecord, type Logger } from '@intentgate/bus';
 import { approvedTopic, type ApprovedIntent, type Domain, type ExecutionResult } from '@intentgate/contracts';
-import { WarrantError, type Jwks } from '@intentgate/evidence';
-import { intentAlreadyExecuted, WarrantGuard, type KeySource } from './guard.ts';
+import { publicJwkOf, withSignature, WarrantError, type CertifiedSigner, type Jwks, type TrustRoots } from '@intentgate/evidence';
+import { intentAlreadyExecuted, WarrantGuard } from './guard.ts';
+import { WarrantKeyring } from './keyring.ts';
 import { encodeRun, startedMark, type Outcome } from './run-record.ts';
 
 /** What a handler may return; throwing is a failed execution. */
@@ -25,10 +26,15 @@ export interface ExecutorOptions {
   /** The warrant issuer(s) we accept. */
   issuer: string | readonly string[];
   /**
-   * Published warrant keys: 'bus' follows the warrant.keys topic; or a JWKS; or a function that
-   * fetches one (called again on an unknown key id).
+   * The deployment's trust roots (warrant keys on the bus count only when a root certified them)
+   * and this executor's own certified key, which signs its execution receipts.
    */
-  jwks: KeySource;
+  trust: { roots: TrustRoots; signer: CertifiedSigner };
+  /**
+   * Warrant keys this executor is configured with, instead of following `warrant.keys` (the
+   * keys certified by a root). For a fixed issuer key; never a key read from the bus.
+   */
+  jwks?: Jwks;
   handler: ExecutionHandler;
   /**
    * Which approved intents this executor owns; others (e.g. those another enforcement point,
@@ -99,8 +105,8 @@ export class ExecutorRuntime {
   readonly #options: ExecutorOptions;
   readonly #bus: Bus;
   readonly #redis: Redis;
-  /** Keys read from warrant.keys (jwks: 'bus'), by kid. */
-  readonly #busKeys = new Map<string, Jwks['keys'][number]>();
+  /** The certified keys on warrant.keys, unless the executor was given its keys. */
+  readonly #keyring: WarrantKeyring | null;
   readonly #guard: WarrantGuard;
   #producer!: BatchingProducer;
   #consumer!: BusConsumer<'ApprovedIntent'>;
@@ -127,9 +133,9 @@ export class ExecutorRuntime {
     });
     this.#redis = new Redis(options.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 1_000 });
     this.#redis.on('error', () => {});
+    this.#keyring = options.jwks ? null : new WarrantKeyring(this.#bus, options.trust.roots, options.logger);
     this.#guard = new WarrantGuard(this.#redis, {
-      issuer: options.issuer, domain: options.domain, holder: options.executorId, jwks: options.jwks,
-      busKeys: () => ({ keys: [...this.#busKeys.values()] }),
+      issuer: options.issuer, domain: options.domain, holder: options.executorId, jwks: this.#keyring ?? options.jwks!,
       ...(options.claimMarginSeconds !== undefined ? { claimMarginSeconds: options.claimMarginSeconds } : {}),
     });
   }
@@ -152,16 +158,16 @@ export class ExecutorRuntime {
     await this.#redis.connect().catch(() => {}); // claims fail (and refuse) until Redis answers
     await this.#bus.registerSchemas();
     this.#producer = this.#bus.producer({ lingerMs: 1 });
-    if (options.jwks === 'bus') {
-      const issuers = new Set(typeof options.issuer === 'string' ? [options.issuer] : options.issuer);
-      const keys = this.#bus.consumer<'WarrantKey'>({
-        groupId: `intentgate-executor-keys-${randomUUID()}`, topics: ['warrant.keys'], fromBeginning: true,
-        handle: async (records) => {
-          for (const { value } of records) if (issuers.has(value.issuer)) this.#busKeys.set(value.kid, value.jwk);
-        },
-      });
-      await keys.start();
+    // The receipt key is published (with its certificate) before the first receipt it signs, so the ledger knows it.
+    const signer = options.trust.signer;
+    if (!signer.uses.includes('receipt') || !signer.receiptKinds.includes('execution')) {
+      throw Object.assign(new Error(`the signer ${signer.key.kid} is not certified to sign execution receipts`), { code: 'CONFIG_INVALID' });
     }
+    await this.#producer.send({
+      topic: 'warrant.keys', key: signer.key.kid,
+      value: { issuer: signer.principal, kid: signer.key.kid, jwk: { ...publicJwkOf(signer.key), alg: 'EdDSA', use: 'sig' }, published_at: new Date().toISOString(), certificate: signer.certificate },
+    });
+    await this.#keyring?.start();
     this.#consumer = this.#bus.consumer<'ApprovedIntent'>({
       groupId: this.#groupId,
       topics: [approvedTopic(options.domain)],
@@ -293,19 +299,19 @@ export class ExecutorRuntime {
       status: outcome.status, ...(outcome.reason ? { reason: outcome.reason } : {}), executor: this.#options.executorId, finished_at: outcome.finished_at,
     };
     this.#options.logger?.info({ intent: result.intent_id, status: result.status, reason: result.reason?.code, ...(again ? { again } : {}) }, 'execution reported');
+    const signer = this.#options.trust.signer;
+    // Signed (Ed25519 is deterministic): a re-reported outcome is the same receipt, byte for byte.
+    const receipt = withSignature(signer.key, 'Receipt', {
+      receipt_id: outcome.receipt_id, kind: 'execution' as const, intent_id: result.intent_id,
+      body: {
+        result, ...(outcome.detail ? { detail: outcome.detail } : {}), warrant_jti: approved.decision.decision_id,
+        source: { topic: record.topic, partition: record.partition, offset: record.offset },
+      },
+      producer: `${signer.principal}/${this.#options.executorId}`, produced_at: result.finished_at,
+    });
     await this.#producer.sendMany([
       { topic: 'executions', key: result.intent_id, value: result },
-      {
-        topic: 'receipts', key: result.intent_id,
-        value: {
-          receipt_id: outcome.receipt_id, kind: 'execution', intent_id: result.intent_id,
-          body: {
-            result, ...(outcome.detail ? { detail: outcome.detail } : {}), warrant_jti: approved.decision.decision_id,
-            source: { topic: record.topic, partition: record.partition, offset: record.offset },
-          },
-          producer: `executor/${this.#options.executorId}`, produced_at: result.finished_at,
-        },
-      },
+      { topic: 'receipts', key: result.intent_id, value: receipt },
     ]);
   }
 

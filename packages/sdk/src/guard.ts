@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Decision, Domain, Intent, WarrantClaims } from '@intentgate/contracts';
-import { digestOf, verifyWarrant, WarrantError, type Jwks } from '@intentgate/evidence';
+import { digestOf, verifyWarrant, warrantKeyId, WarrantError, type Jwks } from '@intentgate/evidence';
+import { WarrantKeyring } from './keyring.ts';
 import { decodeRun, encodeRun, type Outcome, type RunRecord } from './run-record.ts';
 
 export type Refusal = { code: string; message: string };
@@ -43,24 +44,12 @@ export interface RunClaim {
   intentConflict: Outcome;
 }
 
-/** Where warrant keys come from: 'bus' (warrant.keys, read by the caller), a JWKS, or a fetcher. */
-export type KeySource = 'bus' | Jwks | (() => Promise<Jwks>);
-
 /**
- * A key fetcher over several JWKS URLs (the decision worker's and the approvals service's): one
- * set of all their keys. Each fetch has a deadline; a set that cannot be read fails the fetch,
- * and the warrant it was for is refused (WARRANT_INVALID, naming the URL), never waited on.
+ * Where warrant keys come from: the keys on `warrant.keys` that a configured deployment root
+ * certified (a WarrantKeyring), or a JWKS this process was configured with. Never a key taken
+ * from the bus or an HTTP endpoint on its word.
  */
-export function jwksFromUrls(urls: readonly string[], timeoutMs = 5_000): () => Promise<Jwks> {
-  return async () => {
-    const sets = await Promise.all(urls.map(async (u) => {
-      const res = await fetch(u, { signal: AbortSignal.timeout(timeoutMs) });
-      if (!res.ok) throw new Error(`${u} answered HTTP ${res.status}`);
-      return res.json() as Promise<Jwks>;
-    }));
-    return { keys: sets.flatMap((set) => set.keys) };
-  };
-}
+export type KeySource = WarrantKeyring | Jwks;
 
 export interface WarrantGuardOptions {
   /** Accepted warrant issuers: the decision worker's and, for reviewed escalations, the approvals service's. */
@@ -69,8 +58,6 @@ export interface WarrantGuardOptions {
   /** Who claims (recorded with the claim). */
   holder: string;
   jwks: KeySource;
-  /** With jwks 'bus': the keys read so far. */
-  busKeys?: () => Jwks;
   /** Seconds a claimed warrant id is kept beyond the warrant's own expiry. */
   claimMarginSeconds?: number;
 }
@@ -83,23 +70,10 @@ export interface WarrantGuardOptions {
 export class WarrantGuard {
   readonly #redis: Redis;
   readonly #options: WarrantGuardOptions;
-  #fetched: Jwks | null = null;
 
   constructor(redis: Redis, options: WarrantGuardOptions) {
     this.#redis = redis;
     this.#options = options;
-  }
-
-  async #keys(refresh: boolean): Promise<Jwks> {
-    const source = this.#options.jwks;
-    if (source === 'bus') {
-      // A key is published before its first warrant; give the topic a moment to deliver it.
-      if (refresh) await new Promise((r) => setTimeout(r, 1_000));
-      return this.#options.busKeys?.() ?? { keys: [] };
-    }
-    if (typeof source !== 'function') return source;
-    if (this.#fetched === null || refresh) this.#fetched = await source();
-    return this.#fetched;
   }
 
   /** Verifies the warrant for this intent and decision; throws WarrantError with a code. */
@@ -110,14 +84,25 @@ export class WarrantGuard {
       throw new WarrantError('WARRANT_DIGEST_MISMATCH', 'the decision was made for another version of this intent');
     }
     const expect = { issuer: this.#options.issuer, domain: this.#options.domain, intentDigest, decisionId: decision.decision_id };
+    const source = this.#options.jwks;
+    if (!(source instanceof WarrantKeyring)) return verifyWarrant(warrant, { ...expect, jwks: source });
+    const issuers = typeof expect.issuer === 'string' ? [expect.issuer] : expect.issuer;
+    let claims: WarrantClaims;
     try {
-      return await verifyWarrant(warrant, { ...expect, jwks: await this.#keys(false) });
+      claims = await verifyWarrant(warrant, { ...expect, jwks: source.jwks('warrant', issuers) });
     } catch (err) {
-      if (err instanceof WarrantError && err.code === 'WARRANT_UNKNOWN_KEY' && (this.#options.jwks === 'bus' || typeof this.#options.jwks === 'function')) {
-        return verifyWarrant(warrant, { ...expect, jwks: await this.#keys(true) }); // keys may have rotated
-      }
-      throw err;
+      if (!(err instanceof WarrantError && err.code === 'WARRANT_UNKNOWN_KEY')) throw err;
+      // A key is published before its first warrant: read warrant.keys to its end, then decide.
+      const kid = warrantKeyId(warrant!);
+      if (kid !== undefined) await source.lookup(kid);
+      claims = await verifyWarrant(warrant, { ...expect, jwks: source.jwks('warrant', issuers) });
     }
+    // The certificate names who holds the key: a warrant claims the issuer its key was certified for, or none.
+    const signedBy = warrantKeyId(warrant!);
+    if (signedBy === undefined || source.get(signedBy)?.principal !== claims.iss) {
+      throw new WarrantError('WARRANT_WRONG_ISSUER', `the warrant claims issuer ${claims.iss}, but its key ${signedBy ?? '(none)'} is certified for another`);
+    }
+    return claims;
   }
 
   /**

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { credentialsFromEnv } from '@intentgate/bus';
+import { loadServiceTrust } from '@intentgate/evidence';
 import { loadReviewers } from './reviewers.ts';
 import type { ApprovalsOptions } from './service.ts';
 
@@ -14,7 +15,6 @@ const Env = z.object({
   APPROVALS_HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(0),
   APPROVALS_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
   APPROVALS_GROUP: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/).optional(),
-  APPROVALS_ISSUER: z.string().min(1).max(256).optional(),
   APPROVALS_SECURE_COOKIES: z.enum(['true', 'false']).default('false'),
   /** Where a group with no committed offset starts on approvals.requests (a new deployment that must not settle old requests: latest). */
   APPROVALS_START_AT: z.enum(['earliest', 'latest']).default('earliest'),
@@ -23,6 +23,15 @@ const Env = z.object({
 
 export class ConfigError extends Error {
   readonly code = 'CONFIG_INVALID';
+}
+
+/** The trust file and this service's signer (INTENTGATE_TRUST_FILE, INTENTGATE_SIGNER_FILE; npm start writes both). */
+async function serviceTrust(root: string, service: string, env: NodeJS.ProcessEnv) {
+  try {
+    return await loadServiceTrust(join(root, '.intentgate'), service, { INTENTGATE_TRUST_FILE: env.INTENTGATE_TRUST_FILE, INTENTGATE_SIGNER_FILE: env.INTENTGATE_SIGNER_FILE });
+  } catch (err) {
+    throw new ConfigError(`${(err as Error).message}. ${(err as { hint?: string }).hint ?? ''}`);
+  }
 }
 
 type Servers = { kafka: { brokers: string[] }; schemaRegistry: { url: string }; redis: { url: string }; credentialsDir?: string | null } | null;
@@ -60,6 +69,6 @@ export async function configFromEnv(env: NodeJS.ProcessEnv, stackFile: Servers, 
     ...(access.sasl ? { sasl: access.sasl } : {}),
     httpPort: c.APPROVALS_HTTP_PORT, httpHost: c.APPROVALS_HTTP_HOST, fromBeginning: c.APPROVALS_START_AT === 'earliest', secureCookies: c.APPROVALS_SECURE_COOKIES === 'true', warrantTtlSeconds: c.WARRANT_TTL_SECONDS,
     ...(c.APPROVALS_GROUP ? { groupId: c.APPROVALS_GROUP } : {}),
-    ...(c.APPROVALS_ISSUER ? { issuer: c.APPROVALS_ISSUER } : {}),
+    trust: await serviceTrust(root, 'approvals', env),
   };
 }

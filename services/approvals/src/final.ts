@@ -2,7 +2,7 @@
 // digest the reviewers saw), the approved intent for the executors, and the approval receipt
 // naming every reviewer, their answer, its time and the digest they answered for.
 import { approvedTopic, type ApprovalRequest, type ApprovalResponse, type Decision } from '@intentgate/contracts';
-import { digestOf, signWarrant, type SigningKey } from '@intentgate/evidence';
+import { digestOf, signWarrant, withSignature, type SigningKey } from '@intentgate/evidence';
 import type { OutgoingRecord } from '@intentgate/bus';
 import { derivedId, type Settlement } from './review.ts';
 
@@ -74,7 +74,8 @@ export async function finalRecords(
   settings: FinalSettings,
   nowMs: number,
 ): Promise<Final> {
-  const decision = await finalDecision(request, settlement, settings, nowMs);
+  // Signed like every decision, so agents and gateways take it as the approvals service's.
+  const decision = withSignature(settings.key, 'Decision', await finalDecision(request, settlement, settings, nowMs));
   const { intent, ...about } = request;
   const records: OutgoingRecord[] = [{ topic: 'decisions', key: intent.session.id, value: decision }];
   if (decision.verdict === 'allow') {
@@ -83,8 +84,8 @@ export async function finalRecords(
   records.push({
     topic: 'receipts',
     key: request.intent_id,
-    value: {
-      receipt_id: derivedId(decision.decision_id, 'receipt'), kind: 'approval', intent_id: request.intent_id,
+    value: withSignature(settings.key, 'Receipt', {
+      receipt_id: derivedId(decision.decision_id, 'receipt'), kind: 'approval' as const, intent_id: request.intent_id,
       body: {
         outcome: settlement.outcome,
         decision,
@@ -93,7 +94,7 @@ export async function finalRecords(
         responses: responses.map((r) => ({ reviewer: r.reviewer, answer: r.answer, intent_digest: r.intent_digest, responded_at: r.responded_at, ...(r.comment ? { comment: r.comment } : {}) })),
       },
       producer: settings.producer, produced_at: new Date(nowMs).toISOString(),
-    },
+    }),
   });
   return { decision, records };
 }

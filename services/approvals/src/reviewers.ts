@@ -1,9 +1,10 @@
 // Configured reviewers and their secrets. Passwords are stored as scrypt hashes; API tokens
 // (for the CLI and automation) as SHA-256 of a 256-bit random token, which a slow hash would
 // not make stronger. Nothing here ever holds a plain secret beyond the request that carries it.
-import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
+import { newBearerToken, tokenDigest as sha256OfToken, TokenDigests } from '@intentgate/evidence';
 import type { Reviewer } from './review.ts';
 
 const scrypt = (secret: string, salt: Buffer, keylen: number, options: ScryptOptions) =>
@@ -32,12 +33,11 @@ export async function verifyPassword(password: string, stored: string | undefine
 
 /** A new API token and the SHA-256 to configure for it. */
 export function newToken(): { token: string; sha256: string } {
-  const token = `igr_${randomBytes(32).toString('base64url')}`;
-  return { token, sha256: tokenDigest(token) };
+  return newBearerToken('igr');
 }
 
 export function tokenDigest(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
+  return sha256OfToken(token);
 }
 
 export interface ReviewerAccount extends Reviewer {
@@ -84,10 +84,5 @@ export async function loadReviewers(path: string): Promise<ReviewerAccount[]> {
 
 /** The account a bearer token belongs to, compared in constant time per account. */
 export function accountByToken(accounts: readonly ReviewerAccount[], token: string): ReviewerAccount | null {
-  const digest = Buffer.from(tokenDigest(token), 'hex');
-  let found: ReviewerAccount | null = null;
-  for (const a of accounts) {
-    if (a.tokenSha256 && timingSafeEqual(Buffer.from(a.tokenSha256, 'hex'), digest)) found = a;
-  }
-  return found;
+  return new TokenDigests(accounts.flatMap((a) => (a.tokenSha256 ? [{ sha256: a.tokenSha256, value: a }] : []))).find(token);
 }

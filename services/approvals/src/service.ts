@@ -1,11 +1,12 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { pino } from 'pino';
 import { Bus, type BusConsumer, type BusSasl, type Logger, type OutgoingRecord } from '@intentgate/bus';
 import { ContextStore } from '@intentgate/context';
 import { ApprovalResponse, parseMessage, type ApprovalRequest, type Decision } from '@intentgate/contracts';
-import { digestOf, exportPrivateJwk, generateSigningKey, importSigningKey, jwksOf, type Jwks, type SigningKey } from '@intentgate/evidence';
+import { digestOf, jwksOf, publicJwkOf, recordKeyId, TrustError, verifyRecord, type CertifiedSigner, type Jwks, type SigningKey, type TrustRoots } from '@intentgate/evidence';
+import { WarrantKeyring } from '@intentgate/sdk';
 import { finalRecords, type FinalSettings } from './final.ts';
 import { AnswerRefused, checkAnswer, settle, type Settlement } from './review.ts';
 import type { ReviewerAccount } from './reviewers.ts';
@@ -21,8 +22,12 @@ export interface ApprovalsOptions {
   /** Where pending approvals and the signing key live; reuse it across restarts. */
   dataDir: string;
   reviewers: readonly ReviewerAccount[];
-  /** Issuer of the warrants this service signs for approved intents (executors must accept it). */
-  issuer?: string;
+  /**
+   * The deployment's trust roots (escalations count only when signed by a decision worker's key
+   * that a root certified) and this service's certified key, which signs its warrants and
+   * receipts; its certificate's principal is the warrants' issuer.
+   */
+  trust: { roots: TrustRoots; signer: CertifiedSigner };
   warrantTtlSeconds?: number;
   /** 0 picks a free port. */
   httpPort?: number;
@@ -71,6 +76,7 @@ export class ApprovalsService {
   readonly loginFailures: Counter;
   #store!: ApprovalStore;
   #key!: SigningKey;
+  #keyring: WarrantKeyring | null = null;
   #consumer: BusConsumer<'ApprovalRequest'> | null = null;
   #web: Web | null = null;
   #timer: NodeJS.Timeout | null = null;
@@ -114,7 +120,7 @@ export class ApprovalsService {
   }
 
   get issuer(): string {
-    return this.#options.issuer ?? APPROVALS_ISSUER;
+    return this.#options.trust.signer.principal;
   }
 
   get dataDir(): string {
@@ -134,28 +140,24 @@ export class ApprovalsService {
   }
 
   get #settings(): FinalSettings {
-    return { issuer: this.issuer, producer: `approvals/${this.#key.kid}`, warrantTtlSeconds: this.#options.warrantTtlSeconds ?? 30, key: this.#key };
-  }
-
-  /** The warrant key lives with the pending requests: one key per service data directory. */
-  async #loadOrCreateKey(): Promise<SigningKey> {
-    const path = join(this.#options.dataDir, 'approvals-key.json');
-    const text = await readFile(path, 'utf8').catch(() => null);
-    if (text !== null) return importSigningKey(JSON.parse(text));
-    const key = await generateSigningKey(`approvals-${Date.now().toString(36)}`);
-    await writeFile(path, JSON.stringify(await exportPrivateJwk(key)), { mode: 0o600, flag: 'wx' });
-    return key;
+    return { issuer: this.issuer, producer: `${this.issuer}/${this.#key.kid}`, warrantTtlSeconds: this.#options.warrantTtlSeconds ?? 30, key: this.#key };
   }
 
   async #start(): Promise<void> {
     await mkdir(this.#options.dataDir, { recursive: true });
     this.#store = new ApprovalStore(join(this.#options.dataDir, 'approvals.db'));
-    this.#key = await this.#loadOrCreateKey();
+    const signer = this.#options.trust.signer;
+    if (!signer.uses.includes('warrant') || !signer.uses.includes('receipt')) {
+      throw Object.assign(new Error(`the signer ${signer.key.kid} is not certified to sign warrants and receipts`), { code: 'CONFIG_INVALID' });
+    }
+    this.#key = signer.key;
     await this.#bus.registerSchemas();
     await this.#bus.producer().send({
       topic: 'warrant.keys', key: this.#key.kid,
-      value: { issuer: this.issuer, kid: this.#key.kid, jwk: this.#key.publicJwk, published_at: new Date().toISOString() },
+      value: { issuer: this.issuer, kid: this.#key.kid, jwk: { ...publicJwkOf(this.#key), alg: 'EdDSA', use: 'sig' }, published_at: new Date().toISOString(), certificate: signer.certificate },
     });
+    this.#keyring = new WarrantKeyring(this.#bus, this.#options.trust.roots, this.logger);
+    await this.#keyring.start();
     await this.#context.connect().catch((err: unknown) => {
       // Not fatal: decisions are still published; only the resubmission memory waits for Redis.
       this.logger.error({ err: (err as Error).message }, 'context store unreachable at start');
@@ -178,6 +180,8 @@ export class ApprovalsService {
     }
     this.#consumer = this.#bus.consumer<'ApprovalRequest'>({
       groupId, topics: ['approvals.requests'], fromBeginning: this.#options.fromBeginning ?? true,
+      // Only escalations a decision worker made: signed by a key a root certified to sign them.
+      refuse: (r) => this.#checkRequest(r.value),
       handle: (records) => this.#exclusive(() => this.#intake(records.map((r) => r.value))),
     });
     await this.#consumer.start();
@@ -185,6 +189,22 @@ export class ApprovalsService {
     this.#timer = setInterval(() => void this.tick().catch((err: unknown) => this.logger.error({ err: (err as Error).message }, 'deadline check failed; retrying')), this.#options.tickMs ?? 250);
     this.#ready = true;
     this.logger.info({ url: this.url, pending: this.#store.counts().pending }, 'approvals service ready');
+  }
+
+  /** Why an approval request is not one a decision worker made; null when it is. */
+  async #checkRequest(request: ApprovalRequest): Promise<{ code: string; message: string } | null> {
+    const keyring = this.#keyring!;
+    try {
+      // The worker's key is published before its first escalation: one not read yet is looked for.
+      const kid = recordKeyId(request);
+      if (kid !== undefined) await keyring.lookup(kid);
+      verifyRecord('ApprovalRequest', request, (k) => keyring.get(k), (s) => s.uses.includes('approval-request'));
+      return null;
+    } catch (err) {
+      const code = err instanceof TrustError ? `APPROVAL_REQUEST_${err.code.replace(/^RECORD_/, '')}` : 'APPROVAL_REQUEST_UNVERIFIED';
+      this.logger.error({ code, intent: request.intent_id, decision: request.decision_id }, `approval request refused: ${(err as Error).message}`);
+      return { code, message: (err as Error).message };
+    }
   }
 
   /** Runs state changes one at a time (answers, deadlines, intake). */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMessage, type ApprovalRequest, type ApprovalResponse, type Decision } from '@intentgate/contracts';
 import { exampleIntent } from '@intentgate/contracts/examples';
-import { digestOf, generateSigningKey, jwksOf, verifyWarrant, type SigningKey } from '@intentgate/evidence';
+import { certifyService, digestOf, ensureTrustMaterial, generateSigningKey, jwksOf, verifyWarrant, withSignature, type SigningKey } from '@intentgate/evidence';
 import { AnswerRefused, checkAnswer, derivedId, finalRecords, hashPassword, html, parseReviewers, settle, verifyPassword, type Reviewer } from '../src/index.ts';
 import { LoginLimiter, Sessions } from '../src/sessions.ts';
 import { ApprovalStore } from '../src/store.ts';
@@ -15,15 +15,18 @@ const alice: Reviewer = { id: 'alice', name: 'Alice', principals: ['alice@exampl
 const bob: Reviewer = { id: 'bob', name: 'Bob', principals: ['bob@example.org'] };
 const carol: Reviewer = { id: 'carol', name: 'Carol', principals: ['carol@example.org'] };
 let key: SigningKey;
+/** Stands for the decision worker that escalated: the store and the review rules take requests already verified. */
+const escalator = await generateSigningKey('decision-test');
 
 function request(over: Partial<ApprovalRequest> = {}): ApprovalRequest {
   const intent = { ...exampleIntent(), delegation: [{ principal: 'alice@example.org', kind: 'human' as const, scope: ['*'] }, { principal: 'spiffe://example.org/agents/a', kind: 'agent' as const, scope: ['infra:*'] }] };
-  return parseMessage('ApprovalRequest', {
+  const { signature: _signature, ...rest } = over;
+  return parseMessage('ApprovalRequest', withSignature(escalator, 'ApprovalRequest', {
     intent_id: intent.intent_id, decision_id: randomUUID(), intent, intent_digest: digestOf(intent),
     reasons: [{ code: 'IRREVERSIBLE_IN_DOMAIN', rule: 'r', message: 'm' }], quorum: 1, reviewers: [],
     deadline: new Date(NOW + 60_000).toISOString(), requested_at: new Date(NOW).toISOString(),
-    policy: { bundle_digest: 'b'.repeat(64), version: '1', entrypoint: 'intentgate/decision/decision' }, sensitivity: 'internal', ...over,
-  }) as ApprovalRequest;
+    policy: { bundle_digest: 'b'.repeat(64), version: '1', entrypoint: 'intentgate/decision/decision' }, sensitivity: 'internal', ...rest,
+  })) as ApprovalRequest;
 }
 
 function response(r: ApprovalRequest, reviewer: string, answer: 'approve' | 'deny', digest = r.intent_digest): ApprovalResponse {
@@ -221,6 +224,11 @@ describe('configuration', () => {
       expect((missing as Error).message).toMatch(/cannot read the reviewers file .*approvals hash-password/);
       const { writeFile } = await import('node:fs/promises');
       await writeFile(join(dir, 'reviewers.json'), JSON.stringify({ reviewers: [{ id: 'bob', name: 'Bob', token_sha256: 'a'.repeat(64) }] }));
+      const noTrust = await configFromEnv({ APPROVALS_REVIEWERS_FILE: join(dir, 'reviewers.json') }, servers, dir).catch((e: unknown) => e);
+      expect(noTrust).toBeInstanceOf(ConfigError);
+      expect((noTrust as Error).message).toMatch(/no trust file .*trust init/);
+      await ensureTrustMaterial(join(dir, '.intentgate', 'trust'));
+      await certifyService(join(dir, '.intentgate', 'trust'), 'approvals', 'approvals-1', { file: 'approvals' });
       const options = await configFromEnv({ APPROVALS_REVIEWERS_FILE: join(dir, 'reviewers.json'), APPROVALS_DATA_DIR: join(dir, 'data') }, servers, dir);
       expect(options).toMatchObject({ brokers: ['127.0.0.1:9092'], dataDir: join(dir, 'data'), reviewers: [{ id: 'bob' }], secureCookies: false });
     } finally {

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { importSigningKey, type Jwks, type SigningKey } from '@intentgate/evidence';
+import { join } from 'node:path';
+import { loadServiceTrust, type Jwks } from '@intentgate/evidence';
 import { credentialsFromEnv } from '@intentgate/bus';
 import type { DecisionServiceOptions } from './service.ts';
 
@@ -12,10 +13,12 @@ const Env = z.object({
   DECISION_TENANT: z.string().min(1).max(128).default('default'),
   DECISION_GROUP: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/).optional(),
   DECISION_HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(0),
-  WARRANT_ISSUER: z.string().min(1).default('intentgate-decision'),
+  DECISION_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
   WARRANT_TTL_SECONDS: z.coerce.number().int().min(1).max(300).default(30),
-  /** A private Ed25519 JWK (JSON file); a fresh key per process when unset. */
-  WARRANT_KEY_FILE: z.string().optional(),
+  /** The trust file (roots, operators, policy publishers); default .intentgate/trust/trust.json. */
+  INTENTGATE_TRUST_FILE: z.string().optional(),
+  /** This worker's certified key (`intentgate trust certify decision`); default .intentgate/trust/signers/decision.json. */
+  INTENTGATE_SIGNER_FILE: z.string().optional(),
   CONTEXT_FRESHNESS_MS: z.coerce.number().int().min(100).default(60_000),
   POLICY_TIMEOUT_MICROS: z.coerce.number().int().min(100).default(50_000),
   APPROVAL_DEADLINE_CAP_SECONDS: z.coerce.number().int().min(1).default(24 * 3600),
@@ -51,7 +54,11 @@ export class ConfigError extends Error {
 }
 
 /** Options from the environment, with .intentgate/stack.json filling in the servers when unset. */
-export async function configFromEnv(env: NodeJS.ProcessEnv, stackFile?: { kafka: { brokers: string[] }; schemaRegistry: { url: string }; redis: { url: string }; credentialsDir?: string | null } | null): Promise<DecisionServiceOptions> {
+export async function configFromEnv(
+  env: NodeJS.ProcessEnv,
+  stackFile?: { kafka: { brokers: string[] }; schemaRegistry: { url: string }; redis: { url: string }; credentialsDir?: string | null } | null,
+  stateDir = join(import.meta.dirname, '..', '..', '..', '.intentgate'),
+): Promise<DecisionServiceOptions> {
   // Its own principal (decision): KAFKA_USERNAME / KAFKA_PASSWORD, KAFKA_CREDENTIALS_FILE, or the running stack's role file.
   let access: ReturnType<typeof credentialsFromEnv>;
   try {
@@ -71,23 +78,20 @@ export async function configFromEnv(env: NodeJS.ProcessEnv, stackFile?: { kafka:
       'Set KAFKA_BROKERS, SCHEMA_REGISTRY_URL and REDIS_URL, or run `npm start` first so .intentgate/stack.json names them.');
   }
   const c = parsed.data;
-  let key: SigningKey | undefined;
-  if (c.WARRANT_KEY_FILE) {
-    try {
-      key = await importSigningKey(JSON.parse(await readFile(c.WARRANT_KEY_FILE, 'utf8')));
-    } catch (err) {
-      throw new ConfigError(`WARRANT_KEY_FILE ${c.WARRANT_KEY_FILE}: ${(err as Error).message}`);
-    }
+  let trust: DecisionServiceOptions['trust'];
+  try {
+    trust = await loadServiceTrust(stateDir, 'decision', c);
+  } catch (err) {
+    throw new ConfigError(`${(err as Error).message}. ${(err as { hint?: string }).hint ?? ''}`);
   }
   return {
     brokers: c.KAFKA_BROKERS, registryUrl: c.SCHEMA_REGISTRY_URL, redisUrl: c.REDIS_URL, tenant: c.DECISION_TENANT,
     ...(access.sasl ? { sasl: access.sasl } : {}),
-    httpPort: c.DECISION_HTTP_PORT, issuer: c.WARRANT_ISSUER, warrantTtlSeconds: c.WARRANT_TTL_SECONDS,
+    httpPort: c.DECISION_HTTP_PORT, httpHost: c.DECISION_HTTP_HOST, trust, warrantTtlSeconds: c.WARRANT_TTL_SECONDS,
     contextFreshnessMs: c.CONTEXT_FRESHNESS_MS, policyTimeoutMicros: c.POLICY_TIMEOUT_MICROS,
     approvalDeadlineCapSeconds: c.APPROVAL_DEADLINE_CAP_SECONDS,
     ...(c.DECISION_INSTANCE_ID ? { instanceId: c.DECISION_INSTANCE_ID } : {}),
     ...(c.DECISION_GROUP ? { groupId: c.DECISION_GROUP } : {}),
-    ...(key ? { key } : {}),
     ...(c.TRUST_BUNDLES ? {
       identity: {
         trust: await loadTrustBundles(c.TRUST_BUNDLES), maxDepth: c.MAX_DELEGATION_DEPTH,

@@ -3,7 +3,7 @@
 // logic is tested without servers.
 import { randomUUID } from 'node:crypto';
 import { approvedTopic, type Decision, type DeadLetter, type Intent, type Reason } from '@intentgate/contracts';
-import { canonicalJson, digestOf, sha256Hex, signWarrant, type SigningKey } from '@intentgate/evidence';
+import { canonicalJson, digestOf, sha256Hex, signWarrant, withSignature, type CertifiedSigner } from '@intentgate/evidence';
 import { decideWith, wasmEvaluator, type Outcome, type PolicyEngine, type PolicyError, type PolicyEvaluator } from '@intentgate/policy';
 import type { ContextSnapshot } from '@intentgate/context';
 import { IdentityError } from '@intentgate/evidence';
@@ -12,13 +12,15 @@ import type { OutgoingRecord } from '@intentgate/bus';
 
 export interface DecideSettings {
   issuer: string;
+  /** Names the receipts' producer: the signer's principal, then this instance. */
   producer: string;
   warrantTtlSeconds: number;
   policyTimeoutMicros: number;
   defaultApprovalDeadlineSeconds: number;
   /** Upper bound on any escalation deadline (the demo and tests use short ones). */
   approvalDeadlineCapSeconds: number;
-  key: SigningKey;
+  /** The worker's certified key: signs warrants, escalations and receipts. */
+  signer: CertifiedSigner;
   /** Who runs the policy; the active engine's own Wasm instance when absent. */
   evaluator?: PolicyEvaluator;
 }
@@ -78,8 +80,14 @@ function receipt(kind: 'decision', intentId: string, body: Record<string, unknow
   return {
     topic: 'receipts',
     key: intentId,
-    value: { receipt_id: randomUUID(), kind, intent_id: intentId, body, producer: settings.producer, produced_at: iso(nowMs) },
+    value: withSignature(settings.signer.key, 'Receipt', { receipt_id: randomUUID(), kind, intent_id: intentId, body, producer: settings.producer, produced_at: iso(nowMs) }),
   };
+}
+
+/** The decision as published: signed by the worker, so nobody else's decision is taken for its. */
+function sealed(decision: Decision, settings: DecideSettings): Decision {
+  const { signature: _previous, ...unsigned } = decision;
+  return withSignature(settings.signer.key, 'Decision', unsigned);
 }
 
 /** The decision's records: the decision itself, the approved intent or approval request, the receipt. */
@@ -95,14 +103,14 @@ function recordsOf(intent: Intent, decision: Decision, input: PolicyInput | null
     out.push({
       topic: 'approvals.requests',
       key: intent.intent_id,
-      value: {
+      value: withSignature(settings.signer.key, 'ApprovalRequest', {
         intent_id: intent.intent_id, decision_id: decision.decision_id, intent, intent_digest: decision.intent_digest,
         reasons: decision.reasons, quorum: typeof approval.quorum === 'number' && approval.quorum >= 1 ? approval.quorum : 1,
         reviewers: Array.isArray(approval.reviewers) ? approval.reviewers.filter((r): r is string => typeof r === 'string' && r.length > 0).slice(0, 64) : [],
         deadline: iso(nowMs + seconds * 1000), requested_at: iso(nowMs),
         ...(decision.policy ? { policy: decision.policy } : {}),
         sensitivity: input?.context.resource.sensitivity ?? intent.resource.properties.sensitivity,
-      },
+      }),
     });
   }
   out.push(receipt('decision', intent.intent_id, {
@@ -133,11 +141,11 @@ export async function decide(
 ): Promise<Decided> {
   const nowMs = clock.now();
   if (snapshot instanceof Error) {
-    const decision = denyWithout(intent, { code: 'CONTEXT_UNAVAILABLE', rule: 'intentgate.context', message: snapshot.message }, nowMs);
+    const decision = sealed(denyWithout(intent, { code: 'CONTEXT_UNAVAILABLE', rule: 'intentgate.context', message: snapshot.message }, nowMs), settings);
     return { decision, records: recordsOf(intent, decision, null, null, settings, nowMs), exportedRows: 0 };
   }
   if (identity instanceof IdentityError) {
-    const decision = denyWithout(intent, { code: identity.code, rule: 'intentgate.identity', message: identity.message }, nowMs);
+    const decision = sealed(denyWithout(intent, { code: identity.code, rule: 'intentgate.identity', message: identity.message }, nowMs), settings);
     return { decision, records: recordsOf(intent, decision, null, null, settings, nowMs), exportedRows: 0 };
   }
   const input = policyInputOf(intent, snapshot, nowMs, identity);
@@ -159,7 +167,7 @@ export async function decide(
   };
   if (decision.verdict === 'allow') {
     try {
-      decision.warrant = await signWarrant(settings.key, {
+      decision.warrant = await signWarrant(settings.signer.key, {
         issuer: settings.issuer, decisionId: decision.decision_id, intentId: intent.intent_id,
         intentDigest: decision.intent_digest, domain: intent.action.domain, ttlSeconds: settings.warrantTtlSeconds,
         now: Math.floor(nowMs / 1000),
@@ -171,7 +179,8 @@ export async function decide(
       });
     }
   }
-  return { decision, records: recordsOf(intent, decision, input, outcome, settings, nowMs), exportedRows: exportedRowsOf(intent, decision.verdict) };
+  const signed = sealed(decision, settings);
+  return { decision: signed, records: recordsOf(intent, signed, input, outcome, settings, nowMs), exportedRows: exportedRowsOf(intent, signed.verdict) };
 }
 
 /** A final deny for an intent whose message was poison (it went to the DLQ). */
@@ -179,16 +188,29 @@ export function denyDeadLetter(letter: DeadLetter, settings: DecideSettings, clo
   if (letter.intent_id === null) return [];
   const nowMs = clock.now();
   const raw = letter.original.value === null ? Buffer.alloc(0) : Buffer.from(letter.original.value, 'base64');
-  const decision: Decision = {
+  const decision: Decision = sealed({
     decision_id: randomUUID(), intent_id: letter.intent_id,
     // The intent could not be read as an Intent, so its digest is that of the bytes received.
     intent_digest: sha256Hex(raw), verdict: 'deny', final: true,
     reasons: [{ code: 'INTENT_INVALID', rule: 'intentgate.contract', message: `${letter.reason.code}: ${letter.reason.message}`.slice(0, 2048) }],
     obligations: {}, policy: null, input_digest: null, decided_at: iso(nowMs),
-  };
+  }, settings);
   const key = letter.original.key === null ? letter.intent_id : Buffer.from(letter.original.key, 'base64').toString('utf8');
   return [
     { topic: 'decisions', key, value: decision },
     receipt('decision', letter.intent_id, { decision, input: null, dead_letter: { topic: letter.original.topic, offset: letter.original.offset, reason: letter.reason } }, settings, nowMs),
   ];
+}
+
+/**
+ * A final deny for an intent that reuses another intent's id (a different digest): the id is
+ * the idempotency key, so the earlier decision is not handed to a different action.
+ */
+export function denyConflict(intent: Intent, previous: Decision, settings: DecideSettings, clock: Clock): Decided {
+  const nowMs = clock.now();
+  const decision = sealed(denyWithout(intent, {
+    code: 'INTENT_ID_CONFLICT', rule: 'intentgate.idempotency',
+    message: `intent_id ${intent.intent_id} was decided before (decision ${previous.decision_id}) for another intent; submit a new action under a new intent_id`,
+  }, nowMs), settings);
+  return { decision, records: recordsOf(intent, decision, null, null, settings, nowMs), exportedRows: 0 };
 }

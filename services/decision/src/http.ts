@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import type { Jwks } from '@intentgate/evidence';
+import { listenUrl, type Jwks } from '@intentgate/evidence';
 
 export interface HttpEndpoints {
   jwks: () => Jwks;
@@ -10,7 +10,7 @@ export interface HttpEndpoints {
 }
 
 /** /healthz, /readyz, /metrics (Prometheus text), /.well-known/jwks.json (warrant keys). */
-export async function startHttp(port: number, endpoints: HttpEndpoints): Promise<{ url: string; close(): Promise<void> }> {
+export async function startHttp(port: number, host: string, endpoints: HttpEndpoints): Promise<{ url: string; close(): Promise<void> }> {
   const server: Server = createServer((req, res) => {
     const send = (status: number, type: string, body: string) => {
       res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
@@ -35,10 +35,10 @@ export async function startHttp(port: number, endpoints: HttpEndpoints): Promise
         return json(404, { code: 'NOT_FOUND', message: `no such endpoint: ${req.url}` });
     }
   });
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, resolve));
   const { port: bound } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${bound}`,
+    url: listenUrl(host, bound),
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }

@@ -1,13 +1,14 @@
 import { hostname } from 'node:os';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { pino } from 'pino';
-import { Bus, type BusConsumer, type BusSasl, type IncomingRecord, type Logger, type OutgoingRecord, type TransactionalProcessor } from '@intentgate/bus';
+import { Bus, type BatchingProducer, type BusConsumer, type BusSasl, type IncomingRecord, type Logger, type OutgoingRecord, type TransactionalProcessor } from '@intentgate/bus';
 import { ContextStore, ContextUnavailable } from '@intentgate/context';
 import type { Decision, Intent } from '@intentgate/contracts';
-import { generateSigningKey, jwksOf, type Jwks, type SigningKey } from '@intentgate/evidence';
+import { createHash } from 'node:crypto';
+import { digestOf, jwksOf, publicJwkOf, withSignature, type CertifiedSigner, type Jwks, type TrustRoots } from '@intentgate/evidence';
 import { ActivePolicy, type PolicyEvaluator } from '@intentgate/policy';
-import { decide, denyDeadLetter, exportedRowsOf, type DecideSettings } from './decide.ts';
-import { PolicyWatcher } from './policy-watcher.ts';
+import { decide, denyConflict, denyDeadLetter, exportedRowsOf, type DecideSettings } from './decide.ts';
+import { PolicyWatcher, type PolicyRefusal } from './policy-watcher.ts';
 import { startHttp } from './http.ts';
 import { verifyIntentIdentity, type IdentitySettings } from './identity.ts';
 
@@ -19,17 +20,22 @@ export interface DecisionServiceOptions {
   redisUrl: string;
   instanceId?: string;
   tenant?: string;
-  issuer?: string;
   warrantTtlSeconds?: number;
   contextFreshnessMs?: number;
   policyTimeoutMicros?: number;
   defaultApprovalDeadlineSeconds?: number;
   /** Caps every escalation deadline, whatever the policy asks. */
   approvalDeadlineCapSeconds?: number;
-  /** Warrant signing key; a fresh one (published in the JWKS) when absent. */
-  key?: SigningKey;
+  /**
+   * The deployment's trust roots (policy publishers sign bundles, operators sign activations) and
+   * this worker's certified key: it signs warrants, escalations and receipts, and is published
+   * on warrant.keys with its certificate.
+   */
+  trust: { roots: TrustRoots; signer: CertifiedSigner };
   /** 0 picks a free port. */
   httpPort?: number;
+  /** Interface for /readyz, /metrics and the JWKS: 127.0.0.1 unless configured otherwise. */
+  httpHost?: string;
   /** Consumer group on `intents` (tests use their own). */
   groupId?: string;
   /**
@@ -67,8 +73,8 @@ export class DecisionService {
   readonly #metrics = new Registry();
   readonly #decisions: Counter;
   readonly #evaluation: Histogram;
-  #key!: SigningKey;
   #watcher!: PolicyWatcher;
+  #producer!: BatchingProducer;
   #processor: TransactionalProcessor<'Intent'> | null = null;
   #http: { url: string; close(): Promise<void> } | null = null;
   #revocations: BusConsumer<'Revocation'> | null = null;
@@ -90,7 +96,7 @@ export class DecisionService {
   }
 
   get jwks(): Jwks {
-    return jwksOf([this.#key]);
+    return jwksOf([this.#options.trust.signer.key]);
   }
 
   get ready(): boolean {
@@ -110,26 +116,30 @@ export class DecisionService {
 
   get #settings(): DecideSettings {
     return {
-      issuer: this.#options.issuer ?? 'intentgate-decision',
-      producer: `decision/${this.instanceId}`,
+      issuer: this.#options.trust.signer.principal,
+      producer: `${this.#options.trust.signer.principal}/${this.instanceId}`,
       warrantTtlSeconds: this.#options.warrantTtlSeconds ?? 30,
       policyTimeoutMicros: this.#options.policyTimeoutMicros ?? 50_000,
       defaultApprovalDeadlineSeconds: this.#options.defaultApprovalDeadlineSeconds ?? 300,
       approvalDeadlineCapSeconds: this.#options.approvalDeadlineCapSeconds ?? 24 * 3600,
-      key: this.#key,
+      signer: this.#options.trust.signer,
       ...(this.#options.evaluator ? { evaluator: this.#options.evaluator } : {}),
     };
   }
 
   async #start(): Promise<void> {
-    this.#key = this.#options.key ?? (await generateSigningKey(`decision-${this.instanceId}`));
-    this.#http = await startHttp(this.#options.httpPort ?? 0, { jwks: () => this.jwks, ready: () => this.#ready, metrics: this.#metrics });
+    const signer = this.#options.trust.signer;
+    if (!signer.uses.includes('warrant') || !signer.uses.includes('receipt')) {
+      throw Object.assign(new Error(`the signer ${signer.key.kid} is not certified to sign warrants and receipts`), { code: 'CONFIG_INVALID' });
+    }
+    this.#http = await startHttp(this.#options.httpPort ?? 0, this.#options.httpHost ?? '127.0.0.1', { jwks: () => this.jwks, ready: () => this.#ready, metrics: this.#metrics });
     this.httpUrl = this.#http.url;
     await this.#bus.registerSchemas();
     // Publish the public key before the first warrant it signs, so executors reading keys from the bus know it.
-    await this.#bus.producer().send({
-      topic: 'warrant.keys', key: this.#key.kid,
-      value: { issuer: this.#options.issuer ?? 'intentgate-decision', kid: this.#key.kid, jwk: this.#key.publicJwk, published_at: new Date().toISOString() },
+    this.#producer = this.#bus.producer();
+    await this.#producer.send({
+      topic: 'warrant.keys', key: signer.key.kid,
+      value: { issuer: signer.principal, kid: signer.key.kid, jwk: { ...publicJwkOf(signer.key), alg: 'EdDSA', use: 'sig' }, published_at: new Date().toISOString(), certificate: signer.certificate },
     });
     await this.#store.connect().catch((err: unknown) => {
       // Not fatal: every decision denies with CONTEXT_UNAVAILABLE until Redis answers.
@@ -157,7 +167,7 @@ export class DecisionService {
       }, identity.refreshMs ?? 300_000);
       this.#trustRefresh.unref();
     }
-    this.#watcher = new PolicyWatcher(this.#bus, this.active, this.#options.tenant ?? 'default', this.logger);
+    this.#watcher = new PolicyWatcher(this.#bus, this.active, this.#options.tenant ?? 'default', this.logger, this.#options.trust.roots, (r) => this.#recordRefusal(r));
     await this.#watcher.start();
     await this.#watcher.caughtUp(30_000);
     const settings = this.#settings;
@@ -179,6 +189,26 @@ export class DecisionService {
     this.logger.info({ http: this.httpUrl, instance: this.instanceId }, 'decision service ready');
   }
 
+  /**
+   * A refused bundle or activation becomes a receipt: evidence that someone tried to change the
+   * policy and was not obeyed. Its id is derived from the refused record, so every instance (and
+   * every restart, which reads the topic again) writes the same receipt, which the ledger keeps once.
+   */
+  async #recordRefusal(r: PolicyRefusal): Promise<void> {
+    const h = createHash('sha256').update(`policy-refusal/${this.#options.tenant ?? 'default'}/${r.record.topic}/${r.record.partition}/${r.record.offset}`).digest('hex');
+    const receiptId = `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${((Number.parseInt(h.slice(16, 17), 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+    const signer = this.#options.trust.signer;
+    const receipt = withSignature(signer.key, 'Receipt', {
+      receipt_id: receiptId, kind: 'policy-activation' as const, intent_id: null,
+      body: {
+        outcome: 'refused', reason: { code: r.code, message: r.message }, refused_record: r.record,
+        bundle_digest: r.bundleDigest, version: r.version, tenant: r.tenant, policy_in_force: this.active.current && 'ref' in this.active.current ? this.active.current.ref : null,
+      },
+      producer: `${signer.principal}/${this.instanceId}`, produced_at: new Date().toISOString(),
+    });
+    await this.#producer.send({ topic: 'receipts', key: r.bundleDigest, value: receipt });
+  }
+
   /** Decides a batch; the returned records commit together with the batch's offsets. */
   async #decideBatch(intents: Intent[], settings: DecideSettings): Promise<OutgoingRecord[]> {
     const engine = this.active.current; // one engine for the whole batch (hot swap between batches)
@@ -195,6 +225,12 @@ export class DecisionService {
     const seen = new Set<string>();
     intents.forEach((intent, i) => {
       const previous = context instanceof Error ? undefined : context.decided.get(intent.intent_id);
+      if (previous && previous.intent_digest !== digestOf(intent)) {
+        // The same id for another action: never its decision (and not remembered over it).
+        outputs[i] = denyConflict(intent, previous, settings, Date).records;
+        this.#decisions.inc({ verdict: 'deny', code: 'INTENT_ID_CONFLICT' });
+        return;
+      }
       if (previous || seen.has(intent.intent_id)) {
         if (previous) outputs[i]!.push({ topic: 'decisions', key: intent.session.id, value: previous });
         return;
@@ -234,7 +270,7 @@ export class DecisionService {
     const intents = new Map(records.map((r) => [r.value.intent_id, r.value]));
     const fresh = outputs.filter((o) => o.topic === 'receipts' && (o.value as { kind: string }).kind === 'decision')
       .map((o) => (o.value as { body: { decision: Decision } }).body.decision)
-      .filter((d) => intents.has(d.intent_id));
+      .filter((d) => intents.has(d.intent_id) && d.reasons[0]?.code !== 'INTENT_ID_CONFLICT');
     if (fresh.length === 0) return;
     // Independent writes, issued together: ioredis pipelines them on its connection, one round trip.
     const writes = await Promise.allSettled([

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseMessage, type Intent } from '@intentgate/contracts';
 import { exampleIntent } from '@intentgate/contracts/examples';
-import { canonicalJson, digestOf, generateSigningKey, jwksOf, verifyWarrant, type SigningKey } from '@intentgate/evidence';
+import { canonicalJson, certifiedSigner, digestOf, generateSigningKey, jwksOf, verifyWarrant, type SigningKey } from '@intentgate/evidence';
 import { ensureOpa, projectRoot } from '@intentgate/infra';
 import { buildBundle, PolicyEngine, PolicyError } from '@intentgate/policy';
 import type { ContextSnapshot } from '@intentgate/context';
@@ -32,8 +32,9 @@ const snapshot: ContextSnapshot = {
 beforeAll(async () => {
   const bundle = await buildBundle({ opaPath: await ensureOpa(), policyDir: join(projectRoot, 'policies') });
   engine = await PolicyEngine.load(bundle.bytes, { version: '1' });
-  key = await generateSigningKey('k1');
-  settings = { issuer: 'ig', producer: 'test', warrantTtlSeconds: 30, policyTimeoutMicros: 1_000_000, defaultApprovalDeadlineSeconds: 300, approvalDeadlineCapSeconds: 60, key };
+  const signer = await certifiedSigner(await generateSigningKey('root'), 'k1', { principal: 'ig', uses: ['warrant', 'approval-request', 'receipt'], receiptKinds: ['decision'] });
+  key = signer.key;
+  settings = { issuer: 'ig', producer: 'ig/test', warrantTtlSeconds: 30, policyTimeoutMicros: 1_000_000, defaultApprovalDeadlineSeconds: 300, approvalDeadlineCapSeconds: 60, signer };
 }, 600_000);
 
 describe('decide', () => {

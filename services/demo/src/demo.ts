@@ -165,12 +165,15 @@ export function renderTable(rows: DemoRow[]): string {
   return all.map((r) => `  ${keys.map((k, i) => r[k].padEnd(widths[i]!)).join('  ')}`.trimEnd()).join('\n');
 }
 
-/** One real MCP client session through the MCP gateway: an allowed call, then a denied one. */
-export async function runMcpDemo(url: string): Promise<string[]> {
+/**
+ * One real MCP client session through the MCP gateway: an allowed call, then a denied one,
+ * authenticated with the demo agent's bearer token.
+ */
+export async function runMcpDemo(url: string, token: string): Promise<string[]> {
   const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
   const { StreamableHTTPClientTransport } = await import('@modelcontextprotocol/sdk/client/streamableHttp.js');
   const client = new Client({ name: 'intentgate-demo-agent', version: '0.1.0' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
   try {
     const lines: string[] = [];
     const { tools } = await client.listTools();

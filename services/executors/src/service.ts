@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import type { Logger } from '@intentgate/bus';
 import type { Domain } from '@intentgate/contracts';
-import type { Jwks } from '@intentgate/evidence';
+import type { CertifiedSigner, TrustRoots } from '@intentgate/evidence';
 import { ExecutorRuntime, type ExecutionHandler, type ExecutorOptions } from '@intentgate/sdk';
 import { startDemoApp, type DemoApp } from './demo-app.ts';
 import { startDemoMcp, type DemoMcp } from './mcp-server.ts';
@@ -16,8 +16,11 @@ export interface ExecutorsOptions {
   registryUrl: string;
   redisUrl: string;
   issuer: string | readonly string[];
-  /** Where the warrant keys come from: the decision service's JWKS URL, or 'bus' (the warrant.keys topic). */
-  jwks: string | 'bus';
+  /**
+   * The deployment's trust roots (warrant keys on warrant.keys count only when a root certified
+   * them) and the executors' certified key, which signs their execution receipts.
+   */
+  trust: { roots: TrustRoots; signer: CertifiedSigner };
   /** The sandbox the executors act in (a SQLite database, config files, exports). */
   sandboxDir: string;
   logger?: Logger;
@@ -48,7 +51,6 @@ export class Executors {
     const app = await startDemoApp();
     const mcp = await startDemoMcp();
     const data = dataHandler(options.sandboxDir);
-    const jwks = options.jwks === 'bus' ? ('bus' as const) : async () => (await (await fetch(options.jwks, { signal: AbortSignal.timeout(5_000) })).json()) as Jwks;
     const handlers: Record<Domain, ExecutionHandler> = {
       app: appHandler(new URL(app.url).origin),
       data: data.handler,
@@ -58,7 +60,7 @@ export class Executors {
     const runtimes = await Promise.all((Object.keys(handlers) as Domain[]).map((domain) =>
       ExecutorRuntime.start({
         brokers: options.brokers, sasl: options.roles?.[domain]?.sasl, registryUrl: options.registryUrl, redisUrl: options.roles?.[domain]?.redisUrl ?? options.redisUrl, domain,
-        executorId: `reference-${domain}`, issuer: options.issuer, jwks, handler: handlers[domain],
+        executorId: `reference-${domain}`, issuer: options.issuer, trust: options.trust, handler: handlers[domain],
         // MCP tool calls through the MCP gateway are executed by the gateway itself.
         accept: (approved) => approved.intent.context.via !== 'mcp-gateway',
         ...(options.groupPrefix ? { groupId: `${options.groupPrefix}-${domain}` } : {}),

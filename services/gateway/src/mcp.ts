@@ -2,6 +2,12 @@
 // ai domain. Allowed calls are forwarded after the gateway, acting as an executor, verifies and
 // claims the warrant; denied calls return an MCP tool error naming the reason and decision and
 // never reach the upstream.
+//
+// Over HTTP, every request must carry a bearer token (the MCP authorization spec's model:
+// Authorization: Bearer on each request, 401 with a Bearer challenge otherwise), and the token
+// decides who the caller acts as: each configured token maps to one agent identity. Tokens are
+// kept as SHA-256 digests and never passed on to an upstream. Over stdio there is no token:
+// whoever started the process owns the channel, and it acts as the configured identity.
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,8 +17,9 @@ import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Intent } from '@intentgate/contracts';
-import { digestOf, WarrantError } from '@intentgate/evidence';
-import { AgentClient, DecisionTimeout, WarrantGuard, type AgentClientOptions, type KeySource } from '@intentgate/sdk';
+import { Bus } from '@intentgate/bus';
+import { bearerToken, digestOf, listenUrl, TokenDigests, WarrantError, type Jwks, type TrustRoots } from '@intentgate/evidence';
+import { AgentClient, DecisionTimeout, WarrantGuard, WarrantKeyring, type AgentClientOptions } from '@intentgate/sdk';
 
 export interface McpIdentity {
   agentId: string;
@@ -20,6 +27,15 @@ export interface McpIdentity {
   delegation: Intent['delegation'];
   workflowStep: string;
   requestSource: string;
+}
+
+/** A bearer token (its SHA-256) and the agent a request carrying it acts for. */
+export interface McpCaller {
+  /** Shown in logs; never the token. */
+  name: string;
+  /** Hex SHA-256 of the token. */
+  tokenSha256: string;
+  identity: McpIdentity;
 }
 
 export interface McpGatewayOptions {
@@ -30,13 +46,19 @@ export interface McpGatewayOptions {
   redisUrl: string;
   /** Upstream MCP servers by name, already connected (a tool is exposed as <server>_<tool>). */
   upstreams: Record<string, Client>;
-  /** Who the gateway's callers act as. */
-  identity: McpIdentity;
+  /** Who may call over HTTP: each token acts for its own agent. None: every HTTP request is refused. */
+  callers: readonly McpCaller[];
+  /** Who a stdio session (mcpServer() without an identity) acts as. */
+  identity?: McpIdentity;
   issuer: string | readonly string[];
-  /** The decision service's warrant keys: a JWKS or a fetcher (e.g. its /.well-known/jwks.json). */
-  jwks: Exclude<KeySource, 'bus'>;
+  /** The deployment's trust roots: warrant keys on warrant.keys count only when a root certified them. */
+  trust: { roots: TrustRoots };
+  /** Warrant keys the gateway is configured with instead (a fixed issuer key); never keys from the bus. */
+  jwks?: Jwks;
   decisionTimeoutMs?: number;
   port?: number;
+  /** Interface to listen on: 127.0.0.1 unless configured otherwise (MCP_HOST). */
+  host?: string;
 }
 
 type ToolResult = { content: Array<{ type: 'text'; text: string }>; isError?: boolean };
@@ -45,14 +67,17 @@ export class McpGateway {
   url = '';
   readonly #options: McpGatewayOptions;
   readonly #redis: Redis;
+  readonly #callers: TokenDigests<McpCaller>;
   #agent!: AgentClient;
   #guard!: WarrantGuard;
+  #keysBus: Bus | null = null;
   #tools: Array<{ server: string; name: string; description?: string; inputSchema: unknown; destructive: boolean }> = [];
   #http!: HttpServer;
   #stopping: Promise<void> | null = null;
 
   private constructor(options: McpGatewayOptions) {
     this.#options = options;
+    this.#callers = new TokenDigests(options.callers.map((c) => ({ sha256: c.tokenSha256, value: c })));
     this.#redis = new Redis(options.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 1_000 });
     this.#redis.on('error', () => {});
   }
@@ -60,8 +85,16 @@ export class McpGateway {
   static async start(options: McpGatewayOptions): Promise<McpGateway> {
     const gw = new McpGateway(options);
     await gw.#redis.connect().catch(() => {}); // claims fail (and calls are refused) until Redis answers
-    gw.#agent = await AgentClient.connect({ brokers: options.brokers, sasl: options.sasl, registryUrl: options.registryUrl, clientId: 'intentgate-mcp-gateway' });
-    gw.#guard = new WarrantGuard(gw.#redis, { issuer: options.issuer, domain: 'ai', holder: 'mcp-gateway', jwks: options.jwks });
+    gw.#agent = await AgentClient.connect({ brokers: options.brokers, sasl: options.sasl, registryUrl: options.registryUrl, clientId: 'intentgate-mcp-gateway', trust: options.trust });
+    let keys: Jwks | WarrantKeyring;
+    if (options.jwks) keys = options.jwks;
+    else {
+      gw.#keysBus = new Bus({ brokers: options.brokers, ...(options.sasl ? { sasl: options.sasl } : {}), registryUrl: options.registryUrl, clientId: 'intentgate-mcp-gateway-keys' });
+      const keyring = new WarrantKeyring(gw.#keysBus, options.trust.roots, undefined, { deadLetter: false });
+      await keyring.start();
+      keys = keyring;
+    }
+    gw.#guard = new WarrantGuard(gw.#redis, { issuer: options.issuer, domain: 'ai', holder: 'mcp-gateway', jwks: keys });
     for (const [server, client] of Object.entries(options.upstreams)) {
       const { tools } = await client.listTools();
       for (const t of tools) {
@@ -69,23 +102,43 @@ export class McpGateway {
       }
     }
     gw.#http = createServer((req, res) => {
+      // Every request authenticates on its own; the token names the agent this request acts for.
+      const token = bearerToken(req.headers.authorization);
+      const caller = token === null ? null : gw.#callers.find(token);
+      if (caller === null) {
+        const presented = req.headers.authorization !== undefined;
+        // RFC 6750 §3: no error code when no credential came; invalid_token for a wrong one. No
+        // resource_metadata: there is no authorization server to point at (tokens are provisioned).
+        res.writeHead(401, {
+          'content-type': 'application/json', 'cache-control': 'no-store',
+          'www-authenticate': `Bearer realm="intentgate-mcp"${presented ? ', error="invalid_token", error_description="unknown or malformed bearer token"' : ''}`,
+        });
+        res.end(JSON.stringify({
+          code: 'UNAUTHENTICATED', message: presented ? 'unknown or malformed bearer token' : 'this MCP endpoint needs a bearer token',
+          hint: 'Send Authorization: Bearer <token> on every request (npm start writes the local one to .intentgate/mcp-token).',
+        }));
+        return;
+      }
       // Stateless streamable HTTP: a fresh MCP server per request, over the shared pipeline client.
-      const server = gw.mcpServer();
+      const server = gw.mcpServer(caller.identity);
       const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
       res.on('close', () => void transport.close().then(() => server.close()));
       server.connect(transport).then(() => transport.handleRequest(req, res), () => res.writeHead(500).end());
     });
-    await new Promise<void>((resolve) => gw.#http.listen(options.port ?? 0, '127.0.0.1', resolve));
-    gw.url = `http://127.0.0.1:${(gw.#http.address() as AddressInfo).port}/mcp`;
+    const host = options.host ?? '127.0.0.1';
+    await new Promise<void>((resolve, reject) => gw.#http.once('error', reject).listen(options.port ?? 0, host, resolve));
+    gw.url = `${listenUrl(host, (gw.#http.address() as AddressInfo).port)}/mcp`;
     return gw;
   }
 
   /**
    * An MCP server exposing the upstream tools through IntentGate (also usable over stdio). A
    * low-level server: tools are listed with the upstream's own schemas and arguments pass
-   * through untouched.
+   * through untouched. Its calls act as `identity` (over HTTP: the caller's token's).
    */
-  mcpServer(): Server {
+  mcpServer(identity: McpIdentity | undefined = this.#options.identity): Server {
+    if (!identity) throw new Error('MCP_IDENTITY_MISSING: a session needs the agent identity it acts for (options.identity for stdio)');
+    const id = identity;
     const server = new Server({ name: 'intentgate-mcp-gateway', version: '0.1.0' }, { capabilities: { tools: {} } });
     server.setRequestHandler(ListToolsRequestSchema, async () => ({
       tools: this.#tools.map((t) => ({ name: `${t.server}_${t.name}`, description: `${t.description ?? t.name} (through IntentGate)`, inputSchema: t.inputSchema as { type: 'object' } })),
@@ -93,13 +146,12 @@ export class McpGateway {
     server.setRequestHandler(CallToolRequestSchema, async (request) => {
       const tool = this.#tools.find((t) => `${t.server}_${t.name}` === request.params.name);
       if (!tool) return { isError: true, content: [{ type: 'text', text: `unknown tool ${request.params.name}` }] };
-      return this.#enforce(tool.server, tool.name, tool.destructive, request.params.arguments ?? {});
+      return this.#enforce(id, tool.server, tool.name, tool.destructive, request.params.arguments ?? {});
     });
     return server;
   }
 
-  async #enforce(server: string, tool: string, destructive: boolean, args: Record<string, unknown>): Promise<ToolResult> {
-    const id = this.#options.identity;
+  async #enforce(id: McpIdentity, server: string, tool: string, destructive: boolean, args: Record<string, unknown>): Promise<ToolResult> {
     const intent: Intent = {
       intent_id: randomUUID(),
       submitted_at: new Date().toISOString(),
@@ -139,6 +191,7 @@ export class McpGateway {
     this.#stopping ??= (async () => {
       await new Promise<void>((r) => this.#http.close(() => r()));
       await this.#agent.close();
+      await this.#keysBus?.close();
       await this.#redis.quit().catch(() => this.#redis.disconnect());
     })();
     return this.#stopping;

@@ -1,12 +1,13 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ContractViolation, parseMessage, type Decision } from '@intentgate/contracts';
-import { IdentityError, verifySvid, type TrustBundles } from '@intentgate/evidence';
+import { bearerToken, IdentityError, listenUrl, tokenDigest, TokenDigests, verifySvid, type TrustBundles, type TrustRoots } from '@intentgate/evidence';
 import { AgentClient, DecisionTimeout, type AgentClientOptions } from '@intentgate/sdk';
 import { EvaluationRequest, EvaluationsRequest, intentOf } from './authzen.ts';
 
 export interface GatewayOptions {
+  /** The deployment's trust roots: only decisions a decider signed are answered (see AgentClient). */
+  roots: TrustRoots;
   brokers: string[];
   /** SASL credentials for the broker (the local stack's role for this service); none on an unauthenticated cluster. */
   sasl?: AgentClientOptions['sasl'];
@@ -22,6 +23,8 @@ export interface GatewayOptions {
   decisionTimeoutMs?: number;
   maxBodyBytes?: number;
   port?: number;
+  /** Interface to listen on: 127.0.0.1 unless configured otherwise (GATEWAY_HOST). */
+  host?: string;
 }
 
 class HttpError extends Error {
@@ -34,8 +37,6 @@ class HttpError extends Error {
   }
 }
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
-
 /**
  * One producer and one decisions consumer for all requests (the AgentClient), correlation by
  * intent_id. Every request becomes an intent on the same topics as any other: same decision,
@@ -44,33 +45,33 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
 export class Gateway {
   url = '';
   readonly #options: GatewayOptions;
-  readonly #tokens: Array<{ name: string; hash: Buffer }>;
+  readonly #tokens: TokenDigests<string>;
   #client!: AgentClient;
   #server!: Server;
   #stopping: Promise<void> | null = null;
 
   private constructor(options: GatewayOptions) {
     this.#options = options;
-    this.#tokens = Object.entries(options.callers).map(([name, token]) => ({ name, hash: digest(token) }));
+    // Only the tokens' SHA-256 is kept.
+    this.#tokens = new TokenDigests(Object.entries(options.callers).map(([name, token]) => ({ sha256: tokenDigest(token), value: name })));
   }
 
   static async start(options: GatewayOptions): Promise<Gateway> {
     const gw = new Gateway(options);
-    gw.#client = await AgentClient.connect({ brokers: options.brokers, sasl: options.sasl, registryUrl: options.registryUrl, clientId: 'intentgate-gateway' });
+    gw.#client = await AgentClient.connect({ brokers: options.brokers, sasl: options.sasl, registryUrl: options.registryUrl, clientId: 'intentgate-gateway', trust: { roots: options.roots } });
     gw.#server = createServer((req, res) => void gw.#handle(req, res));
-    await new Promise<void>((resolve) => gw.#server.listen(options.port ?? 0, '127.0.0.1', resolve));
-    gw.url = `http://127.0.0.1:${(gw.#server.address() as AddressInfo).port}`;
+    const host = options.host ?? '127.0.0.1';
+    await new Promise<void>((resolve, reject) => gw.#server.once('error', reject).listen(options.port ?? 0, host, resolve));
+    gw.url = listenUrl(host, (gw.#server.address() as AddressInfo).port);
     return gw;
   }
 
   /** The authenticated caller: a configured token's name, or an agent's SPIFFE ID from its JWT-SVID. */
   async #caller(req: IncomingMessage): Promise<{ name: string; spiffeId: string | null }> {
-    const header = req.headers.authorization ?? '';
-    const token = /^Bearer (\S+)$/.exec(header)?.[1];
+    const token = bearerToken(req.headers.authorization);
     if (!token) throw new HttpError(401, 'UNAUTHENTICATED', 'send Authorization: Bearer <token>');
-    const hash = digest(token);
-    const caller = this.#tokens.find((t) => timingSafeEqual(t.hash, hash));
-    if (caller) return { name: caller.name, spiffeId: null };
+    const caller = this.#tokens.find(token);
+    if (caller !== null) return { name: caller, spiffeId: null };
     if (this.#options.trust && token.split('.').length === 3) {
       try {
         const spiffeId = await verifySvid(token, this.#options.trust);
@@ -183,7 +184,11 @@ export class Gateway {
           throw new HttpError(404, 'NOT_FOUND', path);
       }
     } catch (err) {
-      if (err instanceof HttpError) return json(err.status, { code: err.code, message: err.message });
+      if (err instanceof HttpError) {
+        // RFC 6750 §3: a 401 names the scheme it wants.
+        if (err.status === 401) res.setHeader('www-authenticate', 'Bearer realm="intentgate-authzen"');
+        return json(err.status, { code: err.code, message: err.message });
+      }
       return json(503, { code: 'UNAVAILABLE', message: `the decision pipeline could not be reached: ${(err as Error).message}` });
     }
   }

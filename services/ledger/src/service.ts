@@ -6,8 +6,13 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { Bus, type BatchingProducer, type BusConsumer, type BusSasl, type IncomingRecord, type Logger } from '@intentgate/bus';
 import { topicSpec, type Checkpoint, type Decision, type MessageName, type PolicyBundle, type Receipt, type WarrantKey } from '@intentgate/contracts';
-import { MerkleLog, sha256Hex, signCheckpoint, signerFor, verifierKeyText, writeAuditBundle, type NoteSigner } from '@intentgate/evidence';
+import {
+  bearerToken, listenUrl, MerkleLog, operatorKeys, receiptSignerAllowed, recordKeyId, sha256Hex, signCheckpoint, signerFor, TrustError, verifierKeyText, verifyRecord, writeAuditBundle,
+  type NoteSigner, type TrustedKey, type TrustRoots,
+} from '@intentgate/evidence';
+import { WarrantKeyring } from '@intentgate/sdk';
 import { replayDecision } from '@intentgate/policy';
+import { LedgerAccess, type LedgerRoute, type LedgerToken } from './access.ts';
 
 export interface LedgerOptions {
   brokers: string[];
@@ -20,12 +25,28 @@ export interface LedgerOptions {
   /** … or this long after the first unchecked receipt. */
   checkpointIntervalMs?: number;
   signer?: NoteSigner;
+  /**
+   * The deployment's trust roots: a receipt is appended only when it is signed by an operator
+   * key or by a key a root certified to sign receipts of its kind, for the producer it names.
+   * Anything else is dead-lettered with its code, never appended.
+   */
+  trust: { roots: TrustRoots };
   httpPort?: number;
+  /** Interface the HTTP API listens on: 127.0.0.1 unless configured otherwise (LEDGER_HTTP_HOST). */
+  httpHost?: string;
+  /**
+   * API tokens (SHA-256 digests) and their roles. Receipts, replays and the export need one (see
+   * access.ts); with none configured only the public routes answer.
+   */
+  tokens?: readonly LedgerToken[];
   groupId?: string;
   logger?: Logger;
 }
 
 export const originOf = (partition: number) => `intentgate/receipts/${partition}`;
+
+/** How far a receipt's produced_at may run ahead of the broker's append time (clocks differ). */
+const MAX_CLOCK_SKEW_MS = 5 * 60_000;
 
 /**
  * Consumes receipts in batches and appends each partition's receipts to its own Merkle log;
@@ -42,11 +63,14 @@ export class LedgerService {
   readonly #decisions = new Map<string, { partition: number; receiptId: string }>();
   readonly #warrantKeys = new Map<string, WarrantKey>();
   #producer!: BatchingProducer;
+  #keyring!: WarrantKeyring;
+  #operators: TrustedKey[] = [];
   #consumer: BusConsumer<MessageName> | null = null;
   #server: Server | null = null;
   #timer: NodeJS.Timeout | null = null;
   readonly #checkpointed = new Map<number, number>();
   #stopping: Promise<void> | null = null;
+  #ready = false;
 
   private constructor(options: LedgerOptions) {
     this.#options = options;
@@ -103,26 +127,57 @@ export class LedgerService {
     }
     await this.#bus.registerSchemas();
     this.#producer = this.#bus.producer();
+    this.#operators = operatorKeys(this.#options.trust.roots);
+    // Certificates are checked against each receipt's time, not today's: a rebuild years later keeps its evidence.
+    this.#keyring = new WarrantKeyring(this.#bus, this.#options.trust.roots, this.#logger, { atTimeOfUse: true });
+    await this.#keyring.start();
     this.#consumer = this.#bus.consumer<MessageName>({
       groupId: this.#options.groupId ?? 'intentgate-ledger',
       topics: ['receipts', 'policy.bundles', 'warrant.keys'],
       fromBeginning: true,
+      refuse: async (r) => (r.topic === 'receipts' ? this.#checkReceipt(r.value as Receipt, Number(r.timestamp)) : null),
       handle: (records) => this.#handle(records),
     });
     await this.#consumer.start();
     this.#timer = setInterval(() => void this.checkpointAll(false).catch((err: unknown) => this.#logger.error({ err: String(err) }, 'checkpoint failed')),
       this.#options.checkpointIntervalMs ?? 2_000);
-    await this.#listen(this.#options.httpPort ?? 0);
+    await this.#listen(this.#options.httpPort ?? 0, this.#options.httpHost ?? '127.0.0.1');
+    this.#ready = true;
+  }
+
+  /** Why a receipt is not evidence of what its producer did; null when its signature says it is. */
+  async #checkReceipt(receipt: Receipt, appendedAtMs: number): Promise<{ code: string; message: string } | null> {
+    // Evidence outlives its signer's certificate: a receipt counts when the certificate covered the
+    // time it was produced, and that time is not after the broker appended it (no backdating past it).
+    const producedAt = Date.parse(receipt.produced_at);
+    const resolve = (kid: string) => this.#operators.find((k) => k.kid === kid) ?? this.#keyring.get(kid, 0);
+    const allowed = (k: TrustedKey) => receiptSignerAllowed(k, receipt)
+      && producedAt <= appendedAtMs + MAX_CLOCK_SKEW_MS && (k.expiresAt === null || k.expiresAt * 1000 > producedAt);
+    try {
+      // A producer's key is published before its first receipt: one not read yet is looked for.
+      const kid = recordKeyId(receipt);
+      if (kid !== undefined && !resolve(kid)) await this.#keyring.lookup(kid);
+      verifyRecord('Receipt', receipt, resolve, allowed);
+      return null;
+    } catch (err) {
+      const code = err instanceof TrustError ? `RECEIPT_${err.code.replace(/^RECORD_/, '')}` : 'RECEIPT_UNVERIFIED';
+      this.#logger.error({ code, receipt: receipt.receipt_id, kind: receipt.kind, producer: receipt.producer }, `receipt refused: ${(err as Error).message}`);
+      return { code, message: (err as Error).message };
+    }
   }
 
   async #handle(records: IncomingRecord<MessageName>[]): Promise<void> {
     const byPartition = new Map<number, Array<{ offset: string; receipt: Receipt }>>();
+    let keysChanged = false;
     for (const r of records) {
       if (r.topic === 'warrant.keys') {
-        // Every warrant key ever published, so an exported bundle can verify old warrants.
+        // Every certified key ever published (the keyring refused the others), so an exported
+        // bundle can verify old warrants and receipts; a forged record never replaces a real one.
         const key = r.value as WarrantKey;
-        this.#warrantKeys.set(key.kid, key);
-        await writeFile(join(this.#options.dataDir, 'warrant-keys.json'), JSON.stringify([...this.#warrantKeys.values()], null, 2));
+        if (this.#keyring.get(key.kid, 0) && !this.#warrantKeys.has(key.kid)) {
+          this.#warrantKeys.set(key.kid, key);
+          keysChanged = true;
+        }
         continue;
       }
       if (r.topic === 'policy.bundles') {
@@ -133,11 +188,16 @@ export class LedgerService {
         continue;
       }
       const receipt = r.value as Receipt;
+      // A receipt id is appended once: a re-sent receipt (an executor reporting an outcome again,
+      // every worker recording the same refused activation) is the same evidence.
+      const inLogs = [...this.logs.values()].some((log) => log.indexOf(receipt.receipt_id) !== undefined);
+      if (inLogs || [...byPartition.values()].some((list) => list.some((e) => e.receipt.receipt_id === receipt.receipt_id))) continue;
       const list = byPartition.get(r.partition) ?? [];
       list.push({ offset: r.offset, receipt });
       byPartition.set(r.partition, list);
       this.#index(r.partition, receipt);
     }
+    if (keysChanged) await writeFile(join(this.#options.dataDir, 'warrant-keys.json'), JSON.stringify([...this.#warrantKeys.values()], null, 2));
     for (const [partition, list] of byPartition) await this.logs.get(partition)!.append(list);
     await this.checkpointAll(true);
   }
@@ -202,16 +262,42 @@ export class LedgerService {
     return null;
   }
 
-  async #listen(port: number): Promise<void> {
+  /** Which route a path is, before any access check; null: no such route. */
+  static routeOf(pathname: string): LedgerRoute | null {
+    const parts = pathname.split('/').filter(Boolean);
+    if (pathname === '/healthz' || pathname === '/readyz') return 'health';
+    if (pathname === '/v1/key') return 'key';
+    if (pathname === '/v1/export') return 'export';
+    if (pathname === '/v1/checkpoints/latest') return 'checkpoints';
+    if (parts.length === 3 && parts[0] === 'v1' && parts[1] === 'receipts') return 'receipt';
+    if (parts.length === 4 && parts[0] === 'v1' && parts[1] === 'logs' && parts[3] === 'consistency') return 'consistency';
+    if (parts.length === 3 && parts[0] === 'v1' && parts[1] === 'replay') return 'replay';
+    return null;
+  }
+
+  async #listen(port: number, host: string): Promise<void> {
+    const access = new LedgerAccess(this.#options.tokens ?? []);
     this.#server = createServer((req, res) => {
-      const json = (status: number, body: unknown) => {
-        res.writeHead(status, { 'content-type': 'application/json' });
+      const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+        res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers });
         res.end(JSON.stringify(body));
       };
       const url = new URL(req.url ?? '/', 'http://ledger');
       const parts = url.pathname.split('/').filter(Boolean);
       const route = async () => {
-        if (req.method !== 'GET') return json(405, { code: 'METHOD_NOT_ALLOWED', message: 'only GET' });
+        if (req.method !== 'GET') return json(405, { code: 'METHOD_NOT_ALLOWED', message: 'only GET', hint: 'Every ledger route is a GET.' });
+        const which = LedgerService.routeOf(url.pathname);
+        if (which === null) return json(404, { code: 'NOT_FOUND', message: url.pathname, hint: 'See the ledger routes in the README.' });
+        const refusal = access.check(which, bearerToken(req.headers.authorization));
+        if (refusal) {
+          const challenge: Record<string, string> = refusal.status === 401
+            ? { 'www-authenticate': `Bearer realm="intentgate-ledger"${req.headers.authorization ? ', error="invalid_token"' : ''}` } : {};
+          return json(refusal.status, { code: refusal.code, message: refusal.message, hint: refusal.hint }, challenge);
+        }
+        if (url.pathname === '/healthz') return json(200, { status: 'ok' });
+        if (url.pathname === '/readyz') {
+          return this.#ready && !this.#stopping ? json(200, { status: 'ready' }) : json(503, { code: 'NOT_READY', message: 'starting or stopping', hint: 'Retry shortly.' });
+        }
         if (url.pathname === '/v1/key') return json(200, { verifier_key: this.verifierKey });
         if (url.pathname === '/v1/export') return json(200, await writeAuditBundle(this.#options.dataDir, null));
         if (url.pathname === '/v1/checkpoints/latest') {
@@ -249,10 +335,10 @@ export class LedgerService {
         }
         return json(404, { code: 'NOT_FOUND', message: url.pathname });
       };
-      route().catch((err: unknown) => json(500, { code: 'INTERNAL', message: (err as Error).message }));
+      route().catch((err: unknown) => json(500, { code: 'INTERNAL', message: (err as Error).message, hint: 'See the ledger logs.' }));
     });
-    await new Promise<void>((resolve) => this.#server!.listen(port, '127.0.0.1', resolve));
-    this.httpUrl = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+    await new Promise<void>((resolve, reject) => this.#server!.once('error', reject).listen(port, host, resolve));
+    this.httpUrl = listenUrl(host, (this.#server.address() as AddressInfo).port);
   }
 
   /** Idempotent: drain the batch in hand (its appends fsync, then its offsets commit), checkpoint, close. */
