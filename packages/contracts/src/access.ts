@@ -66,11 +66,7 @@ const KEYRING_GROUP = 'intentgate-keyring-';
 const NONE: KafkaAccess = { produce: [], consume: [], groupPrefixes: [], transactionalIdPrefixes: [] };
 
 /** The AgentClient (packages/sdk): intents out, decisions in, a consumer group of its own per client. */
-const AGENT_CLIENT: KafkaAccess = {
-  produce: ['intents'],
-  // warrant.keys: the public keys that let it tell a decider's signed decision from a forged one.
-  consume: ['decisions', 'warrant.keys'], groupPrefixes: ['intentgate-agent-', KEYRING_GROUP], transactionalIdPrefixes: [],
-};
+const AGENT_CLIENT: KafkaAccess = { produce: ['intents'], consume: ['decisions'], groupPrefixes: ['intentgate-agent-'], transactionalIdPrefixes: [] };
 
 /** The claim keys of WarrantGuard (packages/sdk guard.ts): warrant ids and intents claimed once. */
 const CLAIM_KEYS = ['ig:warrant:*', 'ig:executed:*'];
@@ -108,9 +104,10 @@ export const ACCESS: readonly RoleSpec[] = Object.freeze([
   },
   {
     role: 'mcp-gateway',
-    description: 'the MCP gateway (an AgentClient; claims the warrants of the tool calls it executes)',
+    description: 'the MCP gateway (an AgentClient; verifies and claims the warrants of the tool calls it executes)',
     superUser: false,
-    kafka: AGENT_CLIENT,
+    // An enforcement point too: it reads the certified warrant keys, as executors do.
+    kafka: { ...AGENT_CLIENT, consume: [...AGENT_CLIENT.consume, 'warrant.keys'], groupPrefixes: [...AGENT_CLIENT.groupPrefixes, KEYRING_GROUP] },
     // CLAIM_SCRIPT runs SET inside EVAL: Redis checks the script's commands against this user too.
     redis: { read: [], readWrite: CLAIM_KEYS, commands: ['eval', 'evalsha', 'set'] },
   },

@@ -80,13 +80,19 @@ function privateKeyObject(key: SigningKey): KeyObject {
 }
 
 /** Compact JWS over `payload` (EdDSA, Ed25519), with the given header type. */
-function signCompact(key: SigningKey, typ: string, payload: unknown): string {
-  const input = `${b64url({ alg: 'EdDSA', kid: key.kid, typ })}.${b64url(payload)}`;
+function signCompact(key: SigningKey, typ: string, payload: unknown, certificate?: string): string {
+  const header = { alg: 'EdDSA', kid: key.kid, typ, ...(certificate ? { [CERT_HEADER]: certificate } : {}) };
+  const input = `${b64url(header)}.${b64url(payload)}`;
   return `${input}.${ed25519Sign(null, Buffer.from(input, 'ascii'), privateKeyObject(key)).toString('base64url')}`;
 }
 
+/** A record signature's header member carrying the signer's root certificate, for readers that follow no key topic. */
+export const CERT_HEADER = 'x-intentgate-cert';
+
 interface OpenedJws {
   kid: string;
+  /** The signer's certificate, when the signature carries it. */
+  certificate: string | null;
   payload: Record<string, unknown>;
   input: Buffer;
   signature: Buffer;
@@ -102,7 +108,8 @@ function openCompact(token: unknown, typ: string): OpenedJws | null {
     const payload = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as unknown;
     if (header.alg !== 'EdDSA' || header.typ !== typ || typeof header.kid !== 'string' || header.kid === '') return null;
     if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return null;
-    return { kid: header.kid, payload: payload as Record<string, unknown>, input: Buffer.from(`${parts[0]}.${parts[1]}`, 'ascii'), signature: Buffer.from(parts[2]!, 'base64url') };
+    const certificate = typeof header[CERT_HEADER] === 'string' ? header[CERT_HEADER] : null;
+    return { kid: header.kid, certificate, payload: payload as Record<string, unknown>, input: Buffer.from(`${parts[0]}.${parts[1]}`, 'ascii'), signature: Buffer.from(parts[2]!, 'base64url') };
   } catch {
     return null;
   }
@@ -165,14 +172,42 @@ export function signedDigestOf(record: Record<string, unknown>): string {
   return sha256Hex(canonicalJson(rest));
 }
 
-/** Signs a record of message type `type` (Receipt, PolicyActivation, ApprovalRequest): the value for its `signature`. */
-export function signRecord(key: SigningKey, type: string, record: Record<string, unknown>): string {
-  return signCompact(key, RECORD_SIGNATURE_TYPE, { typ: type, digest: signedDigestOf(record) });
+/**
+ * Signs a record of message type `type` (Receipt, PolicyActivation, ApprovalRequest, Decision):
+ * the value for its `signature`. With `certificate`, the signature carries the signer's root
+ * certificate, so a reader verifies it with the roots alone (agents, which read no key topic).
+ */
+export function signRecord(key: SigningKey, type: string, record: Record<string, unknown>, certificate?: string): string {
+  return signCompact(key, RECORD_SIGNATURE_TYPE, { typ: type, digest: signedDigestOf(record) }, certificate);
 }
 
 /** Returns the record with its signature added. */
-export function withSignature<T extends Record<string, unknown>>(key: SigningKey, type: string, record: T): T & { signature: string } {
-  return { ...record, signature: signRecord(key, type, record) };
+export function withSignature<T extends Record<string, unknown>>(key: SigningKey, type: string, record: T, certificate?: string): T & { signature: string } {
+  return { ...record, signature: signRecord(key, type, record, certificate) };
+}
+
+/**
+ * Verifies a record whose signature carries its signer's certificate: the certificate against
+ * the roots, the signature against the key it certifies, and that the key may sign it.
+ */
+export function verifyCertifiedRecord(
+  roots: readonly PublicKeyJwk[],
+  type: string,
+  record: Record<string, unknown>,
+  allowed: (signer: TrustedKey) => boolean,
+  now = Math.floor(Date.now() / 1000),
+): TrustedKey {
+  if (record.signature === undefined) throw new TrustError('RECORD_UNSIGNED', `the ${type} carries no signature`);
+  const jws = openCompact(record.signature, RECORD_SIGNATURE_TYPE);
+  if (!jws) throw new TrustError('RECORD_SIGNATURE_MALFORMED', `the ${type}'s signature is not a ${RECORD_SIGNATURE_TYPE}`);
+  if (jws.certificate === null) throw new TrustError('KEY_NOT_CERTIFIED', `the ${type}'s signature carries no certificate of its key ${jws.kid}`);
+  const cert = openCompact(jws.certificate, KEY_CERT_TYPE);
+  const claimed = cert?.payload as { sub?: unknown; x?: unknown } | undefined;
+  if (!claimed || typeof claimed.sub !== 'string' || typeof claimed.x !== 'string') {
+    throw new TrustError('KEY_CERT_MALFORMED', `the ${type}'s signer certificate is not a ${KEY_CERT_TYPE}`);
+  }
+  const signer = verifyKeyCertificate(roots, { issuer: claimed.sub, kid: jws.kid, jwk: { x: claimed.x }, certificate: jws.certificate }, now);
+  return verifyRecord(type, record, (kid) => (kid === signer.kid ? signer : undefined), allowed);
 }
 
 /** The key id a record's signature names; undefined when it has no readable signature. */

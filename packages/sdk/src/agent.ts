@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Bus, type BatchingProducer, type BusConsumer, type BusSasl, type Logger } from '@intentgate/bus';
 import { parseMessage, type Decision, type Intent } from '@intentgate/contracts';
-import { digestOf, recordKeyId, TrustError, verifyRecord, type TrustRoots } from '@intentgate/evidence';
+import { digestOf, TrustError, verifyCertifiedRecord, type TrustRoots } from '@intentgate/evidence';
 import { withCredentials, type AgentCredentials } from './identity.ts';
-import { WarrantKeyring } from './keyring.ts';
 
 /** No final decision arrived in time. Never to be read as an allow. */
 export class DecisionTimeout extends Error {
@@ -34,8 +33,9 @@ export interface AgentClientOptions {
   registryUrl: string;
   /**
    * The deployment's trust roots: a decision counts only when a decider's key (certified for
-   * warrants: the decision worker, the approvals service) signed it. Any other record on
-   * `decisions` is dropped (and counted), so a forged allow can never be returned.
+   * warrants: the decision worker, the approvals service) signed it; the signature carries the
+   * key's certificate, so the client reads nothing but `decisions`. Any other record there is
+   * dropped (and counted), so a forged allow can never be returned.
    */
   trust: { roots: TrustRoots };
   clientId?: string;
@@ -61,7 +61,7 @@ export class AgentClient {
   #producer!: BatchingProducer;
   #consumer!: BusConsumer<'Decision'>;
   #closed: Promise<void> | null = null;
-  readonly #keyring: WarrantKeyring;
+  readonly #roots: TrustRoots;
   readonly #logger: Logger | undefined;
   /** Records on `decisions` no decider signed, dropped. */
   refusedDecisions = 0;
@@ -72,15 +72,13 @@ export class AgentClient {
       brokers: options.brokers, registryUrl: options.registryUrl, ...(options.sasl ? { sasl: options.sasl } : {}),
       clientId: options.clientId ?? `agent-${randomUUID().slice(0, 8)}`, ...(options.logger ? { logger: options.logger } : {}),
     });
-    this.#keyring = new WarrantKeyring(this.#bus, options.trust.roots, options.logger, { deadLetter: false });
+    this.#roots = options.trust.roots;
   }
 
   /** Whether a decider signed this decision; a forged or unsigned one is dropped, never awaited. */
   async #signedByDecider(decision: Decision): Promise<boolean> {
     try {
-      const kid = recordKeyId(decision);
-      if (kid !== undefined) await this.#keyring.lookup(kid);
-      verifyRecord('Decision', decision, (k) => this.#keyring.get(k), (k) => k.uses.includes('warrant'));
+      verifyCertifiedRecord(this.#roots.roots, 'Decision', decision, (k) => k.uses.includes('warrant'));
       return true;
     } catch (err) {
       this.refusedDecisions++;
@@ -92,7 +90,6 @@ export class AgentClient {
   static async connect(options: AgentClientOptions): Promise<AgentClient> {
     const client = new AgentClient(options);
     await client.#bus.registerSchemas();
-    await client.#keyring.start();
     client.#producer = client.#bus.producer({ lingerMs: 1 });
     client.#consumer = client.#bus.consumer<'Decision'>({
       groupId: `intentgate-agent-${randomUUID()}`,

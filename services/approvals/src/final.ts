@@ -11,6 +11,8 @@ export interface FinalSettings {
   producer: string;
   warrantTtlSeconds: number;
   key: SigningKey;
+  /** The key's root certificate, carried in the decisions' signatures. */
+  certificate: string;
 }
 
 export interface Final {
@@ -75,7 +77,7 @@ export async function finalRecords(
   nowMs: number,
 ): Promise<Final> {
   // Signed like every decision, so agents and gateways take it as the approvals service's.
-  const decision = withSignature(settings.key, 'Decision', await finalDecision(request, settlement, settings, nowMs));
+  const decision = withSignature(settings.key, 'Decision', await finalDecision(request, settlement, settings, nowMs), settings.certificate);
   const { intent, ...about } = request;
   const records: OutgoingRecord[] = [{ topic: 'decisions', key: intent.session.id, value: decision }];
   if (decision.verdict === 'allow') {

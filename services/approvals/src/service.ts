@@ -140,7 +140,7 @@ export class ApprovalsService {
   }
 
   get #settings(): FinalSettings {
-    return { issuer: this.issuer, producer: `${this.issuer}/${this.#key.kid}`, warrantTtlSeconds: this.#options.warrantTtlSeconds ?? 30, key: this.#key };
+    return { issuer: this.issuer, producer: `${this.issuer}/${this.#key.kid}`, warrantTtlSeconds: this.#options.warrantTtlSeconds ?? 30, key: this.#key, certificate: this.#options.trust.signer.certificate };
   }
 
   async #start(): Promise<void> {

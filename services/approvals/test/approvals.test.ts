@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMessage, type ApprovalRequest, type ApprovalResponse, type Decision } from '@intentgate/contracts';
 import { exampleIntent } from '@intentgate/contracts/examples';
-import { certifyService, digestOf, ensureTrustMaterial, generateSigningKey, jwksOf, verifyWarrant, withSignature, type SigningKey } from '@intentgate/evidence';
+import { certifyKey, certifyService, digestOf, ensureTrustMaterial, generateSigningKey, jwksOf, verifyWarrant, withSignature, type SigningKey } from '@intentgate/evidence';
 import { AnswerRefused, checkAnswer, derivedId, finalRecords, hashPassword, html, parseReviewers, settle, verifyPassword, type Reviewer } from '../src/index.ts';
 import { LoginLimiter, Sessions } from '../src/sessions.ts';
 import { ApprovalStore } from '../src/store.ts';
@@ -84,7 +84,11 @@ describe('review rules', () => {
 });
 
 describe('final records', () => {
-  const settings = () => ({ issuer: 'intentgate-approvals', producer: 'approvals/test', warrantTtlSeconds: 30, key });
+  let certificate = '';
+  beforeAll(async () => {
+    certificate = certifyKey(await generateSigningKey('root'), key, { principal: 'intentgate-approvals', uses: ['warrant', 'receipt'], receiptKinds: ['approval'] });
+  });
+  const settings = () => ({ issuer: 'intentgate-approvals', producer: 'approvals/test', warrantTtlSeconds: 30, key, certificate });
 
   it('an approval is an allow whose warrant is bound to the digest the reviewers saw, with a receipt naming them', async () => {
     const r = request();

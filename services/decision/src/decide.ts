@@ -87,7 +87,8 @@ function receipt(kind: 'decision', intentId: string, body: Record<string, unknow
 /** The decision as published: signed by the worker, so nobody else's decision is taken for its. */
 function sealed(decision: Decision, settings: DecideSettings): Decision {
   const { signature: _previous, ...unsigned } = decision;
-  return withSignature(settings.signer.key, 'Decision', unsigned);
+  // The certificate travels in the signature: agents verify a decision with the roots alone.
+  return withSignature(settings.signer.key, 'Decision', unsigned, settings.signer.certificate);
 }
 
 /** The decision's records: the decision itself, the approved intent or approval request, the receipt. */
