@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { Bus, type BatchingProducer, type BusConsumer, type IncomingRecord, type Logger } from '@intentgate/bus';
 import { topicSpec, type Checkpoint, type Decision, type MessageName, type PolicyBundle, type Receipt, type WarrantKey } from '@intentgate/contracts';
 import {
-  MerkleLog, operatorKeys, receiptSignerAllowed, recordKeyId, sha256Hex, signCheckpoint, signerFor, TrustError, verifierKeyText, verifyRecord, writeAuditBundle,
+  MerkleLog, operatorKeys, receiptSignerAllowed, recordKeyId, sha256Hex, signCheckpoint, signerFor, TrustError, verifierKeyText, verifyKeyCertificate, verifyRecord, writeAuditBundle,
   type NoteSigner, type TrustedKey, type TrustRoots,
 } from '@intentgate/evidence';
 import { WarrantKeyring } from '@intentgate/sdk';
@@ -133,6 +133,16 @@ export class LedgerService {
     await this.#listen(this.#options.httpPort ?? 0);
   }
 
+  /** Whether a root certified this key (at any time: old evidence stays verifiable). */
+  #certified(key: WarrantKey): boolean {
+    try {
+      verifyKeyCertificate(this.#options.trust.roots.roots, key, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** Why a receipt is not evidence of what its producer did; null when its signature says it is. */
   async #checkReceipt(receipt: Receipt, appendedAtMs: number): Promise<{ code: string; message: string } | null> {
     // Evidence outlives its signer's certificate: a receipt counts when the certificate covered the
@@ -162,7 +172,7 @@ export class LedgerService {
         // Every certified key ever published (the keyring refused the others), so an exported
         // bundle can verify old warrants and receipts; a forged record never replaces a real one.
         const key = r.value as WarrantKey;
-        if (this.#keyring.get(key.kid, 0) && !this.#warrantKeys.has(key.kid)) {
+        if (!this.#warrantKeys.has(key.kid) && this.#certified(key)) {
           this.#warrantKeys.set(key.kid, key);
           keysChanged = true;
         }
