@@ -155,16 +155,6 @@ export class LedgerService {
     }
   }
 
-  /** Whether a root certified this key (at any time: old evidence stays verifiable). */
-  #certified(key: WarrantKey): boolean {
-    try {
-      verifyKeyCertificate(this.#options.trust.roots.roots, key, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
   /** Why a receipt is not evidence of what its producer did; null when its signature says it is. */
   async #checkReceipt(receipt: Receipt, appendedAtMs: number): Promise<{ code: string; message: string } | null> {
     // Evidence outlives its signer's certificate: a receipt counts when the certificate covered the
