@@ -18,7 +18,7 @@ import { ensureOpa } from '@intentgate/infra';
 import { LedgerService } from '@intentgate/ledger';
 import { buildBundle, type BuiltBundle } from '@intentgate/policy';
 import { AgentClient, ExecutorRuntime } from '@intentgate/sdk';
-import { activate, approvalsService, connection, eventually, serviceTrust, starterBundle, testBus, testLogger, testTrust, uniqueGroup, variantBundle } from '@intentgate/test';
+import { activate, approvalsService, connection, eventually, freshContext, serviceTrust, starterBundle, testBus, testLogger, testTrust, uniqueGroup, variantBundle } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/forger';
 const tenant = `forgery-${randomUUID().slice(0, 8)}`;
@@ -72,11 +72,7 @@ beforeAll(async () => {
   }
   bundle = await starterBundle();
   await activate(bus, bundle, { version: 'real', tenant, by: 'test' });
-  const { ContextStore } = await import('@intentgate/context');
-  const store = new ContextStore({ redisUrl: connection('provisioner').redisUrl, freshnessMs: 600_000 });
-  await store.connect();
-  await store.markSynced();
-  await store.close();
+  await freshContext();
   decision = await DecisionService.start({
     ...connection('provisioner'), tenant, groupId: uniqueGroup('forgery-decision'),
     contextFreshnessMs: 600_000, approvalDeadlineCapSeconds: 120, logger: testLogger(), trust: await serviceTrust('decision'),

@@ -77,7 +77,8 @@ function executor(domain: Domain): RoleSpec {
     description: `the ${domain} executor (ExecutorRuntime for intents.approved.${domain})`,
     superUser: false,
     kafka: {
-      produce: ['executions', 'receipts', DLQ_BUS],
+      // warrant.keys: its receipt key with its root certificate (readers refuse any other key).
+      produce: ['executions', 'receipts', 'warrant.keys', DLQ_BUS],
       consume: [approvedTopic(domain), 'warrant.keys'],
       groupPrefixes: [`intentgate-executor-${domain}`, KEYRING_GROUP],
       transactionalIdPrefixes: [],
