@@ -10,7 +10,7 @@ import { ACCESS, roleSpec, TOPICS, topicSpec, type Decision, type MessageName } 
 import { exampleIntent, exampleOf } from '@intentgate/contracts/examples';
 import { AgentClient } from '@intentgate/sdk';
 import { withSignature } from '@intentgate/evidence';
-import { connection, publishSigningKey, serviceTrust, stack, testLogger, testTrust } from '@intentgate/test';
+import { connection, serviceTrust, stack, testLogger, testTrust } from '@intentgate/test';
 
 const AGENT = roleSpec('agent-platform');
 const others = (allowed: readonly string[]) => TOPICS.map((t) => t.name).filter((name) => !allowed.includes(name));
@@ -101,10 +101,9 @@ describe('the access catalog on the broker', () => {
       const final: Decision = { ...exampleOf('Decision'), intent_id: intent.intent_id, decision_id: randomUUID(), verdict: 'deny', final: true, reasons: [{ code: 'TEST', rule: 'access.test', message: 'access test' }] };
       delete (final as { warrant?: string }).warrant;
       delete (final as { signature?: string }).signature;
-      // Signed as the decision worker signs (agents take no unsigned decision), by a key it published.
+      // Signed as the decision worker signs, its certificate in the signature (agents take no other decision).
       const { signer } = await serviceTrust('decision');
-      await publishSigningKey(decision, signer);
-      await decision.producer({ lingerMs: 1 }).send({ topic: 'decisions', key: intent.session.id, value: withSignature(signer.key, 'Decision', final) });
+      await decision.producer({ lingerMs: 1 }).send({ topic: 'decisions', key: intent.session.id, value: withSignature(signer.key, 'Decision', final, signer.certificate) });
       expect(await answer).toMatchObject({ intent_id: intent.intent_id, decision_id: final.decision_id, verdict: 'deny', final: true });
     } finally {
       await reader.stop();
