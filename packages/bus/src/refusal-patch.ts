@@ -17,10 +17,20 @@ function refusalIn(err: unknown): unknown {
 
 type WithBroker = (this: unknown, callback: (arg: unknown) => Promise<unknown>) => Promise<unknown>;
 const require = createRequire(import.meta.url);
-const BrokerPool = require('kafkajs/src/cluster/brokerPool.js') as { prototype: { withBroker: WithBroker; [key: symbol]: unknown } };
 const PATCHED = Symbol.for('intentgate.refusalPatch.installed');
 
-if (!BrokerPool.prototype[PATCHED]) {
+/** The one KafkaJS release whose BrokerPool.withBroker this patch was written against and tested on. */
+export const REFUSAL_PATCH_KAFKAJS_VERSION = '2.2.4';
+const installedVersion = (require('kafkajs/package.json') as { version: string }).version;
+/**
+ * Whether the patch is in place. On any other KafkaJS version it is not applied: a refused
+ * group or transactional id then shows as KafkaJS's retriable coordinator error again (slower
+ * to surface, never an allow), instead of patching internals that may have changed.
+ */
+export const refusalPatchApplied = installedVersion === REFUSAL_PATCH_KAFKAJS_VERSION;
+const BrokerPool = (refusalPatchApplied ? require('kafkajs/src/cluster/brokerPool.js') : null) as { prototype: { withBroker: WithBroker; [key: symbol]: unknown } } | null;
+
+if (BrokerPool && !BrokerPool.prototype[PATCHED]) {
   const original = BrokerPool.prototype.withBroker;
   BrokerPool.prototype.withBroker = async function (this: unknown, callback) {
     let refusal: unknown = null;
