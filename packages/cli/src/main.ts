@@ -18,6 +18,7 @@ const USAGE = `usage: intentgate <command>
   approvals hash-password   (password on stdin)   |   approvals token
   trust init [--dir <dir>]
   trust certify decision|approvals|executor|mcp-gateway [--kid <id>] [--dir <dir>]
+  trust revoke <key id> [--dir <dir>]
 Without --ledger (--approvals), the ledger (approvals service) of the running stack (.intentgate/stack.json) is used;
 the reviewer token comes from --token, INTENTGATE_REVIEWER_TOKEN, or the local reviewer's token npm start writes;
 a ledger URL's API token from --token, INTENTGATE_LEDGER_TOKEN, or (for the stack's own ledger) the token npm start writes.`;
@@ -127,10 +128,11 @@ export async function main(argv: string[], out: Out, err: Out): Promise<number> 
         return await approvals(rest[0], rest[1], { ...(values.approvals ? { approvals: values.approvals } : {}), ...(values.token ? { token: values.token } : {}), ...(values.comment ? { comment: values.comment } : {}) }, out);
       }
       case 'trust': {
-        const { defaultTrustDir, trustCertify, trustInit } = await import('./trust.ts');
+        const { defaultTrustDir, trustCertify, trustInit, trustRevoke } = await import('./trust.ts');
         const dir = values.dir ?? defaultTrustDir();
         if (rest[0] === 'init') await trustInit(dir, out);
         else if (rest[0] === 'certify') await trustCertify(rest[1], dir, values.kid, out);
+        else if (rest[0] === 'revoke') await trustRevoke(rest[1], dir, out);
         else throw new CliError('USAGE', `unknown trust command ${rest[0] ?? ''}`, USAGE);
         return 0;
       }

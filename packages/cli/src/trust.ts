@@ -3,7 +3,7 @@
 // publisher's key signs bundles. Services are configured with the public trust file only.
 import { join } from 'node:path';
 import { stateDir } from '@intentgate/infra';
-import { certifyService, ensureTrustMaterial, SERVICE_AUTHORITIES, type ServiceName } from '@intentgate/evidence';
+import { certifyService, ensureTrustMaterial, revokeKey, SERVICE_AUTHORITIES, trustPaths, type ServiceName } from '@intentgate/evidence';
 import { CliError } from './errors.ts';
 import type { Out } from './commands.ts';
 
@@ -28,4 +28,11 @@ export async function trustCertify(service: string | undefined, dir: string, kid
   const { signer, file } = await certifyService(dir, name, kid ?? `${name}-${Date.now().toString(36)}`, { file: name });
   out(`certified key ${signer.key.kid} for ${signer.principal} (may sign: ${signer.uses.join(', ')}${signer.receiptKinds.length ? `; receipts: ${signer.receiptKinds.join(', ')}` : ''})`);
   out(`  signer file (private, 0600): ${file}  (the service reads it as INTENTGATE_SIGNER_FILE)`);
+}
+
+export async function trustRevoke(kid: string | undefined, dir: string, out: Out): Promise<void> {
+  if (!kid) throw new CliError('USAGE', 'trust revoke needs the key id of a certified key', 'e.g. intentgate trust revoke decision-1a2b3c4d (the kid is in the key\'s signer file and on warrant.keys)');
+  const file = trustPaths(dir).trustFile;
+  const { alreadyRevoked } = await revokeKey(file, kid);
+  out(alreadyRevoked ? `key ${kid} was already revoked in ${file}` : `revoked key ${kid} in ${file}; restart the services (they read the trust file at start) and certify a new key for its service`);
 }

@@ -17,6 +17,8 @@ export const TrustFile = z.strictObject({
   roots: z.array(PublicKeyJwk).min(1).max(16),
   operators: z.array(PublicKeyJwk).min(1).max(64),
   policy_publishers: z.array(PublicKeyJwk).min(1).max(64),
+  /** Key ids of certified keys withdrawn before their certificates expire (a key lost or leaked). */
+  revoked_keys: z.array(z.string().min(1).max(256)).max(10_000).optional(),
 });
 export type TrustFile = z.infer<typeof TrustFile>;
 

@@ -10,11 +10,11 @@ export { readAuditBundle, writeAuditBundle, AUDIT_BUNDLE_FORMAT, type AuditBundl
 export { issueSvid, issueDelegation, verifySvid, verifyDelegationChain, scopeCovers, trustDomainOf, IdentityError, SVID_AUDIENCE, DELEGATION_TYPE, type IdentityRefusal, type TrustBundles, type VerifiedHop, type DelegationGrant } from './identity.ts';
 export { tokenDigest, newBearerToken, bearerToken, TokenDigests, SHA256_HEX, listenUrl } from './bearer.ts';
 export {
-  certifyKey, verifyKeyCertificate, signRecord, withSignature, verifyRecord, verifyCertifiedRecord, recordKeyId, CERT_HEADER, verifyOperatorRecord, operatorKeys, signedDigestOf,
+  certifyKey, verifyKeyCertificate, signRecord, withSignature, verifyRecord, verifyCertifiedRecord, assertNotRevoked, recordKeyId, CERT_HEADER, verifyOperatorRecord, operatorKeys, signedDigestOf,
   generateTrustMaterial, certifiedSigner, receiptSignerAllowed, verifyReceiptSigners, publicJwkOf, privateKeyPem, TrustError, KEY_CERT_TYPE, RECORD_SIGNATURE_TYPE, KEY_USES,
   type TrustRoots, type TrustedKey, type KeyAuthority, type KeyUse, type PublicKeyJwk, type CertifiedSigner, type TrustMaterial, type TrustRefusal, type CertifyOptions,
 } from './trust.ts';
 export {
-  loadTrustFile, loadSigner, loadPrivateKey, loadServiceTrust, writeSigner, ensureTrustMaterial, certifyService, trustPaths, trustRootsOf, SERVICE_AUTHORITIES,
+  loadTrustFile, loadSigner, loadPrivateKey, loadServiceTrust, writeSigner, revokeKey, ensureTrustMaterial, certifyService, trustPaths, trustRootsOf, SERVICE_AUTHORITIES,
   type TrustPaths, type ServiceName,
 } from './trust-files.ts';

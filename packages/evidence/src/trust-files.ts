@@ -38,7 +38,7 @@ function configError(message: string, hint: string): TrustError {
 }
 
 export function trustRootsOf(file: TrustFile): TrustRoots {
-  return { roots: file.roots, operators: file.operators, policyPublishers: file.policy_publishers };
+  return { roots: file.roots, operators: file.operators, policyPublishers: file.policy_publishers, revokedKeys: file.revoked_keys ?? [] };
 }
 
 /** Reads and validates a trust file; a clear error naming the file when it is missing or malformed. */
@@ -144,4 +144,18 @@ export async function loadServiceTrust(stateDir: string, service: string, env: {
   const roots = await loadTrustFile(env.INTENTGATE_TRUST_FILE ?? paths.trustFile);
   const signer = await loadSigner(env.INTENTGATE_SIGNER_FILE ?? paths.signer(service));
   return { roots, signer };
+}
+
+/**
+ * Withdraws a certified key before its certificate expires: its id goes into the trust file's
+ * revoked_keys, which every service reads at start (restart them, or they keep trusting it).
+ */
+export async function revokeKey(trustFile: string, kid: string): Promise<{ alreadyRevoked: boolean }> {
+  await loadTrustFile(trustFile); // a clear error when the file is missing or malformed
+  const file = TrustFile.parse(JSON.parse(await readFile(trustFile, 'utf8')));
+  const revoked = new Set(file.revoked_keys ?? []);
+  const alreadyRevoked = revoked.has(kid);
+  revoked.add(kid);
+  await writeFile(trustFile, `${JSON.stringify({ ...file, revoked_keys: [...revoked] }, null, 2)}\n`);
+  return { alreadyRevoked };
 }

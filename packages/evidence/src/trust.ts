@@ -32,12 +32,14 @@ export interface TrustRoots {
   roots: readonly PublicKeyJwk[];
   operators: readonly PublicKeyJwk[];
   policyPublishers: readonly PublicKeyJwk[];
+  /** Certified keys withdrawn before their certificates expire: never trusted again, whatever the certificate says. */
+  revokedKeys?: readonly string[];
 }
 
 export type TrustRefusal =
   | 'KEY_NOT_CERTIFIED' | 'KEY_CERT_MALFORMED' | 'KEY_CERT_UNKNOWN_ROOT' | 'KEY_CERT_BAD_SIGNATURE' | 'KEY_CERT_EXPIRED' | 'KEY_CERT_MISMATCH'
   | 'RECORD_UNSIGNED' | 'RECORD_SIGNATURE_MALFORMED' | 'RECORD_SIGNER_UNKNOWN' | 'RECORD_BAD_SIGNATURE' | 'RECORD_SIGNER_NOT_ALLOWED'
-  | 'TRUST_CONFIG_INVALID';
+  | 'KEY_REVOKED' | 'TRUST_CONFIG_INVALID';
 
 export class TrustError extends Error {
   readonly code: TrustRefusal;
@@ -191,12 +193,13 @@ export function withSignature<T extends Record<string, unknown>>(key: SigningKey
  * the roots, the signature against the key it certifies, and that the key may sign it.
  */
 export function verifyCertifiedRecord(
-  roots: readonly PublicKeyJwk[],
+  trust: TrustRoots,
   type: string,
   record: Record<string, unknown>,
   allowed: (signer: TrustedKey) => boolean,
   now = Math.floor(Date.now() / 1000),
 ): TrustedKey {
+  const roots = trust.roots;
   if (record.signature === undefined) throw new TrustError('RECORD_UNSIGNED', `the ${type} carries no signature`);
   const jws = openCompact(record.signature, RECORD_SIGNATURE_TYPE);
   if (!jws) throw new TrustError('RECORD_SIGNATURE_MALFORMED', `the ${type}'s signature is not a ${RECORD_SIGNATURE_TYPE}`);
@@ -207,6 +210,7 @@ export function verifyCertifiedRecord(
     throw new TrustError('KEY_CERT_MALFORMED', `the ${type}'s signer certificate is not a ${KEY_CERT_TYPE}`);
   }
   const signer = verifyKeyCertificate(roots, { issuer: claimed.sub, kid: jws.kid, jwk: { x: claimed.x }, certificate: jws.certificate }, now);
+  assertNotRevoked(trust, signer.kid);
   return verifyRecord(type, record, (kid) => (kid === signer.kid ? signer : undefined), allowed);
 }
 
@@ -238,6 +242,11 @@ export function verifyRecord(
   }
   if (!allowed(signer)) throw new TrustError('RECORD_SIGNER_NOT_ALLOWED', `${signer.principal} (key ${signer.kid}) may not sign this ${type}`);
   return signer;
+}
+
+/** Refuses a key the trust file withdrew (KEY_REVOKED). */
+export function assertNotRevoked(trust: TrustRoots, kid: string): void {
+  if (trust.revokedKeys?.includes(kid)) throw new TrustError('KEY_REVOKED', `key ${kid} is revoked in the trust file`, 'Certify a new key for the service; its records signed with the revoked key are not trusted.');
 }
 
 /** The configured operator keys, as trusted keys: activations, their receipts and mode changes. */
@@ -320,6 +329,7 @@ export function verifyReceiptSigners(
     try {
       // Expiry is checked against each receipt's time below, not today's: old evidence stays verifiable.
       const trusted = verifyKeyCertificate(trust.roots, r, 0);
+      assertNotRevoked(trust, trusted.kid);
       if (!keys.has(trusted.kid)) keys.set(trusted.kid, trusted);
     } catch {
       // a key no root certified signs nothing here

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   certifyKey, certifiedSigner, generateSigningKey, generateTrustMaterial, operatorKeys, publicJwkOf, signRecord, TrustError,
-  verifyKeyCertificate, verifyOperatorRecord, verifyRecord, withSignature, type TrustedKey,
+  verifyCertifiedRecord, verifyKeyCertificate, verifyOperatorRecord, verifyReceiptSigners, verifyRecord, withSignature, type TrustedKey,
 } from '../src/index.ts';
 
 const DECISION = { principal: 'intentgate-decision', uses: ['warrant', 'approval-request', 'receipt'], receiptKinds: ['decision'] } as const;
@@ -103,3 +103,27 @@ describe('record signatures', () => {
     expect(operatorKeys(trust.roots)[0]).toMatchObject({ uses: ['receipt'], receiptKinds: ['policy-activation', 'mode-change'] });
   });
 });
+
+describe('revoked keys', () => {
+  it('a key the trust file revoked is refused whatever its certificate says: as a decision signer and offline', async () => {
+    const { trust, signer, record } = await published();
+    const revoked = { ...trust.roots, revokedKeys: [signer.key.kid] };
+    const decision = withSignature(signer.key, 'Decision', { decision_id: 'd1', verdict: 'allow' }, signer.certificate);
+    expect(verifyCertifiedRecord(trust.roots, 'Decision', decision, () => true).principal).toBe('intentgate-decision');
+    expect(codeOf(() => verifyCertifiedRecord(revoked, 'Decision', decision, () => true))).toBe('KEY_REVOKED');
+    // Offline: a receipt by the revoked key has no trusted signer.
+    const receipt = withSignature(signer.key, 'Receipt', { receipt_id: 'r1', kind: 'decision', producer: 'intentgate-decision/w1', produced_at: new Date().toISOString() });
+    expect(verifyReceiptSigners(trust.roots, [record], [{ where: 'e0', receipt }])).toMatchObject({ ok: true, receipts: 1 });
+    expect(verifyReceiptSigners(revoked, [record], [{ where: 'e0', receipt }])).toMatchObject({ ok: false, code: 'RECORD_SIGNER_UNKNOWN' });
+  });
+
+  it('a decision whose signature carries no certificate, or one for another key, is refused', async () => {
+    const { trust, signer } = await published();
+    const bare = withSignature(signer.key, 'Decision', { decision_id: 'd1' });
+    expect(codeOf(() => verifyCertifiedRecord(trust.roots, 'Decision', bare, () => true))).toBe('KEY_NOT_CERTIFIED');
+    const other = await certifiedSigner(trust.root, 'decision-2', DECISION);
+    const borrowed = withSignature(signer.key, 'Decision', { decision_id: 'd1' }, other.certificate);
+    expect(codeOf(() => verifyCertifiedRecord(trust.roots, 'Decision', borrowed, () => true))).toBe('KEY_CERT_MISMATCH');
+  });
+});
+

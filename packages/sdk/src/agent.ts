@@ -78,7 +78,7 @@ export class AgentClient {
   /** Whether a decider signed this decision; a forged or unsigned one is dropped, never awaited. */
   async #signedByDecider(decision: Decision): Promise<boolean> {
     try {
-      verifyCertifiedRecord(this.#roots.roots, 'Decision', decision, (k) => k.uses.includes('warrant'));
+      verifyCertifiedRecord(this.#roots, 'Decision', decision, (k) => k.uses.includes('warrant'));
       return true;
     } catch (err) {
       this.refusedDecisions++;

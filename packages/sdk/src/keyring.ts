@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Bus, BusConsumer, IncomingRecord, Logger } from '@intentgate/bus';
 import type { WarrantKey } from '@intentgate/contracts';
-import { TrustError, verifyKeyCertificate, type Jwks, type KeyUse, type TrustRoots, type TrustedKey } from '@intentgate/evidence';
+import { assertNotRevoked, TrustError, verifyKeyCertificate, type Jwks, type KeyUse, type TrustRoots, type TrustedKey } from '@intentgate/evidence';
 
 /**
  * The keys published on `warrant.keys` that a deployment root certified: anyone who can write
@@ -42,6 +42,7 @@ export class WarrantKeyring {
   admit(record: WarrantKey): { code: string; message: string } | null {
     try {
       const trusted = verifyKeyCertificate(this.#roots.roots, record, this.#atTimeOfUse ? 0 : undefined);
+      assertNotRevoked(this.#roots, trusted.kid);
       // The first certified record for a key id stays: a later one cannot widen or replace it.
       if (!this.#keys.has(trusted.kid)) this.#keys.set(trusted.kid, trusted);
       else if (this.#keys.get(trusted.kid)!.key.export({ format: 'jwk' }).x !== trusted.key.export({ format: 'jwk' }).x) {

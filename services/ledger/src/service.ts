@@ -149,7 +149,7 @@ export class LedgerService {
   #certified(key: WarrantKey): boolean {
     try {
       verifyKeyCertificate(this.#options.trust.roots.roots, key, 0);
-      return true;
+      return !this.#options.trust.roots.revokedKeys?.includes(key.kid);
     } catch {
       return false;
     }
