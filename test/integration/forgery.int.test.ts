@@ -18,7 +18,7 @@ import { ensureOpa } from '@intentgate/infra';
 import { LedgerService } from '@intentgate/ledger';
 import { buildBundle, type BuiltBundle } from '@intentgate/policy';
 import { AgentClient, ExecutorRuntime } from '@intentgate/sdk';
-import { activate, approvalsService, connection, eventually, freshContext, serviceTrust, starterBundle, testBus, testLogger, testTrust, uniqueGroup, variantBundle } from '@intentgate/test';
+import { activate, approvalsService, connection, eventually, freshContext, saslFor, serviceTrust, starterBundle, testBus, testLogger, testTrust, uniqueGroup, variantBundle } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/forger';
 const tenant = `forgery-${randomUUID().slice(0, 8)}`;
@@ -247,5 +247,34 @@ describe('forgeries on an open bus, refused by the services', () => {
     expect((await agent.decide(first)).verdict).toBe('allow');
     const reused = { ...intent({ action: { name: 'data.delete', domain: 'data', reversible: true } }), intent_id: first.intent_id };
     expect(await agent.decide(reused)).toMatchObject({ verdict: 'deny', reasons: [{ code: 'INTENT_ID_CONFLICT' }], intent_digest: digestOf(reused) });
+  });
+
+  it('a poison record too large for a whole dead letter, from an agent platform, stops no decision: its letter keeps the digest', async () => {
+    const { Kafka, logLevel } = await import('kafkajs');
+    const { createHash } = await import('node:crypto');
+    const session = `forgery-big-${randomUUID().slice(0, 8)}`;
+    const dlq: DeadLetter[] = [];
+    const watch = bus.consumer<'DeadLetter'>({
+      groupId: uniqueGroup('forgery-intents-dlq'), topics: ['intents.dlq'], fromBeginning: true,
+      handle: async (records) => {
+        for (const { value } of records) if (keyOf(value) === session) dlq.push(value);
+      },
+    });
+    await watch.start();
+    stoppers.push(() => watch.stop());
+    const platform = new Kafka({ clientId: 'forgery-big-poison', brokers: connection('agent-platform').brokers, ...saslFor('agent-platform'), logLevel: logLevel.NOTHING });
+    const raw = platform.producer();
+    await raw.connect();
+    // Not framed, 900 KB: poison that, base64-encoded whole, would not fit the DLQ's 1 MB records.
+    const poison = Buffer.alloc(900_000, 0x7b);
+    try {
+      await raw.send({ topic: 'intents', messages: [{ key: session, value: poison }] });
+    } finally {
+      await raw.disconnect();
+    }
+    const after = intent({ action: { name: 'data.query', domain: 'data', reversible: true }, session: { ...intent().session, id: session } });
+    expect((await agent.decide(after, 60_000)).verdict).toBe('allow');
+    await eventually(() => dlq.length > 0, 'the poison record in intents.dlq');
+    expect(dlq[0]!.original.truncated).toMatchObject({ value_bytes: 900_000, value_sha256: createHash('sha256').update(poison).digest('hex') });
   });
 });

@@ -1,9 +1,11 @@
+import { createRequire } from 'node:module';
 import type { KafkaMessage } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { parseMessage } from '@intentgate/contracts';
 import { BusError, readIntentId } from '../src/index.ts';
 import { deadLetterOf } from '../src/dead-letter.ts';
 
+const require_ = createRequire(import.meta.url);
 const ID = '3b241101-e2bb-4255-8caf-4136c566a962';
 const framed = (json: string) => Buffer.concat([Buffer.from([0, 0, 0, 0, 7]), Buffer.from(json)]);
 
@@ -49,4 +51,25 @@ describe('BusError', () => {
     const e = new BusError('REGISTRY_UNAVAILABLE', 'down', { retriable: true, hint: 'start it' });
     expect(JSON.parse(JSON.stringify(e))).toEqual({ code: 'REGISTRY_UNAVAILABLE', message: 'down', retriable: true, hint: 'start it' });
   });
+
+  it('an original too large to carry whole keeps its first bytes and the digest of all of it, so the letter fits the DLQ', () => {
+    const { createHash } = require_('node:crypto') as typeof import('node:crypto');
+    const value = Buffer.concat([Buffer.from(JSON.stringify({ intent_id: ID, pad: '' }).slice(0, -2)), Buffer.alloc(900_000, 0x61), Buffer.from('"}')]);
+    const key = Buffer.alloc(5_000, 0x6b);
+    const big = {
+      key, value, timestamp: '1795000000000', attributes: 0, offset: '43', size: value.length, headers: { trace: Buffer.from('abc') },
+      isControlRecord: false, batchContext: {} as never, magicByte: 2,
+    } as unknown as KafkaMessage;
+    const { record, letter } = deadLetterOf({ topic: 'intents', partition: 0, message: big, error: new BusError('UNDECODABLE', 'no framing', { retriable: false, hint: 'h' }) }, 'g');
+    expect(() => parseMessage('DeadLetter', letter)).not.toThrow();
+    expect(Buffer.byteLength(JSON.stringify(letter))).toBeLessThan(64 * 1024);
+    expect(letter.original.truncated).toEqual({
+      key_bytes: 5_000, key_sha256: createHash('sha256').update(key).digest('hex'),
+      value_bytes: value.length, value_sha256: createHash('sha256').update(value).digest('hex'), header_bytes: 'trace'.length + 3,
+    });
+    expect(Buffer.from(letter.original.value!, 'base64').equals(value.subarray(0, 4096))).toBe(true);
+    expect(letter.intent_id).toBe(ID);
+    expect(record.key).toBe(letter.original.truncated!.key_sha256);
+  });
 });
+

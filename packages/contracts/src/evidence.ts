@@ -83,6 +83,16 @@ export const DeadLetter = z.strictObject({
     value: Base64.nullable(),
     headers: z.record(z.string(), Base64),
     timestamp: z.string().regex(/^\d+$/),
+    /**
+     * Set when the original was too large to carry whole (the dead letter must fit the DLQ):
+     * the original's size and SHA-256 of each part; key and value then hold only their first bytes,
+     * headers are dropped.
+     */
+    truncated: z.strictObject({
+      key_bytes: z.int().nonnegative(), key_sha256: Sha256Hex.nullable(),
+      value_bytes: z.int().nonnegative(), value_sha256: Sha256Hex.nullable(),
+      header_bytes: z.int().nonnegative(),
+    }).optional(),
   }),
   reason: z.strictObject({ code: z.string().regex(/^[A-Z][A-Z0-9_]{1,63}$/), message: z.string().max(4096) }),
   /** The intent the poison message was about, when one could be read from it. */

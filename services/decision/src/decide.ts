@@ -189,14 +189,16 @@ export function denyDeadLetter(letter: DeadLetter, settings: DecideSettings, clo
   if (letter.intent_id === null) return [];
   const nowMs = clock.now();
   const raw = letter.original.value === null ? Buffer.alloc(0) : Buffer.from(letter.original.value, 'base64');
+  // Of an original too large to carry whole, the letter keeps the digest of all its bytes.
+  const rawDigest = letter.original.truncated?.value_sha256 ?? sha256Hex(raw);
   const decision: Decision = sealed({
     decision_id: randomUUID(), intent_id: letter.intent_id,
     // The intent could not be read as an Intent, so its digest is that of the bytes received.
-    intent_digest: sha256Hex(raw), verdict: 'deny', final: true,
+    intent_digest: rawDigest, verdict: 'deny', final: true,
     reasons: [{ code: 'INTENT_INVALID', rule: 'intentgate.contract', message: `${letter.reason.code}: ${letter.reason.message}`.slice(0, 2048) }],
     obligations: {}, policy: null, input_digest: null, decided_at: iso(nowMs),
   }, settings);
-  const key = letter.original.key === null ? letter.intent_id : Buffer.from(letter.original.key, 'base64').toString('utf8');
+  const key = letter.original.key === null || letter.original.truncated ? letter.intent_id : Buffer.from(letter.original.key, 'base64').toString('utf8');
   return [
     { topic: 'decisions', key, value: decision },
     receipt('decision', letter.intent_id, { decision, input: null, dead_letter: { topic: letter.original.topic, offset: letter.original.offset, reason: letter.reason } }, settings, nowMs),
