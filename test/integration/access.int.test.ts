@@ -61,7 +61,7 @@ describe('the access catalog on the broker', () => {
   it('an agent platform may read only decisions: subscribing to any other topic fails its start with NOT_AUTHORIZED', async () => {
     const bus = track(busAs(connection('agent-platform').sasl, 'access-agent-reader'));
     for (const topic of others(AGENT.kafka.consume)) {
-      const consumer = bus.consumer({ groupId: `intentgate-agent-${randomUUID()}`, topics: [topic], handle: async () => {} });
+      const consumer = bus.consumer({ groupId: `intentgate-agent-agent-platform-${randomUUID()}`, topics: [topic], handle: async () => {} });
       const err = await refusal(() => consumer.start());
       expect(err, topic).toMatchObject({ code: 'NOT_AUTHORIZED', retriable: false });
       expect(err.message).toContain(`User:agent-platform may not read topic ${topic}`);
@@ -117,7 +117,7 @@ describe('the access catalog on the broker', () => {
     const send = await refusal(() => bus.producer({ lingerMs: 1 }).send({ topic: 'intents', key: 's', value: exampleIntent() }));
     expect(send).toMatchObject({ code: 'AUTHENTICATION_FAILED', retriable: false });
     expect(send.message).toContain('User:agent-platform');
-    const consumer = bus.consumer({ groupId: `intentgate-agent-${randomUUID()}`, topics: ['decisions'], handle: async () => {} });
+    const consumer = bus.consumer({ groupId: `intentgate-agent-agent-platform-${randomUUID()}`, topics: ['decisions'], handle: async () => {} });
     expect(await refusal(() => consumer.start())).toMatchObject({ code: 'AUTHENTICATION_FAILED', retriable: false });
     await consumer.stop();
   });

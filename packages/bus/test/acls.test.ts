@@ -8,7 +8,7 @@ describe('aclBindings', () => {
     expect(aclBindings(roleSpec('agent-platform'))).toEqual([
       { principal: 'User:agent-platform', resource: 'topic', name: 'intents', pattern: 'literal', operation: 'WRITE' },
       { principal: 'User:agent-platform', resource: 'topic', name: 'decisions', pattern: 'literal', operation: 'READ' },
-      { principal: 'User:agent-platform', resource: 'group', name: 'intentgate-agent-', pattern: 'prefixed', operation: 'READ' },
+      { principal: 'User:agent-platform', resource: 'group', name: 'intentgate-agent-agent-platform-', pattern: 'prefixed', operation: 'READ' },
       { principal: 'User:agent-platform', resource: 'cluster', name: 'kafka-cluster', pattern: 'literal', operation: 'IDEMPOTENT_WRITE' },
     ]);
   });

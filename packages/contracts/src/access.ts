@@ -60,13 +60,23 @@ export interface RoleSpec {
 /** What every Redis client needs to connect: ioredis's ready check (INFO). (ioredis's CLIENT SETINFO, Redis 7.2+, may fail: it ignores that.) */
 export const REDIS_CONNECTION_COMMANDS: readonly string[] = ['ping', 'info', 'client|setname', 'quit', 'echo'];
 
-/** The WarrantKeyring's consumer groups (packages/sdk keyring.ts): every reader of certified keys. */
-const KEYRING_GROUP = 'intentgate-keyring-';
+/**
+ * The consumer-group prefix of each role's agent client and key reader (packages/sdk agent.ts,
+ * keyring.ts): one per role, so no role can join another's group and take its partitions.
+ */
+export function agentGroupPrefix(role: string): string {
+  return `intentgate-agent-${role}-`;
+}
+export function keyringGroupPrefix(role: string): string {
+  return `intentgate-keyring-${role}-`;
+}
 
 const NONE: KafkaAccess = { produce: [], consume: [], groupPrefixes: [], transactionalIdPrefixes: [] };
 
 /** The AgentClient (packages/sdk): intents out, decisions in, a consumer group of its own per client. */
-const AGENT_CLIENT: KafkaAccess = { produce: ['intents'], consume: ['decisions'], groupPrefixes: ['intentgate-agent-'], transactionalIdPrefixes: [] };
+function agentClient(role: string): KafkaAccess {
+  return { produce: ['intents'], consume: ['decisions'], groupPrefixes: [agentGroupPrefix(role)], transactionalIdPrefixes: [] };
+}
 
 /** The claim keys of WarrantGuard (packages/sdk guard.ts): warrant ids and intents claimed once. */
 const CLAIM_KEYS = ['ig:warrant:*', 'ig:executed:*'];
@@ -80,7 +90,7 @@ function executor(domain: Domain): RoleSpec {
       // warrant.keys: its receipt key with its root certificate (readers refuse any other key).
       produce: ['executions', 'receipts', 'warrant.keys', DLQ_BUS],
       consume: [approvedTopic(domain), 'warrant.keys'],
-      groupPrefixes: [`intentgate-executor-${domain}`, KEYRING_GROUP],
+      groupPrefixes: [`intentgate-executor-${domain}`, keyringGroupPrefix(`executor-${domain}`)],
       transactionalIdPrefixes: [],
     },
     // Claims (CLAIM_SCRIPT), run records (SET XX KEEPTTL, REPLACE_SCRIPT, GET): nothing of the context.
@@ -93,14 +103,14 @@ export const ACCESS: readonly RoleSpec[] = Object.freeze([
     role: 'agent-platform',
     description: 'an agent platform (AgentClient: submits intents, awaits decisions)',
     superUser: false,
-    kafka: AGENT_CLIENT,
+    kafka: agentClient('agent-platform'),
     redis: null,
   },
   {
     role: 'authzen-gateway',
     description: 'the AuthZEN HTTP gateway (an AgentClient for its callers)',
     superUser: false,
-    kafka: AGENT_CLIENT,
+    kafka: agentClient('authzen-gateway'),
     redis: null,
   },
   {
@@ -108,7 +118,10 @@ export const ACCESS: readonly RoleSpec[] = Object.freeze([
     description: 'the MCP gateway (an AgentClient; verifies and claims the warrants of the tool calls it executes)',
     superUser: false,
     // An enforcement point too: it reads the certified warrant keys, as executors do.
-    kafka: { ...AGENT_CLIENT, consume: [...AGENT_CLIENT.consume, 'warrant.keys'], groupPrefixes: [...AGENT_CLIENT.groupPrefixes, KEYRING_GROUP] },
+    kafka: (() => {
+      const client = agentClient('mcp-gateway');
+      return { ...client, consume: [...client.consume, 'warrant.keys'], groupPrefixes: [...client.groupPrefixes, keyringGroupPrefix('mcp-gateway')] };
+    })(),
     // CLAIM_SCRIPT runs SET inside EVAL: Redis checks the script's commands against this user too.
     redis: { read: [], readWrite: CLAIM_KEYS, commands: ['eval', 'evalsha', 'set'] },
   },
@@ -137,7 +150,7 @@ export const ACCESS: readonly RoleSpec[] = Object.freeze([
     kafka: {
       produce: ['approvals.responses', 'decisions', ...DOMAINS.map(approvedTopic), 'receipts', 'warrant.keys', DLQ_BUS],
       consume: ['approvals.requests', 'warrant.keys'],
-      groupPrefixes: ['intentgate-approvals', KEYRING_GROUP],
+      groupPrefixes: ['intentgate-approvals', keyringGroupPrefix('approvals')],
       // Bus.sendAtomically(records, `approvals-<kid>-<decision id>`).
       transactionalIdPrefixes: ['approvals-'],
     },
@@ -152,7 +165,7 @@ export const ACCESS: readonly RoleSpec[] = Object.freeze([
     kafka: {
       produce: ['ledger.checkpoints', DLQ_BUS],
       consume: ['receipts', 'policy.bundles', 'warrant.keys'],
-      groupPrefixes: ['intentgate-ledger', KEYRING_GROUP],
+      groupPrefixes: ['intentgate-ledger', keyringGroupPrefix('ledger')],
       transactionalIdPrefixes: [],
     },
     redis: null,

@@ -41,7 +41,7 @@ describe('the access catalog', () => {
   });
 
   it('an agent platform writes intents and reads decisions, in groups of its own, and nothing else', () => {
-    expect(roleSpec('agent-platform').kafka).toEqual({ produce: ['intents'], consume: ['decisions'], groupPrefixes: ['intentgate-agent-'], transactionalIdPrefixes: [] });
+    expect(roleSpec('agent-platform').kafka).toEqual({ produce: ['intents'], consume: ['decisions'], groupPrefixes: ['intentgate-agent-agent-platform-'], transactionalIdPrefixes: [] });
     expect(roleSpec('agent-platform').redis).toBeNull();
   });
 
@@ -63,4 +63,12 @@ describe('the access catalog', () => {
     const readme = readFileSync(join(import.meta.dirname, '..', '..', '..', 'README.md'), 'utf8');
     expect(readme).toContain(accessTable());
   });
+
+  it('no two roles share a consumer-group prefix, and none is a prefix of another role\'s (no role can join another\'s group)', () => {
+    const owned = ACCESS.filter((r) => !r.superUser).flatMap((r) => r.kafka.groupPrefixes.map((p) => ({ role: r.role, p })));
+    for (const a of owned) for (const b of owned) {
+      if (a.role !== b.role) expect(b.p.startsWith(a.p), `${a.role}'s ${a.p} covers ${b.role}'s ${b.p}`).toBe(false);
+    }
+  });
 });
+

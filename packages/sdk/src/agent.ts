@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Bus, type BatchingProducer, type BusConsumer, type BusSasl, type Logger } from '@intentgate/bus';
-import { parseMessage, type Decision, type Intent } from '@intentgate/contracts';
+import { agentGroupPrefix, parseMessage, type Decision, type Intent } from '@intentgate/contracts';
 import { digestOf, TrustError, verifyCertifiedRecord, type TrustRoots } from '@intentgate/evidence';
 import { withCredentials, type AgentCredentials } from './identity.ts';
 
@@ -39,6 +39,8 @@ export interface AgentClientOptions {
    */
   trust: { roots: TrustRoots };
   clientId?: string;
+  /** Its consumer groups' prefix: its role's (the access catalog gives each role its own). Default the agent platform's. */
+  groupPrefix?: string;
   logger?: Logger;
 }
 
@@ -92,7 +94,7 @@ export class AgentClient {
     await client.#bus.registerSchemas();
     client.#producer = client.#bus.producer({ lingerMs: 1 });
     client.#consumer = client.#bus.consumer<'Decision'>({
-      groupId: `intentgate-agent-${randomUUID()}`,
+      groupId: `${options.groupPrefix ?? agentGroupPrefix('agent-platform')}${randomUUID()}`,
       topics: ['decisions'],
       handle: async (records) => {
         for (const { value } of records) if (await client.#signedByDecider(value)) client.#onDecision(value);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { Bus, type BatchContext, type BatchingProducer, type BusConsumer, type BusSasl, type IncomingRecord, type Logger } from '@intentgate/bus';
-import { approvedTopic, type ApprovedIntent, type Domain, type ExecutionResult } from '@intentgate/contracts';
+import { approvedTopic, executorRole, keyringGroupPrefix, type ApprovedIntent, type Domain, type ExecutionResult } from '@intentgate/contracts';
 import { publicJwkOf, withSignature, WarrantError, type CertifiedSigner, type Jwks, type TrustRoots } from '@intentgate/evidence';
 import { intentAlreadyExecuted, WarrantGuard } from './guard.ts';
 import { WarrantKeyring } from './keyring.ts';
@@ -133,7 +133,7 @@ export class ExecutorRuntime {
     });
     this.#redis = new Redis(options.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 1_000 });
     this.#redis.on('error', () => {});
-    this.#keyring = options.jwks ? null : new WarrantKeyring(this.#bus, options.trust.roots, options.logger);
+    this.#keyring = options.jwks ? null : new WarrantKeyring(this.#bus, options.trust.roots, options.logger, { groupPrefix: keyringGroupPrefix(executorRole(options.domain)) });
     this.#guard = new WarrantGuard(this.#redis, {
       issuer: options.issuer, domain: options.domain, holder: options.executorId, jwks: this.#keyring ?? options.jwks!,
       ...(options.claimMarginSeconds !== undefined ? { claimMarginSeconds: options.claimMarginSeconds } : {}),

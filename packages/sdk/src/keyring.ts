@@ -29,7 +29,11 @@ export class WarrantKeyring {
    * With `atTimeOfUse`, a certificate that has expired by now is still admitted (its expiry kept
    * on the key): for readers of evidence, which check it against the time the record was made.
    */
-  constructor(bus: Bus, roots: TrustRoots, logger?: Logger, options: { atTimeOfUse?: boolean; deadLetter?: boolean } = {}) {
+  readonly #groupPrefix: string;
+
+  /** `groupPrefix`: its consumer group's prefix, its role's own (access catalog: keyringGroupPrefix). */
+  constructor(bus: Bus, roots: TrustRoots, logger?: Logger, options: { atTimeOfUse?: boolean; deadLetter?: boolean; groupPrefix?: string } = {}) {
+    this.#groupPrefix = options.groupPrefix ?? 'intentgate-keyring-';
     this.#bus = bus;
     this.#roots = roots;
     this.#logger = logger;
@@ -60,7 +64,7 @@ export class WarrantKeyring {
 
   async start(): Promise<void> {
     this.#consumer = this.#bus.consumer<'WarrantKey'>({
-      groupId: `intentgate-keyring-${randomUUID()}`, topics: ['warrant.keys'], fromBeginning: true,
+      groupId: `${this.#groupPrefix}${randomUUID()}`, topics: ['warrant.keys'], fromBeginning: true,
       ...(this.#deadLetter ? {
         refuse: async (r: IncomingRecord<'WarrantKey'>) => {
           this.#mark(r.partition, r.offset);

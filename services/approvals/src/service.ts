@@ -4,7 +4,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import { pino } from 'pino';
 import { Bus, type BusConsumer, type BusSasl, type Logger, type OutgoingRecord } from '@intentgate/bus';
 import { ContextStore } from '@intentgate/context';
-import { ApprovalResponse, parseMessage, type ApprovalRequest, type Decision } from '@intentgate/contracts';
+import { ApprovalResponse, keyringGroupPrefix, parseMessage, type ApprovalRequest, type Decision } from '@intentgate/contracts';
 import { digestOf, jwksOf, publicJwkOf, recordKeyId, TrustError, verifyRecord, type CertifiedSigner, type Jwks, type SigningKey, type TrustRoots } from '@intentgate/evidence';
 import { WarrantKeyring } from '@intentgate/sdk';
 import { finalRecords, type FinalSettings } from './final.ts';
@@ -156,7 +156,7 @@ export class ApprovalsService {
       topic: 'warrant.keys', key: this.#key.kid,
       value: { issuer: this.issuer, kid: this.#key.kid, jwk: { ...publicJwkOf(this.#key), alg: 'EdDSA', use: 'sig' }, published_at: new Date().toISOString(), certificate: signer.certificate },
     });
-    this.#keyring = new WarrantKeyring(this.#bus, this.#options.trust.roots, this.logger);
+    this.#keyring = new WarrantKeyring(this.#bus, this.#options.trust.roots, this.logger, { groupPrefix: keyringGroupPrefix('approvals') });
     await this.#keyring.start();
     await this.#context.connect().catch((err: unknown) => {
       // Not fatal: decisions are still published; only the resubmission memory waits for Redis.

@@ -16,7 +16,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import type { Intent } from '@intentgate/contracts';
+import { agentGroupPrefix, keyringGroupPrefix, type Intent } from '@intentgate/contracts';
 import { Bus } from '@intentgate/bus';
 import { bearerToken, digestOf, listenUrl, TokenDigests, WarrantError, type Jwks, type TrustRoots } from '@intentgate/evidence';
 import { AgentClient, DecisionTimeout, WarrantGuard, WarrantKeyring, type AgentClientOptions } from '@intentgate/sdk';
@@ -85,12 +85,12 @@ export class McpGateway {
   static async start(options: McpGatewayOptions): Promise<McpGateway> {
     const gw = new McpGateway(options);
     await gw.#redis.connect().catch(() => {}); // claims fail (and calls are refused) until Redis answers
-    gw.#agent = await AgentClient.connect({ brokers: options.brokers, sasl: options.sasl, registryUrl: options.registryUrl, clientId: 'intentgate-mcp-gateway', trust: options.trust });
+    gw.#agent = await AgentClient.connect({ brokers: options.brokers, sasl: options.sasl, registryUrl: options.registryUrl, clientId: 'intentgate-mcp-gateway', trust: options.trust, groupPrefix: agentGroupPrefix('mcp-gateway') });
     let keys: Jwks | WarrantKeyring;
     if (options.jwks) keys = options.jwks;
     else {
       gw.#keysBus = new Bus({ brokers: options.brokers, ...(options.sasl ? { sasl: options.sasl } : {}), registryUrl: options.registryUrl, clientId: 'intentgate-mcp-gateway-keys' });
-      const keyring = new WarrantKeyring(gw.#keysBus, options.trust.roots, undefined, { deadLetter: false });
+      const keyring = new WarrantKeyring(gw.#keysBus, options.trust.roots, undefined, { deadLetter: false, groupPrefix: keyringGroupPrefix('mcp-gateway') });
       await keyring.start();
       keys = keyring;
     }

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ContractViolation, parseMessage, type Decision } from '@intentgate/contracts';
+import { agentGroupPrefix, ContractViolation, parseMessage, type Decision } from '@intentgate/contracts';
 import { bearerToken, IdentityError, listenUrl, tokenDigest, TokenDigests, verifySvid, type TrustBundles, type TrustRoots } from '@intentgate/evidence';
 import { AgentClient, DecisionTimeout, type AgentClientOptions } from '@intentgate/sdk';
 import { EvaluationRequest, EvaluationsRequest, intentOf } from './authzen.ts';
@@ -58,7 +58,7 @@ export class Gateway {
 
   static async start(options: GatewayOptions): Promise<Gateway> {
     const gw = new Gateway(options);
-    gw.#client = await AgentClient.connect({ brokers: options.brokers, sasl: options.sasl, registryUrl: options.registryUrl, clientId: 'intentgate-gateway', trust: { roots: options.roots } });
+    gw.#client = await AgentClient.connect({ brokers: options.brokers, sasl: options.sasl, registryUrl: options.registryUrl, clientId: 'intentgate-gateway', trust: { roots: options.roots }, groupPrefix: agentGroupPrefix('authzen-gateway') });
     gw.#server = createServer((req, res) => void gw.#handle(req, res));
     const host = options.host ?? '127.0.0.1';
     await new Promise<void>((resolve, reject) => gw.#server.once('error', reject).listen(options.port ?? 0, host, resolve));

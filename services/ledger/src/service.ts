@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { Bus, type BatchingProducer, type BusConsumer, type BusSasl, type IncomingRecord, type Logger } from '@intentgate/bus';
-import { topicSpec, type Checkpoint, type Decision, type MessageName, type PolicyBundle, type Receipt, type WarrantKey } from '@intentgate/contracts';
+import { keyringGroupPrefix, topicSpec, type Checkpoint, type Decision, type MessageName, type PolicyBundle, type Receipt, type WarrantKey } from '@intentgate/contracts';
 import {
   bearerToken, listenUrl, MerkleLog, operatorKeys, receiptSignerAllowed, recordKeyId, sha256Hex, signCheckpoint, signerFor, TrustError, verifierKeyText, verifyKeyCertificate, verifyRecord, writeAuditBundle,
   type NoteSigner, type TrustedKey, type TrustRoots,
@@ -129,7 +129,7 @@ export class LedgerService {
     this.#producer = this.#bus.producer();
     this.#operators = operatorKeys(this.#options.trust.roots);
     // Certificates are checked against each receipt's time, not today's: a rebuild years later keeps its evidence.
-    this.#keyring = new WarrantKeyring(this.#bus, this.#options.trust.roots, this.#logger, { atTimeOfUse: true });
+    this.#keyring = new WarrantKeyring(this.#bus, this.#options.trust.roots, this.#logger, { atTimeOfUse: true, groupPrefix: keyringGroupPrefix('ledger') });
     await this.#keyring.start();
     this.#consumer = this.#bus.consumer<MessageName>({
       groupId: this.#options.groupId ?? 'intentgate-ledger',
