@@ -41,20 +41,26 @@ export function trustRootsOf(file: TrustFile): TrustRoots {
   return { roots: file.roots, operators: file.operators, policyPublishers: file.policy_publishers, revokedKeys: file.revoked_keys ?? [] };
 }
 
+/** A JSON file checked against its schema; a clear error naming the file when it is missing or malformed. */
+async function readValidated<T>(path: string, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: Array<{ path: PropertyKey[]; message: string }> } } }, what: string, missingHint: string, badHint: string): Promise<T> {
+  const text = await readFile(path, 'utf8').catch(() => null);
+  if (text === null) throw configError(`no ${what} at ${path}`, missingHint);
+  let parsed: ReturnType<typeof schema.safeParse>;
+  try {
+    parsed = schema.safeParse(JSON.parse(text));
+  } catch (err) {
+    throw configError(`${what} ${path} is not JSON: ${(err as Error).message}`, badHint);
+  }
+  if (!parsed.success) throw configError(`${what} ${path}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, badHint);
+  return parsed.data;
+}
+
+const readTrustFile = (path: string) => readValidated<TrustFile>(path, TrustFile, 'trust file',
+  'Run `npm run intentgate -- trust init` (npm start does it), or set INTENTGATE_TRUST_FILE.', 'Restore it from `intentgate trust init`.');
+
 /** Reads and validates a trust file; a clear error naming the file when it is missing or malformed. */
 export async function loadTrustFile(path: string): Promise<TrustRoots> {
-  const text = await readFile(path, 'utf8').catch(() => null);
-  if (text === null) throw configError(`no trust file at ${path}`, 'Run `npm run intentgate -- trust init` (npm start does it), or set INTENTGATE_TRUST_FILE.');
-  let parsed: ReturnType<typeof TrustFile.safeParse>;
-  try {
-    parsed = TrustFile.safeParse(JSON.parse(text));
-  } catch (err) {
-    throw configError(`trust file ${path} is not JSON: ${(err as Error).message}`, 'Restore it from `intentgate trust init`.');
-  }
-  if (!parsed.success) {
-    throw configError(`trust file ${path}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, 'Restore it from `intentgate trust init`.');
-  }
-  return trustRootsOf(parsed.data);
+  return trustRootsOf(await readTrustFile(path));
 }
 
 export async function loadPrivateKey(path: string): Promise<SigningKey> {
@@ -69,16 +75,8 @@ export async function loadPrivateKey(path: string): Promise<SigningKey> {
 
 /** A service's certified signer from its file. */
 export async function loadSigner(path: string): Promise<CertifiedSigner> {
-  const text = await readFile(path, 'utf8').catch(() => null);
-  if (text === null) throw configError(`no signer file at ${path}`, 'Create one with `npm run intentgate -- trust certify <service>` (npm start does it for its services).');
-  let parsed: ReturnType<typeof SignerFile.safeParse>;
-  try {
-    parsed = SignerFile.safeParse(JSON.parse(text));
-  } catch (err) {
-    throw configError(`signer file ${path} is not JSON: ${(err as Error).message}`, 'Certify the service again.');
-  }
-  if (!parsed.success) throw configError(`signer file ${path}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, 'Certify the service again.');
-  const f = parsed.data;
+  const f = await readValidated<SignerFile>(path, SignerFile, 'signer file',
+    'Create one with `npm run intentgate -- trust certify <service>` (npm start does it for its services).', 'Certify the service again.');
   return { principal: f.principal, uses: f.uses, receiptKinds: f.receipt_kinds, key: await importSigningKey(f.key), certificate: f.certificate };
 }
 
@@ -151,8 +149,7 @@ export async function loadServiceTrust(stateDir: string, service: string, env: {
  * revoked_keys, which every service reads at start (restart them, or they keep trusting it).
  */
 export async function revokeKey(trustFile: string, kid: string): Promise<{ alreadyRevoked: boolean }> {
-  await loadTrustFile(trustFile); // a clear error when the file is missing or malformed
-  const file = TrustFile.parse(JSON.parse(await readFile(trustFile, 'utf8')));
+  const file = await readTrustFile(trustFile);
   const revoked = new Set(file.revoked_keys ?? []);
   const alreadyRevoked = revoked.has(kid);
   revoked.add(kid);

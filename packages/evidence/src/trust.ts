@@ -305,11 +305,15 @@ export async function certifiedSigner(root: SigningKey, kid: string, authority: 
 
 /**
  * Whether a key may have signed this receipt: certified (or configured) for receipts of its
- * kind, and named by it as producer (its principal, optionally followed by /<instance>).
+ * kind, named by it as producer (its principal, optionally followed by /<instance>), and
+ * vouched for by its certificate at the time the receipt says it was produced (evidence outlives
+ * the certificate: a receipt is judged by its own time, not today's).
  */
-export function receiptSignerAllowed(key: TrustedKey, receipt: { kind: string; producer: string }): boolean {
+export function receiptSignerAllowed(key: TrustedKey, receipt: { kind: string; producer: string; produced_at: string }): boolean {
+  const producedAtMs = Date.parse(receipt.produced_at);
   return key.uses.includes('receipt') && key.receiptKinds.includes(receipt.kind)
-    && (receipt.producer === key.principal || receipt.producer.startsWith(`${key.principal}/`));
+    && (receipt.producer === key.principal || receipt.producer.startsWith(`${key.principal}/`))
+    && (key.expiresAt === null || (Number.isFinite(producedAtMs) && key.expiresAt * 1000 > producedAtMs));
 }
 
 /**
@@ -320,7 +324,7 @@ export function receiptSignerAllowed(key: TrustedKey, receipt: { kind: string; p
 export function verifyReceiptSigners(
   trust: TrustRoots,
   publishedKeys: readonly unknown[],
-  receipts: Iterable<{ where: string; receipt: Record<string, unknown> & { kind: string; producer: string } }>,
+  receipts: Iterable<{ where: string; receipt: Record<string, unknown> & { kind: string; producer: string; produced_at: string } }>,
 ): { ok: true; receipts: number; signers: Map<string, number> } | { ok: false; where: string; code: TrustRefusal; message: string } {
   const keys = new Map<string, TrustedKey>();
   for (const k of operatorKeys(trust)) keys.set(k.kid, k);
@@ -339,9 +343,7 @@ export function verifyReceiptSigners(
   let n = 0;
   for (const { where, receipt } of receipts) {
     try {
-      const at = Date.parse(String(receipt.produced_at)) / 1000;
-      const signer = verifyRecord('Receipt', receipt, (kid) => keys.get(kid),
-        (k) => receiptSignerAllowed(k, receipt) && (k.expiresAt === null || (Number.isFinite(at) && k.expiresAt > at)));
+      const signer = verifyRecord('Receipt', receipt, (kid) => keys.get(kid), (k) => receiptSignerAllowed(k, receipt));
       signers.set(signer.principal, (signers.get(signer.principal) ?? 0) + 1);
       n++;
     } catch (err) {

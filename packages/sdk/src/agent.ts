@@ -78,7 +78,7 @@ export class AgentClient {
   }
 
   /** Whether a decider signed this decision; a forged or unsigned one is dropped, never awaited. */
-  async #signedByDecider(decision: Decision): Promise<boolean> {
+  #signedByDecider(decision: Decision): boolean {
     try {
       verifyCertifiedRecord(this.#roots, 'Decision', decision, (k) => k.uses.includes('warrant'));
       return true;
@@ -97,7 +97,7 @@ export class AgentClient {
       groupId: `${options.groupPrefix ?? agentGroupPrefix('agent-platform')}${randomUUID()}`,
       topics: ['decisions'],
       handle: async (records) => {
-        for (const { value } of records) if (await client.#signedByDecider(value)) client.#onDecision(value);
+        for (const { value } of records) if (client.#signedByDecider(value)) client.#onDecision(value);
       },
     });
     await client.#consumer.start();

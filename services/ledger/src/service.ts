@@ -157,12 +157,10 @@ export class LedgerService {
 
   /** Why a receipt is not evidence of what its producer did; null when its signature says it is. */
   async #checkReceipt(receipt: Receipt, appendedAtMs: number): Promise<{ code: string; message: string } | null> {
-    // Evidence outlives its signer's certificate: a receipt counts when the certificate covered the
-    // time it was produced, and that time is not after the broker appended it (no backdating past it).
-    const producedAt = Date.parse(receipt.produced_at);
+    // The certificate is judged at the receipt's own time (receiptSignerAllowed), and that time may
+    // not run past the broker's append time: no backdating a receipt to before a key's expiry.
     const resolve = (kid: string) => this.#operators.find((k) => k.kid === kid) ?? this.#keyring.get(kid, 0);
-    const allowed = (k: TrustedKey) => receiptSignerAllowed(k, receipt)
-      && producedAt <= appendedAtMs + MAX_CLOCK_SKEW_MS && (k.expiresAt === null || k.expiresAt * 1000 > producedAt);
+    const allowed = (k: TrustedKey) => receiptSignerAllowed(k, receipt) && Date.parse(receipt.produced_at) <= appendedAtMs + MAX_CLOCK_SKEW_MS;
     try {
       // A producer's key is published before its first receipt: one not read yet is looked for.
       const kid = recordKeyId(receipt);
@@ -178,6 +176,7 @@ export class LedgerService {
 
   async #handle(records: IncomingRecord<MessageName>[]): Promise<void> {
     const byPartition = new Map<number, Array<{ offset: string; receipt: Receipt }>>();
+    const inBatch = new Set<string>();
     let keysChanged = false;
     for (const r of records) {
       if (r.topic === 'warrant.keys') {
@@ -200,8 +199,8 @@ export class LedgerService {
       const receipt = r.value as Receipt;
       // A receipt id is appended once: a re-sent receipt (an executor reporting an outcome again,
       // every worker recording the same refused activation) is the same evidence.
-      const inLogs = [...this.logs.values()].some((log) => log.indexOf(receipt.receipt_id) !== undefined);
-      if (inLogs || [...byPartition.values()].some((list) => list.some((e) => e.receipt.receipt_id === receipt.receipt_id))) continue;
+      if (inBatch.has(receipt.receipt_id) || [...this.logs.values()].some((log) => log.indexOf(receipt.receipt_id) !== undefined)) continue;
+      inBatch.add(receipt.receipt_id);
       const list = byPartition.get(r.partition) ?? [];
       list.push({ offset: r.offset, receipt });
       byPartition.set(r.partition, list);
