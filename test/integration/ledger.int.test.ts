@@ -250,9 +250,12 @@ describe('the intentgate command', () => {
     expect(signers.code, signers.text).toBe(0);
     expect(signers.text).toMatch(/ok {4}signers: \d+ receipts, each signed by a key your roots vouch for \(.*intentgate-decision \d+/);
     // … and under roots that never certified these producers, the first receipt fails.
-    const { ensureTrustMaterial } = await import('@intentgate/evidence');
-    const otherTrust = await ensureTrustMaterial(join(await tempDir(), 'other-trust'));
-    const foreign = await run('verify', file, '--key', ledger.verifierKey, '--trust', otherTrust.paths.trustFile);
+    const { generateTrustMaterial } = await import('@intentgate/evidence');
+    // Another deployment's roots, with key ids of their own (`trust init` names every deployment's keys local-*).
+    const other = await generateTrustMaterial('other');
+    const otherTrustFile = join(await tempDir(), 'other-trust.json');
+    await writeFile(otherTrustFile, JSON.stringify({ roots: other.roots.roots, operators: other.roots.operators, policy_publishers: other.roots.policyPublishers }));
+    const foreign = await run('verify', file, '--key', ledger.verifierKey, '--trust', otherTrustFile);
     expect(foreign.code).toBe(1);
     expect(foreign.text).toMatch(/FAIL {2}signers: intentgate\/receipts\/\d entry \d+: RECORD_SIGNER_UNKNOWN/);
     // Tamper with one receipt inside the exported bundle: verification names the entry.
