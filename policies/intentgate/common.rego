@@ -228,16 +228,22 @@ passed contains "no_review_needed" if {
 irreversible_without_review if sensitivity_rank[effective_sensitivity] <= sensitivity_rank.internal
 
 # A low-impact action (an export, bounded by its budget instead) needs no review, unless the
-# agent itself calls it irreversible: that claim is honoured.
+# agent itself calls an action the catalog says can be undone irreversible: that stricter word
+# is honoured. (Stating what the catalog already says changes nothing.)
 irreversible_without_review if {
 	impact == "low"
-	input.intent.action.reversible == true
+	not claimed_stricter
 	sensitivity_rank[effective_sensitivity] >= 0
+}
+
+claimed_stricter if {
+	catalog_reversible == true
+	input.intent.action.reversible == false
 }
 
 review_by_impact if impact == "sensitive"
 
-review_by_impact if input.intent.action.reversible == false
+review_by_impact if claimed_stricter
 
 escalations contains reason("IRREVERSIBLE_HIGH_IMPACT", "no_review_needed", sprintf("irreversible %s on a %s resource needs human confirmation", [input.intent.action.name, effective_sensitivity])) if {
 	not effective_reversible

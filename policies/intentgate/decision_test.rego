@@ -261,9 +261,20 @@ test_delete_called_reversible_from_tool_output_denied if {
 }
 
 test_claim_of_irreversible_is_honoured if {
-	# A confidential export is within budget and low impact, but the agent calls it irreversible.
-	i := with_context(base_intent("data", "data.export", false, table("confidential")), {"rows": 1})
-	verdict(input_for(i)) == "escalate"
+	# A query can be undone (it changes nothing), but the agent calls it irreversible.
+	inp := input_for(base_intent("data", "data.query", false, table("confidential")))
+	verdict(inp) == "escalate"
+	"IRREVERSIBLE_HIGH_IMPACT" in codes(inp)
+}
+
+test_stating_the_catalog_changes_nothing if {
+	# An export stated irreversible (as the catalog says) and one stated reversible: one decision.
+	honest := with_context(base_intent("data", "data.export", false, table("confidential")), {"rows": 10})
+	claimed := with_context(base_intent("data", "data.export", true, table("confidential")), {"rows": 10})
+	verdict(input_for(honest)) == "allow"
+	verdict(input_for(claimed)) == "allow"
+	codes(input_for(honest)) == {"ALL_GUARDS_PASSED"}
+	codes(input_for(claimed)) == {"ALL_GUARDS_PASSED", "REVERSIBLE_CLAIM_OVERRULED"}
 }
 
 test_destructive_tool_hint_tightens if {
