@@ -5,14 +5,14 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { ApprovalsService, APPROVALS_ISSUER, hashPassword, loadReviewers, newToken, type ReviewerAccount } from '@intentgate/approvals';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
-import type { Bus } from '@intentgate/bus';
+import { Bus } from '@intentgate/bus';
 import { ContextStore } from '@intentgate/context';
-import { DecisionService, publishAndActivate } from '@intentgate/decision';
+import { ContextFeeder, DecisionService, publishAndActivate, publishRegistration, readRegistry } from '@intentgate/decision';
 import { Executors } from '@intentgate/executors';
 import { LedgerService, loadLedgerTokens, type LedgerToken } from '@intentgate/ledger';
 import { McpGateway } from '@intentgate/gateway';
 import { certifyService, ensureTrustMaterial, loadPrivateKey, newBearerToken, publicJwkOf, tokenDigest, type TrustPaths, type TrustRoots } from '@intentgate/evidence';
-import { DEMO_AGENT } from '@intentgate/demo';
+import { DEMO_AGENT, DEMO_REGISTRATION } from '@intentgate/demo';
 import { buildBundle } from '@intentgate/policy';
 import { seedDemoContext } from '@intentgate/demo';
 import { projectRoot, stateDir } from './paths.ts';
@@ -146,13 +146,21 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
   await publishAndActivate(bus, bundle, { version, by: 'npm-start', operator: trust.operator });
 
   const freshnessMs = options.contextFreshnessMs ?? 60_000;
-  // The local context feeder and seeder: the only writer of the context (resource labels, agents, the sync mark).
+  // The demo agent in the agent registry, as an operator registers one (intentgate agents register).
+  options.progress?.('agent registry');
+  const registry = await readRegistry(bus, trust.roots);
+  const demoAgent = registry.get(DEMO_AGENT);
+  if (!demoAgent || demoAgent.status !== 'active' || demoAgent.autonomy !== DEMO_REGISTRATION.autonomy) {
+    await publishRegistration(bus, DEMO_REGISTRATION, trust.operator, demoAgent);
+  }
+  // The local context feeder and seeder: the only writer of the context (resource labels, the
+  // registry from agents.registry, the sync mark, set once the registry has been read through).
   const store = new ContextStore({ redisUrl: redisUrlOf(info, 'context-feeder'), freshnessMs });
   options.progress?.('context store');
   await store.connect();
   await seedDemoContext(store);
-  // The local context feeder: confirms the store is current well inside its freshness bound.
-  const feeder = setInterval(() => void store.markSynced().catch((err: unknown) => logger.error({ err: String(err) }, 'context sync failed')), Math.floor(freshnessMs / 4));
+  const feederBus = new Bus({ brokers: info.kafka.brokers, sasl: saslOf(info, 'context-feeder'), registryUrl: info.schemaRegistry.url, clientId: 'intentgate-context-feeder' });
+  const feeder = await ContextFeeder.start({ bus: feederBus, store, trust: trust.roots, logger: logger.child({ service: 'context-feeder' }), freshnessMs });
 
   options.progress?.('decision worker');
   const decision = await DecisionService.start({
@@ -199,12 +207,13 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
   return {
     decision, approvals, localReviewer: reviewers.local, ledger, ledgerTokenFile: ledgerTokens.tokenFile, mcpGateway, mcpTokenFile: mcpToken.file, executors, store, bundle: { digest: bundle.digest, version }, trust: trust.paths, roots: trust.roots, logFile,
     stop: () => (stopped ??= (async () => {
-      clearInterval(feeder);
       await mcpGateway.stop();
       await executors.stop();
       await decision.stop();
       await approvals.stop();
       await ledger.stop();
+      await feeder.stop();
+      await feederBus.close();
       await store.close();
       logger.flush();
     })()),

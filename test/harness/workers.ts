@@ -24,6 +24,7 @@ export const TEST_AGENTS: readonly string[] = [
   'spiffe://example.org/agents/remote-user', 'spiffe://example.org/agents/mcp-user', 'spiffe://example.org/agents/mcp-other',
   'spiffe://example.org/agents/load', 'spiffe://example.org/agents/ledger-load', 'spiffe://example.org/agents/gateway-caller',
   'spiffe://example.org/agents/forger', 'spiffe://example.org/agents/approvals-test', 'spiffe://example.org/agents/a',
+  'spiffe://acme.test/agents/planner', 'spiffe://acme.test/agents/worker', 'spiffe://acme.test/agents/sub-worker',
 ];
 
 /** Registers agents straight in the context store, as the context feeder applies verified entries. */

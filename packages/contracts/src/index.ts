@@ -10,4 +10,5 @@ export { jsonSchemaOf, jsonSchemaText, allJsonSchemas, SCHEMA_ID_BASE } from './
 export { parseMessage, ContractViolation } from './parse.ts';
 export { ACCESS, ROLES, accessTable, roleSpec, isRole, executorRole, agentGroupPrefix, keyringGroupPrefix, REDIS_CONNECTION_COMMANDS, type Role, type RoleSpec, type KafkaAccess, type RedisAccess } from './access.ts';
 export { TrustFile, SignerFile, PublicKeyJwk } from './trust.ts';
-export { AgentRegistration, AGENT_STATUSES } from './registry.ts';
+export { AgentRegistration, AGENT_STATUSES, type AgentChange } from './registry.ts';
+export { TRUST_INVENTORY, TRUST_CLASSES, trustTable, type TrustRow, type TrustClass } from './trust-inventory.ts';

@@ -31,3 +31,6 @@ export const AgentRegistration = z.strictObject({
   signature: RecordSignature.optional(),
 });
 export type AgentRegistration = z.infer<typeof AgentRegistration>;
+
+/** What an operator states when registering or changing an agent (revision, time and signer are added on publishing). */
+export type AgentChange = Omit<AgentRegistration, 'revision' | 'changed_at' | 'changed_by' | 'signature'>;

@@ -5,7 +5,7 @@
 // with its receipt in one transaction.
 import { randomUUID } from 'node:crypto';
 import type { Bus, BusConsumer, IncomingRecord, Logger } from '@intentgate/bus';
-import { AgentRegistration, type Domain } from '@intentgate/contracts';
+import { AgentRegistration, type AgentChange } from '@intentgate/contracts';
 import type { ContextStore } from '@intentgate/context';
 import { TrustError, verifyOperatorRecord, withSignature, type SigningKey, type TrustRoots } from '@intentgate/evidence';
 
@@ -23,16 +23,6 @@ export class RegistryUnavailable extends Error {
   }
 }
 
-/** What an operator states when registering or changing an agent (the revision is computed). */
-export interface AgentChange {
-  agent: string;
-  owner: string;
-  autonomy: AgentRegistration['autonomy'];
-  domains: Domain[];
-  actions: string[];
-  status: AgentRegistration['status'];
-  reason: string;
-}
 
 /** Why an entry on agents.registry was not applied. */
 export function registrationRefusal(trust: TrustRoots, value: unknown): { code: string; message: string } | null {

@@ -4,12 +4,18 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Bus } from '@intentgate/bus';
-import type { Decision, ExecutionResult, Intent } from '@intentgate/contracts';
+import type { AgentChange, Decision, ExecutionResult, Intent } from '@intentgate/contracts';
 import type { ContextStore } from '@intentgate/context';
 import type { Executors } from '@intentgate/executors';
 import type { AgentClient } from '@intentgate/sdk';
 
 export const DEMO_AGENT = 'spiffe://demo.intentgate.local/agents/ops-assistant';
+
+/** The demo agent's entry in the agent registry: what it may ever be, whatever its intents say. */
+export const DEMO_REGISTRATION: AgentChange = {
+  agent: DEMO_AGENT, owner: 'alice@demo.intentgate.local', autonomy: 'supervised', domains: ['app', 'data', 'infra', 'ai'], actions: ['*'],
+  status: 'active', reason: 'the npm start demo agent',
+};
 
 interface Scenario {
   label: string;
@@ -92,6 +98,8 @@ function scenarios(ex: Executors): Scenario[] {
 /** Labels the demo's resources in the context store (the store's word outranks the agent's). */
 export async function seedDemoContext(store: ContextStore): Promise<void> {
   await store.labelResource('table', 'billing.invoices', 'confidential');
+  // Without a label a service counts as production (the policy's floor), whatever an intent says.
+  for (const service of ['checkout-staging', 'checkout-staging-old', 'payments-staging']) await store.labelResource('service', service, 'internal', 'staging');
   await store.setAgent(DEMO_AGENT, { revoked: false });
   await store.markSynced();
 }
