@@ -43,6 +43,7 @@ try {
   await store.markSynced();
   await store.close();
   const service = await DecisionService.start({
+    identity: 'off', // not what this exercises; each start records the mode change
     brokers: kafka.brokers, sasl: saslOf(stack.info, 'decision'), registryUrl: schemaRegistry.url, redisUrl: redisUrlOf(stack.info, 'decision'), contextFreshnessMs: 600_000, logger: silent,
     trust: { roots: await loadTrustFile(trust.trustFile), signer: await loadSigner(trust.decisionSignerFile) },
   });

@@ -44,6 +44,26 @@ export async function registerAgents(agents: readonly string[], over: Partial<Ag
   }
 }
 
+/**
+ * Labels resources in the context store, as the context feeder does: a service without a label is
+ * production to the policy, whatever the intent calls it.
+ */
+export async function labelResources(resources: ReadonlyArray<{ type: string; id: string; sensitivity: 'public' | 'internal' | 'confidential' | 'restricted'; environment?: string }>): Promise<void> {
+  const store = new ContextStore({ redisUrl: connection('context-feeder').redisUrl, freshnessMs: 600_000 });
+  await store.connect();
+  try {
+    for (const r of resources) await store.labelResource(r.type, r.id, r.sensitivity, r.environment);
+  } finally {
+    await store.close();
+  }
+}
+
+/** Labels an intent's resource as what the intent says it is (for tests whose subject is not labels). */
+export function labelAsStated(intent: { resource: { type: string; id: string; properties: { sensitivity: 'public' | 'internal' | 'confidential' | 'restricted'; environment?: unknown } } }): Promise<void> {
+  const env = intent.resource.properties.environment;
+  return labelResources([{ type: intent.resource.type, id: intent.resource.id, sensitivity: intent.resource.properties.sensitivity, ...(typeof env === 'string' ? { environment: env } : {}) }]);
+}
+
 let registered: Promise<void> | null = null;
 
 /** Marks the shared context store as just synced (policy context older than its bound denies), with the test agents registered. */
@@ -67,6 +87,8 @@ export async function decisionWorker(
   await activate(bus, bundle ?? (await starterBundle()), { version: '1', tenant, by: 'test' });
   await freshContext();
   return DecisionService.start({
+    // Identity is off unless the test gives trust bundles: these tests are about other things (each start records the mode change).
+    identity: 'off',
     // The provisioner: its consumer group and transactional ids are the test's own (test-…), not the decision role's.
     ...connection('provisioner'), groupId: uniqueGroup(name),
     contextFreshnessMs: 600_000, logger: testLogger(), trust: await serviceTrust('decision'), ...rest, tenant,

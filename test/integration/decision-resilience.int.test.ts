@@ -99,6 +99,7 @@ describe('hot swap', () => {
     await activate(bus, v1, { version: '1', tenant, by: 'test' });
     const s = stack();
     const service = await DecisionService.start({
+    identity: 'off', // not what this exercises; each start records the mode change
       trust: await serviceTrust('decision'),
       ...connection('provisioner'), tenant,
       groupId: uniqueGroup('swap'), contextFreshnessMs: 600_000, logger: testLogger(),

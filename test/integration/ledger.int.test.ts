@@ -72,6 +72,7 @@ beforeAll(async () => {
   const tenant = `ledger-${randomUUID().slice(0, 8)}`;
   await activate(bus, v1, { version: '1', tenant, by: 'test' });
   const service = await DecisionService.start({
+    identity: 'off', // not what this exercises; each start records the mode change
     trust: await serviceTrust('decision'),
     ...connection('provisioner'), tenant, groupId: uniqueGroup('ledger-decision'), contextFreshnessMs: 600_000, logger: testLogger(),
   });

@@ -56,6 +56,7 @@ describe('MCP gateway killed while a call waits', () => {
     await store.close();
     const workerTrust = await serviceTrust('decision');
     const startWorker = () => DecisionService.start({
+    identity: 'off', // not what this exercises; each start records the mode change
       trust: workerTrust,
       ...connection('provisioner'), tenant, groupId: group, contextFreshnessMs: 600_000,
       logger: testLogger(),
