@@ -41,6 +41,10 @@ try {
   const store = new ContextStore({ redisUrl: redis.url, freshnessMs: 600_000 });
   await store.connect();
   await store.markSynced();
+  await store.applyRegistration({
+    agent: AGENT, owner: 'bench@bench.test', autonomy: 'assisted', domains: ['app', 'data', 'infra', 'ai'], actions: ['*'], status: 'active',
+    revision: 1, changed_at: new Date().toISOString(), changed_by: 'bench', reason: 'benchmark agent',
+  });
   await store.close();
   const service = await DecisionService.start({
     identity: 'off', // not what this exercises; each start records the mode change

@@ -25,6 +25,7 @@ export const TEST_AGENTS: readonly string[] = [
   'spiffe://example.org/agents/load', 'spiffe://example.org/agents/ledger-load', 'spiffe://example.org/agents/gateway-caller',
   'spiffe://example.org/agents/forger', 'spiffe://example.org/agents/approvals-test', 'spiffe://example.org/agents/a',
   'spiffe://acme.test/agents/planner', 'spiffe://acme.test/agents/worker', 'spiffe://acme.test/agents/sub-worker',
+  'spiffe://cli.test/agents/reporter',
 ];
 
 /** Registers agents straight in the context store, as the context feeder applies verified entries. */

@@ -104,7 +104,7 @@ describe('decisions', () => {
   });
 
   it('a denied intent is final, names its reason, and never reaches the executor', async () => {
-    const i = intent({ action: { name: 'data.export' }, resource: { properties: { sensitivity: 'confidential' } }, context: { rows: 5_000 } });
+    const i = intent({ action: { name: 'data.export', reversible: false }, resource: { properties: { sensitivity: 'confidential' } }, context: { rows: 5_000 } });
     const decision = await agent.decide(i);
     expect(decision).toMatchObject({ verdict: 'deny', final: true, reasons: [{ code: 'EXPORT_BUDGET_EXCEEDED' }] });
     expect(decision.warrant).toBeUndefined();
@@ -116,14 +116,14 @@ describe('decisions', () => {
   it('session history counts: the second export that crosses the budget is denied', async () => {
     const session = { id: `sess-${randomUUID()}` };
     const table = { properties: { sensitivity: 'confidential' as const } };
-    const first = await agent.decide(intent({ session, action: { name: 'data.export' }, resource: table, context: { rows: 600 } }));
+    const first = await agent.decide(intent({ session, action: { name: 'data.export', reversible: false }, resource: table, context: { rows: 600 } }));
     expect(first.verdict).toBe('allow');
-    const second = await agent.decide(intent({ session, action: { name: 'data.export' }, resource: table, context: { rows: 600 } }));
+    const second = await agent.decide(intent({ session, action: { name: 'data.export', reversible: false }, resource: table, context: { rows: 600 } }));
     expect(second).toMatchObject({ verdict: 'deny', reasons: [{ code: 'EXPORT_BUDGET_EXCEEDED' }] });
   });
 
   it('the store label outranks the caller: a "public" claim on a restricted table is denied', async () => {
-    const i = intent({ action: { name: 'data.export' }, resource: { properties: { sensitivity: 'public' } }, context: { rows: 1 } });
+    const i = intent({ action: { name: 'data.export', reversible: false }, resource: { properties: { sensitivity: 'public' } }, context: { rows: 1 } });
     await store.labelResource(i.resource.type, i.resource.id, 'restricted');
     const decision = await agent.decide(i);
     expect(decision.verdict).toBe('deny');
@@ -308,6 +308,7 @@ describe('failing closed', () => {
     const own = new ContextStore({ redisUrl: redis.url, freshnessMs: 60_000 });
     await own.connect();
     await own.markSynced();
+    await own.applyRegistration({ agent: AGENT, owner: 'alice@example.org', autonomy: 'assisted', domains: ['data'], actions: ['*'], status: 'active', revision: 1, changed_at: new Date().toISOString(), changed_by: 'test', reason: 'own Redis' });
     await own.close();
     const other = await startService({ tenant, redisUrl: redis.url });
     try {
