@@ -9,7 +9,9 @@ import type { Intent } from '@intentgate/contracts';
 import { ContextStore } from '@intentgate/context';
 import { ContextFeeder, publishRegistration, readRegistry } from '@intentgate/decision';
 import { generateSigningKey, generateTrustMaterial, issueDelegation, issueSvid, jwksOf, type Jwks, type SigningKey } from '@intentgate/evidence';
+import { Gateway } from '@intentgate/gateway';
 import { AgentClient } from '@intentgate/sdk';
+import { startStandaloneRedis } from '@intentgate/infra';
 import { connection, decisionWorker, eventually, LIES, registerAgents, testBus, testLogger, testTrust, type Lie } from '@intentgate/test';
 
 const TD = 'lies.int.test';
@@ -73,6 +75,41 @@ describe('lies through the decision worker (identity on)', () => {
   });
 });
 
+describe('the AuthZEN gateway in front of a worker that verifies identity', () => {
+  it('a request carrying the agent\'s credentials decides; one without is denied IDENTITY_REQUIRED; a lie about reversibility is still caught', async () => {
+    const token = `tok-${randomUUID()}`;
+    const gateway = await Gateway.start({ roots: (await testTrust()).roots, ...connection('authzen-gateway'), callers: { lies: token } });
+    try {
+      const caller = `spiffe://${TD}/agents/authzen-${randomUUID().slice(0, 8)}`;
+      await registerAgents([caller]);
+      const { credentials } = await credentialsFor(LIES.find((l) => l.field === 'intent.action.name')!.intent(caller, 'x'));
+      const ask = async (action: string, reversible: boolean, withCredentials: boolean, extra: Record<string, unknown> = {}) => {
+        const res = await fetch(`${gateway.url}/access/v1/evaluation`, {
+          method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+          body: JSON.stringify({
+            subject: { type: 'agent', id: caller, properties: { autonomy: 'supervised' } },
+            action: { name: action, properties: { domain: 'data', reversible } },
+            resource: { type: 'table', id: `authzen.${randomUUID().slice(0, 8)}`, properties: { sensitivity: 'internal' } },
+            context: {
+              session: { id: `authzen-${randomUUID().slice(0, 8)}`, workflow_step: 'reconcile', request_source: 'tool_output' },
+              delegation: [{ principal: 'alice@example.org', kind: 'human', scope: ['*'] }, { principal: caller, kind: 'agent', scope: ['*'] }],
+              ...(withCredentials ? { credentials } : {}), ...extra,
+            },
+          }),
+        });
+        return (await res.json()) as { decision: boolean; context: { reasons: Array<{ code: string }> } };
+      };
+      expect(await ask('data.query', true, true)).toMatchObject({ decision: true, context: { reasons: [{ code: 'ALL_GUARDS_PASSED' }] } });
+      expect(await ask('data.query', true, false)).toMatchObject({ decision: false, context: { reasons: [{ code: 'IDENTITY_REQUIRED' }] } });
+      const lie = await ask('data.delete', true, true, { rows: 5 });
+      expect(lie.decision).toBe(false);
+      expect(lie.context.reasons.map((r) => r.code)).toEqual(['TAINTED_SOURCE', 'REVERSIBLE_CLAIM_OVERRULED']);
+    } finally {
+      await gateway.stop();
+    }
+  });
+});
+
 describe('the agent registry, from agents.registry to the decision', () => {
   it('register, suspend and resume reach decisions through the context feeder; an entry signed by no configured operator is refused', async () => {
     const { roots, operator } = await testTrust();
@@ -116,6 +153,40 @@ describe('the agent registry, from agents.registry to the decision', () => {
       await feeder.stop();
       await feederBus.close();
       await feederStore.close();
+    }
+  });
+
+  it('a context store that lost its data (emptied, as Redis restarted without persistence) is refilled from agents.registry, the suspension included, and then marked synced again', async () => {
+    const { roots, operator } = await testTrust();
+    const redis = await startStandaloneRedis();
+    const store = new ContextStore({ redisUrl: redis.url, freshnessMs: 600_000 });
+    const feederBus = testBus(`feeder-${randomUUID().slice(0, 8)}`, 'context-feeder');
+    const operatorBus = testBus(`intentgate-operator-test-${randomUUID().slice(0, 8)}`, 'operator');
+    let feeder: ContextFeeder | null = null;
+    try {
+      const id = `spiffe://${TD}/agents/survivor-${randomUUID().slice(0, 8)}`;
+      const change = { agent: id, owner: 'alice@example.org', autonomy: 'supervised' as const, domains: ['data' as const], actions: ['*'], status: 'active' as const, reason: 'test' };
+      const first = await publishRegistration(operatorBus, change, operator, undefined);
+      await publishRegistration(operatorBus, { ...change, status: 'suspended', reason: 'incident' }, operator, first);
+      feeder = await ContextFeeder.start({ bus: feederBus, store, trust: roots, logger: testLogger(), freshnessMs: 400 });
+      expect(await store.agentFacts(id)).toMatchObject({ registered: true, status: 'suspended', revision: 2 });
+      await store.redis.flushall();
+      await eventually(() => feeder!.counts.replays >= 1, 'the feeder to notice the lost store');
+      let facts = await store.agentFacts(id);
+      await eventually(() => facts.registered, 'the registry replayed', 30_000, async () => {
+        facts = await store.agentFacts(id);
+      });
+      // The suspension came back with it: a lost store never reads as a lifted one.
+      expect(facts).toMatchObject({ status: 'suspended', revision: 2 });
+      let synced: string | null = null;
+      await eventually(() => synced !== null, 'the sync mark renewed', 30_000, async () => {
+        synced = await store.redis.get('ig:context:synced_at');
+      });
+    } finally {
+      await feeder?.stop();
+      await Promise.all([feederBus.close(), operatorBus.close()]);
+      await store.close();
+      await redis.stop();
     }
   });
 });

@@ -58,6 +58,8 @@ export interface ContextStoreOptions {
 }
 
 const SYNCED_AT = 'ig:context:synced_at';
+/** Set by the context feeder once the store holds the whole agent registry; gone when Redis lost its data. */
+const REGISTRY_APPLIED = 'ig:context:registry_applied';
 const REVOKED = 'ig:revoked';
 const sessionKey = (id: string) => `ig:session:${id}`;
 const appliedKey = (id: string) => `ig:session:${id}:applied`;
@@ -346,6 +348,16 @@ export class ContextStore {
 
   async markSynced(at = this.#options.now()): Promise<void> {
     await this.redis.set(SYNCED_AT, String(at));
+  }
+
+  /** Records that the store holds the whole agent registry (the feeder's, after reading it to its end). */
+  async markRegistryApplied(by: string): Promise<void> {
+    await this.redis.set(REGISTRY_APPLIED, by);
+  }
+
+  /** Whether the store still holds what the feeder applied: null after Redis lost its data. */
+  async registryApplied(): Promise<string | null> {
+    return this.redis.get(REGISTRY_APPLIED);
   }
 
   async labelResource(type: string, id: string, sensitivity: Sensitivity, environment?: string): Promise<void> {

@@ -149,11 +149,13 @@ export interface ContextFeederOptions {
  */
 export class ContextFeeder {
   readonly #options: ContextFeederOptions;
-  readonly #reader: RegistryReader;
+  #reader: RegistryReader;
   #heartbeat: NodeJS.Timeout | null = null;
   #stopping: Promise<void> | null = null;
-  /** Entries applied and refused since start (for metrics and tests). */
-  readonly counts = { applied: 0, stale: 0, refused: 0 };
+  #replaying: Promise<void> | null = null;
+  readonly #id = randomUUID();
+  /** Entries applied, found stale and refused since start, and replays after a lost store (for metrics and tests). */
+  readonly counts = { applied: 0, stale: 0, refused: 0, replays: 0 };
 
   private constructor(options: ContextFeederOptions) {
     this.#options = options;
@@ -162,39 +164,71 @@ export class ContextFeeder {
 
   static async start(options: ContextFeederOptions): Promise<ContextFeeder> {
     const feeder = new ContextFeeder(options);
-    const { logger, store, trust } = options;
-    await store.connect();
-    await feeder.#reader.start(`${options.groupPrefix ?? 'intentgate-context-feeder-'}${randomUUID()}`, async (r) => {
+    await options.store.connect();
+    try {
+      await feeder.#readThrough();
+    } catch (err) {
+      await feeder.stop();
+      throw err;
+    }
+    feeder.#heartbeat = setInterval(() => void feeder.#beat(), Math.max(50, Math.floor(options.freshnessMs / 4)));
+    return feeder;
+  }
+
+  /** Reads agents.registry from its beginning into the store; only then marks the context synced. */
+  async #readThrough(): Promise<void> {
+    const { logger, store, trust } = this.#options;
+    await this.#reader.start(`${this.#options.groupPrefix ?? 'intentgate-context-feeder-'}${randomUUID()}`, async (r) => {
       const reason = registrationRefusal(trust, r.value);
       if (reason) {
-        feeder.counts.refused += 1;
+        this.counts.refused += 1;
         logger.warn({ code: reason.code, offset: r.offset, key: r.key }, `agent registry entry refused: ${reason.message}`);
       }
       return reason;
     }, async (entry) => {
       if (await store.applyRegistration(entry)) {
-        feeder.counts.applied += 1;
+        this.counts.applied += 1;
         logger.info({ agent: entry.agent, status: entry.status, revision: entry.revision, by: entry.changed_by }, 'agent registry entry applied');
-      } else feeder.counts.stale += 1;
+      } else this.counts.stale += 1;
     });
-    try {
-      if (!(await feeder.#reader.caughtUp(options.catchUpTimeoutMs ?? 30_000))) {
-        throw new RegistryUnavailable('the context feeder could not read agents.registry to its end', 'Check the brokers answer and the context-feeder principal may read agents.registry.');
-      }
-      await store.markSynced();
-    } catch (err) {
-      await feeder.stop();
-      throw err;
+    if (!(await this.#reader.caughtUp(this.#options.catchUpTimeoutMs ?? 30_000))) {
+      throw new RegistryUnavailable('the context feeder could not read agents.registry to its end', 'Check the brokers answer and the context-feeder principal may read agents.registry.');
     }
-    feeder.#heartbeat = setInterval(() => {
-      store.markSynced().catch((err: unknown) => logger.error({ err: (err as Error).message }, 'context sync mark failed'));
-    }, Math.max(50, Math.floor(options.freshnessMs / 4)));
-    return feeder;
+    await store.markRegistryApplied(this.#id);
+    await store.markSynced();
+  }
+
+  /**
+   * Renews the sync mark while the store still holds the registry. A store that lost its data
+   * (Redis restarted empty) is not marked: the registry is replayed from the topic first, and
+   * until then every decision denies CONTEXT_UNAVAILABLE (the mark is gone with the data).
+   */
+  async #beat(): Promise<void> {
+    if (this.#replaying || this.#stopping) return;
+    const { logger, store } = this.#options;
+    try {
+      if ((await store.registryApplied()) !== null) {
+        await store.markSynced();
+        return;
+      }
+    } catch (err) {
+      logger.error({ err: (err as Error).message }, 'context sync mark failed');
+      return;
+    }
+    logger.warn('the context store no longer holds the agent registry (Redis lost its data): replaying agents.registry before marking it synced');
+    this.counts.replays += 1;
+    this.#replaying = (async () => {
+      await this.#reader.stop();
+      this.#reader = new RegistryReader(this.#options.bus);
+      await this.#readThrough();
+    })().catch((err: unknown) => logger.error({ err: (err as Error).message }, 'registry replay failed; trying again at the next beat'))
+      .finally(() => (this.#replaying = null));
   }
 
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       if (this.#heartbeat) clearInterval(this.#heartbeat);
+      await this.#replaying;
       await this.#reader.stop();
     })();
     return this.#stopping;
