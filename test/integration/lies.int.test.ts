@@ -5,10 +5,10 @@
 // feeder applies them, decisions follow; an entry nobody trusted signed changes nothing.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Intent } from '@intentgate/contracts';
+import type { Intent, Receipt } from '@intentgate/contracts';
 import { ContextStore } from '@intentgate/context';
 import { ContextFeeder, publishRegistration, readRegistry } from '@intentgate/decision';
-import { generateSigningKey, generateTrustMaterial, issueDelegation, issueSvid, jwksOf, type Jwks, type SigningKey } from '@intentgate/evidence';
+import { generateSigningKey, generateTrustMaterial, issueDelegation, issueSvid, jwksOf, verifyReceiptSigners, type Jwks, type SigningKey } from '@intentgate/evidence';
 import { Gateway } from '@intentgate/gateway';
 import { AgentClient } from '@intentgate/sdk';
 import { startStandaloneRedis } from '@intentgate/infra';
@@ -74,6 +74,51 @@ describe('lies through the decision worker (identity on)', () => {
     expect(decision).toMatchObject({ verdict: 'deny', reasons: [{ rule: 'intentgate.identity' }], policy: null });
   });
 });
+
+describe('identity off is said, and recorded', () => {
+  it('a worker started with identity off publishes a signed mode-change receipt a verifier accepts under the roots', async () => {
+    const receipts: Receipt[] = [];
+    const watch = bus.consumer<'Receipt'>({
+      groupId: `test-mode-${randomUUID().slice(0, 8)}`, topics: ['receipts'],
+      handle: async (records) => { for (const r of records) if (r.value.kind === 'mode-change') receipts.push(r.value); },
+    });
+    await watch.start();
+    try {
+      const worker = await decisionWorker(bus, 'identity-off');
+      try {
+        const producer = `intentgate-decision/${worker.instanceId}`;
+        await eventually(() => receipts.some((r) => r.producer === producer), 'the mode-change receipt');
+        const receipt = receipts.find((r) => r.producer === producer)!;
+        expect(receipt.body).toMatchObject({ mode: 'identity', value: 'off', instance: worker.instanceId });
+        const keys = await readPublishedKeys();
+        const verdict = verifyReceiptSigners((await testTrust()).roots, keys, [{ where: 'mode-change', receipt: receipt as Receipt & Record<string, unknown> }]);
+        expect(verdict).toMatchObject({ ok: true, receipts: 1 });
+      } finally {
+        await worker.stop();
+      }
+    } finally {
+      await watch.stop();
+    }
+  });
+});
+
+/** Every key record on warrant.keys so far (certified or not: the verifier decides). */
+async function readPublishedKeys(): Promise<unknown[]> {
+  const keys: unknown[] = [];
+  const ends = await bus.endOffsets('warrant.keys');
+  let seen = -1n;
+  const c = bus.consumer<'WarrantKey'>({
+    groupId: `test-keys-${randomUUID().slice(0, 8)}`, topics: ['warrant.keys'], fromBeginning: true,
+    handle: async (records) => { for (const r of records) { keys.push(r.value); seen = BigInt(r.offset); } },
+  });
+  await c.start();
+  try {
+    await eventually(() => seen >= (ends.get(0) ?? 0n) - 1n, 'warrant.keys read to its end');
+  } finally {
+    await c.stop();
+  }
+  return keys;
+}
 
 describe('the AuthZEN gateway in front of a worker that verifies identity', () => {
   it('a request carrying the agent\'s credentials decides; one without is denied IDENTITY_REQUIRED; a lie about reversibility is still caught', async () => {
