@@ -59,6 +59,7 @@ function contextOf(over: Partial<Obj> = {}): Obj {
   return {
     now: { unix_ms: 1_795_000_000_000, hour_utc: 12, weekday: 2 },
     session: { exported_rows: 0, actions: 0, denied: 0 },
+    usage: { exported_rows: 0 },
     resource: { sensitivity: null, environment: null },
     agent: REGISTERED,
     revoked: [],

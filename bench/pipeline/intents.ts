@@ -123,6 +123,7 @@ export const SERVICE_LABELS: ReadonlyArray<[string, string]> = [
 export async function seedContext(store: ContextStore): Promise<void> {
   await store.markSynced();
   for (const [type, id, label] of RESOURCE_LABELS) await store.labelResource(type, id, label);
+  await store.labelResource('url', 'http://127.0.0.1:8080/orders', 'internal');
   for (const [id, environment] of SERVICE_LABELS) await store.labelResource('service', id, environment === 'production' ? 'confidential' : 'internal', environment);
   for (const agent of AGENTS) {
     // Least autonomy in the registry: each intent's own (stricter) claim is what the mix varies.

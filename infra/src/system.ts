@@ -198,6 +198,8 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
     roles: Object.fromEntries(DOMAINS.map((d) => [d, { sasl: saslOf(info, executorRole(d)), redisUrl: redisUrlOf(info, executorRole(d)) }])),
     issuer: WARRANT_ISSUERS, trust: { roots: trust.roots, signer: trust.executors }, sandboxDir, logger: logger.child({ service: 'executors' }),
   });
+  // The demo's order endpoint, labelled: an endpoint the store does not know is confidential to the policy.
+  await store.labelResource('http_endpoint', `${executors.app.url}/orders`, 'internal');
   // The MCP gateway fronts the executors' MCP server for MCP clients; it is an executor itself.
   options.progress?.('MCP gateway');
   // Its local token (in .intentgate/mcp-token) acts as the demo agent.

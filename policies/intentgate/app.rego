@@ -5,8 +5,12 @@ import rego.v1
 
 required.app := {"host_allowed", "method_permitted"}
 
+# Only a plain authority is understood: a host of letters, digits, dots and dashes, an optional
+# numeric port, then the path, query, fragment or the end. Anything else (userinfo before an @,
+# backslashes, percent-encoding, brackets) has no host here, so it is not on the allowlist: a
+# URL parser elsewhere must never find a different host than this one.
 url_host(url) := host if {
-	parts := regex.find_all_string_submatch_n(`^https?://([^/:?#]+)`, url, 1)
+	parts := regex.find_all_string_submatch_n(`^https?://([A-Za-z0-9.-]+)(:[0-9]{1,5})?([/?#]|$)`, url, 1)
 	host := lower(parts[0][1])
 }
 
@@ -14,12 +18,13 @@ http_method := upper(trim_prefix(input.intent.action.name, "http."))
 
 write_methods := {"POST", "PUT", "PATCH", "DELETE"}
 
-passed.app contains "host_allowed" if {
-	url_host(input.intent.resource.id) in data.intentgate.config.app.allowed_hosts
-}
+host_allowed if url_host(input.intent.resource.id) in data.intentgate.config.app.allowed_hosts
 
+passed.app contains "host_allowed" if host_allowed
+
+# Also for a URL with no host this policy can read (userinfo, backslashes, encodings).
 failures.app contains reason("HOST_NOT_ALLOWED", "app", sprintf("calls to %s are not on the allowlist", [input.intent.resource.id])) if {
-	not url_host(input.intent.resource.id) in data.intentgate.config.app.allowed_hosts
+	not host_allowed
 }
 
 passed.app contains "method_permitted" if {

@@ -5,7 +5,7 @@ import rego.v1
 
 import data.intentgate.common
 
-required.data := {"sensitivity_cleared", "export_within_budget"}
+required.data := {"sensitivity_cleared", "export_within_budget", "rows_valid"}
 
 # Restricted data never leaves; reading it is for supervised (or assisted) agents only.
 passed.data contains "sensitivity_cleared" if {
@@ -43,10 +43,26 @@ requested_rows := stated_rows if rows_valid
 
 else := 0
 
-# The budget is for the whole session, from the context store's count, not the caller's.
+# The budget is for the whole session, from the context store's count, not the caller's; and
+# for the agent across all its sessions (a platform opening a session per export gains nothing).
 session_rows := input.context.session.exported_rows + requested_rows
 
+agent_rows := input.context.usage.exported_rows + requested_rows
+
 export_budget := data.intentgate.config.export_budget_rows[common.effective_sensitivity]
+
+agent_export_budget := data.intentgate.config.agent_export_budget_rows[common.effective_sensitivity]
+
+# What a delete or export acts on is exactly the number stated: a whole number, 0 or more.
+passed.data contains "rows_valid" if not input.intent.action.name in {"data.export", "data.delete"}
+
+passed.data contains "rows_valid" if rows_valid
+
+failures.data contains reason("ROWS_INVALID", "data", "context.rows must be a whole number of rows, 0 or more") if {
+	input.intent.action.name == "data.delete"
+	object.get(input.intent.context, "rows", null) != null
+	not rows_valid
+}
 
 passed.data contains "export_within_budget" if {
 	input.intent.action.name != "data.export"
@@ -56,6 +72,13 @@ passed.data contains "export_within_budget" if {
 	input.intent.action.name == "data.export"
 	rows_valid
 	session_rows <= export_budget
+	agent_rows <= agent_export_budget
+}
+
+failures.data contains reason("AGENT_EXPORT_BUDGET_EXCEEDED", "data", msg) if {
+	input.intent.action.name == "data.export"
+	agent_rows > agent_export_budget
+	msg := sprintf("the agent would export %d %s rows across its sessions; its budget is %d", [agent_rows, common.effective_sensitivity, agent_export_budget])
 }
 
 failures.data contains reason("EXPORT_BUDGET_EXCEEDED", "data", msg) if {

@@ -23,6 +23,7 @@ base_intent(domain, name, reversible, resource) := {
 base_context := {
 	"now": {"unix_ms": 1795000000000, "hour_utc": 12, "weekday": 2},
 	"session": {"exported_rows": 0, "actions": 0, "denied": 0},
+	"usage": {"exported_rows": 0},
 	"resource": {"sensitivity": null, "environment": null},
 	"agent": {
 		"revoked": false, "registered": true, "status": "active", "owner": "alice@example.org",
@@ -340,10 +341,48 @@ test_autonomy_claim_can_tighten if {
 
 # --- resource labels: the store's, else a floor; a caller may only raise them -----------------
 
-test_unlabelled_resource_is_at_least_internal if {
-	# An export of 200,000 "public" rows: over the internal budget, the floor for an unlabelled table.
-	i := with_context(base_intent("data", "data.export", true, table("public")), {"rows": 200000})
+test_unlabelled_resource_is_at_least_confidential if {
+	# An export of 2,000 "public" rows: over the confidential budget, the floor for an unlabelled table.
+	i := with_context(base_intent("data", "data.export", false, table("public")), {"rows": 2000})
 	"EXPORT_BUDGET_EXCEEDED" in codes(input_for(i))
+}
+
+test_unlabelled_resource_delete_escalates if {
+	# A resource the store does not know (a misspelt or re-cased name): reviewed, not waved through.
+	i := with_context(base_intent("data", "data.delete", false, {"type": "Table", "id": "BILLING.INVOICES", "properties": {"sensitivity": "internal"}}), {"rows": 100})
+	verdict(input_for(i)) == "escalate"
+}
+
+test_labelled_internal_delete_needs_no_review if {
+	i := with_context(base_intent("data", "data.delete", false, table("internal")), {"rows": 1})
+	verdict(object.union(input_for(i), {"context": {"resource": {"sensitivity": "internal"}}})) == "allow"
+}
+
+test_agent_budget_across_sessions if {
+	# A new session per export: the agent's own total still counts.
+	i := with_context(base_intent("data", "data.export", false, table("confidential")), {"rows": 1000})
+	inp := object.union(input_for(i), {"context": {"usage": {"exported_rows": 9500}}})
+	verdict(inp) == "deny"
+	"AGENT_EXPORT_BUDGET_EXCEEDED" in codes(inp)
+}
+
+test_delete_rows_must_be_a_count if {
+	every rows in [false, "all", -1, 2.5] {
+		i := with_context(base_intent("data", "data.delete", false, table("internal")), {"rows": rows})
+		verdict(input_for(i)) == "deny"
+		"ROWS_INVALID" in codes(input_for(i))
+	}
+}
+
+test_host_with_userinfo_is_not_allowed if {
+	every url in ["http://localhost:80@evil.example/orders", "http://api.example.internal:x@169.254.169.254/latest", "http://localhost\\@evil.example/", "http://localhost%40evil.example/", "http://127.0.0.1:8080@evil/"] {
+		"HOST_NOT_ALLOWED" in codes(input_for(base_intent("app", "http.get", true, endpoint(url))))
+	}
+}
+
+test_host_with_port_and_path_allowed if {
+	verdict(input_for(base_intent("app", "http.get", true, endpoint("http://127.0.0.1:8080/orders?x=1")))) == "allow"
+	verdict(input_for(base_intent("app", "http.get", true, endpoint("http://localhost")))) == "allow"
 }
 
 test_unlabelled_service_is_production if {

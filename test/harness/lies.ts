@@ -10,6 +10,8 @@ export interface LieStore {
   agent?: { autonomy?: 'assisted' | 'supervised' | 'autonomous'; domains?: Array<'app' | 'data' | 'infra' | 'ai'>; actions?: string[]; registered?: boolean };
   /** The context store's labels for the intent's resource. */
   label?: { sensitivity: 'public' | 'internal' | 'confidential' | 'restricted'; environment?: string };
+  /** Rows the agent has exported across its sessions (the pipeline test gets there with `before`). */
+  usage?: number;
 }
 
 export interface Lie {
@@ -18,6 +20,10 @@ export interface Lie {
   /** The lying intent, for an agent id and a resource id of the test's own. */
   intent: (agent: string, resourceId: string) => Intent;
   store: LieStore;
+  /** The type the store's label is under, when the lie names the resource by another. */
+  labelType?: string;
+  /** Honest intents decided first, in the pipeline test, to bring the stores where `store` says. */
+  before?: (agent: string, resourceId: string) => Intent[];
   /** Identity lies are caught before policy, by the decision worker's verification. */
   identity?: 'names-another-agent' | 'wider-scope-than-tokens';
   /** The verdict is one of these, never allow; every code listed is among the reasons. */
@@ -94,6 +100,18 @@ export const LIES: readonly Lie[] = [
     }),
     // Whatever the hour: outside the change window it is a deny, inside an escalation.
     store: { agent: { autonomy: 'autonomous' }, label: { sensitivity: 'internal', environment: 'production' } }, verdicts: ['deny', 'escalate'], codes: [],
+  },
+  {
+    field: 'intent.resource.type', says: 'names a labelled confidential table by another type, to miss its label',
+    intent: (agent, id) => base(agent, { action: { name: 'data.delete', domain: 'data', reversible: false }, resource: { type: 'Table', id, properties: { sensitivity: 'internal' } }, context: { rows: 100 } }),
+    // Labelled as `table`; as `Table` it is a resource the store does not know: at least confidential.
+    store: { label: { sensitivity: 'confidential' } }, labelType: 'table', verdicts: ['escalate'], codes: ['IRREVERSIBLE_HIGH_IMPACT'],
+  },
+  {
+    field: 'intent.session.id', says: 'opens a new session for each export to start a new budget',
+    intent: (agent, id) => base(agent, { action: { name: 'data.export', domain: 'data', reversible: false }, resource: table(id, 'confidential'), context: { rows: 1000 } }),
+    before: (agent, id) => Array.from({ length: 10 }, () => base(agent, { action: { name: 'data.export', domain: 'data', reversible: false }, resource: table(id, 'confidential'), context: { rows: 1000 } })),
+    store: { label: { sensitivity: 'confidential' }, usage: 10_000 }, verdicts: ['deny'], codes: ['AGENT_EXPORT_BUDGET_EXCEEDED'],
   },
   {
     field: 'intent.context', says: 'asks for a delete without saying how many rows (the executor would pick)',

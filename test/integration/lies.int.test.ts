@@ -52,7 +52,11 @@ describe('lies through the decision worker (identity on)', () => {
     const resource = `lies.${randomUUID().slice(0, 8)}`;
     await registerAgents([liar, OTHER], lie.store.agent ?? {});
     const intent = lie.intent(liar, resource);
-    if (lie.store.label) await labels.labelResource(intent.resource.type, resource, lie.store.label.sensitivity, lie.store.label.environment);
+    if (lie.store.label) await labels.labelResource(lie.labelType ?? intent.resource.type, resource, lie.store.label.sensitivity, lie.store.label.environment);
+    // Honest intents first, where the lie needs the stores to have seen them (the agent's spent budget).
+    for (const honest of lie.before?.(liar, resource) ?? []) {
+      expect((await agent.decide(await credentialsFor(honest), 30_000)).verdict).toBe('allow');
+    }
     const decision = await agent.decide(await credentialsFor(intent, lie), 30_000);
     expect(lie.verdicts, JSON.stringify(decision.reasons)).toContain(decision.verdict);
     for (const code of lie.codes) expect(decision.reasons.map((r) => r.code)).toContain(code);

@@ -22,6 +22,8 @@ export interface AgentFacts {
 /** What the policy sees of the world for one intent, read from the store, never from the caller. */
 export interface ContextSnapshot {
   session: { exported_rows: number; actions: number; denied: number };
+  /** The acting agent's own history across all its sessions (session ids are the platform's to choose). */
+  usage: { exported_rows: number };
   /** The store's labels for the resource (null where it has none: the policy applies its floor). */
   resource: { sensitivity: Sensitivity | null; environment: string | null };
   agent: AgentFacts;
@@ -61,9 +63,13 @@ const SYNCED_AT = 'ig:context:synced_at';
 /** Set by the context feeder once the store holds the whole agent registry; gone when Redis lost its data. */
 const REGISTRY_APPLIED = 'ig:context:registry_applied';
 const REVOKED = 'ig:revoked';
-const sessionKey = (id: string) => `ig:session:${id}`;
-const appliedKey = (id: string) => `ig:session:${id}:applied`;
-const resourceKey = (type: string, id: string) => `ig:resource:${type}:${id}`;
+// Caller-written names go into keys hashed or encoded, so no name can address another's key (a
+// session "s:applied" once made session s's applied set a hash, and its budget stopped counting).
+const digest = (text: string) => createHash('sha256').update(text).digest('hex');
+const sessionKey = (id: string) => `ig:session:${digest(id)}`;
+const appliedKey = (id: string) => `ig:session:${digest(id)}:applied`;
+const usageKey = (agent: string) => `ig:usage:${digest(agent)}`;
+const resourceKey = (type: string, id: string) => `ig:resource:${encodeURIComponent(type)}:${encodeURIComponent(id)}`;
 const agentKey = (id: string) => `ig:agent:${id}`;
 const decisionKey = (intentId: string) => `ig:decision:${intentId}`;
 
@@ -72,14 +78,14 @@ const decisionKey = (intentId: string) => `ig:decision:${intentId}`;
 // per intent.
 
 // Everything a batch of intents needs. KEYS: synced_at, the revoked set, then per intent its
-// session, resource, agent and decision keys. ARGV: per intent, its number of principals, then
+// session, resource, agent, decision and agent-usage keys. ARGV: per intent, its number of principals, then
 // them. Reply: synced_at, then per intent [exported_rows, actions, denied], [sensitivity,
 // environment], the agent's [revoked, status, owner, autonomy, domains, actions, revision], one
-// revoked flag per principal, the remembered decision (nil where absent).
+// revoked flag per principal, the remembered decision (nil where absent), the agent's exported rows.
 const READ_BATCH = `
 local out = { redis.call('GET', KEYS[1]) }
 local a = 1
-for k = 3, #KEYS, 4 do
+for k = 3, #KEYS, 5 do
   local n = tonumber(ARGV[a])
   local flags = {}
   if n > 0 then flags = redis.call('SMISMEMBER', KEYS[2], unpack(ARGV, a + 1, a + n)) end
@@ -89,24 +95,29 @@ for k = 3, #KEYS, 4 do
   out[#out + 1] = redis.call('HMGET', KEYS[k + 2], 'revoked', 'status', 'owner', 'autonomy', 'domains', 'actions', 'revision')
   out[#out + 1] = flags
   out[#out + 1] = redis.call('GET', KEYS[k + 3])
+  out[#out + 1] = redis.call('HGET', KEYS[k + 4], 'exported_rows')
 end
 return out
 `;
 
 const READ_BATCH_SHA = createHash('sha1').update(READ_BATCH).digest('hex');
 
-// Applies each decision to its session once, whatever the number of deliveries. KEYS: per
-// outcome its session and applied-set keys. ARGV: the retention (s), then per outcome the
-// intent id, the verdict and the rows exported.
+// Applies each decision to its session and its agent once, whatever the number of deliveries.
+// KEYS: per outcome its session, applied-set and agent-usage keys. ARGV: the retention (s), then
+// per outcome the intent id, the verdict and the rows exported.
 const RECORD_OUTCOMES = `
 local ttl = ARGV[1]
 local j = 2
 local applied = 0
-for i = 1, #KEYS, 2 do
+for i = 1, #KEYS, 3 do
   if redis.call('SADD', KEYS[i + 1], ARGV[j]) == 1 then
     redis.call('HINCRBY', KEYS[i], 'actions', 1)
     if ARGV[j + 1] == 'deny' then redis.call('HINCRBY', KEYS[i], 'denied', 1) end
-    if tonumber(ARGV[j + 2]) > 0 then redis.call('HINCRBY', KEYS[i], 'exported_rows', ARGV[j + 2]) end
+    if tonumber(ARGV[j + 2]) > 0 then
+      redis.call('HINCRBY', KEYS[i], 'exported_rows', ARGV[j + 2])
+      redis.call('HINCRBY', KEYS[i + 2], 'exported_rows', ARGV[j + 2])
+      redis.call('EXPIRE', KEYS[i + 2], ttl)
+    end
     redis.call('EXPIRE', KEYS[i], ttl)
     redis.call('EXPIRE', KEYS[i + 1], ttl)
     applied = applied + 1
@@ -263,11 +274,11 @@ export class ContextStore {
     const keys: string[] = [SYNCED_AT, REVOKED];
     const args: string[] = [];
     intents.forEach((intent, i) => {
-      keys.push(sessionKey(intent.session.id), resourceKey(intent.resource.type, intent.resource.id), agentKey(intent.subject.id), decisionKey(intent.intent_id));
+      keys.push(sessionKey(intent.session.id), resourceKey(intent.resource.type, intent.resource.id), agentKey(intent.subject.id), decisionKey(intent.intent_id), usageKey(intent.subject.id));
       args.push(String(principals[i]!.length), ...principals[i]!);
     });
     const results = await this.#script('context store read', () => this.#readOnly(keys, args));
-    if (!Array.isArray(results) || results.length !== 1 + intents.length * 5) throw new ContextUnavailable('context store read failed: short reply');
+    if (!Array.isArray(results) || results.length !== 1 + intents.length * 6) throw new ContextUnavailable('context store read failed: short reply');
     const syncedAt = Number(results[0]);
     const age = this.#options.now() - syncedAt;
     if (!Number.isFinite(syncedAt) || syncedAt <= 0) throw new ContextUnavailable('context store has never been synced (no ig:context:synced_at)');
@@ -278,14 +289,16 @@ export class ContextStore {
     const snapshots = new Map<string, ContextSnapshot>();
     const decided = new Map<string, Decision>();
     intents.forEach((intent, i) => {
-      const at = 1 + i * 5;
+      const at = 1 + i * 6;
       const [exportedRows, actions, denied] = results[at] as Array<string | null>;
       const [label, environment] = results[at + 1] as Array<string | null>;
       const agent = results[at + 2] as Array<string | null>;
       const revokedFlags = results[at + 3] as number[];
       const previous = results[at + 4] as string | null;
+      const agentExported = results[at + 5] as string | null;
       snapshots.set(intent.intent_id, {
         session: { exported_rows: int(exportedRows), actions: int(actions), denied: int(denied) },
+        usage: { exported_rows: int(agentExported) },
         // An unknown label in the store is not "no label": the policy sees it and fails closed.
         resource: { sensitivity: label === null ? null : (label as Sensitivity), environment: environment ?? null },
         agent: agentFactsOf(agent),
@@ -339,7 +352,7 @@ export class ContextStore {
   /** Updates each session's history once per intent (idempotent across redeliveries). */
   async recordOutcomes(outcomes: ReadonlyArray<{ intent: Intent; verdict: string; exportedRows: number }>): Promise<void> {
     if (outcomes.length === 0) return;
-    const keys = outcomes.flatMap((o) => [sessionKey(o.intent.session.id), appliedKey(o.intent.session.id)]);
+    const keys = outcomes.flatMap((o) => [sessionKey(o.intent.session.id), appliedKey(o.intent.session.id), usageKey(o.intent.subject.id)]);
     const args = outcomes.flatMap((o) => [o.intent.intent_id, o.verdict, o.exportedRows]);
     await this.#script('session history update', () => this.#scripts.igRecordOutcomes(keys.length, ...keys, this.#options.retentionSeconds, ...args));
   }

@@ -139,7 +139,7 @@ export const ACCESS: readonly RoleSpec[] = Object.freeze([
     // Reads the context (READ_BATCH); writes its decision memory, session history and the revocations it applies.
     redis: {
       read: ['ig:context:*', 'ig:resource:*', 'ig:agent:*'],
-      readWrite: ['ig:revoked', 'ig:session:*', 'ig:decision:*'],
+      readWrite: ['ig:revoked', 'ig:session:*', 'ig:usage:*', 'ig:decision:*'],
       commands: ['eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'get', 'set', 'hget', 'hmget', 'smismember', 'sadd', 'hincrby', 'expire'],
     },
   },

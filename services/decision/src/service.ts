@@ -244,7 +244,7 @@ export class DecisionService {
     // Which intents to decide: a redelivered or resubmitted intent gets its earlier decision again
     // (and nothing to execute twice); a second copy within the batch gets nothing more.
     const outputs: OutgoingRecord[][] = intents.map(() => []);
-    const sessions = new Map<string, number[]>();
+    const agents = new Map<string, number[]>();
     const seen = new Set<string>();
     intents.forEach((intent, i) => {
       const previous = context instanceof Error ? undefined : context.decided.get(intent.intent_id);
@@ -259,20 +259,25 @@ export class DecisionService {
         return;
       }
       seen.add(intent.intent_id);
-      const chain = sessions.get(intent.session.id);
+      const chain = agents.get(intent.subject.id);
       if (chain) chain.push(i);
-      else sessions.set(intent.session.id, [i]);
+      else agents.set(intent.subject.id, [i]);
     });
-    // Sessions are independent and decided concurrently (an evaluator that waits, such as a
-    // policy server, overlaps its round trips); within a session intents are decided in order,
-    // so a later intent sees an earlier one's export.
-    await Promise.all([...sessions.values()].map(async (chain) => {
+    // Agents are independent and decided concurrently (an evaluator that waits, such as a
+    // policy server, overlaps its round trips); one agent's intents are decided in order, so a
+    // later intent sees an earlier one's export, in its session and in the agent's own total.
+    await Promise.all([...agents.values()].map(async (chain) => {
       let exported = 0;
+      const bySession = new Map<string, number>();
       for (const i of chain) {
         const intent = intents[i]!;
         let snapshot = context instanceof Error ? context : context.snapshots.get(intent.intent_id)!;
         if (!(snapshot instanceof Error) && exported > 0) {
-          snapshot = { ...snapshot, session: { ...snapshot.session, exported_rows: snapshot.session.exported_rows + exported } };
+          snapshot = {
+            ...snapshot,
+            session: { ...snapshot.session, exported_rows: snapshot.session.exported_rows + (bySession.get(intent.session.id) ?? 0) },
+            usage: { exported_rows: snapshot.usage.exported_rows + exported },
+          };
         }
         const verifying = this.#options.identity;
         const identity = verifying !== 'off' && !(snapshot instanceof Error)
@@ -280,6 +285,7 @@ export class DecisionService {
           : null;
         const decided = await decide(intent, snapshot, engine, settings, Date, identity);
         exported += decided.exportedRows;
+        if (decided.exportedRows > 0) bySession.set(intent.session.id, (bySession.get(intent.session.id) ?? 0) + decided.exportedRows);
         this.#decisions.inc({ verdict: decided.decision.verdict, code: decided.decision.reasons[0]?.code ?? 'NONE' });
         const receipt = decided.records.find((r) => r.topic === 'receipts')?.value as { body: { evaluation_micros: number | null } } | undefined;
         if (receipt?.body.evaluation_micros != null) this.#evaluation.observe(receipt.body.evaluation_micros / 1e6);

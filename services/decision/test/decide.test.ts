@@ -26,7 +26,7 @@ function intent(over: Partial<Intent> = {}): Intent {
 }
 
 const snapshot: ContextSnapshot = {
-  session: { exported_rows: 0, actions: 0, denied: 0 }, resource: { sensitivity: null, environment: null }, agent: { revoked: false, registered: true, status: 'active', owner: 'alice@example.org', autonomy: 'assisted', domains: ['app', 'data', 'infra', 'ai'], actions: ['*'], revision: 1 }, revoked: [], synced_at: 1,
+  session: { exported_rows: 0, actions: 0, denied: 0 }, usage: { exported_rows: 0 }, resource: { sensitivity: null, environment: null }, agent: { revoked: false, registered: true, status: 'active', owner: 'alice@example.org', autonomy: 'assisted', domains: ['app', 'data', 'infra', 'ai'], actions: ['*'], revision: 1 }, revoked: [], synced_at: 1,
 };
 
 beforeAll(async () => {

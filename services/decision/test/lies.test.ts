@@ -26,7 +26,11 @@ function snapshotOf(lie: Lie): ContextSnapshot {
   const a = lie.store.agent ?? {};
   return {
     session: { exported_rows: 0, actions: 0, denied: 0 },
-    resource: { sensitivity: lie.store.label?.sensitivity ?? null, environment: lie.store.label?.environment ?? null },
+    usage: { exported_rows: lie.store.usage ?? 0 },
+    // A label under another type than the intent names is not found (the store's key is exact).
+    resource: lie.labelType !== undefined && lie.labelType !== lie.intent('x', 'y').resource.type
+      ? { sensitivity: null, environment: null }
+      : { sensitivity: lie.store.label?.sensitivity ?? null, environment: lie.store.label?.environment ?? null },
     agent: {
       revoked: false, registered: a.registered ?? true, status: 'active', owner: 'alice@example.org', autonomy: a.autonomy ?? 'assisted',
       domains: a.domains ?? ['app', 'data', 'infra', 'ai'], actions: a.actions ?? ['*'], revision: 1,

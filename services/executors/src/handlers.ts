@@ -31,6 +31,21 @@ export function appHandler(allowedOrigin: string): ExecutionHandler {
   };
 }
 
+/** The one table the data executor manages, named exactly as the intent (and so the decision) names it. */
+const INVOICES = { type: 'table', id: 'billing.invoices' } as const;
+
+/**
+ * The rows an export or delete acts on, exactly as the intent states them: never a default,
+ * since the decision was made on the stated number (the policy denies any other).
+ */
+function statedRows(intent: ApprovedIntent['intent']): number {
+  const rows = intent.context.rows;
+  if (typeof rows !== 'number' || !Number.isSafeInteger(rows) || rows < 0) {
+    throw new Error(`ARGUMENT_INVALID: context.rows must be a whole number of rows, 0 or more (got ${JSON.stringify(rows)})`);
+  }
+  return Math.min(rows, 10_000);
+}
+
 /** data: queries, exports (a CSV file) and deletes against an embedded SQLite database. */
 export function dataHandler(dir: string): { handler: ExecutionHandler; db: DatabaseSync } {
   const db = new DatabaseSync(join(dir, 'data.db'));
@@ -40,13 +55,18 @@ export function dataHandler(dir: string): { handler: ExecutionHandler; db: Datab
     for (let i = 1; i <= 2_000; i++) insert.run(`customer-${i % 97}`, (i * 37) % 1000);
   }
   const handler: ExecutionHandler = async ({ intent }) => {
-    const rows = typeof intent.context.rows === 'number' ? Math.max(0, Math.min(10_000, Math.floor(intent.context.rows))) : 10;
+    // The decision was made for this resource's labels: act on it, exactly, or not at all
+    // (SQLite's table names are case-insensitive; the intent's are not).
+    if (intent.resource.type !== INVOICES.type || intent.resource.id !== INVOICES.id) {
+      throw new Error(`UNKNOWN_RESOURCE: the data executor manages ${INVOICES.type} ${INVOICES.id} only, not ${intent.resource.type} ${JSON.stringify(intent.resource.id)}`);
+    }
     switch (intent.action.name) {
       case 'data.query': {
         const { n } = db.prepare('SELECT count(*) AS n FROM invoices').get() as { n: number };
         return { detail: { rows: n } };
       }
       case 'data.export': {
+        const rows = statedRows(intent);
         const selected = db.prepare('SELECT id, customer, amount FROM invoices ORDER BY id LIMIT ?').all(rows) as Array<Record<string, unknown>>;
         await mkdir(join(dir, 'exports'), { recursive: true });
         const csv = ['id,customer,amount', ...selected.map((r) => `${r.id},${r.customer},${r.amount}`)].join('\n');
@@ -54,6 +74,7 @@ export function dataHandler(dir: string): { handler: ExecutionHandler; db: Datab
         return { detail: { rows: selected.length, file: `exports/${intent.intent_id}.csv` } };
       }
       case 'data.delete': {
+        const rows = statedRows(intent);
         const result = db.prepare('DELETE FROM invoices WHERE id IN (SELECT id FROM invoices ORDER BY id LIMIT ?)').run(rows);
         return { detail: { deleted: Number(result.changes) } };
       }
