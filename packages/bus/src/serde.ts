@@ -68,6 +68,12 @@ export class Serde {
       throw contractError(topic, err);
     }
     const schemaId = buffer.readInt32BE(1);
+    if (schemaId <= 0) {
+      // Registries number schemas from 1; asking about 0 or a negative id gets some an error page, not a 404.
+      throw new BusError('SCHEMA_UNKNOWN', `${topic}: schema id ${schemaId} cannot name a registered schema`, {
+        retriable: false, hint: 'Produce with the IntentGate bus or SDK, which frame values with their registered schema id.',
+      });
+    }
     await this.#catalog.assertKnown(schemaId, topic);
     let raw: unknown;
     try {
