@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { pino } from 'pino';
-import { Bus, type BatchingProducer, type BusConsumer, type BusSasl, type IncomingRecord, type Logger, type OutgoingRecord, type TransactionalProcessor } from '@intentgate/bus';
+import { Bus, type BatchingProducer, type BusConsumer, type BusSasl, type IncomingRecord, type Logger, type OutgoingRecord, type TransactionalProcessor, type TransformContext } from '@intentgate/bus';
 import { ContextStore, ContextUnavailable } from '@intentgate/context';
 import type { Decision, Intent } from '@intentgate/contracts';
 import { createHash } from 'node:crypto';
@@ -177,10 +177,12 @@ export class DecisionService {
       transactionalId: `${this.#options.groupId ?? DECISION_GROUP}-${this.instanceId}`,
       fromBeginning: true,
       exactlyOnce: this.#options.exactlyOnce ?? true,
-      transform: (records) => this.#decideBatch(records.map((r) => r.value), settings),
+      transform: (records, ctx) => this.#decideBatch(records, ctx, settings),
       onDeadLetter: (letter) => {
-        this.#decisions.inc({ verdict: 'deny', code: 'INTENT_INVALID' });
-        return denyDeadLetter(letter, settings, Date);
+        const records = denyDeadLetter(letter, settings, Date);
+        const code = (records[0]?.value as Decision | undefined)?.reasons[0]?.code;
+        if (code) this.#decisions.inc({ verdict: 'deny', code });
+        return records;
       },
       onCommitted: (records, outputs) => this.#afterCommit(records, outputs),
     });
@@ -209,15 +211,30 @@ export class DecisionService {
     await this.#producer.send({ topic: 'receipts', key: r.bundleDigest, value: receipt });
   }
 
-  /** Decides a batch; the returned records commit together with the batch's offsets. */
-  async #decideBatch(intents: Intent[], settings: DecideSettings): Promise<OutgoingRecord[]> {
+  /**
+   * Decides a batch; the returned records commit together with the batch's offsets. An intent
+   * that fails anywhere on its way (its digest, identity, policy input, its records) is handed to
+   * ctx.deadLetter: it goes to intents.dlq and gets its final deny in the same transaction, and
+   * the rest of the batch is decided as if it were not there.
+   */
+  async #decideBatch(records: IncomingRecord<'Intent'>[], ctx: TransformContext<'Intent'>, settings: DecideSettings): Promise<OutgoingRecord[]> {
+    const intents = records.map((r) => r.value);
     const engine = this.active.current; // one engine for the whole batch (hot swap between batches)
     let context: Awaited<ReturnType<ContextStore['readBatch']>> | Error;
     try {
       context = await this.#store.readBatch(intents);
     } catch (err) {
-      context = err instanceof ContextUnavailable ? err : new ContextUnavailable((err as Error).message, err);
+      // Redis unreachable or stale: every intent denies. Anything else is no reason to deny the
+      // whole batch: thrown, so the bus isolates the intent that causes it.
+      if (!(err instanceof ContextUnavailable)) throw err;
+      context = err;
     }
+    const failed = (i: number, code: string, err: unknown) => {
+      const message = `${(err as Error)?.message ?? String(err)}`.slice(0, 1024);
+      this.logger.error({ intent_id: intents[i]!.intent_id, code, err: message }, 'intent failed in the decision path: dead-lettered, final deny');
+      outputs[i] = [];
+      ctx.deadLetter(records[i]!, { code, message });
+    };
     // Which intents to decide: a redelivered or resubmitted intent gets its earlier decision again
     // (and nothing to execute twice); a second copy within the batch gets nothing more.
     const outputs: OutgoingRecord[][] = intents.map(() => []);
@@ -225,7 +242,14 @@ export class DecisionService {
     const seen = new Set<string>();
     intents.forEach((intent, i) => {
       const previous = context instanceof Error ? undefined : context.decided.get(intent.intent_id);
-      if (previous && previous.intent_digest !== digestOf(intent)) {
+      let digest: string | null = null;
+      try {
+        if (previous) digest = digestOf(intent);
+      } catch (err) {
+        failed(i, 'INTENT_NOT_CANONICAL', err);
+        return;
+      }
+      if (previous && previous.intent_digest !== digest) {
         // The same id for another action: never its decision (and not remembered over it).
         outputs[i] = denyConflict(intent, previous, settings, Date).records;
         this.#decisions.inc({ verdict: 'deny', code: 'INTENT_ID_CONFLICT' });
@@ -251,10 +275,23 @@ export class DecisionService {
         if (!(snapshot instanceof Error) && exported > 0) {
           snapshot = { ...snapshot, session: { ...snapshot.session, exported_rows: snapshot.session.exported_rows + exported } };
         }
-        const identity = this.#options.identity && !(snapshot instanceof Error)
-          ? await verifyIntentIdentity(intent, this.#options.identity, new Set(snapshot.revoked))
-          : null;
-        const decided = await decide(intent, snapshot, engine, settings, Date, identity);
+        let identity: Awaited<ReturnType<typeof verifyIntentIdentity>> | null = null;
+        try {
+          identity = this.#options.identity && !(snapshot instanceof Error)
+            ? await verifyIntentIdentity(intent, this.#options.identity, new Set(snapshot.revoked))
+            : null;
+        } catch (err) {
+          failed(i, 'IDENTITY_CHECK_FAILED', err);
+          continue;
+        }
+        let decided: Awaited<ReturnType<typeof decide>>;
+        try {
+          decided = await decide(intent, snapshot, engine, settings, Date, identity);
+        } catch (err) {
+          // decide() denies every policy problem itself; what it throws is the intent's own (its canonical form, its records).
+          failed(i, 'DECISION_FAILED', err);
+          continue;
+        }
         exported += decided.exportedRows;
         this.#decisions.inc({ verdict: decided.decision.verdict, code: decided.decision.reasons[0]?.code ?? 'NONE' });
         const receipt = decided.records.find((r) => r.topic === 'receipts')?.value as { body: { evaluation_micros: number | null } } | undefined;
