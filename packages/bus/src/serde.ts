@@ -69,7 +69,7 @@ export class Serde {
     }
     const schemaId = buffer.readInt32BE(1);
     if (schemaId <= 0) {
-      // Registries number schemas from 1; asking about 0 or a negative id gets some an error page, not a 404.
+      // Registries number schemas from 1: such an id is unknown without asking, so no answer other than a 404 can make it look retriable.
       throw new BusError('SCHEMA_UNKNOWN', `${topic}: schema id ${schemaId} cannot name a registered schema`, {
         retriable: false, hint: 'Produce with the IntentGate bus or SDK, which frame values with their registered schema id.',
       });
