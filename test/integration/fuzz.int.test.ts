@@ -200,6 +200,17 @@ function expectDecidedOnce(intents: Intent[]): void {
   expect(intents.filter((i) => decisions.get(i.intent_id)![0]!.verdict !== 'allow').map((i) => decisions.get(i.intent_id)![0]!.reasons[0])).toEqual([]);
 }
 
+/** The worker's containment gauges, read from its /metrics as any operator would. */
+async function containment(): Promise<{ failed: number; isolated: number; isolatedRecords: number }> {
+  const text = await (await fetch(`${service.httpUrl}/metrics`)).text();
+  const value = (name: string) => {
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+    if (line === undefined) throw new Error(`${name} missing from /metrics`);
+    return Number(line.slice(name.length + 1));
+  };
+  return { failed: value('intentgate_decision_batches_failed'), isolated: value('intentgate_decision_batches_isolated'), isolatedRecords: value('intentgate_decision_records_isolated') };
+}
+
 const allSettled = (poison: Poison[], valid: Intent[]) => () =>
   poison.every((p) => letters.has(p.key) && (p.intentId === null || decisions.has(p.intentId))) && valid.every((i) => decisions.has(i.intent_id));
 
@@ -271,6 +282,9 @@ describe(`fuzz corpus (seed ${SEED})`, () => {
       expectDecidedOnce([after]);
     }
     expect(service.ready).toBe(true);
+    // No batch was handed back to the consumer (no crash, no restart), and the contract caught
+    // every class: none needed isolating.
+    expect(await containment()).toEqual({ failed: 0, isolated: 0, isolatedRecords: 0 });
   });
 
   it('every class shuffled among 120 valid intents over 8 sessions: nothing stops, nothing lost, nothing doubled', async () => {
@@ -292,6 +306,7 @@ describe(`fuzz corpus (seed ${SEED})`, () => {
     expectPoisonHandled(poison);
     expectDecidedOnce(valid);
     expect(service.ready).toBe(true);
+    expect(await containment()).toEqual({ failed: 0, isolated: 0, isolatedRecords: 0 });
   });
 });
 
@@ -320,5 +335,11 @@ describe('well-formed intents that fail inside the decision path', () => {
       expect(decisions.get(f.intent.intent_id)!.map((d) => [d.verdict, d.final, d.reasons[0]!.code, d.reasons[0]!.rule])).toEqual([['deny', true, 'INTENT_UNPROCESSABLE', 'intentgate.containment']]);
     }
     expect(service.ready).toBe(true);
+    // The worker dead-lettered the unsignable one itself; the two whose records failed were
+    // bisected out of their batches, and still no batch went back to the consumer.
+    const after = await containment();
+    expect(after.failed).toBe(0);
+    expect(after.isolated).toBeGreaterThanOrEqual(1);
+    expect(after.isolatedRecords).toBe(2);
   });
 });

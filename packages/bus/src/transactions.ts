@@ -140,6 +140,7 @@ export class TransactionalProcessor<N extends MessageName> {
   #started: Promise<void> | null = null;
   #stopped: Promise<void> | null = null;
   #committedBatches = 0;
+  readonly #containment = { failedGroups: 0, isolatedGroups: 0, isolatedRecords: 0 };
   #queue: Array<{ payload: EachBatchPayload; resolve: () => void; reject: (err: unknown) => void }> = [];
   #pumping = false;
   readonly #refuse: Refuse;
@@ -174,6 +175,16 @@ export class TransactionalProcessor<N extends MessageName> {
 
   get committedBatches(): number {
     return this.#committedBatches;
+  }
+
+  /**
+   * Since start: groups of batches handed back to KafkaJS after a failure that was not a record's
+   * (they are fetched again, and the consumer restarts), groups isolated for a record's failure,
+   * and records dead-lettered by that isolation. A poison record costs none of these when the
+   * contract or the transform catches it; failedGroups that keeps growing is a consumer stuck.
+   */
+  get containment(): { failedGroups: number; isolatedGroups: number; isolatedRecords: number } {
+    return { ...this.#containment };
   }
 
   start(): Promise<void> {
@@ -217,6 +228,7 @@ export class TransactionalProcessor<N extends MessageName> {
           await this.#processGroup(group.map((g) => g.payload));
           group.forEach((g) => g.resolve());
         } catch (err) {
+          this.#containment.failedGroups++;
           group.forEach((g) => g.reject(err));
         }
       }
@@ -250,6 +262,7 @@ export class TransactionalProcessor<N extends MessageName> {
       await this.#attempt(units, ctx);
     } catch (err) {
       if (!(err instanceof RecordFault)) throw err;
+      this.#containment.isolatedGroups++;
       this.#options.logger.error({ err: err.message, code: err.reason.code, records: units.length }, 'a batch failed for a reason of its own records: isolating them');
       await this.#isolate(units, ctx);
     }
@@ -302,6 +315,7 @@ export class TransactionalProcessor<N extends MessageName> {
       this.#options.logger.error({ offset: unit.message.offset, err: err.message }, 'the dead letter\'s extra outputs fail too: writing the letter alone');
       await this.#attempt(units, ctx, { reason: fault!.reason, bare: true });
     }
+    this.#containment.isolatedRecords++;
   }
 
   async #between(ctx: BatchContext, attempt = 0): Promise<void> {

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { pino } from 'pino';
 import { Bus, type BatchingProducer, type BusConsumer, type BusSasl, type IncomingRecord, type Logger, type OutgoingRecord, type TransactionalProcessor, type TransformContext } from '@intentgate/bus';
 import { ContextStore, ContextUnavailable } from '@intentgate/context';
@@ -88,6 +88,14 @@ export class DecisionService {
     this.#bus = new Bus({ brokers: options.brokers, sasl: options.sasl, registryUrl: options.registryUrl, clientId: `decision-${this.instanceId}`, logger: this.logger });
     this.#store = new ContextStore({ redisUrl: options.redisUrl, freshnessMs: options.contextFreshnessMs ?? 60_000 });
     this.#decisions = new Counter({ name: 'intentgate_decisions_total', help: 'Decisions made, by verdict and first reason code', labelNames: ['verdict', 'code'], registers: [this.#metrics] });
+    const containment = (key: 'failedGroups' | 'isolatedGroups' | 'isolatedRecords') => () => this.#processor?.containment[key] ?? 0;
+    for (const [name, help, read] of [
+      ['intentgate_decision_batches_failed', 'Batches handed back to the consumer after a failure that was not a record\'s (fetched again), since start', containment('failedGroups')],
+      ['intentgate_decision_batches_isolated', 'Batches bisected because one of their records failed them, since start', containment('isolatedGroups')],
+      ['intentgate_decision_records_isolated', 'Records dead-lettered by that isolation (each with its final deny), since start', containment('isolatedRecords')],
+    ] as const) {
+      new Gauge({ name, help, registers: [this.#metrics], collect() { this.set(read()); } });
+    }
     this.#evaluation = new Histogram({ name: 'intentgate_policy_evaluation_seconds', help: 'Wasm policy evaluation time', buckets: [5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 1e-3, 1e-2], registers: [this.#metrics] });
   }
 
