@@ -41,8 +41,13 @@ try {
   const store = new ContextStore({ redisUrl: redis.url, freshnessMs: 600_000 });
   await store.connect();
   await store.markSynced();
+  await store.applyRegistration({
+    agent: AGENT, owner: 'bench@bench.test', autonomy: 'assisted', domains: ['app', 'data', 'infra', 'ai'], actions: ['*'], status: 'active',
+    revision: 1, changed_at: new Date().toISOString(), changed_by: 'bench', reason: 'benchmark agent',
+  });
   await store.close();
   const service = await DecisionService.start({
+    identity: 'off', // not what this exercises; each start records the mode change
     brokers: kafka.brokers, sasl: saslOf(stack.info, 'decision'), registryUrl: schemaRegistry.url, redisUrl: redisUrlOf(stack.info, 'decision'), contextFreshnessMs: 600_000, logger: silent,
     trust: { roots: await loadTrustFile(trust.trustFile), signer: await loadSigner(trust.decisionSignerFile) },
   });

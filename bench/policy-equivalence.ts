@@ -53,12 +53,14 @@ function intentOf(domain: Json, name: Json, reversible: Json, resource: Json, ex
   } as Obj;
 }
 
+const REGISTERED: Obj = { revoked: false, registered: true, status: 'active', owner: 'alice@example.org', autonomy: 'assisted', domains: ['app', 'data', 'infra', 'ai'], actions: ['*'], revision: 1 };
+
 function contextOf(over: Partial<Obj> = {}): Obj {
   return {
     now: { unix_ms: 1_795_000_000_000, hour_utc: 12, weekday: 2 },
     session: { exported_rows: 0, actions: 0, denied: 0 },
-    resource: { sensitivity: null },
-    agent: { revoked: false },
+    resource: { sensitivity: null, environment: null },
+    agent: REGISTERED,
     revoked: [],
     ...over,
   } as Obj;
@@ -135,9 +137,9 @@ function chains(domain: string, name: string, agent: string): Array<[string, Jso
 
 const REVOCATIONS: Array<[string, Partial<Obj>]> = [
   ['none', {}],
-  ['agent revoked', { agent: { revoked: true } }],
+  ['agent revoked', { agent: { ...REGISTERED, revoked: true } }],
   ['principal revoked', { revoked: [HUMAN] }],
-  ['two revoked', { revoked: [HUMAN, AGENT], agent: { revoked: true } }],
+  ['two revoked', { revoked: [HUMAN, AGENT], agent: { ...REGISTERED, revoked: true } }],
   ['agent revoked missing', { agent: {} }],
   ['revoked is a string', { revoked: 'alice' }],
   ['revoked is an object', { revoked: { a: HUMAN } }],
@@ -176,7 +178,7 @@ function* corpus(): Generator<[string, unknown]> {
         now: { unix_ms: 1_795_000_000_000, hour_utc: Math.floor(r() * 24), weekday: Math.floor(r() * 7) },
         session: { exported_rows: [0, 500, 900, 999, 1000, 50_000, 100_000, 1_000_000][Math.floor(r() * 8)]!, actions: 1, denied: 0 },
         resource: { sensitivity: roll < 0.7 ? (labels.get(intent.resource.id) ?? null) : SENSITIVITIES[Math.floor(r() * 5)]! },
-        agent: { revoked: r() < 0.05 },
+        agent: { ...REGISTERED, revoked: r() < 0.05 },
         revoked: r() < 0.05 ? [intent.subject.id] : r() < 0.05 ? ['alice@bench.test', intent.subject.id] : [],
       });
       yield [`bench seed ${seed}`, { intent, context }];

@@ -54,15 +54,15 @@ export const RESOURCE_LABELS: ReadonlyArray<[string, string, 'public' | 'interna
 
 export const TEMPLATES: readonly Template[] = [
   { expect: 'allow', weight: 18, domain: 'data', action: 'data.query', reversible: true, resource: (r) => ({ type: 'table', id: pick(r, TABLES.slice(0, 3)), properties: { sensitivity: 'internal' } }) },
-  { expect: 'allow, then EXPORT_BUDGET_EXCEEDED', weight: 8, domain: 'data', action: 'data.export', reversible: true,
+  { expect: 'allow, then EXPORT_BUDGET_EXCEEDED', weight: 8, domain: 'data', action: 'data.export', reversible: false,
     resource: () => ({ type: 'table', id: 'bench.invoices', properties: { sensitivity: 'confidential' } }), context: (r) => ({ rows: 50 + Math.floor(r() * 200) }) },
   { expect: 'deny TAINTED_SOURCE', weight: 4, domain: 'data', action: 'data.delete', reversible: false, source: 'tool_output',
     resource: () => ({ type: 'table', id: 'bench.metrics', properties: { sensitivity: 'internal' } }), context: () => ({ rows: 10 }) },
-  { expect: 'deny RESTRICTED_DATA', weight: 3, domain: 'data', action: 'data.export', reversible: true, autonomy: 'autonomous',
+  { expect: 'deny RESTRICTED_DATA', weight: 3, domain: 'data', action: 'data.export', reversible: false, autonomy: 'autonomous',
     resource: () => ({ type: 'table', id: 'bench.salaries', properties: { sensitivity: 'internal' } }), context: () => ({ rows: 5 }) },
   { expect: 'allow', weight: 14, domain: 'app', action: 'http.get', reversible: true, resource: (r) => ({ type: 'url', id: `http://127.0.0.1:8080/orders/${Math.floor(r() * 1000)}`, properties: { sensitivity: 'internal' } }) },
-  { expect: 'allow', weight: 7, domain: 'app', action: 'http.post', reversible: true, step: 'checkout', resource: () => ({ type: 'url', id: 'http://127.0.0.1:8080/orders', properties: { sensitivity: 'internal' } }), context: (r) => ({ body: { sku: `sku-${Math.floor(r() * 50)}`, qty: 1 } }) },
-  { expect: 'deny METHOD_NOT_PERMITTED', weight: 4, domain: 'app', action: 'http.post', reversible: true, step: 'research', resource: () => ({ type: 'url', id: 'http://127.0.0.1:8080/orders', properties: { sensitivity: 'internal' } }) },
+  { expect: 'allow', weight: 7, domain: 'app', action: 'http.post', reversible: false, step: 'checkout', resource: () => ({ type: 'url', id: 'http://127.0.0.1:8080/orders', properties: { sensitivity: 'internal' } }), context: (r) => ({ body: { sku: `sku-${Math.floor(r() * 50)}`, qty: 1 } }) },
+  { expect: 'deny METHOD_NOT_PERMITTED', weight: 4, domain: 'app', action: 'http.post', reversible: false, step: 'research', resource: () => ({ type: 'url', id: 'http://127.0.0.1:8080/orders', properties: { sensitivity: 'internal' } }) },
   { expect: 'deny HOST_NOT_ALLOWED', weight: 3, domain: 'app', action: 'http.get', reversible: true, resource: () => ({ type: 'url', id: 'https://exfil.example.net/upload', properties: { sensitivity: 'public' } }) },
   { expect: 'allow', weight: 8, domain: 'infra', action: 'infra.config.change', reversible: true, resource: (r) => ({ type: 'service', id: `svc-${Math.floor(r() * 20)}-staging`, properties: { sensitivity: 'internal', environment: 'staging' } }), context: () => ({ config: { replicas: 2 } }) },
   { expect: 'escalate (production, autonomous; deny outside the change window)', weight: 3, domain: 'infra', action: 'infra.restart', reversible: true, autonomy: 'autonomous',
@@ -113,9 +113,23 @@ export function stepIntents(seed: number, count: number, sessionPrefix: string, 
   return out;
 }
 
-/** What the store must hold for the workload: fresh, labelled resources, known agents. */
+/** Services by environment (an unlabelled service is production to the policy). */
+export const SERVICE_LABELS: ReadonlyArray<[string, string]> = [
+  ...Array.from({ length: 20 }, (_, n) => [`svc-${n}-staging`, 'staging'] as [string, string]),
+  ['legacy-staging', 'staging'], ['payments-prod', 'production'],
+];
+
+/** What the store must hold for the workload: fresh, labelled resources, registered agents. */
 export async function seedContext(store: ContextStore): Promise<void> {
   await store.markSynced();
   for (const [type, id, label] of RESOURCE_LABELS) await store.labelResource(type, id, label);
-  for (const agent of AGENTS) await store.setAgent(agent, { revoked: false });
+  for (const [id, environment] of SERVICE_LABELS) await store.labelResource('service', id, environment === 'production' ? 'confidential' : 'internal', environment);
+  for (const agent of AGENTS) {
+    // Least autonomy in the registry: each intent's own (stricter) claim is what the mix varies.
+    const revision = ((await store.agentFacts(agent)).revision ?? 0) + 1;
+    await store.applyRegistration({
+      agent, owner: 'bench@bench.test', autonomy: 'assisted', domains: ['app', 'data', 'infra', 'ai'], actions: ['*'], status: 'active',
+      revision, changed_at: new Date().toISOString(), changed_by: 'bench', reason: 'benchmark agent',
+    });
+  }
 }

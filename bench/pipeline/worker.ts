@@ -60,6 +60,7 @@ if (config.mode === 'floor') {
 } else {
   const evaluator = config.mode === 'opa' ? new OpaServerEvaluator({ url: config.opaUrl!, maxSockets: 32 }) : undefined;
   const service = await DecisionService.start({
+    identity: 'off', // not what this exercises; each start records the mode change
     brokers: config.brokers, sasl: config.sasl, registryUrl: config.registryUrl, redisUrl: config.redisUrl, tenant: config.tenant,
     groupId: config.groupId, instanceId: config.instanceId, contextFreshnessMs: 3_600_000,
     trust: { roots: await loadTrustFile(config.trustFile), signer: await loadSigner(config.signerFile) },

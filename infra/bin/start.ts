@@ -121,18 +121,19 @@ try {
     say(`  mcp       ${system.mcpGateway.url}  (MCP gateway, streamable HTTP, fronting the demo MCP server; bearer token for the demo agent: ${shownPath(system.mcpTokenFile)})`);
     const reviewer = system.localReviewer;
     say(`  approvals ${system.approvals.url}  (reviewer page${reviewer ? `: sign in as ${reviewer.id} / ${reviewer.password}` : ''}; headless: npm run intentgate -- approvals list | approve <id>)`);
+    say(`  identity  required: the decision worker verifies each intent's JWT-SVID and delegation tokens (local trust domain ${system.identity.trustDomain}, key ${shownPath(system.identity.keyFile)}); agents registered: ${system.identity.agents.join(', ')}`);
     say(`  logs      ${relative(projectRoot, system.logFile)}`);
     say(`  trust     ${relative(projectRoot, system.trust.trustFile)} (roots every service is configured with); private keys beside it: root ${relative(projectRoot, system.trust.rootKey)}, operator ${relative(projectRoot, system.trust.operatorKey)}, policy publisher ${relative(projectRoot, system.trust.policyPublisherPem)}; service keys in ${relative(projectRoot, join(system.trust.dir, 'signers'))}/`);
   }
   const shown = relative(projectRoot, file);
   say(`  addresses ${shown.startsWith('..') ? file : shown}`);
   if (system && withDemo) {
-    say('\nDemo agent: eleven intents across the four domains; one escalation is approved by the local reviewer, the other is left unanswered and denied at its deadline…\n');
-    agent = await AgentClient.connect({ brokers: stack.info.kafka.brokers, sasl: saslOf(stack.info, 'agent-platform'), registryUrl: stack.info.schemaRegistry.url, clientId: 'demo-agent', trust: { roots: system.roots } });
+    say('\nDemo agent: thirteen intents across the four domains; one escalation is approved by the local reviewer, the other is left unanswered and denied at its deadline; two tell lies (a delete called reversible, another agent\'s id)…\n');
+    agent = await AgentClient.connect({ brokers: stack.info.kafka.brokers, sasl: saslOf(stack.info, 'agent-platform'), registryUrl: stack.info.schemaRegistry.url, clientId: 'demo-agent', trust: { roots: system.roots }, credentials: system.agentCredentials });
     const approvalsUrl = system.approvals.url;
     const tokenFile = system.localReviewer?.tokenFile;
     const rows = await runDemo(agent, bus, system.executors, {
-      decisionTimeoutMs: 60_000,
+      decisionTimeoutMs: 60_000, credentials: system.agentCredentials,
       // What `intentgate approvals approve <intent id>` does: read the request, answer for its exact digest.
       approve: async (intentId) => {
         if (!tokenFile) throw new Error('no local reviewer (a reviewers.json of your own is configured): approve on the page');

@@ -5,21 +5,26 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { ApprovalsService, APPROVALS_ISSUER, hashPassword, loadReviewers, newToken, type ReviewerAccount } from '@intentgate/approvals';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
-import type { Bus } from '@intentgate/bus';
+import { Bus } from '@intentgate/bus';
 import { ContextStore } from '@intentgate/context';
-import { DecisionService, publishAndActivate } from '@intentgate/decision';
+import { ContextFeeder, DecisionService, publishAndActivate, publishRegistration, readRegistry } from '@intentgate/decision';
 import { Executors } from '@intentgate/executors';
 import { LedgerService, loadLedgerTokens, type LedgerToken } from '@intentgate/ledger';
 import { McpGateway } from '@intentgate/gateway';
-import { certifyService, ensureTrustMaterial, loadPrivateKey, newBearerToken, publicJwkOf, tokenDigest, type TrustPaths, type TrustRoots } from '@intentgate/evidence';
-import { DEMO_AGENT } from '@intentgate/demo';
+import { certifyService, ensureLocalTrustDomain, ensureTrustMaterial, loadPrivateKey, newBearerToken, publicJwkOf, tokenDigest, type TrustPaths, type TrustRoots } from '@intentgate/evidence';
+import { DEMO_AGENT, DEMO_REGISTRATIONS, DEMO_TRUST_DOMAIN, demoCredentials } from '@intentgate/demo';
+import type { AgentCredentials } from '@intentgate/sdk';
 import { buildBundle } from '@intentgate/policy';
 import { seedDemoContext } from '@intentgate/demo';
 import { projectRoot, stateDir } from './paths.ts';
-import { DOMAINS, executorRole } from '@intentgate/contracts';
+import { DOMAINS, executorRole, type Intent } from '@intentgate/contracts';
 import { redisUrlOf, saslOf, type StackInfo } from './stack.ts';
 
 export interface RunningSystem {
+  /** The demo agent's credentials (its JWT-SVID and alice's delegation), for the demo's agent client. */
+  agentCredentials: (intent: Intent) => Promise<AgentCredentials>;
+  /** Workload identity on the local stack: the trust domain whose SVIDs the worker verifies, and the registered agents. */
+  identity: { trustDomain: string; keyFile: string; agents: string[] };
   decision: DecisionService;
   approvals: ApprovalsService;
   /** The local reviewer npm start configures (when it wrote the reviewers file), for the page and the CLI. */
@@ -146,19 +151,33 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
   await publishAndActivate(bus, bundle, { version, by: 'npm-start', operator: trust.operator });
 
   const freshnessMs = options.contextFreshnessMs ?? 60_000;
-  // The local context feeder and seeder: the only writer of the context (resource labels, agents, the sync mark).
+  // The demo agents in the agent registry, as an operator registers them (intentgate agents register).
+  options.progress?.('agent registry');
+  const registry = await readRegistry(bus, trust.roots);
+  for (const change of DEMO_REGISTRATIONS) {
+    const current = registry.get(change.agent);
+    if (!current || JSON.stringify([current.status, current.autonomy, current.domains, current.actions]) !== JSON.stringify([change.status, change.autonomy, change.domains, change.actions])) {
+      await publishRegistration(bus, change, trust.operator, current);
+    }
+  }
+  // Workload identity: a local trust domain (production: SPIRE) whose JWT-SVIDs the decision worker verifies.
+  const identity = await ensureLocalTrustDomain(join(stateDir(), 'identity'), DEMO_TRUST_DOMAIN);
+  const agentCredentials = demoCredentials(identity.key);
+  // The local context feeder and seeder: the only writer of the context (resource labels, the
+  // registry from agents.registry, the sync mark, set once the registry has been read through).
   const store = new ContextStore({ redisUrl: redisUrlOf(info, 'context-feeder'), freshnessMs });
   options.progress?.('context store');
   await store.connect();
   await seedDemoContext(store);
-  // The local context feeder: confirms the store is current well inside its freshness bound.
-  const feeder = setInterval(() => void store.markSynced().catch((err: unknown) => logger.error({ err: String(err) }, 'context sync failed')), Math.floor(freshnessMs / 4));
+  const feederBus = new Bus({ brokers: info.kafka.brokers, sasl: saslOf(info, 'context-feeder'), registryUrl: info.schemaRegistry.url, clientId: 'intentgate-context-feeder' });
+  const feeder = await ContextFeeder.start({ bus: feederBus, store, trust: trust.roots, logger: logger.child({ service: 'context-feeder' }), freshnessMs });
 
   options.progress?.('decision worker');
   const decision = await DecisionService.start({
     brokers: info.kafka.brokers, sasl: saslOf(info, 'decision'), registryUrl: info.schemaRegistry.url, redisUrl: redisUrlOf(info, 'decision'),
     approvalDeadlineCapSeconds: options.approvalDeadlineCapSeconds, contextFreshnessMs: freshnessMs, logger: logger.child({ service: 'decision' }),
     trust: { roots: trust.roots, signer: trust.decision },
+    identity: { trust: new Map([[DEMO_TRUST_DOMAIN, identity.jwks]]), maxDepth: 4 },
   });
   // Escalations go to the approvals service; its pending requests belong to this stack's topics, so they start empty too.
   const approvalsDir = join(stateDir(), 'approvals');
@@ -189,7 +208,9 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
       name: 'local', tokenSha256: mcpToken.sha256,
       identity: {
         agentId: DEMO_AGENT, autonomy: 'supervised', workflowStep: 'notes', requestSource: 'user',
-        delegation: [{ principal: 'alice@demo.intentgate.local', kind: 'human', scope: ['*'] }, { principal: DEMO_AGENT, kind: 'agent', scope: ['ai:*'] }],
+        delegation: [{ principal: 'alice@demo.intentgate.local', kind: 'human', scope: ['ai:*'] }, { principal: DEMO_AGENT, kind: 'agent', scope: ['ai:*'] }],
+        // The demo agent's own SVID and alice's delegation, minted per call by the local trust domain.
+        credentials: () => agentCredentials({ delegation: [{ principal: 'alice@demo.intentgate.local', kind: 'human', scope: ['ai:*'] }, { principal: DEMO_AGENT, kind: 'agent', scope: ['ai:*'] }] } as Intent),
       },
     }],
     issuer: WARRANT_ISSUERS,
@@ -197,14 +218,16 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
   });
   let stopped: Promise<void> | null = null;
   return {
+    agentCredentials, identity: { trustDomain: DEMO_TRUST_DOMAIN, keyFile: identity.keyFile, agents: DEMO_REGISTRATIONS.map((r) => r.agent) },
     decision, approvals, localReviewer: reviewers.local, ledger, ledgerTokenFile: ledgerTokens.tokenFile, mcpGateway, mcpTokenFile: mcpToken.file, executors, store, bundle: { digest: bundle.digest, version }, trust: trust.paths, roots: trust.roots, logFile,
     stop: () => (stopped ??= (async () => {
-      clearInterval(feeder);
       await mcpGateway.stop();
       await executors.stop();
       await decision.stop();
       await approvals.stop();
       await ledger.stop();
+      await feeder.stop();
+      await feederBus.close();
       await store.close();
       logger.flush();
     })()),

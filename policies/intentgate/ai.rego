@@ -3,15 +3,7 @@ package intentgate.domains
 
 import rego.v1
 
-required.ai := {"ai_action_known", "tool_allowed", "delegation_depth_ok"}
-
-passed.ai contains "ai_action_known" if {
-	input.intent.action.name in {"mcp.tool.call", "a2a.call"}
-}
-
-failures.ai contains reason("UNKNOWN_ACTION", "ai", sprintf("unknown ai action %s", [input.intent.action.name])) if {
-	not input.intent.action.name in {"mcp.tool.call", "a2a.call"}
-}
+required.ai := {"tool_allowed", "delegation_depth_ok"}
 
 passed.ai contains "tool_allowed" if {
 	input.intent.action.name == "a2a.call"
@@ -19,12 +11,13 @@ passed.ai contains "tool_allowed" if {
 
 passed.ai contains "tool_allowed" if {
 	input.intent.action.name == "mcp.tool.call"
-	input.intent.resource.id in data.intentgate.config.ai.allowed_tools
+	data.intentgate.catalog.mcp_tools[input.intent.resource.id]
 }
 
-failures.ai contains reason("TOOL_NOT_ALLOWED", "ai", sprintf("tool %s is not on the allowlist", [input.intent.resource.id])) if {
+# A tool is allowed by having an entry in the action catalog (which also says whether it can be undone).
+failures.ai contains reason("TOOL_NOT_ALLOWED", "ai", sprintf("tool %s is not in the action catalog", [input.intent.resource.id])) if {
 	input.intent.action.name == "mcp.tool.call"
-	not input.intent.resource.id in data.intentgate.config.ai.allowed_tools
+	not data.intentgate.catalog.mcp_tools[input.intent.resource.id]
 }
 
 # Agents calling agents: the chain may not grow without bound.

@@ -5,17 +5,7 @@ import rego.v1
 
 import data.intentgate.common
 
-required.data := {"data_action_known", "sensitivity_cleared", "export_within_budget"}
-
-data_actions := {"data.query", "data.export", "data.delete"}
-
-passed.data contains "data_action_known" if {
-	input.intent.action.name in data_actions
-}
-
-failures.data contains reason("UNKNOWN_ACTION", "data", sprintf("unknown data action %s", [input.intent.action.name])) if {
-	not input.intent.action.name in data_actions
-}
+required.data := {"sensitivity_cleared", "export_within_budget"}
 
 # Restricted data never leaves; reading it is for supervised (or assisted) agents only.
 passed.data contains "sensitivity_cleared" if {
@@ -25,17 +15,17 @@ passed.data contains "sensitivity_cleared" if {
 passed.data contains "sensitivity_cleared" if {
 	common.effective_sensitivity == "restricted"
 	input.intent.action.name == "data.query"
-	input.intent.subject.properties.autonomy != "autonomous"
+	common.effective_autonomy != "autonomous"
 }
 
-failures.data contains reason("RESTRICTED_DATA", "data", sprintf("%s on restricted data is not permitted for a %s agent", [input.intent.action.name, input.intent.subject.properties.autonomy])) if {
+failures.data contains reason("RESTRICTED_DATA", "data", sprintf("%s on restricted data is not permitted for a %s agent", [input.intent.action.name, common.effective_autonomy])) if {
 	common.effective_sensitivity == "restricted"
 	not restricted_read_ok
 }
 
 restricted_read_ok if {
 	input.intent.action.name == "data.query"
-	input.intent.subject.properties.autonomy != "autonomous"
+	common.effective_autonomy != "autonomous"
 }
 
 # `not is_number(x)` is undefined (not true) when x is missing, so read it with a default.

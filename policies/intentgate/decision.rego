@@ -60,33 +60,36 @@ default decision := {
 	"obligations": {},
 }
 
+# The claims a decision overruled are named after its own reasons, whatever the verdict.
+notes := sort_reasons(common.notes)
+
 decision := {
 	"verdict": "deny",
-	"reasons": sort_reasons(deny_reasons),
+	"reasons": array.concat(sort_reasons(deny_reasons), notes),
 	"obligations": {},
 } if {
 	count(deny_reasons) > 0
 } else := {
 	"verdict": "escalate",
-	"reasons": sort_reasons(escalation_reasons),
+	"reasons": array.concat(sort_reasons(escalation_reasons), notes),
 	"obligations": {"approval": approval_obligation},
 } if {
 	count(escalation_reasons) > 0
 	count(review_guards - passed_guards) == 0
 } else := {
 	"verdict": "allow",
-	"reasons": [{"code": "ALL_GUARDS_PASSED", "rule": "intentgate.decision", "message": concat(", ", sort(required_guards))}],
+	"reasons": array.concat([{"code": "ALL_GUARDS_PASSED", "rule": "intentgate.decision", "message": concat(", ", sort(required_guards))}], notes),
 	"obligations": allow_obligations,
 } if {
 	count(missing_guards) == 0
 	count(escalation_reasons) == 0
 } else := {
 	"verdict": "deny",
-	"reasons": [{
+	"reasons": array.concat([{
 		"code": "GUARD_UNDEFINED",
 		"rule": "intentgate.decision",
 		"message": concat("", ["no positive result for: ", concat(", ", sort(missing_guards))]),
-	}],
+	}], notes),
 	"obligations": {},
 }
 

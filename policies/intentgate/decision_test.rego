@@ -23,8 +23,11 @@ base_intent(domain, name, reversible, resource) := {
 base_context := {
 	"now": {"unix_ms": 1795000000000, "hour_utc": 12, "weekday": 2},
 	"session": {"exported_rows": 0, "actions": 0, "denied": 0},
-	"resource": {"sensitivity": null},
-	"agent": {"revoked": false},
+	"resource": {"sensitivity": null, "environment": null},
+	"agent": {
+		"revoked": false, "registered": true, "status": "active", "owner": "alice@example.org",
+		"autonomy": "assisted", "domains": ["app", "data", "infra", "ai"], "actions": ["*"],
+	},
 	"revoked": [],
 }
 
@@ -66,7 +69,7 @@ test_export_with_negative_size_denied if {
 	i := object.union(base_intent("data", "data.export", true, table("confidential")), {"context": {"rows": -5}})
 	inp := object.union(input_for(i), {"context": {"session": {"exported_rows": 1000}}})
 	verdict(inp) == "deny"
-	codes(inp) == {"EXPORT_SIZE_INVALID"}
+	codes(inp) == {"EXPORT_SIZE_INVALID", "REVERSIBLE_CLAIM_OVERRULED"}
 }
 
 test_export_with_fractional_size_denied if {
@@ -97,7 +100,7 @@ test_restricted_query_by_autonomous_agent_denied if {
 }
 
 test_irreversible_delete_of_confidential_data_escalates if {
-	inp := input_for(base_intent("data", "data.delete", false, table("confidential")))
+	inp := input_for(object.union(base_intent("data", "data.delete", false, table("confidential")), {"context": {"rows": 5}}))
 	verdict(inp) == "escalate"
 	"IRREVERSIBLE_HIGH_IMPACT" in codes(inp)
 	d := decision.decision with input as inp
@@ -147,7 +150,7 @@ test_unknown_domain_denies if {
 test_unknown_domain_keeps_common_denials if {
 	inp := object.union(input_for(base_intent("crypto", "mine", true, table("public"))), {"context": {"revoked": ["alice@example.org"]}})
 	verdict(inp) == "deny"
-	codes(inp) == {"PRINCIPAL_REVOKED"}
+	codes(inp) == {"AGENT_DOMAIN_NOT_PERMITTED", "PRINCIPAL_REVOKED", "UNKNOWN_ACTION"}
 }
 
 test_empty_input_denies if {
@@ -168,7 +171,7 @@ test_production_change_outside_window_denied if {
 }
 
 test_production_change_by_autonomous_agent_escalates if {
-	i := object.union(base_intent("infra", "infra.scale", true, service("production")), {"subject": {"properties": {"autonomy": "autonomous"}}})
+	i := object.union(base_intent("infra", "infra.scale", true, service("production")), {"subject": {"properties": {"autonomy": "autonomous"}}, "context": {"config": {"replicas": 3}}})
 	verdict(input_for(i)) == "escalate"
 }
 
@@ -212,4 +215,149 @@ test_deep_delegation_denied if {
 	hop := {"principal": "svc", "kind": "service", "scope": ["*"]}
 	deep := object.union(i, {"delegation": array.concat([hop, hop, hop, hop], i.delegation)})
 	"DELEGATION_TOO_DEEP" in codes(input_for(deep))
+}
+
+# --- the action catalog: what an action is comes from the bundle, not the intent -------------
+
+with_context(i, ctx) := object.union(i, {"context": ctx})
+
+test_uncataloged_action_denied if {
+	inp := input_for(base_intent("data", "data.drop", true, table("internal")))
+	verdict(inp) == "deny"
+	"UNKNOWN_ACTION" in codes(inp)
+}
+
+test_action_in_another_domain_denied if {
+	# data.delete named as an app action: the app rules would never see a table.
+	inp := input_for(with_context(base_intent("app", "data.delete", true, endpoint("http://localhost/x")), {"rows": 1}))
+	verdict(inp) == "deny"
+	"ACTION_DOMAIN_MISMATCH" in codes(inp)
+}
+
+test_bound_argument_missing_denied if {
+	# Without context.rows the data executor would pick a number of rows itself.
+	inp := input_for(base_intent("data", "data.delete", false, table("internal")))
+	verdict(inp) == "deny"
+	"ACTION_ARGUMENT_MISSING" in codes(inp)
+}
+
+test_delete_called_reversible_still_escalates if {
+	inp := input_for(with_context(base_intent("data", "data.delete", true, table("confidential")), {"rows": 100}))
+	verdict(inp) == "escalate"
+	codes(inp) == {"IRREVERSIBLE_HIGH_IMPACT", "REVERSIBLE_CLAIM_OVERRULED"}
+}
+
+test_infra_delete_called_reversible_still_escalates if {
+	inp := input_for(base_intent("infra", "infra.delete", true, service("production")))
+	verdict(inp) == "escalate"
+	"IRREVERSIBLE_IN_DOMAIN" in codes(inp)
+	"REVERSIBLE_CLAIM_OVERRULED" in codes(inp)
+}
+
+test_delete_called_reversible_from_tool_output_denied if {
+	i := object.union(with_context(base_intent("data", "data.delete", true, table("internal")), {"rows": 1}), {"session": {"request_source": "tool_output"}})
+	verdict(input_for(i)) == "deny"
+	"TAINTED_SOURCE" in codes(input_for(i))
+}
+
+test_claim_of_irreversible_is_honoured if {
+	# A query can be undone (it changes nothing), but the agent calls it irreversible.
+	inp := input_for(base_intent("data", "data.query", false, table("confidential")))
+	verdict(inp) == "escalate"
+	"IRREVERSIBLE_HIGH_IMPACT" in codes(inp)
+}
+
+test_stating_the_catalog_changes_nothing if {
+	# An export stated irreversible (as the catalog says) and one stated reversible: one decision.
+	honest := with_context(base_intent("data", "data.export", false, table("confidential")), {"rows": 10})
+	claimed := with_context(base_intent("data", "data.export", true, table("confidential")), {"rows": 10})
+	verdict(input_for(honest)) == "allow"
+	verdict(input_for(claimed)) == "allow"
+	codes(input_for(honest)) == {"ALL_GUARDS_PASSED"}
+	codes(input_for(claimed)) == {"ALL_GUARDS_PASSED", "REVERSIBLE_CLAIM_OVERRULED"}
+}
+
+test_destructive_tool_hint_tightens if {
+	# The MCP gateway states a tool with destructiveHint as irreversible: from tool output, denied.
+	i := object.union(base_intent("ai", "mcp.tool.call", false, tool("demo/write_note")), {"session": {"request_source": "tool_output"}})
+	verdict(input_for(i)) == "deny"
+	"TAINTED_SOURCE" in codes(input_for(i))
+}
+
+# --- the agent registry: who the agent may be comes from the context store ------------------
+
+with_agent(inp, fields) := object.union(inp, {"context": {"agent": fields}})
+
+query_input := input_for(base_intent("data", "data.query", true, table("internal")))
+
+test_unregistered_agent_denied if {
+	inp := with_agent(query_input, {"registered": false, "status": null, "autonomy": null, "domains": [], "actions": []})
+	verdict(inp) == "deny"
+	"AGENT_UNKNOWN" in codes(inp)
+}
+
+test_suspended_agent_denied if {
+	inp := with_agent(query_input, {"status": "suspended"})
+	verdict(inp) == "deny"
+	"AGENT_SUSPENDED" in codes(inp)
+}
+
+test_agent_status_unknown_denied if {
+	verdict(with_agent(query_input, {"status": "paused"})) == "deny"
+}
+
+test_agent_outside_its_domains_denied if {
+	inp := with_agent(query_input, {"domains": ["app"]})
+	"AGENT_DOMAIN_NOT_PERMITTED" in codes(inp)
+}
+
+test_agent_outside_its_actions_denied if {
+	inp := with_agent(query_input, {"actions": ["data.export"]})
+	"AGENT_ACTION_NOT_PERMITTED" in codes(inp)
+}
+
+test_agent_listed_action_allowed if {
+	verdict(with_agent(query_input, {"actions": ["data.query"]})) == "allow"
+}
+
+test_registry_without_agent_fields_denies if {
+	inp := {"intent": base_intent("data", "data.query", true, table("internal")), "context": json.remove(base_context, ["agent/registered"])}
+	verdict(inp) == "deny"
+}
+
+test_autonomy_claim_cannot_loosen if {
+	# The registry says autonomous; the agent says supervised to read restricted data.
+	inp := with_agent(input_for(base_intent("data", "data.query", true, table("restricted"))), {"autonomy": "autonomous"})
+	verdict(inp) == "deny"
+	"RESTRICTED_DATA" in codes(inp)
+	"AUTONOMY_CLAIM_OVERRULED" in codes(inp)
+}
+
+test_autonomy_claim_can_tighten if {
+	i := object.union(base_intent("data", "data.query", true, table("restricted")), {"subject": {"properties": {"autonomy": "autonomous"}}})
+	verdict(input_for(i)) == "deny"
+}
+
+# --- resource labels: the store's, else a floor; a caller may only raise them -----------------
+
+test_unlabelled_resource_is_at_least_internal if {
+	# An export of 200,000 "public" rows: over the internal budget, the floor for an unlabelled table.
+	i := with_context(base_intent("data", "data.export", true, table("public")), {"rows": 200000})
+	"EXPORT_BUDGET_EXCEEDED" in codes(input_for(i))
+}
+
+test_unlabelled_service_is_production if {
+	# "staging" is the agent's word; without the store's label the service is treated as production.
+	inp := object.union(input_for(base_intent("infra", "infra.restart", true, service("staging"))), {"context": {"now": {"hour_utc": 23}}})
+	"OUTSIDE_CHANGE_WINDOW" in codes(inp)
+}
+
+test_labelled_staging_service_outside_window_allowed if {
+	inp := object.union(input_for(base_intent("infra", "infra.restart", true, service("staging"))), {"context": {"now": {"hour_utc": 23}, "resource": {"environment": "staging"}}})
+	verdict(inp) == "allow"
+}
+
+test_store_says_production_agent_says_staging if {
+	inp := object.union(input_for(base_intent("infra", "infra.restart", true, service("staging"))), {"context": {"now": {"hour_utc": 23}, "resource": {"environment": "production"}}})
+	"OUTSIDE_CHANGE_WINDOW" in codes(inp)
 }

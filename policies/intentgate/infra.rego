@@ -3,19 +3,12 @@ package intentgate.domains
 
 import rego.v1
 
-required.infra := {"infra_action_known", "change_window", "autonomy_for_environment"}
+import data.intentgate.common
 
-infra_actions := {"infra.config.change", "infra.restart", "infra.scale", "infra.delete"}
+required.infra := {"change_window", "autonomy_for_environment"}
 
-environment := object.get(input.intent.resource.properties, "environment", "unknown")
-
-passed.infra contains "infra_action_known" if {
-	input.intent.action.name in infra_actions
-}
-
-failures.infra contains reason("UNKNOWN_ACTION", "infra", sprintf("unknown infra action %s", [input.intent.action.name])) if {
-	not input.intent.action.name in infra_actions
-}
+# The store's label, else production (see common.environment).
+environment := common.environment
 
 # Production changes only inside the change window (UTC hours, weekdays). The clock is input:
 # the Wasm target has none, and a replay must see the time the decision saw.
@@ -46,13 +39,13 @@ passed.infra contains "autonomy_for_environment" if {
 
 passed.infra contains "autonomy_for_environment" if {
 	environment == "production"
-	input.intent.subject.properties.autonomy != "autonomous"
+	common.effective_autonomy != "autonomous"
 }
 
 # A fully autonomous agent may propose production changes, but a human confirms them.
 escalations.infra contains reason("AUTONOMOUS_PRODUCTION_CHANGE", "infra", "an autonomous agent changing production needs human confirmation") if {
 	environment == "production"
-	input.intent.subject.properties.autonomy == "autonomous"
+	common.effective_autonomy == "autonomous"
 }
 
 # Guards a human reviewer may stand in for: an escalation, not a deny, when they do not pass.

@@ -9,21 +9,25 @@ import { buildBundle, opaFileHash, SIGNATURES_FILE, tarGz, untarGz, type BuiltBu
 import { testTrust } from './trust.ts';
 
 export type PolicyData = { approval: { deadline_seconds: number } } & Record<string, unknown>;
+export type CatalogData = { actions: Record<string, unknown>; mcp_tools: Record<string, { reversible: boolean; impact: string }> };
 
 /** The starter policy in policies/, built with the project's opa and signed by the test policy publisher. */
 export async function starterBundle(revision = 'test'): Promise<BuiltBundle> {
   return buildBundle({ opaPath: await ensureOpa(), policyDir: join(projectRoot, 'policies'), revision, signing: (await testTrust()).publisher });
 }
 
-/** The starter Rego with its data changed by `mutate`: same logic, another digest. */
-export async function variantBundle(mutate: (data: PolicyData) => void, revision = 'variant'): Promise<BuiltBundle> {
+/** The starter Rego with its data (and its action catalog) changed by `mutate`: same logic, another digest. */
+export async function variantBundle(mutate: (data: PolicyData, catalog: CatalogData) => void, revision = 'variant'): Promise<BuiltBundle> {
   const dir = await mkdtemp(join(tmpdir(), 'intentgate-variant-'));
   try {
     await cp(join(projectRoot, 'policies'), dir, { recursive: true });
     const file = join(dir, 'intentgate', 'config', 'data.json');
+    const catalogFile = join(dir, 'intentgate', 'catalog', 'data.json');
     const data = JSON.parse(await readFile(file, 'utf8')) as PolicyData;
-    mutate(data);
+    const catalog = JSON.parse(await readFile(catalogFile, 'utf8')) as CatalogData;
+    mutate(data, catalog);
     await writeFile(file, JSON.stringify(data));
+    await writeFile(catalogFile, JSON.stringify(catalog));
     return await buildBundle({ opaPath: await ensureOpa(), policyDir: dir, revision, signing: (await testTrust()).publisher });
   } finally {
     await rm(dir, { recursive: true, force: true });

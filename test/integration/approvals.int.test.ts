@@ -18,7 +18,7 @@ import { LedgerService } from '@intentgate/ledger';
 import { digestOf, newBearerToken } from '@intentgate/evidence';
 import { projectRoot } from '@intentgate/infra';
 import { AgentClient, ExecutorRuntime } from '@intentgate/sdk';
-import { approvalsService, connection, decisionWorker, eventually, roleEnv, serviceTrust, stack, testBus, testLogger, testTrust, uniqueGroup, variantBundle } from '@intentgate/test';
+import { approvalsService, connection, labelAsStated, decisionWorker, eventually, roleEnv, serviceTrust, stack, testBus, testLogger, testTrust, uniqueGroup, variantBundle } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/approvals-test';
 const CHROMIUM = process.env.INTENTGATE_CHROMIUM ?? '/usr/bin/chromium';
@@ -51,6 +51,12 @@ function intent(over: { resourceId?: string; origin?: string } = {}): Intent {
     resource: { type: 'service', id: over.resourceId ?? `svc-${randomUUID().slice(0, 8)}`, properties: { sensitivity: 'internal', environment: 'staging' } },
     context: { ticket: 'OPS-42' },
   };
+}
+
+/** Its services are labelled staging, as the context feeder would have them (unlabelled means production). */
+async function submit(i: Intent): Promise<void> {
+  await labelAsStated(i);
+  await agent.submit(i);
 }
 
 const api = (reviewer: string) => new ApprovalsClient(approvals.url, `token-${reviewer}`);
@@ -141,7 +147,7 @@ afterAll(async () => {
 describe('reviewing on the page (headless Chromium)', () => {
   it('approved runs once, denied never runs, unanswered times out to a deny', async () => {
     const [late, approved, denied] = [intent(), intent(), intent()];
-    for (const i of [late, approved, denied]) await agent.submit(i);
+    for (const i of [late, approved, denied]) await submit(i);
     const escalated = await agent.awaitDecision(approved.intent_id, 1).catch(() => null); // not final yet
     expect(escalated).toBeNull();
 
@@ -207,7 +213,7 @@ describe('reviewing on the page (headless Chromium)', () => {
   it('a script in a resource id is shown as text and never runs', async () => {
     const evil = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">';
     const i = intent({ resourceId: evil });
-    await agent.submit(i);
+    await submit(i);
     const page = await browser.newPage();
     const dialogs: string[] = [];
     page.on('dialog', (d) => void dialogs.push(d.message()));
@@ -227,7 +233,7 @@ describe('reviewing on the page (headless Chromium)', () => {
     const page = await browser.newPage();
     await signIn(page, 'carol');
     const i = intent();
-    await agent.submit(i);
+    await submit(i);
     await pendingFor(i.intent_id);
     await page.waitForSelector('#changed a', { timeout: 30_000 });
     await page.click('#changed a');
@@ -262,7 +268,7 @@ describe('reviewing on the page (headless Chromium)', () => {
 describe('an approval is bound to one intent, once', () => {
   it('an answer about a modified intent is refused; the approval cannot run a changed intent or run twice', async () => {
     const i = intent();
-    await agent.submit(i);
+    await submit(i);
     await pendingFor(i.intent_id);
     const changed: Intent = { ...i, resource: { ...i.resource, id: 'payments-staging' } };
     await expect(api('bob').answer(i.intent_id, 'approve', { intentDigest: digestOf(changed) })).rejects.toMatchObject({ code: 'APPROVAL_DIGEST_MISMATCH' });
@@ -286,7 +292,7 @@ describe('an approval is bound to one intent, once', () => {
 
   it('separation of duties: the human who started the chain cannot approve it', async () => {
     const i = intent({ origin: 'alice@example.org' });
-    await agent.submit(i);
+    await submit(i);
     await pendingFor(i.intent_id);
     const err = await api('alice').answer(i.intent_id, 'approve').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApprovalsApiError);
@@ -301,7 +307,7 @@ describe('headless review (intentgate approvals)', () => {
   it('lists the request and approves it for the digest it printed; the executor runs it once', async () => {
     const { main } = await import('@intentgate/cli');
     const i = intent();
-    await agent.submit(i);
+    await submit(i);
     await pendingFor(i.intent_id);
     const lines: string[] = [];
     const cli = (...args: string[]) => main(['approvals', ...args, '--approvals', approvals.url, '--token', 'token-carol'], (l) => void lines.push(l), (l) => void lines.push(l));
@@ -320,12 +326,12 @@ describe('headless review (intentgate approvals)', () => {
 describe('restarts', () => {
   it('the approvals service restarted with requests pending loses none, including those sent while it was down', async () => {
     const before = [intent(), intent(), intent()];
-    for (const i of before) await agent.submit(i);
+    for (const i of before) await submit(i);
     for (const i of before) await pendingFor(i.intent_id);
     const { dataDir, groupId } = { dataDir: approvals.dataDir, groupId: approvals.groupId };
     await approvals.stop();
     const during = [intent(), intent()];
-    for (const i of during) await agent.submit(i);
+    for (const i of during) await submit(i);
     await new Promise((r) => setTimeout(r, 2_000)); // escalated while nobody listens
     approvals = await approvalsService('web', { dataDir, groupId });
     for (const i of [...before, ...during]) await pendingFor(i.intent_id);
@@ -378,7 +384,7 @@ describe('crash', () => {
     const first = launch();
     const c1 = new ApprovalsClient(await first.url, 'token-bob');
     const before = [intent(), intent(), intent()];
-    for (const i of before) await agent.submit(i);
+    for (const i of before) await submit(i);
     await pendingIn(c1, before.map((i) => i.intent_id));
     // Killed while an approval is being settled (stored, signing, publishing: wherever it is).
     const inFlight = c1.answer(before[0]!.intent_id, 'approve').catch((e: unknown) => e);
@@ -386,7 +392,7 @@ describe('crash', () => {
     first.child.kill('SIGKILL');
     await inFlight;
     const during = [intent(), intent()];
-    for (const i of during) await agent.submit(i);
+    for (const i of during) await submit(i);
     await new Promise((r) => setTimeout(r, 1_500));
 
     const second = launch();
@@ -423,7 +429,7 @@ describe('quorum', () => {
       }),
     });
     const i = intent();
-    await agent.submit(i);
+    await submit(i);
     const id = await pendingFor(i.intent_id);
     expect(approvals.pending().find((p) => p.request.decision_id === id)?.request.quorum).toBe(2);
     expect((await api('bob').answer(id, 'approve')).status).toBe('recorded');

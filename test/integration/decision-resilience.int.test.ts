@@ -99,6 +99,7 @@ describe('hot swap', () => {
     await activate(bus, v1, { version: '1', tenant, by: 'test' });
     const s = stack();
     const service = await DecisionService.start({
+    identity: 'off', // not what this exercises; each start records the mode change
       trust: await serviceTrust('decision'),
       ...connection('provisioner'), tenant,
       groupId: uniqueGroup('swap'), contextFreshnessMs: 600_000, logger: testLogger(),
@@ -138,7 +139,7 @@ describe('crash', () => {
     await activate(bus, v1, { version: '1', tenant, by: 'test' });
     const s = stack();
     const env = {
-      ...process.env, ...roleEnv('provisioner'),
+      ...process.env, ...roleEnv('provisioner'), INTENTGATE_IDENTITY: 'off',
       DECISION_TENANT: tenant, DECISION_GROUP: uniqueGroup('crash'), DECISION_INSTANCE_ID: 'crash-1', CONTEXT_FRESHNESS_MS: '600000', LOG_LEVEL: 'warn',
       // One signer across the crash: the restarted worker is the same worker.
       INTENTGATE_TRUST_FILE: (await testTrust()).paths.trustFile, INTENTGATE_SIGNER_FILE: (await serviceTrust('decision')).signerFile,

@@ -18,7 +18,7 @@ import { ensureOpa } from '@intentgate/infra';
 import { LedgerService } from '@intentgate/ledger';
 import { buildBundle, type BuiltBundle } from '@intentgate/policy';
 import { AgentClient, ExecutorRuntime } from '@intentgate/sdk';
-import { activate, approvalsService, connection, eventually, freshContext, saslFor, serviceTrust, starterBundle, testBus, testLogger, testTrust, uniqueGroup, variantBundle } from '@intentgate/test';
+import { activate, approvalsService, connection, eventually, freshContext, saslFor, serviceTrust, starterBundle, testBus, testLogger, testTrust, uniqueGroup, variantBundle, labelAsStated } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/forger';
 const tenant = `forgery-${randomUUID().slice(0, 8)}`;
@@ -74,6 +74,7 @@ beforeAll(async () => {
   await activate(bus, bundle, { version: 'real', tenant, by: 'test' });
   await freshContext();
   decision = await DecisionService.start({
+    identity: 'off', // not what this exercises; each start records the mode change
     ...connection('provisioner'), tenant, groupId: uniqueGroup('forgery-decision'),
     contextFreshnessMs: 600_000, approvalDeadlineCapSeconds: 120, logger: testLogger(), trust: await serviceTrust('decision'),
   });
@@ -220,7 +221,9 @@ describe('forgeries on an open bus, refused by the services', () => {
     expect(await refusal(byStranger)).toEqual(['APPROVAL_REQUEST_SIGNER_UNKNOWN']);
     expect(await refusal(byExecutorKey)).toEqual(['APPROVAL_REQUEST_SIGNER_NOT_ALLOWED']);
     // A real escalation, made by the decision worker, after them: it is pending, they are not.
-    const real = intent({ action: { name: 'infra.delete', domain: 'infra', reversible: false }, resource: { type: 'service', id: 'old-staging', properties: { sensitivity: 'internal' } } });
+    const real = intent({ action: { name: 'infra.delete', domain: 'infra', reversible: false }, resource: { type: 'service', id: 'old-staging', properties: { sensitivity: 'internal', environment: 'staging' } } });
+    // Labelled staging in the context store (unlabelled, it would be production: outside the change window, a deny).
+    await labelAsStated(real);
     await agent.submit(real);
     await eventually(() => approvals.pending().some((p) => p.request.intent_id === real.intent_id), 'the real escalation to be pending', 60_000);
     const pending = approvals.pending().map((p) => p.request.intent_id);

@@ -63,12 +63,12 @@ describe('AuthZEN gateway', () => {
   it('allow and deny come from the pipeline, with the decision id and reasons', async () => {
     const allow = await post('/access/v1/evaluation', evaluation());
     expect(allow).toMatchObject({ status: 200, body: { decision: true, context: { decision_id: expect.any(String), reasons: [{ code: 'ALL_GUARDS_PASSED' }] } } });
-    const deny = await post('/access/v1/evaluation', evaluation({ action: 'data.export', sensitivity: 'confidential', rows: 5_000 }));
+    const deny = await post('/access/v1/evaluation', evaluation({ action: 'data.export', reversible: false, sensitivity: 'confidential', rows: 5_000 }));
     expect(deny).toMatchObject({ status: 200, body: { decision: false, context: { reasons: [{ code: 'EXPORT_BUDGET_EXCEEDED' }] } } });
   });
 
   it('an escalation holds the request and answers false at the caller deadline', async () => {
-    const held = await post('/access/v1/evaluation', evaluation({ action: 'data.delete', reversible: false, sensitivity: 'confidential' }), { 'x-intentgate-timeout-ms': '800' });
+    const held = await post('/access/v1/evaluation', evaluation({ action: 'data.delete', reversible: false, sensitivity: 'confidential', rows: 5 }), { 'x-intentgate-timeout-ms': '800' });
     expect(held).toMatchObject({ status: 200, body: { decision: false, context: { reasons: [{ code: 'DECISION_TIMEOUT' }] } } });
   });
 

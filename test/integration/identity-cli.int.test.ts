@@ -11,7 +11,7 @@ import { main } from '@intentgate/cli';
 import { ContextStore } from '@intentgate/context';
 import { DecisionService, configFromEnv } from '@intentgate/decision';
 import { AgentClient } from '@intentgate/sdk';
-import { activate, connection, eventually, roleEnv, serviceTrust, stack, starterBundle, testBus, testLogger, testTrust, uniqueGroup } from '@intentgate/test';
+import { activate, connection, eventually, roleEnv, serviceTrust, stack, starterBundle, testBus, testLogger, testTrust, uniqueGroup, registerAgents } from '@intentgate/test';
 
 const TD = 'cli.test';
 const bus = testBus();
@@ -36,6 +36,7 @@ beforeAll(async () => {
   await store.connect();
   await store.markSynced();
   await store.close();
+  await registerAgents([`spiffe://${TD}/agents/reporter`, `spiffe://${TD}/agents/rotator`]);
   // The worker's identity settings come from the same configuration path a deployment uses.
   const fromEnv = await configFromEnv({
     ...roleEnv('provisioner'),

@@ -41,7 +41,7 @@ function intent(i: number): Intent {
     delegation: [{ principal: 'alice@example.org', kind: 'human', scope: ['*'] }, { principal: AGENT, kind: 'agent', scope: ['data:*'] }],
     session: { id: `ledger-${randomUUID().slice(0, 8)}`, workflow_step: 'reconcile', request_source: 'user' },
     // A mix: queries allow, big exports deny, irreversible deletes escalate.
-    action: i % 3 === 0 ? { name: 'data.query', domain: 'data', reversible: true } : i % 3 === 1 ? { name: 'data.export', domain: 'data', reversible: true } : { name: 'data.delete', domain: 'data', reversible: false },
+    action: i % 3 === 0 ? { name: 'data.query', domain: 'data', reversible: true } : i % 3 === 1 ? { name: 'data.export', domain: 'data', reversible: false } : { name: 'data.delete', domain: 'data', reversible: false },
     resource: { type: 'table', id: 'ledger.table', properties: { sensitivity: 'confidential' } },
     context: i % 3 === 1 ? { rows: 5_000 } : {},
   };
@@ -72,6 +72,7 @@ beforeAll(async () => {
   const tenant = `ledger-${randomUUID().slice(0, 8)}`;
   await activate(bus, v1, { version: '1', tenant, by: 'test' });
   const service = await DecisionService.start({
+    identity: 'off', // not what this exercises; each start records the mode change
     trust: await serviceTrust('decision'),
     ...connection('provisioner'), tenant, groupId: uniqueGroup('ledger-decision'), contextFreshnessMs: 600_000, logger: testLogger(),
   });

@@ -47,7 +47,7 @@ describe('MCP gateway killed while a call waits', () => {
     const tenant = `mcp-kill-${randomUUID().slice(0, 8)}`;
     const group = uniqueGroup('mcp-kill');
     // The starter policy, with remote/search on the tool allowlist.
-    const bundle = await variantBundle((data) => (data as unknown as { ai: { allowed_tools: string[] } }).ai.allowed_tools.push('remote/search'));
+    const bundle = await variantBundle((_data, catalog) => (catalog.mcp_tools['remote/search'] = { reversible: true, impact: 'low' }));
     await activate(bus, bundle, { version: '1', tenant, by: 'test' });
     const { ContextStore } = await import('@intentgate/context');
     const store = new ContextStore({ redisUrl: connection('provisioner').redisUrl, freshnessMs: 600_000 });
@@ -56,6 +56,7 @@ describe('MCP gateway killed while a call waits', () => {
     await store.close();
     const workerTrust = await serviceTrust('decision');
     const startWorker = () => DecisionService.start({
+    identity: 'off', // not what this exercises; each start records the mode change
       trust: workerTrust,
       ...connection('provisioner'), tenant, groupId: group, contextFreshnessMs: 600_000,
       logger: testLogger(),

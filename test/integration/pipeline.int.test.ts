@@ -11,7 +11,7 @@ import { digestOf, type Jwks } from '@intentgate/evidence';
 import { startStandaloneRedis } from '@intentgate/infra';
 import type { BuiltBundle } from '@intentgate/policy';
 import { AgentClient, DecisionTimeout, ExecutorRuntime } from '@intentgate/sdk';
-import { activate, approvalsService, bundleFiles, connection, eventually, saslFor, serviceTrust, signedBundleOf, stack, starterBundle, testBus, testLogger, testTrust, uniqueGroup } from '@intentgate/test';
+import { activate, approvalsService, bundleFiles, connection, eventually, labelResources, registerAgents, saslFor, serviceTrust, signedBundleOf, stack, starterBundle, testBus, testLogger, testTrust, uniqueGroup } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/helper';
 const ISSUER = 'intentgate-decision';
@@ -45,6 +45,7 @@ function intent(overrides: { action?: Partial<Intent['action']>; resource?: Part
 async function startService(options: { tenant: string; redisUrl?: string; groupId?: string }): Promise<DecisionService> {
   const s = stack();
   return DecisionService.start({
+    identity: 'off', // not what this exercises; each start records the mode change
     trust: await serviceTrust('decision'),
     ...connection('provisioner'), ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
     tenant: options.tenant, groupId: options.groupId ?? uniqueGroup('decision'), instanceId: randomUUID().slice(0, 8),
@@ -60,6 +61,7 @@ beforeAll(async () => {
   store = new ContextStore({ redisUrl: connection('provisioner').redisUrl, freshnessMs: 60_000 });
   await store.connect();
   await store.markSynced();
+  await registerAgents([AGENT]);
   service = await startService({ tenant });
   agent = await AgentClient.connect({ ...connection('agent-platform'), trust: { roots: (await testTrust()).roots } });
   executor = await ExecutorRuntime.start({
@@ -102,7 +104,7 @@ describe('decisions', () => {
   });
 
   it('a denied intent is final, names its reason, and never reaches the executor', async () => {
-    const i = intent({ action: { name: 'data.export' }, resource: { properties: { sensitivity: 'confidential' } }, context: { rows: 5_000 } });
+    const i = intent({ action: { name: 'data.export', reversible: false }, resource: { properties: { sensitivity: 'confidential' } }, context: { rows: 5_000 } });
     const decision = await agent.decide(i);
     expect(decision).toMatchObject({ verdict: 'deny', final: true, reasons: [{ code: 'EXPORT_BUDGET_EXCEEDED' }] });
     expect(decision.warrant).toBeUndefined();
@@ -114,14 +116,14 @@ describe('decisions', () => {
   it('session history counts: the second export that crosses the budget is denied', async () => {
     const session = { id: `sess-${randomUUID()}` };
     const table = { properties: { sensitivity: 'confidential' as const } };
-    const first = await agent.decide(intent({ session, action: { name: 'data.export' }, resource: table, context: { rows: 600 } }));
+    const first = await agent.decide(intent({ session, action: { name: 'data.export', reversible: false }, resource: table, context: { rows: 600 } }));
     expect(first.verdict).toBe('allow');
-    const second = await agent.decide(intent({ session, action: { name: 'data.export' }, resource: table, context: { rows: 600 } }));
+    const second = await agent.decide(intent({ session, action: { name: 'data.export', reversible: false }, resource: table, context: { rows: 600 } }));
     expect(second).toMatchObject({ verdict: 'deny', reasons: [{ code: 'EXPORT_BUDGET_EXCEEDED' }] });
   });
 
   it('the store label outranks the caller: a "public" claim on a restricted table is denied', async () => {
-    const i = intent({ action: { name: 'data.export' }, resource: { properties: { sensitivity: 'public' } }, context: { rows: 1 } });
+    const i = intent({ action: { name: 'data.export', reversible: false }, resource: { properties: { sensitivity: 'public' } }, context: { rows: 1 } });
     await store.labelResource(i.resource.type, i.resource.id, 'restricted');
     const decision = await agent.decide(i);
     expect(decision.verdict).toBe('deny');
@@ -129,7 +131,7 @@ describe('decisions', () => {
   });
 
   it('an irreversible high-impact action escalates, is not executed, and is denied at its deadline', async () => {
-    const i = intent({ action: { name: 'data.delete', reversible: false }, resource: { properties: { sensitivity: 'confidential' } } });
+    const i = intent({ action: { name: 'data.delete', reversible: false }, resource: { properties: { sensitivity: 'confidential' } }, context: { rows: 3 } });
     const requests: string[] = [];
     const watch = bus.consumer<'ApprovalRequest'>({
       groupId: uniqueGroup('approvals'), topics: ['approvals.requests'],
@@ -229,6 +231,8 @@ describe('executor concurrency', () => {
     });
     const apart = Array.from({ length: 6 }, () => restart(`svc-${randomUUID().slice(0, 8)}`));
     const together = Array.from({ length: 3 }, () => restart(shared));
+    // Staging in the context store: unlabelled, a service is production (outside the change window, a deny).
+    await labelResources([...apart, ...together].map((i) => ({ type: 'service', id: i.resource.id, sensitivity: 'internal' as const, environment: 'staging' })));
     const ours = new Set([...apart, ...together].map((i) => i.intent_id));
     let running = 0;
     let peak = 0;
@@ -304,6 +308,7 @@ describe('failing closed', () => {
     const own = new ContextStore({ redisUrl: redis.url, freshnessMs: 60_000 });
     await own.connect();
     await own.markSynced();
+    await own.applyRegistration({ agent: AGENT, owner: 'alice@example.org', autonomy: 'assisted', domains: ['data'], actions: ['*'], status: 'active', revision: 1, changed_at: new Date().toISOString(), changed_by: 'test', reason: 'own Redis' });
     await own.close();
     const other = await startService({ tenant, redisUrl: redis.url });
     try {

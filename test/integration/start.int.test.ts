@@ -74,8 +74,8 @@ describe('npm start', { timeout: 360_000 }, () => {
     expect(file.kafka).toMatchObject({ source: 'env', brokers: s.kafka.brokers });
     expect(file.schemaRegistry).toMatchObject({ source: 'env', url: s.schemaRegistry.url });
     expect(file.redis).toMatchObject({ source: 'env', url: s.redis.url });
-    expect(run.output()).toMatch(/topics\s+17 ready \(0 created\)/);
-    expect(run.output()).toMatch(/schemas\s+17 subjects registered/);
+    expect(run.output()).toMatch(/topics\s+18 ready \(0 created\)/);
+    expect(run.output()).toMatch(/schemas\s+18 subjects registered/);
     run.child.kill('SIGINT');
     expect(await run.exited).toBe(0);
     expect(existsSync(run.stackFile)).toBe(false);
@@ -97,6 +97,10 @@ describe('npm start', { timeout: 360_000 }, () => {
     expect(out).toMatch(/tools\/call demo_write_note → ok: note \d+ saved/);
     expect(out).toMatch(/tools\/call demo_delete_all_notes → error: denied by IntentGate: TOOL_NOT_ALLOWED \(decision [0-9a-f-]{36}\)/);
     expect(out).toMatch(/delete invoices, asked by a tool output\s+data\s+data\.delete\s+deny\s+TAINTED_SOURCE\s+not executed\s+(\d+) of \1 rows remain/);
+    // The two lies: a delete called reversible (the action catalog says otherwise), another agent's id (the SVID says whose).
+    expect(out).toMatch(/LIE: delete invoices "reversible", asked by a tool output\s+data\s+data\.delete\s+deny\s+TAINTED_SOURCE \+ REVERSIBLE_CLAIM_OVERRULED\s+not executed\s+(\d+) of \1 rows remain/);
+    expect(out).toMatch(/LIE: claims to be payroll-bot, exports invoices\s+data\s+data\.export\s+deny\s+SUBJECT_MISMATCH\s+not executed\s+no export file/);
+    expect(out).toMatch(/identity\s+required: the decision worker verifies each intent's JWT-SVID and delegation tokens \(local trust domain demo\.intentgate\.local/);
     // The trust roots: where the keys live, and the demo's forgeries, each refused by the service that reads it.
     expect(out).toMatch(/trust\s+\S*trust\/trust\.json \(roots every service is configured with\); private keys beside it: root \S+root\.jwk/);
     expect(out).toMatch(/agent platform writes warrant\.keys\s+-\s+produce\s+none made\s+broker NOT_AUTHORIZED\s+not executed\s+no key published/);

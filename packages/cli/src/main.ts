@@ -19,6 +19,8 @@ const USAGE = `usage: intentgate <command>
   trust init [--dir <dir>]
   trust certify decision|approvals|executor|mcp-gateway [--kid <id>] [--dir <dir>]
   trust revoke <key id> [--dir <dir>]
+  agents register <spiffe-id> --owner <who> --autonomy assisted|supervised|autonomous --domains app,data,… --actions <names or *> [--reason text] [--dir <trust dir>]
+  agents show <spiffe-id> | list | suspend <spiffe-id> | resume <spiffe-id>   [--reason text] [--dir <trust dir>]
 Without --ledger (--approvals), the ledger (approvals service) of the running stack (.intentgate/stack.json) is used;
 the reviewer token comes from --token, INTENTGATE_REVIEWER_TOKEN, or the local reviewer's token npm start writes;
 a ledger URL's API token from --token, INTENTGATE_LEDGER_TOKEN, or (for the stack's own ledger) the token npm start writes.`;
@@ -39,6 +41,7 @@ export async function main(argv: string[], out: Out, err: Out): Promise<number> 
         ttl: { type: 'string' }, from: { type: 'string' }, 'from-kind': { type: 'string' }, to: { type: 'string' }, 'to-kind': { type: 'string' },
         scope: { type: 'string' }, kind: { type: 'string' }, reason: { type: 'string' }, name: { type: 'string' }, roles: { type: 'string' },
         approvals: { type: 'string' }, token: { type: 'string' }, comment: { type: 'string' }, dir: { type: 'string' }, kid: { type: 'string' }, trust: { type: 'string' },
+        owner: { type: 'string' }, autonomy: { type: 'string' }, domains: { type: 'string' }, actions: { type: 'string' },
       },
     });
     const [command, ...rest] = positionals;
@@ -126,6 +129,10 @@ export async function main(argv: string[], out: Out, err: Out): Promise<number> 
       case 'approvals': {
         const { approvals } = await import('./approvals.ts');
         return await approvals(rest[0], rest[1], { ...(values.approvals ? { approvals: values.approvals } : {}), ...(values.token ? { token: values.token } : {}), ...(values.comment ? { comment: values.comment } : {}) }, out);
+      }
+      case 'agents': {
+        const { agents } = await import('./agents.ts');
+        return await agents(rest[0], rest[1], { owner: values.owner, autonomy: values.autonomy, domains: values.domains, actions: values.actions, reason: values.reason, dir: values.dir }, out);
       }
       case 'trust': {
         const { defaultTrustDir, trustCertify, trustInit, trustRevoke } = await import('./trust.ts');

@@ -1,1 +1,1 @@
-export { ContextStore, ContextUnavailable, type ContextSnapshot, type BatchContext, type ContextStoreOptions, type Sensitivity } from './store.ts';
+export { ContextStore, ContextUnavailable, type ContextSnapshot, type AgentFacts, type BatchContext, type ContextStoreOptions, type Sensitivity } from './store.ts';

@@ -1,14 +1,30 @@
 import { createHash } from 'node:crypto';
 import { Redis, type ChainableCommander } from 'ioredis';
-import { Decision, SENSITIVITY_LEVELS, type Intent } from '@intentgate/contracts';
+import { AgentRegistration, Decision, SENSITIVITY_LEVELS, type Intent } from '@intentgate/contracts';
 
 export type Sensitivity = (typeof SENSITIVITY_LEVELS)[number];
+
+/**
+ * The agent registry's word on the acting agent (absent fields are null: the policy denies on
+ * them). `registered: false` is an agent the registry has never heard of.
+ */
+export interface AgentFacts {
+  revoked: boolean;
+  registered: boolean;
+  status: string | null;
+  owner: string | null;
+  autonomy: string | null;
+  domains: string[];
+  actions: string[];
+  revision: number | null;
+}
 
 /** What the policy sees of the world for one intent, read from the store, never from the caller. */
 export interface ContextSnapshot {
   session: { exported_rows: number; actions: number; denied: number };
-  resource: { sensitivity: Sensitivity | null };
-  agent: { revoked: boolean };
+  /** The store's labels for the resource (null where it has none: the policy applies its floor). */
+  resource: { sensitivity: Sensitivity | null; environment: string | null };
+  agent: AgentFacts;
   /** Principals of the intent's delegation chain, its subject and delegation token ids that are revoked. */
   revoked: string[];
   /** When the context feeder last confirmed the store is current (ms since the epoch). */
@@ -55,9 +71,9 @@ const decisionKey = (intentId: string) => `ig:decision:${intentId}`;
 
 // Everything a batch of intents needs. KEYS: synced_at, the revoked set, then per intent its
 // session, resource, agent and decision keys. ARGV: per intent, its number of principals, then
-// them. Reply: synced_at, then per intent [exported_rows, actions, denied], the sensitivity
-// label, the agent's revoked flag, one revoked flag per principal, the remembered decision
-// (nil where absent).
+// them. Reply: synced_at, then per intent [exported_rows, actions, denied], [sensitivity,
+// environment], the agent's [revoked, status, owner, autonomy, domains, actions, revision], one
+// revoked flag per principal, the remembered decision (nil where absent).
 const READ_BATCH = `
 local out = { redis.call('GET', KEYS[1]) }
 local a = 1
@@ -67,8 +83,8 @@ for k = 3, #KEYS, 4 do
   if n > 0 then flags = redis.call('SMISMEMBER', KEYS[2], unpack(ARGV, a + 1, a + n)) end
   a = a + n + 1
   out[#out + 1] = redis.call('HMGET', KEYS[k], 'exported_rows', 'actions', 'denied')
-  out[#out + 1] = redis.call('HGET', KEYS[k + 1], 'sensitivity')
-  out[#out + 1] = redis.call('HGET', KEYS[k + 2], 'revoked')
+  out[#out + 1] = redis.call('HMGET', KEYS[k + 1], 'sensitivity', 'environment')
+  out[#out + 1] = redis.call('HMGET', KEYS[k + 2], 'revoked', 'status', 'owner', 'autonomy', 'domains', 'actions', 'revision')
   out[#out + 1] = flags
   out[#out + 1] = redis.call('GET', KEYS[k + 3])
 end
@@ -105,7 +121,18 @@ for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ARGV[1], 'NX')
 return #KEYS
 `;
 
+// Applies one registry entry unless the store holds the same or a newer revision of that agent
+// (a replayed or reordered older entry never undoes a suspension). KEYS: the agent's key. ARGV:
+// the revision, then field/value pairs. Reply: 1 applied, 0 not.
+const APPLY_REGISTRATION = `
+local stored = tonumber(redis.call('HGET', KEYS[1], 'revision') or '0')
+if stored >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'revision', ARGV[1], unpack(ARGV, 2))
+return 1
+`;
+
 interface BatchScripts {
+  igApplyRegistration(numKeys: number, ...args: Array<string | number>): Promise<number>;
   igRecordOutcomes(numKeys: number, ...args: Array<string | number>): Promise<number>;
   igRememberDecisions(numKeys: number, ...args: Array<string | number>): Promise<number>;
 }
@@ -131,6 +158,27 @@ async function execAll(pipeline: ChainableCommander, expected: number, what: str
     throw new ContextUnavailable(`${what} failed: ${failed?.[0]?.message ?? 'short reply'}`, failed?.[0]);
   }
   return results.map(([, value]) => value);
+}
+
+/** A JSON list of strings from the store; anything else reads as empty (which allows nothing). */
+function stringList(text: string | null | undefined): string[] {
+  if (text === null || text === undefined) return [];
+  try {
+    const value = JSON.parse(text) as unknown;
+    return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+function agentFactsOf(fields: ReadonlyArray<string | null | undefined>): AgentFacts {
+  const [revoked, status, owner, autonomy, domains, actions, revision] = fields;
+  const registered = status !== null && status !== undefined;
+  const rev = revision === null || revision === undefined ? null : Number(revision);
+  return {
+    revoked: revoked === 'true', registered, status: status ?? null, owner: owner ?? null, autonomy: autonomy ?? null,
+    domains: stringList(domains), actions: stringList(actions), revision: rev !== null && Number.isSafeInteger(rev) ? rev : null,
+  };
 }
 
 /** The jti of a compact JWS, unverified: only used to ask whether that link is revoked. */
@@ -177,6 +225,7 @@ export class ContextStore {
     // only read access to the context it is given (see the access catalog).
     this.redis.defineCommand('igRecordOutcomes', { lua: RECORD_OUTCOMES });
     this.redis.defineCommand('igRememberDecisions', { lua: REMEMBER_DECISIONS });
+    this.redis.defineCommand('igApplyRegistration', { lua: APPLY_REGISTRATION });
   }
 
   async connect(): Promise<void> {
@@ -229,15 +278,15 @@ export class ContextStore {
     intents.forEach((intent, i) => {
       const at = 1 + i * 5;
       const [exportedRows, actions, denied] = results[at] as Array<string | null>;
-      const label = results[at + 1] as string | null;
-      const agentRevoked = results[at + 2] as string | null;
+      const [label, environment] = results[at + 1] as Array<string | null>;
+      const agent = results[at + 2] as Array<string | null>;
       const revokedFlags = results[at + 3] as number[];
       const previous = results[at + 4] as string | null;
       snapshots.set(intent.intent_id, {
         session: { exported_rows: int(exportedRows), actions: int(actions), denied: int(denied) },
         // An unknown label in the store is not "no label": the policy sees it and fails closed.
-        resource: { sensitivity: label === null ? null : (label as Sensitivity) },
-        agent: { revoked: agentRevoked === 'true' },
+        resource: { sensitivity: label === null ? null : (label as Sensitivity), environment: environment ?? null },
+        agent: agentFactsOf(agent),
         revoked: principals[i]!.filter((_, k) => revokedFlags[k] === 1),
         synced_at: syncedAt,
       });
@@ -299,8 +348,30 @@ export class ContextStore {
     await this.redis.set(SYNCED_AT, String(at));
   }
 
-  async labelResource(type: string, id: string, sensitivity: Sensitivity): Promise<void> {
-    await this.redis.hset(resourceKey(type, id), { sensitivity, as_of: String(this.#options.now()) });
+  async labelResource(type: string, id: string, sensitivity: Sensitivity, environment?: string): Promise<void> {
+    await this.redis.hset(resourceKey(type, id), { sensitivity, ...(environment !== undefined ? { environment } : {}), as_of: String(this.#options.now()) });
+  }
+
+  /**
+   * Applies a registry entry (already verified by the caller) unless the store holds that
+   * revision or a newer one; returns whether it was applied.
+   */
+  async applyRegistration(entry: AgentRegistration): Promise<boolean> {
+    const fields = {
+      status: entry.status, owner: entry.owner, autonomy: entry.autonomy,
+      domains: JSON.stringify(entry.domains), actions: JSON.stringify(entry.actions), as_of: entry.changed_at,
+    };
+    const applied = await this.#script('agent registry update', () => this.#scripts.igApplyRegistration(1, agentKey(entry.agent), entry.revision, ...Object.entries(fields).flat()));
+    return applied === 1;
+  }
+
+  /** The registry's facts on one agent, as a decision would read them. */
+  async agentFacts(agent: string): Promise<AgentFacts> {
+    try {
+      return agentFactsOf(await this.redis.hmget(agentKey(agent), 'revoked', 'status', 'owner', 'autonomy', 'domains', 'actions', 'revision'));
+    } catch (err) {
+      throw new ContextUnavailable(`context store unreachable: ${(err as Error).message}`, err);
+    }
   }
 
   async setAgent(spiffeId: string, attributes: { revoked: boolean }): Promise<void> {

@@ -172,12 +172,12 @@ export const ACCESS: readonly RoleSpec[] = Object.freeze([
   },
   {
     role: 'operator',
-    description: 'an operator: the CLI (revoke, policy publish) and npm start\'s policy activation and demo',
+    description: 'an operator: the CLI (revoke, policy publish, agents) and npm start\'s policy activation and demo',
     superUser: false,
     kafka: {
-      produce: ['policy.bundles', 'policy.activations', 'receipts', 'identity.revocations', DLQ_BUS],
-      // npm start's demo watches the executions of its intents.
-      consume: ['executions'],
+      produce: ['policy.bundles', 'policy.activations', 'agents.registry', 'receipts', 'identity.revocations', DLQ_BUS],
+      // npm start's demo watches the executions of its intents; `intentgate agents show|list` reads the registry.
+      consume: ['executions', 'agents.registry'],
       groupPrefixes: ['intentgate-operator-', 'intentgate-demo-'],
       // publishAndActivate → Bus.sendAtomically with the default id `<clientId>-atomic-<uuid>`: clientId intentgate-operator….
       transactionalIdPrefixes: ['intentgate-operator'],
@@ -186,13 +186,19 @@ export const ACCESS: readonly RoleSpec[] = Object.freeze([
   },
   {
     role: 'context-feeder',
-    description: 'the context feeder (agent registry, resource labels, revocations, the sync mark); no bus access yet',
+    description: 'the context feeder (agent registry from agents.registry, resource labels, the sync mark)',
     superUser: false,
-    kafka: NONE,
+    kafka: {
+      produce: [DLQ_BUS],
+      consume: ['agents.registry'],
+      groupPrefixes: ['intentgate-context-feeder-'],
+      transactionalIdPrefixes: [],
+    },
+    // APPLY_REGISTRATION runs HGET and HSET inside EVAL: a newer revision only.
     redis: {
       read: [],
       readWrite: ['ig:context:*', 'ig:resource:*', 'ig:agent:*', 'ig:revoked'],
-      commands: ['get', 'set', 'hset', 'hget', 'sadd', 'srem', 'sismember'],
+      commands: ['get', 'set', 'hset', 'hget', 'hmget', 'sadd', 'srem', 'sismember', 'eval', 'evalsha'],
     },
   },
   {

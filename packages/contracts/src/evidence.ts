@@ -10,14 +10,14 @@ import { Base64, CompactJws, JsonObject, Sha256Hex, Timestamp, Uuid } from './pr
  */
 export const RecordSignature = CompactJws;
 
-export const RECEIPT_KINDS = ['decision', 'approval', 'execution', 'policy-activation', 'mode-change'] as const;
+export const RECEIPT_KINDS = ['decision', 'approval', 'execution', 'policy-activation', 'mode-change', 'agent-registry'] as const;
 
 /** Evidence, not telemetry: never dropped, hash-chained by the ledger. */
 export const Receipt = z
   .strictObject({
     receipt_id: Uuid,
     kind: z.enum(RECEIPT_KINDS),
-    /** null only for receipts about no single intent (policy activation, mode change). */
+    /** null only for receipts about no single intent (policy activation, mode change, registry change). */
     intent_id: Uuid.nullable(),
     /** The full record; for decisions, the full policy input. */
     body: JsonObject,
@@ -26,7 +26,7 @@ export const Receipt = z
     produced_at: Timestamp,
     signature: RecordSignature.optional(),
   })
-  .refine((r) => r.intent_id !== null || r.kind === 'policy-activation' || r.kind === 'mode-change', {
+  .refine((r) => r.intent_id !== null || r.kind === 'policy-activation' || r.kind === 'mode-change' || r.kind === 'agent-registry', {
     message: 'decision, approval and execution receipts name their intent',
     path: ['intent_id'],
   });

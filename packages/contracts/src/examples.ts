@@ -91,6 +91,11 @@ export function exampleOf<N extends MessageName>(name: N): Message<N> {
       // A fresh principal each time: a published example must not revoke anyone real.
       link: `spiffe://example.org/agents/revoked-${randomUUID()}`, kind: 'principal', revoked_by: 'security@example.org', reason: 'key leaked', revoked_at: NOW,
     }),
+    AgentRegistration: () => ({
+      agent: 'spiffe://example.org/agents/billing-assistant', owner: 'alice@example.org', autonomy: 'supervised',
+      domains: ['data'], actions: ['data.query', 'data.export'], status: 'active', revision: 1,
+      changed_at: NOW, changed_by: 'operator:local-operator', reason: 'billing reconciliation', signature: WARRANT,
+    }),
     DeadLetter: () => ({
       original: { topic: 'intents', partition: 0, offset: '17', key: null, value: Buffer.from('{oops').toString('base64'), headers: {}, timestamp: '1795000000000' },
       reason: { code: 'UNDECODABLE', message: 'not JSON' }, intent_id: null, consumer_group: 'decision', failed_at: NOW,

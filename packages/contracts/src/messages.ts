@@ -4,6 +4,7 @@ import { ApprovedIntent, Decision, WarrantClaims, WarrantKey } from './decision.
 import { ApprovalRequest, ApprovalResponse } from './approval.ts';
 import { ExecutionResult } from './execution.ts';
 import { Checkpoint, DeadLetter, PolicyActivation, PolicyBundle, Receipt, Revocation } from './evidence.ts';
+import { AgentRegistration } from './registry.ts';
 
 /** Every message of the wire contract, by name. WarrantClaims travels inside a JWS, not on a topic. */
 export const MESSAGES = {
@@ -20,6 +21,7 @@ export const MESSAGES = {
   PolicyBundle,
   PolicyActivation,
   Revocation,
+  AgentRegistration,
   DeadLetter,
 } as const satisfies Record<string, z.ZodType>;
 

@@ -15,6 +15,6 @@ export {
   type TrustRoots, type TrustedKey, type KeyAuthority, type KeyUse, type PublicKeyJwk, type CertifiedSigner, type TrustMaterial, type TrustRefusal, type CertifyOptions,
 } from './trust.ts';
 export {
-  loadTrustFile, loadSigner, loadPrivateKey, loadServiceTrust, writeSigner, revokeKey, ensureTrustMaterial, certifyService, trustPaths, trustRootsOf, SERVICE_AUTHORITIES,
+  loadTrustFile, loadSigner, loadPrivateKey, loadServiceTrust, writeSigner, revokeKey, ensureTrustMaterial, ensureLocalTrustDomain, certifyService, trustPaths, trustRootsOf, SERVICE_AUTHORITIES,
   type TrustPaths, type ServiceName,
 } from './trust-files.ts';

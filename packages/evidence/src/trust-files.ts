@@ -4,7 +4,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SignerFile, TrustFile } from '@intentgate/contracts';
-import { exportPrivateJwk, importSigningKey, type SigningKey } from './keys.ts';
+import { exportPrivateJwk, generateSigningKey, importSigningKey, jwksOf, type Jwks, type SigningKey } from './keys.ts';
 import { certifiedSigner, generateTrustMaterial, privateKeyPem, TrustError, type CertifiedSigner, type KeyAuthority, type TrustRoots } from './trust.ts';
 
 export const TRUST_FILE = 'trust.json';
@@ -112,7 +112,7 @@ export async function ensureTrustMaterial(dir: string): Promise<{ paths: TrustPa
 
 /** The authority each IntentGate service's key is certified with. */
 export const SERVICE_AUTHORITIES = {
-  decision: { principal: 'intentgate-decision', uses: ['warrant', 'approval-request', 'receipt'], receiptKinds: ['decision', 'policy-activation'] },
+  decision: { principal: 'intentgate-decision', uses: ['warrant', 'approval-request', 'receipt'], receiptKinds: ['decision', 'policy-activation', 'mode-change'] },
   approvals: { principal: 'intentgate-approvals', uses: ['warrant', 'receipt'], receiptKinds: ['approval'] },
   executor: { principal: 'intentgate-executor', uses: ['receipt'], receiptKinds: ['execution'] },
   'mcp-gateway': { principal: 'intentgate-mcp-gateway', uses: ['receipt'], receiptKinds: ['execution'] },
@@ -155,4 +155,21 @@ export async function revokeKey(trustFile: string, kid: string): Promise<{ alrea
   revoked.add(kid);
   await writeFile(trustFile, `${JSON.stringify({ ...file, revoked_keys: [...revoked] }, null, 2)}\n`);
   return { alreadyRevoked };
+}
+
+/**
+ * A local trust domain for workload identity (npm start's; production uses SPIRE): its signing
+ * key kept in `<dir>/<trust domain>.key.json` (0600, as `intentgate identity init` writes it),
+ * created once, and the public JWKS the decision worker trusts.
+ */
+export async function ensureLocalTrustDomain(dir: string, trustDomain: string): Promise<{ key: SigningKey; jwks: Jwks; keyFile: string; jwksFile: string }> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const keyFile = join(dir, `${trustDomain}.key.json`);
+  const jwksFile = join(dir, `${trustDomain}.jwks.json`);
+  const existing = await readFile(keyFile, 'utf8').then((t) => JSON.parse(t) as { trust_domain: string; jwk: Parameters<typeof importSigningKey>[0] }, () => null);
+  const key = existing ? await importSigningKey(existing.jwk) : await generateSigningKey(`${trustDomain}-1`);
+  if (!existing) await writeFile(keyFile, JSON.stringify({ trust_domain: trustDomain, jwk: await exportPrivateJwk(key) }), { mode: 0o600 });
+  const jwks = jwksOf([key]);
+  await writeFile(jwksFile, `${JSON.stringify(jwks, null, 2)}\n`);
+  return { key, jwks, keyFile, jwksFile };
 }

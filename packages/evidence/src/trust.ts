@@ -25,7 +25,7 @@ export interface PublicKeyJwk {
 /**
  * The roots a service is configured with (never read from the bus):
  * - `roots` certify the services' own keys (warrant issuers, receipt producers, escalations);
- * - `operators` sign policy activations, their receipts and mode changes;
+ * - `operators` sign policy activations, agent registry entries, their receipts and mode changes;
  * - `policyPublishers` sign policy bundles in OPA's format (.signatures.json).
  */
 export interface TrustRoots {
@@ -252,7 +252,7 @@ export function assertNotRevoked(trust: TrustRoots, kid: string): void {
 /** The configured operator keys, as trusted keys: activations, their receipts and mode changes. */
 export function operatorKeys(trust: TrustRoots): TrustedKey[] {
   return trust.operators.map((k) => ({
-    kid: k.kid, key: publicKeyOf(k), principal: `operator:${k.kid}`, uses: ['receipt'], receiptKinds: ['policy-activation', 'mode-change'], expiresAt: null,
+    kid: k.kid, key: publicKeyOf(k), principal: `operator:${k.kid}`, uses: ['receipt'], receiptKinds: ['policy-activation', 'mode-change', 'agent-registry'], expiresAt: null,
   }));
 }
 

@@ -98,8 +98,8 @@ describe('OPA bundle signatures', () => {
 
   it('refuses a signed bundle whose files were changed, added or removed after signing (and so does OPA)', async () => {
     const files = untarGz(signed);
-    const data = JSON.parse(files.get('data.json')!.toString('utf8')) as { intentgate: { config: { ai: { allowed_tools: string[] } } } };
-    data.intentgate.config.ai.allowed_tools.push('demo/delete_everything');
+    const data = JSON.parse(files.get('data.json')!.toString('utf8')) as { intentgate: { catalog: { mcp_tools: Record<string, unknown> } } };
+    data.intentgate.catalog.mcp_tools['demo/delete_everything'] = { reversible: true, impact: 'low' };
     const changed = tarGz(new Map([...files, ['data.json', Buffer.from(JSON.stringify(data))]]));
     expect(codeOf(() => verifyBundleSignature(changed, publishers))).toMatch(/^BUNDLE_SIGNATURE_INVALID: data\.json: digest mismatch/);
     expect(await opaAccepts(changed)).toBe(false);

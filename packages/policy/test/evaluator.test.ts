@@ -40,8 +40,8 @@ afterAll(async () => {
 
 const inputs = {
   allow: policyInput(),
-  budget: policyInput({ action: { name: 'data.export' }, intentContext: { rows: 5000 } }),
-  escalate: policyInput({ action: { name: 'data.delete', reversible: false } }),
+  budget: policyInput({ action: { name: 'data.export', reversible: false }, intentContext: { rows: 5000 } }),
+  escalate: policyInput({ action: { name: 'data.delete', reversible: false }, intentContext: { rows: 5 } }),
   erroring: policyInput({ action: { name: 'data.export' }, intentContext: { rows: 10 }, context: { session: { exported_rows: 'lots' } } }),
 };
 

@@ -19,8 +19,8 @@ export function policyInput(overrides: { action?: object; resource?: object; con
     context: {
       now: { unix_ms: 1_795_000_000_000, hour_utc: 12, weekday: 2 },
       session: { exported_rows: 0, actions: 0, denied: 0 },
-      resource: { sensitivity: null },
-      agent: { revoked: false },
+      resource: { sensitivity: null, environment: null },
+      agent: { revoked: false, registered: true, status: 'active', owner: 'alice@example.org', autonomy: 'assisted', domains: ['app', 'data', 'infra', 'ai'], actions: ['*'], revision: 1 },
       revoked: [],
       ...overrides.context,
     },

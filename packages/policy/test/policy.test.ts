@@ -54,9 +54,9 @@ describe('the starter policy in Wasm', () => {
   it('allows, denies and escalates as its Rego tests say', async () => {
     const engine = await PolicyEngine.load(starter.bytes, { version: '1' });
     expect(engine.evaluate(policyInput()).verdict).toBe('allow');
-    const deny = engine.evaluate(policyInput({ action: { name: 'data.export' }, intentContext: { rows: 5000 } }));
+    const deny = engine.evaluate(policyInput({ action: { name: 'data.export', reversible: false }, intentContext: { rows: 5000 } }));
     expect(deny).toMatchObject({ verdict: 'deny', reasons: [{ code: 'EXPORT_BUDGET_EXCEEDED' }] });
-    const escalate = engine.evaluate(policyInput({ action: { name: 'data.delete', reversible: false } }));
+    const escalate = engine.evaluate(policyInput({ action: { name: 'data.delete', reversible: false }, intentContext: { rows: 5 } }));
     expect(escalate.verdict).toBe('escalate');
     expect(escalate.obligations).toMatchObject({ approval: { deadline_seconds: 300, quorum: 1 } });
   });

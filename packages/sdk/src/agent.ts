@@ -42,6 +42,12 @@ export interface AgentClientOptions {
   /** Its consumer groups' prefix: its role's (the access catalog gives each role its own). Default the agent platform's. */
   groupPrefix?: string;
   logger?: Logger;
+  /**
+   * The agent's credentials (JWT-SVID and delegation tokens), attached to every intent submitted
+   * without credentials of its own: decision workers deny an intent without them (IDENTITY_REQUIRED).
+   * Called per intent, so short-lived SVIDs can be fetched fresh (from SPIRE's Workload API, say).
+   */
+  credentials?: (intent: Intent) => Promise<AgentCredentials>;
 }
 
 interface Waiter {
@@ -67,9 +73,11 @@ export class AgentClient {
   readonly #logger: Logger | undefined;
   /** Records on `decisions` no decider signed, dropped. */
   refusedDecisions = 0;
+  readonly #credentials: AgentClientOptions['credentials'];
 
   private constructor(options: AgentClientOptions) {
     this.#logger = options.logger;
+    this.#credentials = options.credentials;
     this.#bus = new Bus({
       brokers: options.brokers, registryUrl: options.registryUrl, ...(options.sasl ? { sasl: options.sasl } : {}),
       clientId: options.clientId ?? `agent-${randomUUID().slice(0, 8)}`, ...(options.logger ? { logger: options.logger } : {}),
@@ -120,8 +128,13 @@ export class AgentClient {
   }
 
   /** Publishes an intent (validated against the contract first). */
+  /** The intent with the client's credentials attached, unless it carries its own (or the client has none). */
+  async #withOwnCredentials(intent: Intent): Promise<Intent> {
+    return intent.credentials === undefined && this.#credentials ? withCredentials(intent, await this.#credentials(intent)) : intent;
+  }
+
   async submit(intent: Intent): Promise<void> {
-    const checked = parseMessage('Intent', intent);
+    const checked = parseMessage('Intent', await this.#withOwnCredentials(intent));
     await this.#producer.send({ topic: 'intents', key: checked.session.id, value: checked });
   }
 
@@ -157,6 +170,7 @@ export class AgentClient {
    */
   async decide(intent: Intent, timeoutMs = 30_000, credentials?: AgentCredentials): Promise<Decision> {
     if (credentials) intent = withCredentials(intent, credentials);
+    else intent = await this.#withOwnCredentials(intent);
     const decision = this.awaitDecision(intent.intent_id, timeoutMs);
     try {
       await this.submit(intent);

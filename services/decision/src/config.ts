@@ -22,8 +22,10 @@ const Env = z.object({
   CONTEXT_FRESHNESS_MS: z.coerce.number().int().min(100).default(60_000),
   POLICY_TIMEOUT_MICROS: z.coerce.number().int().min(100).default(50_000),
   APPROVAL_DEADLINE_CAP_SECONDS: z.coerce.number().int().min(1).default(24 * 3600),
-  /** "<trust-domain>=<JWKS file or https URL>[,…]": turns identity verification on. */
+  /** "<trust-domain>=<JWKS file or https URL>[,…]": the keys JWT-SVIDs and delegation tokens are verified with. */
   TRUST_BUNDLES: z.string().optional(),
+  /** "off" (and only that) decides without verifying identity: logged at every start and recorded as a mode-change receipt. */
+  INTENTGATE_IDENTITY: z.enum(['on', 'off']).default('on'),
   MAX_DELEGATION_DEPTH: z.coerce.number().int().min(1).max(16).default(4),
   TRUST_REFRESH_MS: z.coerce.number().int().min(1_000).default(300_000),
 });
@@ -78,6 +80,10 @@ export async function configFromEnv(
       'Set KAFKA_BROKERS, SCHEMA_REGISTRY_URL and REDIS_URL, or run `npm start` first so .intentgate/stack.json names them.');
   }
   const c = parsed.data;
+  if (c.INTENTGATE_IDENTITY === 'on' && !c.TRUST_BUNDLES) {
+    throw new ConfigError('identity is required and no trust bundles are configured: set TRUST_BUNDLES=<trust-domain>=<JWKS file or URL> '
+      + '(intentgate identity init <trust-domain> --out <dir> makes a local one), or INTENTGATE_IDENTITY=off to decide on the caller\'s word (recorded as a mode change)');
+  }
   let trust: DecisionServiceOptions['trust'];
   try {
     trust = await loadServiceTrust(stateDir, 'decision', c);
@@ -92,12 +98,10 @@ export async function configFromEnv(
     approvalDeadlineCapSeconds: c.APPROVAL_DEADLINE_CAP_SECONDS,
     ...(c.DECISION_INSTANCE_ID ? { instanceId: c.DECISION_INSTANCE_ID } : {}),
     ...(c.DECISION_GROUP ? { groupId: c.DECISION_GROUP } : {}),
-    ...(c.TRUST_BUNDLES ? {
-      identity: {
-        trust: await loadTrustBundles(c.TRUST_BUNDLES), maxDepth: c.MAX_DELEGATION_DEPTH,
-        // Rotation: bundles are re-read every TRUST_REFRESH_MS (a SPIRE JWKS URL or a file replaced on disk).
-        reload: () => loadTrustBundles(c.TRUST_BUNDLES!), refreshMs: c.TRUST_REFRESH_MS,
-      },
-    } : {}),
+    identity: c.INTENTGATE_IDENTITY === 'off' ? 'off' : {
+      trust: await loadTrustBundles(c.TRUST_BUNDLES!), maxDepth: c.MAX_DELEGATION_DEPTH,
+      // Rotation: bundles are re-read every TRUST_REFRESH_MS (a SPIRE JWKS URL or a file replaced on disk).
+      reload: () => loadTrustBundles(c.TRUST_BUNDLES!), refreshMs: c.TRUST_REFRESH_MS,
+    },
   };
 }

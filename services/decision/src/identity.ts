@@ -18,6 +18,9 @@ export interface VerifiedIdentity {
 }
 
 export async function verifyIntentIdentity(intent: Intent, settings: IdentitySettings, revoked: ReadonlySet<string>): Promise<VerifiedIdentity | IdentityError> {
+  if (intent.credentials === undefined) {
+    return new IdentityError('IDENTITY_REQUIRED', 'the intent carries no JWT-SVID and delegation tokens, and this deployment verifies who acts: attach the agent\'s credentials (AgentClient.decide(intent, timeout, credentials))');
+  }
   try {
     const subject = await verifySvid(intent.credentials?.svid, settings.trust);
     if (subject !== intent.subject.id) {

@@ -4,3 +4,4 @@ export { decide, denyDeadLetter, policyInputOf, type DecideSettings, type Policy
 export { configFromEnv, ConfigError } from './config.ts';
 export { verifyIntentIdentity, type IdentitySettings, type VerifiedIdentity } from './identity.ts';
 export { DECISION_NODE_FLAGS, DECISION_ENV, missingProcessSettings } from './process-settings.ts';
+export { ContextFeeder, publishRegistration, readRegistry, registrationRefusal, RegistryUnavailable, type ContextFeederOptions } from './registry.ts';

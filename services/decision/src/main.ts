@@ -14,7 +14,11 @@ const stackFile = await readFile(join(import.meta.dirname, '..', '..', '..', '.i
 
 let service: DecisionService;
 try {
-  service = await DecisionService.start({ ...(await configFromEnv(process.env, stackFile)), logger });
+  const options = await configFromEnv(process.env, stackFile);
+  if (options.identity === 'off') {
+    process.stderr.write('\n  *** INTENTGATE_IDENTITY=off: intents are decided WITHOUT verifying who acts (subject and delegation are the caller\'s word); recorded as a mode-change receipt ***\n\n');
+  }
+  service = await DecisionService.start({ ...options, logger });
 } catch (err) {
   const code = err instanceof ConfigError ? err.code : ((err as { code?: string }).code ?? 'START_FAILED');
   logger.fatal({ code, err: (err as Error).message }, 'decision service could not start');

@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { Bus, type BatchingProducer, type BusConsumer, type BusSasl, type IncomingRecord, type Logger, type OutgoingRecord, type TransactionalProcessor, type TransformContext } from '@intentgate/bus';
 import { ContextStore, ContextUnavailable } from '@intentgate/context';
 import type { Decision, Intent } from '@intentgate/contracts';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { digestOf, jwksOf, publicJwkOf, withSignature, type CertifiedSigner, type Jwks, type TrustRoots } from '@intentgate/evidence';
 import { ActivePolicy, type PolicyEvaluator } from '@intentgate/policy';
 import { decide, denyConflict, denyDeadLetter, exportedRowsOf, type DecideSettings } from './decide.ts';
@@ -39,10 +39,12 @@ export interface DecisionServiceOptions {
   /** Consumer group on `intents` (tests use their own). */
   groupId?: string;
   /**
-   * Workload identity: trust bundles (trust domain → JWKS) and the maximum delegation depth.
-   * When set, every intent must carry a valid JWT-SVID and delegation chain, verified before policy.
+   * Workload identity: trust bundles (trust domain → JWKS) and the maximum delegation depth;
+   * every intent must carry a valid JWT-SVID and delegation chain, verified before policy
+   * (IDENTITY_REQUIRED without). 'off' takes the subject and chain on the caller's word: it must
+   * be asked for, is logged at every start, and is recorded as a mode-change receipt.
    */
-  identity?: IdentitySettings;
+  identity: IdentitySettings | 'off';
   /**
    * Who evaluates the active bundle: its own Wasm instance in process when absent (the default),
    * or e.g. an OpaServerEvaluator. Every failure of the evaluator is a deny with its reason code.
@@ -165,7 +167,8 @@ export class DecisionService {
     });
     await this.#revocations.start();
     const identity = this.#options.identity;
-    if (identity?.reload) {
+    if (identity === 'off') await this.#recordIdentityOff();
+    else if (identity.reload) {
       const reload = identity.reload;
       this.#trustRefresh = setInterval(() => {
         reload().then(
@@ -197,6 +200,26 @@ export class DecisionService {
     await this.#processor.start();
     this.#ready = true;
     this.logger.info({ http: this.httpUrl, instance: this.instanceId }, 'decision service ready');
+  }
+
+  /**
+   * Identity off is a mode of enforcement, so it is evidence: a mode-change receipt at every
+   * start, and a log line no operator can miss. Without identity, an intent's subject and its
+   * delegation chain are the caller's word.
+   */
+  async #recordIdentityOff(): Promise<void> {
+    const signer = this.#options.trust.signer;
+    this.logger.error({ mode: 'identity-off', instance: this.instanceId },
+      'IDENTITY VERIFICATION IS OFF: every intent\'s subject and delegation chain are taken on the caller\'s word (configure TRUST_BUNDLES to verify JWT-SVIDs)');
+    const receipt = withSignature(signer.key, 'Receipt', {
+      receipt_id: randomUUID(), kind: 'mode-change' as const, intent_id: null,
+      body: {
+        mode: 'identity', value: 'off', service: signer.principal, instance: this.instanceId, tenant: this.#options.tenant ?? 'default',
+        effect: 'intents are decided without verifying a JWT-SVID or delegation tokens: subject.id and delegation are claims',
+      },
+      producer: `${signer.principal}/${this.instanceId}`, produced_at: new Date().toISOString(),
+    });
+    await this.#producer.send({ topic: 'receipts', key: signer.principal, value: receipt });
   }
 
   /**
@@ -283,10 +306,11 @@ export class DecisionService {
         if (!(snapshot instanceof Error) && exported > 0) {
           snapshot = { ...snapshot, session: { ...snapshot.session, exported_rows: snapshot.session.exported_rows + exported } };
         }
+        const verifying = this.#options.identity;
         let identity: Awaited<ReturnType<typeof verifyIntentIdentity>> | null = null;
         try {
-          identity = this.#options.identity && !(snapshot instanceof Error)
-            ? await verifyIntentIdentity(intent, this.#options.identity, new Set(snapshot.revoked))
+          identity = verifying !== 'off' && !(snapshot instanceof Error)
+            ? await verifyIntentIdentity(intent, verifying, new Set(snapshot.revoked))
             : null;
         } catch (err) {
           failed(i, 'IDENTITY_CHECK_FAILED', err);

@@ -2,14 +2,17 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { certifyService, ensureTrustMaterial } from '@intentgate/evidence';
+import { certifyService, ensureLocalTrustDomain, ensureTrustMaterial } from '@intentgate/evidence';
 import { ConfigError, configFromEnv } from '../src/config.ts';
 
-const servers = { KAFKA_BROKERS: '127.0.0.1:9092', SCHEMA_REGISTRY_URL: 'http://127.0.0.1:8080/apis/ccompat/v7', REDIS_URL: 'redis://127.0.0.1:6379' };
+const base = { KAFKA_BROKERS: '127.0.0.1:9092', SCHEMA_REGISTRY_URL: 'http://127.0.0.1:8080/apis/ccompat/v7', REDIS_URL: 'redis://127.0.0.1:6379' };
+let servers: Record<string, string>;
 let stateDir: string;
 
 beforeAll(async () => {
   stateDir = mkdtempSync(join(tmpdir(), 'ig-state-'));
+  const { jwksFile } = await ensureLocalTrustDomain(join(stateDir, 'identity'), 'config.test');
+  servers = { ...base, TRUST_BUNDLES: `config.test=${jwksFile}` };
   await ensureTrustMaterial(join(stateDir, 'trust'));
   await certifyService(join(stateDir, 'trust'), 'decision', 'decision');
 });
@@ -22,8 +25,19 @@ describe('decision service configuration', () => {
     expect(c.trust.roots.roots).toHaveLength(1);
   });
 
+  it('requires identity: trust bundles, or INTENTGATE_IDENTITY=off said outright', async () => {
+    const on = await configFromEnv(servers, null, stateDir);
+    expect(on.identity).not.toBe('off');
+    expect(on.identity !== 'off' && [...on.identity.trust.keys()]).toEqual(['config.test']);
+    const missing = await configFromEnv(base, null, stateDir).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(ConfigError);
+    expect((missing as Error).message).toMatch(/identity is required and no trust bundles are configured: set TRUST_BUNDLES=.*or INTENTGATE_IDENTITY=off/);
+    expect((await configFromEnv({ ...base, INTENTGATE_IDENTITY: 'off' }, null, stateDir)).identity).toBe('off');
+    await expect(configFromEnv({ ...base, INTENTGATE_IDENTITY: 'no' }, null, stateDir)).rejects.toThrow(/INTENTGATE_IDENTITY/);
+  });
+
   it('falls back to the stack file for servers', async () => {
-    const c = await configFromEnv({}, { kafka: { brokers: ['a:1', 'b:2'] }, schemaRegistry: { url: 'http://r:1' }, redis: { url: 'redis://x:1' } }, stateDir);
+    const c = await configFromEnv({ TRUST_BUNDLES: servers.TRUST_BUNDLES! }, { kafka: { brokers: ['a:1', 'b:2'] }, schemaRegistry: { url: 'http://r:1' }, redis: { url: 'redis://x:1' } }, stateDir);
     expect(c).toMatchObject({ brokers: ['a:1', 'b:2'], registryUrl: 'http://r:1', redisUrl: 'redis://x:1' });
   });
 

@@ -26,7 +26,7 @@ function intent(over: Partial<Intent> = {}): Intent {
 }
 
 const snapshot: ContextSnapshot = {
-  session: { exported_rows: 0, actions: 0, denied: 0 }, resource: { sensitivity: null }, agent: { revoked: false }, revoked: [], synced_at: 1,
+  session: { exported_rows: 0, actions: 0, denied: 0 }, resource: { sensitivity: null, environment: null }, agent: { revoked: false, registered: true, status: 'active', owner: 'alice@example.org', autonomy: 'assisted', domains: ['app', 'data', 'infra', 'ai'], actions: ['*'], revision: 1 }, revoked: [], synced_at: 1,
 };
 
 beforeAll(async () => {
@@ -55,7 +55,7 @@ describe('decide', () => {
   });
 
   it('escalate: not final, an approval request with the capped deadline, no warrant', async () => {
-    const i = intent({ action: { name: 'data.delete', domain: 'data', reversible: false }, resource: { type: 'table', id: 'x', properties: { sensitivity: 'confidential' } } });
+    const i = intent({ action: { name: 'data.delete', domain: 'data', reversible: false }, context: { rows: 5 }, resource: { type: 'table', id: 'x', properties: { sensitivity: 'confidential' } } });
     const { decision, records } = await decide(i, snapshot, engine, settings, clock);
     expect(decision).toMatchObject({ verdict: 'escalate', final: false });
     expect(decision.warrant).toBeUndefined();
@@ -75,7 +75,7 @@ describe('decide', () => {
   });
 
   it('counts exported rows only for an allowed export', async () => {
-    const i = intent({ action: { name: 'data.export', domain: 'data', reversible: true }, context: { rows: 40 } });
+    const i = intent({ action: { name: 'data.export', domain: 'data', reversible: false }, context: { rows: 40 } });
     expect((await decide(i, snapshot, engine, settings, clock)).exportedRows).toBe(40);
     expect((await decide(i, new Error('x'), engine, settings, clock)).exportedRows).toBe(0);
   });
@@ -128,8 +128,8 @@ describe('replay', () => {
     const e1 = await PolicyEngine.load(v1.bytes, { version: '1' });
     const cases = [
       intent(),
-      intent({ action: { name: 'data.export', domain: 'data', reversible: true }, context: { rows: 5000 }, resource: { type: 'table', id: 'x', properties: { sensitivity: 'confidential' } } }),
-      intent({ action: { name: 'data.delete', domain: 'data', reversible: false }, resource: { type: 'table', id: 'x', properties: { sensitivity: 'confidential' } } }),
+      intent({ action: { name: 'data.export', domain: 'data', reversible: false }, context: { rows: 5000 }, resource: { type: 'table', id: 'x', properties: { sensitivity: 'confidential' } } }),
+      intent({ action: { name: 'data.delete', domain: 'data', reversible: false }, context: { rows: 5 }, resource: { type: 'table', id: 'x', properties: { sensitivity: 'confidential' } } }),
     ];
     const recorded = [];
     for (const i of cases) {
@@ -152,7 +152,7 @@ describe('replay', () => {
 });
 
 describe('exportedRowsOf', () => {
-  const exportOf = (rows: unknown): Intent => ({ ...exampleIntent(), action: { name: 'data.export', domain: 'data', reversible: true }, context: { rows } } as Intent);
+  const exportOf = (rows: unknown): Intent => ({ ...exampleIntent(), action: { name: 'data.export', domain: 'data', reversible: false }, context: { rows } } as Intent);
   it('counts the whole, positive rows of an allowed export and nothing else', () => {
     expect(exportedRowsOf(exportOf(10), 'allow')).toBe(10);
     expect(exportedRowsOf(exportOf(10), 'deny')).toBe(0);

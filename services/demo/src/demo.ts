@@ -4,12 +4,38 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Bus } from '@intentgate/bus';
-import type { Decision, ExecutionResult, Intent } from '@intentgate/contracts';
+import type { AgentChange, Decision, ExecutionResult, Intent } from '@intentgate/contracts';
 import type { ContextStore } from '@intentgate/context';
 import type { Executors } from '@intentgate/executors';
-import type { AgentClient } from '@intentgate/sdk';
+import type { AgentClient, AgentCredentials } from '@intentgate/sdk';
+import { issueDelegation, issueSvid, type SigningKey } from '@intentgate/evidence';
 
 export const DEMO_AGENT = 'spiffe://demo.intentgate.local/agents/ops-assistant';
+
+/** Another agent in the registry, whose id the demo agent tries to use (it may export billing data). */
+export const DEMO_PAYROLL_AGENT = 'spiffe://demo.intentgate.local/agents/payroll-bot';
+export const DEMO_TRUST_DOMAIN = 'demo.intentgate.local';
+
+/** The demo agents' entries in the agent registry: what each may ever be, whatever its intents say. */
+export const DEMO_REGISTRATIONS: readonly AgentChange[] = [
+  { agent: DEMO_AGENT, owner: 'alice@demo.intentgate.local', autonomy: 'supervised', domains: ['app', 'data', 'infra', 'ai'], actions: ['*'], status: 'active', reason: 'the npm start demo agent' },
+  { agent: DEMO_PAYROLL_AGENT, owner: 'payroll@demo.intentgate.local', autonomy: 'supervised', domains: ['data'], actions: ['data.query', 'data.export'], status: 'active', reason: 'payroll exports' },
+];
+
+/**
+ * The demo agent's credentials, as its platform holds them: its own JWT-SVID and the delegation
+ * its human (the chain's origin) granted it, with the scope the intent states for it.
+ */
+export function demoCredentials(key: SigningKey): (intent: Intent) => Promise<AgentCredentials> {
+  return async (intent) => {
+    const origin = intent.delegation[0]!;
+    const scope = intent.delegation[intent.delegation.length - 1]!.scope;
+    return {
+      svid: await issueSvid(key, DEMO_AGENT),
+      delegation: [await issueDelegation(key, DEMO_TRUST_DOMAIN, { delegator: origin.principal, delegatorKind: origin.kind, delegate: DEMO_AGENT, delegateKind: 'agent', scope, jti: randomUUID() })],
+    };
+  };
+}
 
 interface Scenario {
   label: string;
@@ -18,6 +44,8 @@ interface Scenario {
   effect: (ex: Executors, intent: Intent) => string;
   /** An escalation a reviewer approves (through the reviewers' API, as `intentgate approvals approve` does). */
   approve?: boolean;
+  /** The intent names another agent than the demo agent, whose own credentials it carries. */
+  impersonates?: boolean;
 }
 
 export interface DemoRow {
@@ -67,15 +95,15 @@ function scenarios(ex: Executors): Scenario[] {
     { label: 'read invoices', effect: () => 'read only',
       intent: intentOf(session, { scope: dataScope, action: { name: 'data.query', domain: 'data', reversible: true }, resource: invoices }) },
     { label: 'export 200 confidential rows', effect: exported,
-      intent: intentOf(session, { scope: dataScope, action: { name: 'data.export', domain: 'data', reversible: true }, resource: invoices, context: { rows: 200 } }) },
+      intent: intentOf(session, { scope: dataScope, action: { name: 'data.export', domain: 'data', reversible: false }, resource: invoices, context: { rows: 200 } }) },
     { label: 'export 5000 confidential rows', effect: exported,
-      intent: intentOf(session, { scope: dataScope, action: { name: 'data.export', domain: 'data', reversible: true }, resource: invoices, context: { rows: 5000 } }) },
+      intent: intentOf(session, { scope: dataScope, action: { name: 'data.export', domain: 'data', reversible: false }, resource: invoices, context: { rows: 5000 } }) },
     { label: 'delete invoices, asked by a tool output', effect: (e) => `${e.invoiceCount()} of ${invoicesAtStart} rows remain`,
       intent: intentOf(session, { scope: dataScope, source: 'tool_output', action: { name: 'data.delete', domain: 'data', reversible: false }, resource: invoices, context: { rows: 100 } }) },
     { label: 'create an order (checkout step)', effect: order,
-      intent: intentOf(session, { scope: ['app:*'], step: 'checkout', action: { name: 'http.post', domain: 'app', reversible: true }, resource: { type: 'http_endpoint', id: `${ex.app.url}/orders`, properties: { sensitivity: 'internal' } }, context: { body: { sku: 'A-1', qty: 2 } } }) },
+      intent: intentOf(session, { scope: ['app:*'], step: 'checkout', action: { name: 'http.post', domain: 'app', reversible: false }, resource: { type: 'http_endpoint', id: `${ex.app.url}/orders`, properties: { sensitivity: 'internal' } }, context: { body: { sku: 'A-1', qty: 2 } } }) },
     { label: 'create an order (research step)', effect: order,
-      intent: intentOf(session, { scope: ['app:*'], step: 'research', action: { name: 'http.post', domain: 'app', reversible: true }, resource: { type: 'http_endpoint', id: `${ex.app.url}/orders`, properties: { sensitivity: 'internal' } }, context: { body: { sku: 'B-2', qty: 99 } } }) },
+      intent: intentOf(session, { scope: ['app:*'], step: 'research', action: { name: 'http.post', domain: 'app', reversible: false }, resource: { type: 'http_endpoint', id: `${ex.app.url}/orders`, properties: { sensitivity: 'internal' } }, context: { body: { sku: 'B-2', qty: 99 } } }) },
     { label: 'change staging config', effect: config('checkout-staging'),
       intent: intentOf(session, { scope: ['infra:*'], action: { name: 'infra.config.change', domain: 'infra', reversible: true }, resource: { type: 'service', id: 'checkout-staging', properties: { sensitivity: 'internal', environment: 'staging' } }, context: { config: { replicas: 3 } } }) },
     { label: 'delete old staging service, approved', effect: deleted('checkout-staging-old'), approve: true,
@@ -84,6 +112,10 @@ function scenarios(ex: Executors): Scenario[] {
       intent: intentOf(session, { scope: ['infra:*'], action: { name: 'infra.delete', domain: 'infra', reversible: false }, resource: { type: 'service', id: 'payments-staging', properties: { sensitivity: 'internal', environment: 'staging' } } }) },
     { label: 'MCP write_note', effect: note,
       intent: intentOf(session, { scope: ['ai:*'], action: { name: 'mcp.tool.call', domain: 'ai', reversible: true }, resource: { type: 'mcp_tool', id: 'demo/write_note', properties: { sensitivity: 'internal' } }, context: { arguments: { note: `reconciled ${session}` } } }) },
+    { label: 'LIE: delete invoices "reversible", asked by a tool output', effect: (e) => `${e.invoiceCount()} of ${invoicesAtStart} rows remain`,
+      intent: intentOf(session, { scope: dataScope, source: 'tool_output', action: { name: 'data.delete', domain: 'data', reversible: true }, resource: invoices, context: { rows: 100 } }) },
+    { label: 'LIE: claims to be payroll-bot, exports invoices', effect: exported, impersonates: true,
+      intent: { ...intentOf(session, { scope: dataScope, action: { name: 'data.export', domain: 'data', reversible: false }, resource: invoices, context: { rows: 50 } }), subject: { type: 'agent', id: DEMO_PAYROLL_AGENT, properties: { autonomy: 'supervised' } }, delegation: [{ principal: 'payroll@demo.intentgate.local', kind: 'human', scope: dataScope }, { principal: DEMO_PAYROLL_AGENT, kind: 'agent', scope: dataScope }] } },
     { label: 'MCP tool not on the allowlist', effect: () => 'tool not called',
       intent: intentOf(session, { scope: ['ai:*'], action: { name: 'mcp.tool.call', domain: 'ai', reversible: true }, resource: { type: 'mcp_tool', id: 'demo/drop_database', properties: { sensitivity: 'internal' } } }) },
   ];
@@ -92,12 +124,16 @@ function scenarios(ex: Executors): Scenario[] {
 /** Labels the demo's resources in the context store (the store's word outranks the agent's). */
 export async function seedDemoContext(store: ContextStore): Promise<void> {
   await store.labelResource('table', 'billing.invoices', 'confidential');
+  // Without a label a service counts as production (the policy's floor), whatever an intent says.
+  for (const service of ['checkout-staging', 'checkout-staging-old', 'payments-staging']) await store.labelResource('service', service, 'internal', 'staging');
   await store.setAgent(DEMO_AGENT, { revoked: false });
   await store.markSynced();
 }
 
 export interface DemoOptions {
   decisionTimeoutMs: number;
+  /** The demo agent's own credentials (the impostor carries these under another agent's name). */
+  credentials: (intent: Intent) => Promise<AgentCredentials>;
   /** Approves the escalation of this intent as a reviewer; rejects while no request exists yet. */
   approve: (intentId: string) => Promise<void>;
 }
@@ -133,6 +169,11 @@ export async function runDemo(agent: AgentClient, bus: Bus, executors: Executors
   await watcher.start();
   try {
     const reviews = list.filter((s) => s.approve).map((s) => approveWhenRequested(options.approve, s.intent.intent_id).catch((e: Error) => e));
+    // The impostor attaches the demo agent's real credentials to an intent naming another agent
+    // (past the SDK, which would state the SVID's subject): what a compromised platform can send.
+    for (const s of list.filter((x) => x.impersonates)) {
+      s.intent = { ...s.intent, credentials: await options.credentials({ ...s.intent, delegation: [{ principal: 'alice@demo.intentgate.local', kind: 'human', scope: ['*'] }, { principal: DEMO_AGENT, kind: 'agent', scope: ['data:*'] }] }) };
+    }
     const decisions = await Promise.all(list.map(async (s): Promise<Decision | Error> => agent.decide(s.intent, options.decisionTimeoutMs).catch((e: Error) => e)));
     for (const review of await Promise.all(reviews)) if (review instanceof Error) throw review;
     // Allowed intents run asynchronously at their executors: wait for their reports.
@@ -147,7 +188,8 @@ export async function runDemo(agent: AgentClient, bus: Bus, executors: Executors
         domain: s.intent.action.domain,
         action: s.intent.action.name,
         verdict: d instanceof Error ? 'error' : d.verdict,
-        reason: d instanceof Error ? (d as { code?: string }).code ?? d.message : d.reasons[0]?.code ?? '',
+        // A claim the decision overruled is shown beside the reason: the lie that was caught.
+        reason: d instanceof Error ? (d as { code?: string }).code ?? d.message : d.reasons.filter((r, k) => k === 0 || r.code.endsWith('_OVERRULED')).map((r) => r.code).join(' + '),
         execution: r ? r.status + (r.reason ? ` (${r.reason.code})` : '') : 'not executed',
         effect: s.effect(executors, s.intent),
       };

@@ -19,7 +19,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { agentGroupPrefix, keyringGroupPrefix, type Intent } from '@intentgate/contracts';
 import { Bus } from '@intentgate/bus';
 import { bearerToken, digestOf, listenUrl, TokenDigests, WarrantError, type Jwks, type TrustRoots } from '@intentgate/evidence';
-import { AgentClient, DecisionTimeout, WarrantGuard, WarrantKeyring, type AgentClientOptions } from '@intentgate/sdk';
+import { AgentClient, DecisionTimeout, WarrantGuard, WarrantKeyring, withCredentials, type AgentClientOptions, type AgentCredentials } from '@intentgate/sdk';
 
 export interface McpIdentity {
   agentId: string;
@@ -27,6 +27,11 @@ export interface McpIdentity {
   delegation: Intent['delegation'];
   workflowStep: string;
   requestSource: string;
+  /**
+   * The agent's JWT-SVID and delegation tokens, fetched per call (they are short-lived): decision
+   * workers that verify identity deny a call without them (IDENTITY_REQUIRED).
+   */
+  credentials?: () => Promise<AgentCredentials>;
 }
 
 /** A bearer token (its SHA-256) and the agent a request carrying it acts for. */
@@ -152,7 +157,7 @@ export class McpGateway {
   }
 
   async #enforce(id: McpIdentity, server: string, tool: string, destructive: boolean, args: Record<string, unknown>): Promise<ToolResult> {
-    const intent: Intent = {
+    const stated: Intent = {
       intent_id: randomUUID(),
       submitted_at: new Date().toISOString(),
       subject: { type: 'agent', id: id.agentId, properties: { autonomy: id.autonomy } },
@@ -164,7 +169,10 @@ export class McpGateway {
       context: { via: 'mcp-gateway', upstream: server, arguments_digest: digestOf(args) },
     };
     let decision;
+    let intent = stated;
     try {
+      // The warrant binds the intent as sent, credentials included: it is what the guard checks below.
+      if (id.credentials) intent = withCredentials(stated, await id.credentials());
       decision = await this.#agent.decide(intent, this.#options.decisionTimeoutMs ?? 30_000);
     } catch (err) {
       const code = err instanceof DecisionTimeout ? err.code : 'PIPELINE_UNAVAILABLE';

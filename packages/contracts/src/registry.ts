@@ -1,0 +1,36 @@
+import { z } from 'zod';
+import { Domain, SpiffeId, Timestamp } from './primitives.ts';
+import { AUTONOMY_LEVELS } from './intent.ts';
+import { RecordSignature } from './evidence.ts';
+
+export const AGENT_STATUSES = ['active', 'suspended'] as const;
+
+/**
+ * One agent's entry in the agent registry: what policy knows about an agent, whatever the agent
+ * says about itself. Published by an operator on `agents.registry` (compacted, keyed by agent),
+ * signed with an operator key; the context feeder applies the highest revision to the context
+ * store, so a lost store is rebuilt by replaying the topic.
+ */
+export const AgentRegistration = z.strictObject({
+  agent: SpiffeId,
+  /** Who answers for the agent (a person or team). */
+  owner: z.string().min(1).max(256),
+  /** The least supervision the agent runs with; an intent may only claim more autonomy. */
+  autonomy: z.enum(AUTONOMY_LEVELS),
+  /** Domains the agent may ever act in. */
+  domains: z.array(Domain).max(4),
+  /** Action names the agent may ever request (catalog names), or "*" for any in its domains. */
+  actions: z.array(z.string().min(1).max(256)).max(256),
+  status: z.enum(AGENT_STATUSES),
+  /** Grows by one with every change of this agent; an older revision is never applied over a newer one. */
+  revision: z.int().positive(),
+  changed_at: Timestamp,
+  changed_by: z.string().min(1).max(256),
+  reason: z.string().max(2048),
+  /** By an operator key the context feeder is configured with; an unsigned entry is refused. */
+  signature: RecordSignature.optional(),
+});
+export type AgentRegistration = z.infer<typeof AgentRegistration>;
+
+/** What an operator states when registering or changing an agent (revision, time and signer are added on publishing). */
+export type AgentChange = Omit<AgentRegistration, 'revision' | 'changed_at' | 'changed_by' | 'signature'>;
