@@ -1,3 +1,5 @@
+import { JSON_REFUSAL_CODES } from '@intentgate/contracts';
+
 /**
  * Every failure the bus reports is a BusError: a stable code to branch on, whether trying
  * again can help (KafkaJS-style `retriable`), and what the operator should do about it.
@@ -19,6 +21,8 @@ export const BUS_ERROR_CODES = [
   'GROUP_JOIN_FAILED',
   'NOT_AUTHORIZED',
   'AUTHENTICATION_FAILED',
+  // What the contract refuses before the schema (see @intentgate/contracts' json-limits): poison, each with its reason.
+  ...JSON_REFUSAL_CODES,
 ] as const;
 export type BusErrorCode = (typeof BUS_ERROR_CODES)[number];
 

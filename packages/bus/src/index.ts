@@ -4,7 +4,7 @@ export { SchemaCatalog, type RegisteredSubject } from './registry.ts';
 export { Serde, type Decoded } from './serde.ts';
 export { BatchingProducer, type OutgoingRecord, type BatchingProducerOptions } from './producer.ts';
 export { BusConsumer, type IncomingRecord, type ConsumerOptions, type BatchContext } from './consumer.ts';
-export { TransactionalProcessor, type TransactionalOptions } from './transactions.ts';
+export { TransactionalProcessor, type TransactionalOptions, type TransformContext } from './transactions.ts';
 export { ensureTopics, type TopicReport } from './topics.ts';
 export { readIntentId } from './dead-letter.ts';
 export { silentLogger, type Logger } from './logger.ts';

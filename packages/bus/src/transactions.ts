@@ -1,11 +1,11 @@
-import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { DeadLetter, MessageName } from '@intentgate/contracts';
 import { BusError, describe, noRefusals, type Refuse } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { groupByTopic, PRODUCER_SAFETY, toKafkaMessage, type OutgoingRecord } from './producer.ts';
 import type { Serde } from './serde.ts';
 import { decodeBatch, type BatchContext, type IncomingRecord } from './consumer.ts';
-import { deadLetterOf } from './dead-letter.ts';
+import { deadLetterOf, type PoisonRecord } from './dead-letter.ts';
 import { startAndJoin } from './group-join.ts';
 import { jitteredDelay } from './backoff.ts';
 
@@ -18,8 +18,14 @@ export interface TransactionalOptions<N extends MessageName> {
    * #producers); both are fenced the same way.
    */
   transactionalId: string;
-  /** Turns a batch's records into output records; all of them commit with the batch's offsets, or none. */
-  transform: (records: IncomingRecord<N>[], ctx: BatchContext) => Promise<OutgoingRecord[]>;
+  /**
+   * Turns a batch's records into output records; all of them commit with the batch's offsets, or
+   * none. A record it cannot process it hands to `ctx.deadLetter` (and emits nothing for): that
+   * record is dead-lettered, with its onDeadLetter outputs, in the same transaction as the rest.
+   * Should it throw, or an output break its contract or be refused by the broker, the batch is
+   * isolated (see #isolate) and called again with parts of it.
+   */
+  transform: (records: IncomingRecord<N>[], ctx: TransformContext<N>) => Promise<OutgoingRecord[]>;
   /**
    * Called after a batch's transaction committed, with what it wrote. Work that must not happen
    * for an aborted batch (remembering decisions, updating session history) goes here.
@@ -44,6 +50,52 @@ export interface TransactionalOptions<N extends MessageName> {
   maxBytesPerPartition?: number;
   /** Attempts for a transaction step the broker answers CONCURRENT_TRANSACTIONS to (KafkaJS does not retry it). */
   concurrentRetries?: number;
+}
+
+export interface TransformContext<N extends MessageName> extends BatchContext {
+  /** Dead-letters this record with the reason (an UPPER_SNAKE code) instead of its outputs. */
+  deadLetter(record: IncomingRecord<N>, reason: { code: string; message: string }): void;
+}
+
+/** One consumed message of a group, decoded or poison. */
+interface Unit<N extends MessageName> {
+  topic: string;
+  partition: number;
+  message: KafkaMessage;
+  record?: IncomingRecord<N>;
+  poison?: PoisonRecord;
+}
+
+/** A failure that is the records' own (not the broker's or the registry's): grounds for isolating them. */
+class RecordFault extends Error {
+  readonly reason: { code: string; message: string };
+  constructor(reason: { code: string; message: string }, cause: unknown) {
+    super(reason.message, { cause });
+    this.name = 'RecordFault';
+    this.reason = reason;
+  }
+}
+
+/** Tries for a unit alone before it is taken to be the cause and dead-lettered. */
+const SOLO_ATTEMPTS = 3;
+
+/** Broker refusals of a produce that are about the records sent, not about the broker's state. */
+const OUTPUT_REFUSALS = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD']);
+
+function causesOf(err: unknown): unknown[] {
+  const chain: unknown[] = [];
+  for (let e = err; e !== undefined && e !== null && chain.length < 8; e = (e as { cause?: unknown; originalError?: unknown }).cause ?? (e as { originalError?: unknown }).originalError) chain.push(e);
+  return chain;
+}
+
+function outputRefusal(err: unknown): { code: string; message: string } | null {
+  const refusal = causesOf(err).find((e) => OUTPUT_REFUSALS.has((e as { type?: string }).type ?? ''));
+  return refusal ? { code: 'OUTPUT_REFUSED', message: `the broker refused an output of this record (${(refusal as { type: string }).type}): ${describe(err)}` } : null;
+}
+
+/** The broker, the registry or Redis not answering: the batch is tried again, never blamed on a record. */
+function isTransient(err: unknown): boolean {
+  return causesOf(err).some((e) => (e as { retriable?: unknown }).retriable === true);
 }
 
 const PARTITIONS_AT_ONCE = 64;
@@ -88,6 +140,7 @@ export class TransactionalProcessor<N extends MessageName> {
   #started: Promise<void> | null = null;
   #stopped: Promise<void> | null = null;
   #committedBatches = 0;
+  readonly #containment = { failedGroups: 0, isolatedGroups: 0, isolatedRecords: 0 };
   #queue: Array<{ payload: EachBatchPayload; resolve: () => void; reject: (err: unknown) => void }> = [];
   #pumping = false;
   readonly #refuse: Refuse;
@@ -122,6 +175,16 @@ export class TransactionalProcessor<N extends MessageName> {
 
   get committedBatches(): number {
     return this.#committedBatches;
+  }
+
+  /**
+   * Since start: groups of batches handed back to KafkaJS after a failure that was not a record's
+   * (they are fetched again, and the consumer restarts), groups isolated for a record's failure,
+   * and records dead-lettered by that isolation. A poison record costs none of these when the
+   * contract or the transform catches it; failedGroups that keeps growing is a consumer stuck.
+   */
+  get containment(): { failedGroups: number; isolatedGroups: number; isolatedRecords: number } {
+    return { ...this.#containment };
   }
 
   start(): Promise<void> {
@@ -165,6 +228,7 @@ export class TransactionalProcessor<N extends MessageName> {
           await this.#processGroup(group.map((g) => g.payload));
           group.forEach((g) => g.resolve());
         } catch (err) {
+          this.#containment.failedGroups++;
           group.forEach((g) => g.reject(err));
         }
       }
@@ -174,40 +238,169 @@ export class TransactionalProcessor<N extends MessageName> {
   }
 
   async #processGroup(payloads: EachBatchPayload[]): Promise<void> {
-    const batches: Array<{ payload: EachBatchPayload; nextOffset: string }> = [];
-    const records: IncomingRecord<N>[] = [];
-    const outputs: OutgoingRecord[] = [];
+    const batches: EachBatchPayload[] = [];
+    const units: Array<Unit<N>> = [];
     for (const payload of payloads) {
       const { batch } = payload;
       const decoded = await decodeBatch<N>(this.#serde, batch);
       if (decoded.nextOffset === null) continue;
-      batches.push({ payload, nextOffset: decoded.nextOffset });
-      for (const poison of decoded.poison) {
-        const { record, letter } = deadLetterOf(poison, this.#options.groupId);
-        this.#options.logger.warn({ topic: batch.topic, offset: letter.original.offset, reason: letter.reason }, 'record dead-lettered');
-        outputs.push(record, ...(this.#options.onDeadLetter?.(letter) ?? []));
+      batches.push(payload);
+      const records = new Map(decoded.records.map((r) => [r.offset, r]));
+      const poison = new Map(decoded.poison.map((p) => [p.message.offset, p]));
+      // In offset order, so any prefix of the units is a prefix of each partition: what isolation commits.
+      for (const message of batch.messages) {
+        const record = records.get(message.offset);
+        const bad = poison.get(message.offset);
+        if (record) units.push({ topic: batch.topic, partition: batch.partition, message, record });
+        else if (bad) units.push({ topic: batch.topic, partition: batch.partition, message, poison: bad });
       }
-      records.push(...decoded.records);
     }
-    if (batches.length === 0) return;
-    const first = batches[0]!.payload;
-    if (records.length > 0) outputs.push(...(await this.#options.transform(records, { heartbeat: first.heartbeat, isRunning: first.isRunning })));
-    const messages = await Promise.all(outputs.map(async (r) => ({ topic: r.topic, message: await toKafkaMessage(this.#serde, r) })));
-    const offsets = batches.map(({ payload, nextOffset }) => ({ topic: payload.batch.topic, partition: payload.batch.partition, offset: nextOffset }));
-    const where = { partitions: offsets.map((o) => `${o.topic}/${o.partition}@${o.offset}`).join(','), records: records.length, outputs: messages.length };
-    const resolveAll = () => {
-      for (const { payload } of batches) {
-        const last = payload.batch.messages.at(-1);
-        if (last) payload.resolveOffset(last.offset);
+    if (batches.length === 0 || units.length === 0) return;
+    const first = batches[0]!;
+    const ctx = { heartbeat: first.heartbeat, isRunning: first.isRunning };
+    try {
+      await this.#attempt(units, ctx);
+    } catch (err) {
+      if (!(err instanceof RecordFault)) throw err;
+      this.#containment.isolatedGroups++;
+      this.#options.logger.error({ err: err.message, code: err.reason.code, records: units.length }, 'a batch failed for a reason of its own records: isolating them');
+      await this.#isolate(units, ctx);
+    }
+    for (const payload of batches) {
+      const last = payload.batch.messages.at(-1);
+      if (last) payload.resolveOffset(last.offset);
+    }
+  }
+
+  /**
+   * Bisects a failed group: halves that commit are done, a half that fails is split again, and a
+   * unit that fails alone (after a few tries, in case the failure was not its own) is dead-lettered
+   * with the reason and its onDeadLetter outputs (a final deny), in a transaction of its own.
+   * Halves go left to right, so each partition's offsets are committed in order. A failure that
+   * is not a record's (the broker or registry unreachable, fencing, a refusal) stops the isolation
+   * and is thrown: the batch is fetched again, never dead-lettered for it.
+   */
+  async #isolate(units: Array<Unit<N>>, ctx: BatchContext): Promise<void> {
+    if (units.length > 1) {
+      const mid = Math.ceil(units.length / 2);
+      for (const half of [units.slice(0, mid), units.slice(mid)]) {
+        await this.#between(ctx);
+        try {
+          await this.#attempt(half, ctx);
+        } catch (err) {
+          if (!(err instanceof RecordFault)) throw err;
+          await this.#isolate(half, ctx);
+        }
       }
-    };
+      return;
+    }
+    const unit = units[0]!;
+    let fault: RecordFault | null = null;
+    for (let attempt = 0; attempt < SOLO_ATTEMPTS; attempt++) {
+      await this.#between(ctx, attempt);
+      try {
+        await this.#attempt(units, ctx);
+        return;
+      } catch (err) {
+        if (!(err instanceof RecordFault)) throw err;
+        fault = err;
+      }
+    }
+    this.#options.logger.error({ topic: unit.topic, partition: unit.partition, offset: unit.message.offset, reason: fault!.reason }, 'record fails alone: dead-lettering it');
+    try {
+      await this.#attempt(units, ctx, { reason: fault!.reason, bare: false });
+    } catch (err) {
+      if (!(err instanceof RecordFault)) throw err;
+      // Its final deny is what fails: the letter alone then, so the record is never retried forever.
+      this.#options.logger.error({ offset: unit.message.offset, err: err.message }, 'the dead letter\'s extra outputs fail too: writing the letter alone');
+      await this.#attempt(units, ctx, { reason: fault!.reason, bare: true });
+    }
+    this.#containment.isolatedRecords++;
+  }
+
+  async #between(ctx: BatchContext, attempt = 0): Promise<void> {
+    if (!ctx.isRunning()) {
+      throw new BusError('SHUT_DOWN', 'stopped while isolating a failed batch', { retriable: true, hint: 'The batch is fetched again by the next member.' });
+    }
+    if (attempt > 0) await backoff(attempt);
+    await ctx.heartbeat(); // isolation takes several transactions: the member keeps its place meanwhile
+  }
+
+  /**
+   * One transaction for `units`: the transform's outputs for their records, a dead letter (and its
+   * onDeadLetter outputs) for each poison unit and each record the transform rejected, and their
+   * offsets. `forced` dead-letters every unit without transforming it (isolation's last step): a
+   * record with that reason, a poison unit with its own; `bare` leaves out onDeadLetter's outputs.
+   * Throws RecordFault when the failure is the records' own (the transform threw, an output breaks
+   * its contract, the broker refused an output as too large or invalid); anything else as it came.
+   */
+  async #attempt(units: Array<Unit<N>>, ctx: BatchContext, forcedBy?: { reason: { code: string; message: string }; bare: boolean }): Promise<void> {
+    const forced = forcedBy?.reason;
+    const rejected = new Map<string, { code: string; message: string }>();
+    const key = (u: { topic: string; partition: number; offset: string }) => `${u.topic}/${u.partition}@${u.offset}`;
+    const records = forced ? [] : units.flatMap((u) => (u.record ? [u.record] : []));
+    const outputs: OutgoingRecord[] = [];
+    if (records.length > 0) {
+      const transformCtx: TransformContext<N> = {
+        ...ctx,
+        deadLetter: (record, reason) => {
+          rejected.set(key(record), reason);
+        },
+      };
+      let transformed: OutgoingRecord[];
+      try {
+        transformed = await this.#options.transform(records, transformCtx);
+      } catch (err) {
+        if (isTransient(err)) throw err;
+        throw new RecordFault({ code: 'PROCESSING_FAILED', message: `the transform failed: ${describe(err)}` }, err);
+      }
+      outputs.push(...transformed);
+    }
+    const letters: OutgoingRecord[] = [];
+    for (const unit of units) {
+      const reason = unit.poison ? null : forced ?? rejected.get(key({ topic: unit.topic, partition: unit.partition, offset: unit.message.offset }));
+      if (!unit.poison && !reason) continue;
+      const poison: PoisonRecord = reason
+        ? { topic: unit.topic, partition: unit.partition, message: unit.message, error: null, reason }
+        : unit.poison!;
+      const { record, letter } = deadLetterOf(poison, this.#options.groupId);
+      this.#options.logger.warn({ topic: unit.topic, offset: letter.original.offset, reason: letter.reason }, 'record dead-lettered');
+      letters.push(record);
+      if (forcedBy?.bare) continue;
+      try {
+        letters.push(...(this.#options.onDeadLetter?.(letter) ?? []));
+      } catch (err) {
+        // The letter still goes: nothing is dropped because its final deny could not be built.
+        this.#options.logger.error({ err: describe(err), offset: letter.original.offset }, 'onDeadLetter failed; the dead letter is written without its extra outputs');
+      }
+    }
+    outputs.unshift(...letters);
+    const kept = records.filter((r) => !rejected.has(key(r)));
+    const messages = await Promise.all(outputs.map(async (r) => {
+      try {
+        return { topic: r.topic, message: await toKafkaMessage(this.#serde, r) };
+      } catch (err) {
+        if (isTransient(err)) throw err;
+        throw new RecordFault({ code: 'OUTPUT_INVALID', message: `an output for ${r.topic} breaks its contract: ${describe(err)}` }, err);
+      }
+    }));
+    // One past each partition's last unit here: the whole batch's next offset when these are all its units.
+    const next = new Map<string, { topic: string; partition: number; offset: string }>();
+    for (const u of units) next.set(`${u.topic}/${u.partition}`, { topic: u.topic, partition: u.partition, offset: (BigInt(u.message.offset) + 1n).toString() });
+    const offsets = [...next.values()];
+    const where = { partitions: offsets.map((o) => `${o.topic}/${o.partition}@${o.offset}`).join(','), records: kept.length, outputs: messages.length };
 
     if (this.#options.exactlyOnce === false) {
-      if (messages.length > 0) await this.#producers[0]!.sendBatch({ acks: -1, topicMessages: groupByTopic(messages) });
+      try {
+        if (messages.length > 0) await this.#producers[0]!.sendBatch({ acks: -1, topicMessages: groupByTopic(messages) });
+      } catch (err) {
+        const refused = outputRefusal(err);
+        if (refused) throw new RecordFault(refused, err);
+        throw err;
+      }
       await this.#consumer.commitOffsets(offsets);
-      resolveAll();
       this.#committedBatches++;
-      await this.#afterCommit(records, outputs, where.partitions);
+      await this.#afterCommit(kept, outputs, where.partitions);
       return;
     }
     this.#options.logger.debug(where, 'transaction: begin');
@@ -237,13 +430,14 @@ export class TransactionalProcessor<N extends MessageName> {
       await txn.abort().catch((abortErr: unknown) => {
         this.#options.logger.error({ err: describe(abortErr) }, 'transaction abort failed');
       });
+      const refused = outputRefusal(err);
+      if (refused) throw new RecordFault(refused, err);
       throw (await this.#refuse(err, { action: 'write in a transaction to', topics: [...new Set(outputs.map((o) => o.topic))], transactionalId: this.#producerId(producer) }).catch(() => null))
         ?? new BusError('TRANSACTION_FAILED', `batches ${where.partitions} not committed: ${describe(err)}`, {
         retriable: true, hint: 'The batches were aborted and will be processed again.', cause: err,
       });
     }
-    resolveAll();
-    await this.#afterCommit(records, outputs, where.partitions);
+    await this.#afterCommit(kept, outputs, where.partitions);
   }
 
   #producerId(producer: Producer): string {

@@ -280,6 +280,85 @@ describe('transactions', () => {
   });
 });
 
+describe('containment in transactions', () => {
+  const denyFor = (intentId: string, code: string): Message<'Decision'> => ({
+    decision_id: randomUUID(), intent_id: intentId, intent_digest: 'c'.repeat(64), verdict: 'deny', final: true,
+    reasons: [{ code, rule: 'test', message: 'test deny' }], obligations: {}, policy: null, input_digest: null,
+    decided_at: new Date().toISOString(),
+  });
+
+  async function watchDecisions(marker: string): Promise<{ seen: Message<'Decision'>[]; letters: DeadLetter[]; stop(): Promise<void> }> {
+    const seen: Message<'Decision'>[] = [];
+    const letters: DeadLetter[] = [];
+    const watchers = [
+      bus.consumer<'Decision'>({ groupId: uniqueGroup('contain-watch'), topics: ['decisions'], fromBeginning: true, handle: async (records) => {
+        for (const r of records) if (r.key === marker) seen.push(r.value);
+      } }),
+      bus.consumer<'DeadLetter'>({ groupId: uniqueGroup('contain-dlq'), topics: ['intents.dlq'], fromBeginning: true, handle: async (records) => {
+        for (const r of records) if (r.key === marker) letters.push(r.value);
+      } }),
+    ];
+    await Promise.all(watchers.map((w) => w.start()));
+    return { seen, letters, stop: async () => void (await Promise.all(watchers.map((w) => w.stop()))) };
+  }
+
+  it('a transform that throws for one record: the batch is bisected, that record dead-lettered with its extra output, every other committed once', async () => {
+    const marker = randomUUID();
+    const group = uniqueGroup('contain');
+    const watch = await watchDecisions(marker);
+    const intents = Array.from({ length: 9 }, () => exampleIntent());
+    const poisonId = intents[4]!.intent_id;
+    const processor = bus.transactional<'Intent'>({
+      groupId: group, topics: ['intents'], fromBeginning: true, transactionalId: `${group}-p`,
+      transform: async (records) => records.filter((r) => r.key === marker).map((r) => {
+        if (r.value.intent_id === poisonId) throw new TypeError('cannot process this one');
+        return { topic: 'decisions', key: marker, value: denyFor(r.value.intent_id, 'TEST_DENY') };
+      }),
+      onDeadLetter: (letter) => (letter.intent_id === poisonId ? [{ topic: 'decisions', key: marker, value: denyFor(poisonId, 'TEST_DEAD_LETTER') }] : []),
+    });
+    await processor.start();
+    // One send, one key: the nine share a partition and, most likely, a batch.
+    await bus.producer().sendMany(intents.map((value) => ({ topic: 'intents', key: marker, value })));
+    await eventually(() => watch.seen.length >= intents.length && watch.letters.length >= 1, 'nine decisions and one letter');
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(watch.seen.map((d) => [d.intent_id, d.reasons[0]!.code]).sort()).toEqual(
+      intents.map((i) => [i.intent_id, i.intent_id === poisonId ? 'TEST_DEAD_LETTER' : 'TEST_DENY']).sort(),
+    );
+    expect(watch.letters.map((l) => [l.intent_id, l.reason.code])).toEqual([[poisonId, 'PROCESSING_FAILED']]);
+    expect(watch.letters[0]!.reason.message).toMatch(/cannot process this one/);
+    await processor.stop();
+    await watch.stop();
+  });
+
+  it('a retriable failure (the registry down) is retried, never blamed on a record', async () => {
+    const marker = randomUUID();
+    const group = uniqueGroup('contain-transient');
+    const watch = await watchDecisions(marker);
+    const intents = [exampleIntent(), exampleIntent()];
+    let failures = 0;
+    const processor = bus.transactional<'Intent'>({
+      groupId: group, topics: ['intents'], fromBeginning: true, transactionalId: `${group}-p`,
+      transform: async (records) => {
+        const mine = records.filter((r) => r.key === marker);
+        if (mine.length > 0 && failures < 2) {
+          failures++;
+          throw new BusError('REGISTRY_UNAVAILABLE', 'the registry did not answer', { retriable: true, hint: 'retry' });
+        }
+        return mine.map((r) => ({ topic: 'decisions', key: marker, value: denyFor(r.value.intent_id, 'TEST_DENY') }));
+      },
+    });
+    await processor.start();
+    await bus.producer().sendMany(intents.map((value) => ({ topic: 'intents', key: marker, value })));
+    await eventually(() => watch.seen.length >= 2, 'both decided after the retries');
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(failures).toBe(2);
+    expect(watch.seen.map((d) => d.intent_id).sort()).toEqual(intents.map((i) => i.intent_id).sort());
+    expect(watch.letters).toEqual([]);
+    await processor.stop();
+    await watch.stop();
+  });
+});
+
 describe('transactions take turns between two producers', () => {
   it('every round commits once and in order; a successor with the same transactional id fences both producers', async () => {
     const marker = randomUUID();

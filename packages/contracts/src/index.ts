@@ -8,6 +8,7 @@ export { MESSAGES, MESSAGE_NAMES, type MessageName, type Message } from './messa
 export { TOPICS, topicSpec, valueSubject, approvedTopic, DLQ_INTENTS, DLQ_BUS, type TopicSpec, type CleanupPolicy } from './topics.ts';
 export { jsonSchemaOf, jsonSchemaText, allJsonSchemas, SCHEMA_ID_BASE } from './json-schema.ts';
 export { parseMessage, ContractViolation } from './parse.ts';
+export { JsonRefused, JSON_REFUSAL_CODES, limitsOf, assertWithinSize, assertCanonicalJson, decodeUtf8, type JsonRefusalCode, type JsonLimits } from './json-limits.ts';
 export { ACCESS, ROLES, accessTable, roleSpec, isRole, executorRole, agentGroupPrefix, keyringGroupPrefix, REDIS_CONNECTION_COMMANDS, type Role, type RoleSpec, type KafkaAccess, type RedisAccess } from './access.ts';
 export { TrustFile, SignerFile, PublicKeyJwk } from './trust.ts';
 export { AgentRegistration, AGENT_STATUSES, type AgentChange } from './registry.ts';

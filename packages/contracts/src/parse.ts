@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { MESSAGES, type Message, type MessageName } from './messages.ts';
+import { assertCanonicalJson } from './json-limits.ts';
 
 /** A value that does not satisfy the wire contract. `issues` are zod's, path and message only. */
 export class ContractViolation extends Error {
@@ -16,7 +17,13 @@ export class ContractViolation extends Error {
   }
 }
 
+/**
+ * Checks a value against its message's contract: first what canonical JSON cannot carry
+ * (JsonRefused, with its own code), then the schema (ContractViolation). Writers and readers
+ * both call it, so a value that would not survive canonicalization is never produced either.
+ */
 export function parseMessage<N extends MessageName>(name: N, value: unknown): Message<N> {
+  assertCanonicalJson(name, value);
   const result = MESSAGES[name].safeParse(value);
   if (!result.success) throw new ContractViolation(name, result.error.issues);
   return result.data as Message<N>;

@@ -2,7 +2,7 @@
 // clock, ids and the signing key, which are passed in, so the worker stays thin and this
 // logic is tested without servers.
 import { randomUUID } from 'node:crypto';
-import { approvedTopic, type Decision, type DeadLetter, type Intent, type Reason } from '@intentgate/contracts';
+import { approvedTopic, JSON_REFUSAL_CODES, type Decision, type DeadLetter, type Intent, type Reason } from '@intentgate/contracts';
 import { canonicalJson, digestOf, sha256Hex, signWarrant, withSignature, type CertifiedSigner } from '@intentgate/evidence';
 import { decideWith, wasmEvaluator, type Outcome, type PolicyEngine, type PolicyError, type PolicyEvaluator } from '@intentgate/policy';
 import type { ContextSnapshot } from '@intentgate/context';
@@ -184,7 +184,14 @@ export async function decide(
   return { decision: signed, records: recordsOf(intent, signed, input, outcome, settings, nowMs), exportedRows: exportedRowsOf(intent, signed.verdict) };
 }
 
-/** A final deny for an intent whose message was poison (it went to the DLQ). */
+/** Dead-letter reasons that say the message itself broke the contract; any other is a failure on its way through. */
+const CONTRACT_REFUSALS: ReadonlySet<string> = new Set(['UNDECODABLE', 'SCHEMA_UNKNOWN', 'SCHEMA_INVALID', ...JSON_REFUSAL_CODES]);
+
+/**
+ * A final deny for an intent whose message went to the DLQ: INTENT_INVALID when it broke the
+ * contract, INTENT_UNPROCESSABLE when a well-formed intent failed in the decision path (the
+ * letter's reason, in the message, says where).
+ */
 export function denyDeadLetter(letter: DeadLetter, settings: DecideSettings, clock: Clock): OutgoingRecord[] {
   if (letter.intent_id === null) return [];
   const nowMs = clock.now();
@@ -195,7 +202,9 @@ export function denyDeadLetter(letter: DeadLetter, settings: DecideSettings, clo
     decision_id: randomUUID(), intent_id: letter.intent_id,
     // The intent could not be read as an Intent, so its digest is that of the bytes received.
     intent_digest: rawDigest, verdict: 'deny', final: true,
-    reasons: [{ code: 'INTENT_INVALID', rule: 'intentgate.contract', message: `${letter.reason.code}: ${letter.reason.message}`.slice(0, 2048) }],
+    reasons: [CONTRACT_REFUSALS.has(letter.reason.code)
+      ? { code: 'INTENT_INVALID', rule: 'intentgate.contract', message: `${letter.reason.code}: ${letter.reason.message}`.slice(0, 2048) }
+      : { code: 'INTENT_UNPROCESSABLE', rule: 'intentgate.containment', message: `${letter.reason.code}: ${letter.reason.message}`.slice(0, 2048) }],
     obligations: {}, policy: null, input_digest: null, decided_at: iso(nowMs),
   }, settings);
   const key = letter.original.key === null || letter.original.truncated ? letter.intent_id : Buffer.from(letter.original.key, 'base64').toString('utf8');

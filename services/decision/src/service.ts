@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { pino } from 'pino';
-import { Bus, type BatchingProducer, type BusConsumer, type BusSasl, type IncomingRecord, type Logger, type OutgoingRecord, type TransactionalProcessor } from '@intentgate/bus';
+import { Bus, type BatchingProducer, type BusConsumer, type BusSasl, type IncomingRecord, type Logger, type OutgoingRecord, type TransactionalProcessor, type TransformContext } from '@intentgate/bus';
 import { ContextStore, ContextUnavailable } from '@intentgate/context';
 import type { Decision, Intent } from '@intentgate/contracts';
 import { createHash, randomUUID } from 'node:crypto';
@@ -90,6 +90,14 @@ export class DecisionService {
     this.#bus = new Bus({ brokers: options.brokers, sasl: options.sasl, registryUrl: options.registryUrl, clientId: `decision-${this.instanceId}`, logger: this.logger });
     this.#store = new ContextStore({ redisUrl: options.redisUrl, freshnessMs: options.contextFreshnessMs ?? 60_000 });
     this.#decisions = new Counter({ name: 'intentgate_decisions_total', help: 'Decisions made, by verdict and first reason code', labelNames: ['verdict', 'code'], registers: [this.#metrics] });
+    const containment = (key: 'failedGroups' | 'isolatedGroups' | 'isolatedRecords') => () => this.#processor?.containment[key] ?? 0;
+    for (const [name, help, read] of [
+      ['intentgate_decision_batches_failed', 'Batches handed back to the consumer after a failure that was not a record\'s (fetched again), since start', containment('failedGroups')],
+      ['intentgate_decision_batches_isolated', 'Batches bisected because one of their records failed them, since start', containment('isolatedGroups')],
+      ['intentgate_decision_records_isolated', 'Records dead-lettered by that isolation (each with its final deny), since start', containment('isolatedRecords')],
+    ] as const) {
+      new Gauge({ name, help, registers: [this.#metrics], collect() { this.set(read()); } });
+    }
     this.#evaluation = new Histogram({ name: 'intentgate_policy_evaluation_seconds', help: 'Wasm policy evaluation time', buckets: [5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 1e-3, 1e-2], registers: [this.#metrics] });
   }
 
@@ -180,10 +188,12 @@ export class DecisionService {
       transactionalId: `${this.#options.groupId ?? DECISION_GROUP}-${this.instanceId}`,
       fromBeginning: true,
       exactlyOnce: this.#options.exactlyOnce ?? true,
-      transform: (records) => this.#decideBatch(records.map((r) => r.value), settings),
+      transform: (records, ctx) => this.#decideBatch(records, ctx, settings),
       onDeadLetter: (letter) => {
-        this.#decisions.inc({ verdict: 'deny', code: 'INTENT_INVALID' });
-        return denyDeadLetter(letter, settings, Date);
+        const records = denyDeadLetter(letter, settings, Date);
+        const code = (records[0]?.value as Decision | undefined)?.reasons[0]?.code;
+        if (code) this.#decisions.inc({ verdict: 'deny', code });
+        return records;
       },
       onCommitted: (records, outputs) => this.#afterCommit(records, outputs),
     });
@@ -232,15 +242,30 @@ export class DecisionService {
     await this.#producer.send({ topic: 'receipts', key: r.bundleDigest, value: receipt });
   }
 
-  /** Decides a batch; the returned records commit together with the batch's offsets. */
-  async #decideBatch(intents: Intent[], settings: DecideSettings): Promise<OutgoingRecord[]> {
+  /**
+   * Decides a batch; the returned records commit together with the batch's offsets. An intent
+   * that fails anywhere on its way (its digest, identity, policy input, its records) is handed to
+   * ctx.deadLetter: it goes to intents.dlq and gets its final deny in the same transaction, and
+   * the rest of the batch is decided as if it were not there.
+   */
+  async #decideBatch(records: IncomingRecord<'Intent'>[], ctx: TransformContext<'Intent'>, settings: DecideSettings): Promise<OutgoingRecord[]> {
+    const intents = records.map((r) => r.value);
     const engine = this.active.current; // one engine for the whole batch (hot swap between batches)
     let context: Awaited<ReturnType<ContextStore['readBatch']>> | Error;
     try {
       context = await this.#store.readBatch(intents);
     } catch (err) {
-      context = err instanceof ContextUnavailable ? err : new ContextUnavailable((err as Error).message, err);
+      // Redis unreachable or stale: every intent denies. Anything else is no reason to deny the
+      // whole batch: thrown, so the bus isolates the intent that causes it.
+      if (!(err instanceof ContextUnavailable)) throw err;
+      context = err;
     }
+    const failed = (i: number, code: string, err: unknown) => {
+      const message = `${(err as Error)?.message ?? String(err)}`.slice(0, 1024);
+      this.logger.error({ intent_id: intents[i]!.intent_id, code, err: message }, 'intent failed in the decision path: dead-lettered, final deny');
+      outputs[i] = [];
+      ctx.deadLetter(records[i]!, { code, message });
+    };
     // Which intents to decide: a redelivered or resubmitted intent gets its earlier decision again
     // (and nothing to execute twice); a second copy within the batch gets nothing more.
     const outputs: OutgoingRecord[][] = intents.map(() => []);
@@ -248,7 +273,14 @@ export class DecisionService {
     const seen = new Set<string>();
     intents.forEach((intent, i) => {
       const previous = context instanceof Error ? undefined : context.decided.get(intent.intent_id);
-      if (previous && previous.intent_digest !== digestOf(intent)) {
+      let digest: string | null = null;
+      try {
+        if (previous) digest = digestOf(intent);
+      } catch (err) {
+        failed(i, 'INTENT_NOT_CANONICAL', err);
+        return;
+      }
+      if (previous && previous.intent_digest !== digest) {
         // The same id for another action: never its decision (and not remembered over it).
         outputs[i] = denyConflict(intent, previous, settings, Date).records;
         this.#decisions.inc({ verdict: 'deny', code: 'INTENT_ID_CONFLICT' });
@@ -280,10 +312,23 @@ export class DecisionService {
           };
         }
         const verifying = this.#options.identity;
-        const identity = verifying !== 'off' && !(snapshot instanceof Error)
-          ? await verifyIntentIdentity(intent, verifying, new Set(snapshot.revoked))
-          : null;
-        const decided = await decide(intent, snapshot, engine, settings, Date, identity);
+        let identity: Awaited<ReturnType<typeof verifyIntentIdentity>> | null = null;
+        try {
+          identity = verifying !== 'off' && !(snapshot instanceof Error)
+            ? await verifyIntentIdentity(intent, verifying, new Set(snapshot.revoked))
+            : null;
+        } catch (err) {
+          failed(i, 'IDENTITY_CHECK_FAILED', err);
+          continue;
+        }
+        let decided: Awaited<ReturnType<typeof decide>>;
+        try {
+          decided = await decide(intent, snapshot, engine, settings, Date, identity);
+        } catch (err) {
+          // decide() denies every policy problem itself; what it throws is the intent's own (its canonical form, its records).
+          failed(i, 'DECISION_FAILED', err);
+          continue;
+        }
         exported += decided.exportedRows;
         if (decided.exportedRows > 0) bySession.set(intent.session.id, (bySession.get(intent.session.id) ?? 0) + decided.exportedRows);
         this.#decisions.inc({ verdict: decided.decision.verdict, code: decided.decision.reasons[0]?.code ?? 'NONE' });

@@ -91,6 +91,20 @@ describe('decide', () => {
     expect(denyDeadLetter({ ...letter, intent_id: null }, settings, clock)).toEqual([]);
   });
 
+  it('the final deny of a dead letter says whether the intent broke the contract or failed on its way', () => {
+    const letter = (code: string) => ({
+      original: { topic: 'intents', partition: 0, offset: '1', key: null, value: null, headers: {}, timestamp: '1' },
+      reason: { code, message: 'why' }, intent_id: '3b241101-e2bb-4255-8caf-4136c566a962', consumer_group: 'g', failed_at: '2026-11-24T12:00:00Z',
+    });
+    const reasonOf = (code: string) => parseMessage('Decision', denyDeadLetter(letter(code), settings, clock)[0]!.value).reasons[0];
+    for (const code of ['SCHEMA_INVALID', 'NUMBER_NOT_FINITE', 'LONE_SURROGATE', 'NESTING_TOO_DEEP', 'MESSAGE_TOO_LARGE', 'UTF8_INVALID']) {
+      expect(reasonOf(code)).toEqual({ code: 'INTENT_INVALID', rule: 'intentgate.contract', message: `${code}: why` });
+    }
+    for (const code of ['DECISION_FAILED', 'OUTPUT_INVALID', 'OUTPUT_REFUSED', 'PROCESSING_FAILED']) {
+      expect(reasonOf(code)).toEqual({ code: 'INTENT_UNPROCESSABLE', rule: 'intentgate.containment', message: `${code}: why` });
+    }
+  });
+
   it('the input text built around the intent\'s canonical text is the canonical JSON of the input', async () => {
     const identity = { subject: AGENT, trust_domain: 'example.org', chain: [{ principal: 'alice@example.org', kind: 'human', scope: ['*'], token_id: 't1', key_id: 'k' }] };
     for (const id of [null, identity]) {
