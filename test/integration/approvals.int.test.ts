@@ -160,6 +160,11 @@ describe('reviewing on the page (headless Chromium)', () => {
     expect(await card.locator('.chain li').count()).toBe(2);
     expect(await card.locator('.irreversible').textContent()).toBe('irreversible');
     expect(await card.locator('.sensitivity').textContent()).toBe('internal');
+    // The registry's facts, not the intent's claims (the agent calls itself supervised).
+    expect(await card.locator('.autonomy').textContent()).toBe('assisted');
+    expect(await card.locator('.owner').textContent()).toBe('alice@example.org');
+    expect(await card.locator('.environment').textContent()).toBe('staging');
+    expect(await card.locator('.unlabelled').count()).toBe(0);
     expect(await card.locator('.reasons').textContent()).toContain('IRREVERSIBLE_IN_DOMAIN');
     expect(await card.locator('time[data-deadline]').getAttribute('data-deadline')).toMatch(/^\d{4}-/);
     await page.screenshot({ path: join(SHOTS, '1-pending.png'), fullPage: true });

@@ -1,7 +1,7 @@
 export { Sha256Hex, Uuid, Timestamp, Domain, DOMAINS, Reason, ReasonCode, Base64, CompactJws, SpiffeId, JsonObject } from './primitives.ts';
 export { Intent, Subject, DelegationHop, Session, Action, Resource, AUTONOMY_LEVELS, SENSITIVITY_LEVELS, PRINCIPAL_KINDS } from './intent.ts';
 export { Decision, Verdict, VERDICTS, PolicyRef, WarrantHeader, WarrantClaims, WarrantKey, ApprovedIntent } from './decision.ts';
-export { ApprovalRequest, ApprovalResponse } from './approval.ts';
+export { ApprovalBasis, ApprovalRequest, ApprovalResponse } from './approval.ts';
 export { ExecutionResult } from './execution.ts';
 export { Receipt, RECEIPT_KINDS, Checkpoint, PolicyBundle, PolicyActivation, Revocation, DeadLetter } from './evidence.ts';
 export { MESSAGES, MESSAGE_NAMES, type MessageName, type Message } from './messages.ts';

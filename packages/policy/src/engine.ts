@@ -36,14 +36,17 @@ const decoder = new TextDecoder();
 /** One loaded bundle. Built once; evaluate() is synchronous and reuses the Wasm instance. */
 export class PolicyEngine {
   readonly ref: PolicyRef;
+  /** The bundle's data document (catalog, config): what the policy reads besides the input. */
+  readonly data: Readonly<Record<string, unknown>>;
   readonly #policy: LoadedPolicy;
   readonly #entrypointId: number;
   readonly #fast: PolicyInternals | null;
   #heap: Buffer | null = null;
 
-  private constructor(policy: LoadedPolicy, ref: PolicyRef) {
+  private constructor(policy: LoadedPolicy, ref: PolicyRef, data: Record<string, unknown>) {
     this.#policy = policy;
     this.ref = ref;
+    this.data = data;
     this.#entrypointId = (policy.entrypoints as Record<string, number>)[ref.entrypoint]!;
     const internals = policy as unknown as PolicyInternals;
     this.#fast = (internals.minorVersion ?? 0) >= 2 && typeof internals.wasmInstance?.exports?.opa_eval === 'function' ? internals : null;
@@ -62,7 +65,7 @@ export class PolicyEngine {
     if (!(entrypoint in (policy.entrypoints as Record<string, number>))) {
       throw new PolicyError('BUNDLE_CORRUPT', `bundle has no entrypoint ${entrypoint} (has ${Object.keys(policy.entrypoints as object).join(', ')})`);
     }
-    return new PolicyEngine(policy, { bundle_digest: sha256Hex(bytes), version: options.version, entrypoint });
+    return new PolicyEngine(policy, { bundle_digest: sha256Hex(bytes), version: options.version, entrypoint }, data);
   }
 
   /**

@@ -37,22 +37,76 @@ function chain(request: ApprovalRequest): Html {
   return html`<ol class="chain">${request.intent.delegation.map((h) => html`<li><span class="principal">${h.principal}</span> <span class="kind">${h.kind}</span> <span class="scope">${h.scope.join(' ')}</span></li>`)}</ol>`;
 }
 
-function context(request: ApprovalRequest): string {
-  const text = JSON.stringify(request.intent.context, null, 2);
-  return text.length > 4000 ? `${text.slice(0, 4000)}\n… (${text.length} characters in all)` : text;
+/** Context keys that bind what an executor does, whatever the catalog says (it may only add to them). */
+const ALWAYS_BOUND = ['rows', 'config', 'body', 'arguments'];
+/** Free-form context (written by the agent) beyond this many characters is cut, with a marker saying so. */
+export const CONTEXT_LIMIT = 4000;
+
+/** The intent's context keys that bind the action, in order: the catalog's binds, then the fixed ones. */
+export function boundKeys(request: ApprovalRequest): string[] {
+  const context = request.intent.context;
+  const keys = [...new Set([...(request.basis?.binds ?? []), ...ALWAYS_BOUND])];
+  return keys.filter((k) => Object.hasOwn(context, k));
+}
+
+const json = (value: unknown) => JSON.stringify(value, null, 2) ?? String(value);
+
+/**
+ * Everything the action acts on is shown in full and first; the agent's free-form context
+ * after it, cut at CONTEXT_LIMIT with a marker outside the agent's text. Never cut silently.
+ */
+function contextOf(request: ApprovalRequest): Html {
+  const bound = boundKeys(request);
+  const rest = Object.fromEntries(Object.entries(request.intent.context).filter(([k]) => !bound.includes(k)));
+  const args = bound.length === 0 ? html`` : html`<dl class="bound">${bound.map((k) => html`<dt><code>${k}</code></dt><dd><pre class="bound-arg" data-key="${k}">${json(request.intent.context[k])}</pre></dd>`)}</dl>`;
+  if (Object.keys(rest).length === 0) return html`${args}${bound.length === 0 ? html`<p class="note">No context.</p>` : ''}`;
+  const text = json(rest);
+  let cut = Math.min(text.length, CONTEXT_LIMIT);
+  // Never split a surrogate pair.
+  if (cut < text.length && cut > 0 && /[\uD800-\uDBFF]/.test(text[cut - 1]!)) cut -= 1;
+  const more = text.length - cut;
+  return html`${args}<p class="label">${bound.length > 0 ? 'Other context (written by the agent)' : 'Context (written by the agent)'}</p><pre class="context">${text.slice(0, cut)}</pre>${more > 0 ? html`<p class="truncated" role="note">truncated: ${more} more characters (full text in the audit record)</p>` : ''}`;
+}
+
+/** " (the agent said X)" where the agent's claim differs from the fact shown. */
+function claimed(fact: unknown, claim: unknown): Html {
+  if (claim === undefined || claim === fact) return html``;
+  const text = typeof claim === 'string' ? claim : JSON.stringify(claim);
+  // A claim is agent-written: a long one must not bury the facts around it.
+  if (text.length <= 200) return html` <span class="claim">(the agent said ${text})</span>`;
+  return html` <span class="claim">(the agent said ${text.slice(0, 200)}… <span class="truncated">truncated: ${text.length - 200} more characters</span>)</span>`;
+}
+
+function agentOf(request: ApprovalRequest): Html {
+  const { intent, basis } = request;
+  const said = intent.subject.properties.autonomy;
+  if (!basis) return html`(autonomy <span class="autonomy">${said}</span> <span class="claim">as the agent said; not checked against the agent registry</span>)`;
+  if (!basis.agent) return html`(<strong class="unregistered">not in the agent registry</strong> <span class="claim">(the agent said autonomy ${said})</span>)`;
+  return html`(autonomy <span class="autonomy">${basis.agent.autonomy ?? 'unknown'}</span>${claimed(basis.agent.autonomy, said)}${basis.agent.owner ? html` · owner <span class="owner">${basis.agent.owner}</span>` : ''})`;
+}
+
+function resourceOf(request: ApprovalRequest): Html {
+  const { intent, basis } = request;
+  const props = intent.resource.properties;
+  if (!basis) {
+    const sensitivity = request.sensitivity ?? props.sensitivity;
+    return html` · sensitivity <span class="sensitivity">${sensitivity}</span>${claimed(sensitivity, props.sensitivity)}${props.environment !== undefined ? html` · environment <span class="environment">${typeof props.environment === 'string' ? props.environment : JSON.stringify(props.environment)}</span> <span class="claim">as the agent said; not checked</span>` : ''}`;
+  }
+  const { resource } = basis;
+  return html` · sensitivity <span class="sensitivity">${resource.sensitivity}</span>${claimed(resource.sensitivity, props.sensitivity)}${resource.labelled ? '' : html` · <strong class="unlabelled">not labelled in the context store</strong>`} · environment <span class="environment">${resource.environment}</span>${claimed(resource.environment, props.environment)}`;
 }
 
 function details(item: StoredRequest): Html {
   const { request } = item;
   const { intent } = request;
   return html`<dl>
-<dt>Agent</dt><dd><span class="agent">${intent.subject.id}</span> (autonomy ${intent.subject.properties.autonomy})</dd>
+<dt>Agent</dt><dd><span class="agent">${intent.subject.id}</span> ${agentOf(request)}</dd>
 <dt>On behalf of</dt><dd>${chain(request)}</dd>
 <dt>Action</dt><dd><span class="action">${intent.action.name}</span> in ${intent.action.domain} · ${intent.action.reversible ? 'reversible' : html`<strong class="irreversible">irreversible</strong>`}</dd>
-<dt>Resource</dt><dd><span class="resource">${intent.resource.type} ${intent.resource.id}</span> · sensitivity <span class="sensitivity">${request.sensitivity ?? intent.resource.properties.sensitivity}</span>${request.sensitivity && request.sensitivity !== intent.resource.properties.sensitivity ? html` (the agent said ${intent.resource.properties.sensitivity})` : ''}</dd>
+<dt>Resource</dt><dd><span class="resource">${intent.resource.type} ${intent.resource.id}</span>${resourceOf(request)}</dd>
 <dt>Why review</dt><dd><ul class="reasons">${request.reasons.map((r) => html`<li><code>${r.code}</code> ${r.message}</li>`)}</ul></dd>
 <dt>Session</dt><dd>${intent.session.id} · step ${intent.session.workflow_step} · asked by ${intent.session.request_source}</dd>
-<dt>Details</dt><dd><pre class="context">${context(request)}</pre></dd>
+<dt>Details</dt><dd class="details">${contextOf(request)}</dd>
 <dt>Intent</dt><dd><code class="intent-id">${intent.intent_id}</code> · digest <code class="digest" title="${request.intent_digest}">${request.intent_digest.slice(0, 16)}…</code></dd>
 ${request.policy ? html`<dt>Policy</dt><dd>${request.policy.version} (${request.policy.bundle_digest.slice(0, 12)}…)</dd>` : ''}
 </dl>`;
@@ -120,7 +174,9 @@ main{max-width:62rem;margin:1rem auto;padding:0 1rem}
 dl{display:grid;grid-template-columns:9rem 1fr;gap:.3rem .8rem;margin:.6rem 0}dt{color:#57606a}dd{margin:0;word-break:break-word}
 .chain{margin:0;padding-left:1.2rem}.kind,.scope{color:#57606a;font-size:.9em}
 .irreversible{color:#b42318}.deadline{color:#8a4b00}.count{background:#1b1f24;color:#fff;border-radius:1em;padding:0 .5em;font-size:.8em}
-pre.context{background:#f2f4f7;padding:.4rem;max-height:10rem;overflow:auto;margin:0;white-space:pre-wrap}
+pre.context,pre.bound-arg{background:#f2f4f7;padding:.4rem;margin:0;white-space:pre-wrap}pre.context{max-height:10rem;overflow:auto}
+dl.bound{margin:0 0 .4rem;grid-template-columns:auto 1fr}pre.bound-arg{border-left:3px solid #8a4b00;font-weight:600}
+.claim{color:#8a4b00}.unlabelled,.unregistered{color:#b42318}.truncated{margin:.2rem 0 0;color:#b42318;font-weight:600}.label{margin:.2rem 0;color:#57606a;font-size:.9em}
 form.answer{display:flex;flex-wrap:wrap;gap:.5rem;align-items:end;border-top:1px solid #eef0f3;padding-top:.6rem}
 form.answer label{flex:1 1 100%}textarea{width:100%;box-sizing:border-box}
 button{font:inherit;padding:.35rem .9rem;border-radius:6px;border:1px solid #8c959f;background:#fff;cursor:pointer}

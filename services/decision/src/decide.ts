@@ -2,9 +2,9 @@
 // clock, ids and the signing key, which are passed in, so the worker stays thin and this
 // logic is tested without servers.
 import { randomUUID } from 'node:crypto';
-import { approvedTopic, JSON_REFUSAL_CODES, type Decision, type DeadLetter, type Intent, type Reason } from '@intentgate/contracts';
+import { approvedTopic, JSON_REFUSAL_CODES, SENSITIVITY_LEVELS, type ApprovalBasis, type Decision, type DeadLetter, type Intent, type Reason } from '@intentgate/contracts';
 import { canonicalJson, digestOf, sha256Hex, signWarrant, withSignature, type CertifiedSigner } from '@intentgate/evidence';
-import { decideWith, wasmEvaluator, type Outcome, type PolicyEngine, type PolicyError, type PolicyEvaluator } from '@intentgate/policy';
+import { decideWith, PolicyError, wasmEvaluator, type Outcome, type PolicyEngine, type PolicyEvaluator } from '@intentgate/policy';
 import type { ContextSnapshot } from '@intentgate/context';
 import { IdentityError } from '@intentgate/evidence';
 import type { VerifiedIdentity } from './identity.ts';
@@ -91,8 +91,43 @@ function sealed(decision: Decision, settings: DecideSettings): Decision {
   return withSignature(settings.signer.key, 'Decision', unsigned, settings.signer.certificate);
 }
 
+type Sensitivity = (typeof SENSITIVITY_LEVELS)[number];
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A path into the bundle's data document (undefined where any step is missing). */
+function dataAt(data: Readonly<Record<string, unknown>> | undefined, ...path: string[]): unknown {
+  let at: unknown = data;
+  for (const step of path) at = isObject(at) ? at[step] : undefined;
+  return at;
+}
+
+/**
+ * What the decision was made on, for reviewers: the agent registry's facts and the resource's
+ * effective labels, worked out as the policy does (common.rego effective_sensitivity and
+ * environment) from the store's labels, the bundle's floors and the intent's claims (which may
+ * only make them stricter); and the context keys the action catalog says bind the action.
+ */
+export function basisOf(intent: Intent, input: PolicyInput, bundleData?: Readonly<Record<string, unknown>>): ApprovalBasis {
+  const { agent, resource } = input.context;
+  const floor = dataAt(bundleData, 'intentgate', 'config', 'unlabelled', 'sensitivity');
+  const floorSensitivity: Sensitivity = SENSITIVITY_LEVELS.includes(floor as Sensitivity) ? (floor as Sensitivity) : 'confidential';
+  const floorEnvironment = dataAt(bundleData, 'intentgate', 'config', 'unlabelled', 'environment');
+  const stored = resource.sensitivity ?? floorSensitivity;
+  const claimed = intent.resource.properties.sensitivity;
+  const rank = (s: Sensitivity) => SENSITIVITY_LEVELS.indexOf(s);
+  const environment = intent.resource.properties.environment === 'production' ? 'production'
+    : resource.environment ?? (typeof floorEnvironment === 'string' ? floorEnvironment : 'production');
+  const binds = dataAt(bundleData, 'intentgate', 'catalog', 'actions', intent.action.name, 'binds');
+  return {
+    agent: agent.registered ? { autonomy: agent.autonomy || null, owner: agent.owner || null } : null,
+    resource: { sensitivity: rank(claimed) > rank(stored) ? claimed : stored, environment, labelled: resource.sensitivity !== null },
+    binds: Array.isArray(binds) ? binds.filter((k): k is string => typeof k === 'string' && k.length > 0 && k.length <= 256).slice(0, 64) : [],
+  };
+}
+
 /** The decision's records: the decision itself, the approved intent or approval request, the receipt. */
-function recordsOf(intent: Intent, decision: Decision, input: PolicyInput | null, outcome: Outcome | null, settings: DecideSettings, nowMs: number): OutgoingRecord[] {
+function recordsOf(intent: Intent, decision: Decision, input: PolicyInput | null, outcome: Outcome | null, settings: DecideSettings, nowMs: number, bundleData?: Readonly<Record<string, unknown>>): OutgoingRecord[] {
   const out: OutgoingRecord[] = [{ topic: 'decisions', key: intent.session.id, value: decision }];
   if (decision.verdict === 'allow') {
     out.push({ topic: approvedTopic(intent.action.domain), key: intent.intent_id, value: { intent, decision, warrant: decision.warrant } });
@@ -101,6 +136,8 @@ function recordsOf(intent: Intent, decision: Decision, input: PolicyInput | null
     const approval = (decision.obligations.approval ?? {}) as { quorum?: unknown; deadline_seconds?: unknown; reviewers?: unknown };
     const asked = typeof approval.deadline_seconds === 'number' && approval.deadline_seconds > 0 ? approval.deadline_seconds : settings.defaultApprovalDeadlineSeconds;
     const seconds = Math.min(asked, settings.approvalDeadlineCapSeconds);
+    // Only a policy escalates, so there is an input; the basis is what it decided on.
+    const basis = input ? basisOf(intent, input, bundleData) : null;
     out.push({
       topic: 'approvals.requests',
       key: intent.intent_id,
@@ -110,7 +147,8 @@ function recordsOf(intent: Intent, decision: Decision, input: PolicyInput | null
         reviewers: Array.isArray(approval.reviewers) ? approval.reviewers.filter((r): r is string => typeof r === 'string' && r.length > 0).slice(0, 64) : [],
         deadline: iso(nowMs + seconds * 1000), requested_at: iso(nowMs),
         ...(decision.policy ? { policy: decision.policy } : {}),
-        sensitivity: input?.context.resource.sensitivity ?? intent.resource.properties.sensitivity,
+        sensitivity: basis?.resource.sensitivity ?? intent.resource.properties.sensitivity,
+        ...(basis ? { basis } : {}),
       }),
     });
   }
@@ -181,7 +219,8 @@ export async function decide(
     }
   }
   const signed = sealed(decision, settings);
-  return { decision: signed, records: recordsOf(intent, signed, input, outcome, settings, nowMs), exportedRows: exportedRowsOf(intent, signed.verdict) };
+  const bundleData = engine !== null && !(engine instanceof PolicyError) ? engine.data : undefined;
+  return { decision: signed, records: recordsOf(intent, signed, input, outcome, settings, nowMs, bundleData), exportedRows: exportedRowsOf(intent, signed.verdict) };
 }
 
 /** Dead-letter reasons that say the message itself broke the contract; any other is a failure on its way through. */

@@ -7,7 +7,7 @@ import { canonicalJson, certifiedSigner, digestOf, generateSigningKey, jwksOf, v
 import { ensureOpa, projectRoot } from '@intentgate/infra';
 import { buildBundle, PolicyEngine, PolicyError } from '@intentgate/policy';
 import type { ContextSnapshot } from '@intentgate/context';
-import { canonicalInputJson, decide, denyDeadLetter, exportedRowsOf, policyInputOf, type DecideSettings } from '../src/decide.ts';
+import { basisOf, canonicalInputJson, decide, denyDeadLetter, exportedRowsOf, policyInputOf, type DecideSettings } from '../src/decide.ts';
 
 const AGENT = 'spiffe://example.org/agents/helper';
 let engine: PolicyEngine;
@@ -62,6 +62,33 @@ describe('decide', () => {
     const request = parseMessage('ApprovalRequest', records.find((r) => r.topic === 'approvals.requests')!.value);
     expect(request.deadline).toBe('2026-11-24T12:01:00.000Z');
     expect(request.intent_digest).toBe(digestOf(i));
+  });
+
+  it('escalate: the approval request carries what the decision was made on, not what the agent claimed', async () => {
+    // Unlabelled: the floor (confidential) outranks the agent's "internal"; environment defaults to production.
+    const unlabelled = intent({ subject: { type: 'agent', id: AGENT, properties: { autonomy: 'supervised' } }, action: { name: 'data.delete', domain: 'data', reversible: false }, context: { rows: 5, note: 'old' }, resource: { type: 'table', id: 'x', properties: { sensitivity: 'internal', environment: 'staging' } } });
+    const first = await decide(unlabelled, snapshot, engine, settings, clock);
+    expect(first.decision.verdict).toBe('escalate');
+    const request = parseMessage('ApprovalRequest', first.records.find((r) => r.topic === 'approvals.requests')!.value);
+    expect(request.sensitivity).toBe('confidential');
+    expect(request.basis).toEqual({
+      agent: { autonomy: 'assisted', owner: 'alice@example.org' },
+      resource: { sensitivity: 'confidential', environment: 'production', labelled: false },
+      binds: ['rows'],
+    });
+    // Labelled: the store's labels, raised (never lowered) by the agent's claim.
+    const labelled: ContextSnapshot = { ...snapshot, resource: { sensitivity: 'public', environment: 'staging' } };
+    const raised = intent({ action: { name: 'data.delete', domain: 'data', reversible: false }, context: { rows: 5 }, resource: { type: 'table', id: 'x', properties: { sensitivity: 'confidential' } } });
+    const second = await decide(raised, labelled, engine, settings, clock);
+    const other = parseMessage('ApprovalRequest', second.records.find((r) => r.topic === 'approvals.requests')!.value);
+    expect(other.basis?.resource).toEqual({ sensitivity: 'confidential', environment: 'staging', labelled: true });
+    expect(basisOf(raised, policyInputOf(raised, labelled, clock.now()), engine.data).resource).toEqual(other.basis?.resource);
+    // The intent may say production for a resource the store calls staging, and that stands.
+    const prod = { ...raised, resource: { ...raised.resource, properties: { sensitivity: 'confidential' as const, environment: 'production' } } };
+    expect(basisOf(prod, policyInputOf(prod, labelled, clock.now()), engine.data).resource.environment).toBe('production');
+    // An agent the registry does not know has no facts; without bundle data the shipped floor applies.
+    const unknown: ContextSnapshot = { ...snapshot, agent: { ...snapshot.agent, registered: false, owner: null, autonomy: null } };
+    expect(basisOf(unlabelled, policyInputOf(unlabelled, unknown, clock.now()))).toMatchObject({ agent: null, resource: { sensitivity: 'confidential', labelled: false }, binds: [] });
   });
 
   it('context unavailable or no bundle: deny with the reason, no policy named, nothing approved', async () => {
