@@ -23,6 +23,8 @@ export const ApprovalBasis = z.strictObject({
   }),
   /** The context keys that bind the action (the action catalog's `binds`), shown to reviewers in full. */
   binds: z.array(z.string().min(1).max(256)).max(64),
+  /** Whether the action can be undone as decided: the action catalog's word and the intent's, both needed. */
+  action: z.strictObject({ reversible: z.boolean() }).optional(),
 });
 export type ApprovalBasis = z.infer<typeof ApprovalBasis>;
 

@@ -96,13 +96,20 @@ function resourceOf(request: ApprovalRequest): Html {
   return html` · sensitivity <span class="sensitivity">${resource.sensitivity}</span>${claimed(resource.sensitivity, props.sensitivity)}${resource.labelled ? '' : html` · <strong class="unlabelled">not labelled in the context store</strong>`} · environment <span class="environment">${resource.environment}</span>${claimed(resource.environment, props.environment)}`;
 }
 
+/** Whether the action can be undone as it was decided (the catalog's word), the agent's claim beside it. */
+function reversibility(request: StoredRequest['request']): Html {
+  const reversible = request.basis?.action?.reversible ?? request.intent.action.reversible;
+  const shown = reversible ? html`reversible` : html`<strong class="irreversible">irreversible</strong>`;
+  return html`${shown}${reversible !== request.intent.action.reversible ? html` <span class="claim">(the agent said ${request.intent.action.reversible ? 'reversible' : 'irreversible'})</span>` : ''}${request.basis?.action ? '' : html` <span class="claim">as the agent said; not checked against the action catalog</span>`}`;
+}
+
 function details(item: StoredRequest): Html {
   const { request } = item;
   const { intent } = request;
   return html`<dl>
 <dt>Agent</dt><dd><span class="agent">${intent.subject.id}</span> ${agentOf(request)}</dd>
 <dt>On behalf of</dt><dd>${chain(request)}</dd>
-<dt>Action</dt><dd><span class="action">${intent.action.name}</span> in ${intent.action.domain} · ${intent.action.reversible ? 'reversible' : html`<strong class="irreversible">irreversible</strong>`}</dd>
+<dt>Action</dt><dd><span class="action">${intent.action.name}</span> in ${intent.action.domain} · ${reversibility(request)}</dd>
 <dt>Resource</dt><dd><span class="resource">${intent.resource.type} ${intent.resource.id}</span>${resourceOf(request)}</dd>
 <dt>Why review</dt><dd><ul class="reasons">${request.reasons.map((r) => html`<li><code>${r.code}</code> ${r.message}</li>`)}</ul></dd>
 <dt>Session</dt><dd>${intent.session.id} · step ${intent.session.workflow_step} · asked by ${intent.session.request_source}</dd>

@@ -19,6 +19,7 @@ const BASIS: NonNullable<ApprovalRequest['basis']> = {
   agent: { autonomy: 'autonomous', owner: 'alice@example.org' },
   resource: { sensitivity: 'confidential', environment: 'production', labelled: false },
   binds: ['rows'],
+  action: { reversible: false },
 };
 
 function intent(over: Partial<Intent> = {}): Intent {
@@ -95,6 +96,16 @@ describe('bound arguments', () => {
 });
 
 describe('facts and claims', () => {
+  it('shows an action the catalog calls irreversible as irreversible, whatever the agent said', () => {
+    const claimedReversible = intent({ action: { name: 'data.delete', domain: 'data', reversible: true }, context: { rows: 100 } });
+    const out = page(item(claimedReversible, { basis: { ...BASIS, action: { reversible: false } } }));
+    expect(out).toContain('<strong class="irreversible">irreversible</strong> <span class="claim">(the agent said reversible)</span>');
+    expect(out).not.toMatch(/in data · reversible/);
+    // An older request without the catalog's word: the claim, marked unchecked.
+    const { action: _catalog, ...older } = BASIS;
+    expect(page(item(claimedReversible, { basis: older }))).toContain('reversible <span class="claim">as the agent said; not checked against the action catalog</span>');
+  });
+
   it('shows the registry autonomy and owner and the effective labels, with the agent\'s differing claims beside them', () => {
     const out = page(item(intent({ context: { rows: 5 } }), { basis: BASIS, sensitivity: 'confidential' }));
     expect(out).toContain('autonomy <span class="autonomy">autonomous</span> <span class="claim">(the agent said supervised)</span>');

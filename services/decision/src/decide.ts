@@ -119,7 +119,13 @@ export function basisOf(intent: Intent, input: PolicyInput, bundleData?: Readonl
   const environment = intent.resource.properties.environment === 'production' ? 'production'
     : resource.environment ?? (typeof floorEnvironment === 'string' ? floorEnvironment : 'production');
   const binds = dataAt(bundleData, 'intentgate', 'catalog', 'actions', intent.action.name, 'binds');
+  // As the policy reads it (common.catalog_fact): per-tool actions from their tool's entry.
+  const perTool = dataAt(bundleData, 'intentgate', 'catalog', 'actions', intent.action.name, 'per_tool') === 'mcp_tools';
+  const catalogReversible = perTool
+    ? dataAt(bundleData, 'intentgate', 'catalog', 'mcp_tools', intent.resource.id, 'reversible')
+    : dataAt(bundleData, 'intentgate', 'catalog', 'actions', intent.action.name, 'reversible');
   return {
+    action: { reversible: catalogReversible === true && intent.action.reversible },
     agent: agent.registered ? { autonomy: agent.autonomy || null, owner: agent.owner || null } : null,
     resource: { sensitivity: rank(claimed) > rank(stored) ? claimed : stored, environment, labelled: resource.sensitivity !== null },
     binds: Array.isArray(binds) ? binds.filter((k): k is string => typeof k === 'string' && k.length > 0 && k.length <= 256).slice(0, 64) : [],

@@ -75,7 +75,13 @@ describe('decide', () => {
       agent: { autonomy: 'assisted', owner: 'alice@example.org' },
       resource: { sensitivity: 'confidential', environment: 'production', labelled: false },
       binds: ['rows'],
+      action: { reversible: false },
     });
+    // A delete the agent calls reversible is irreversible as decided (the catalog's word); a query it calls reversible is.
+    const claimed = intent({ action: { name: 'data.delete', domain: 'data', reversible: true }, context: { rows: 5 } });
+    expect(basisOf(claimed, policyInputOf(claimed, snapshot, clock.now()), engine.data).action).toEqual({ reversible: false });
+    const query = intent();
+    expect(basisOf(query, policyInputOf(query, snapshot, clock.now()), engine.data).action).toEqual({ reversible: true });
     // Labelled: the store's labels, raised (never lowered) by the agent's claim.
     const labelled: ContextSnapshot = { ...snapshot, resource: { sensitivity: 'public', environment: 'staging' } };
     const raised = intent({ action: { name: 'data.delete', domain: 'data', reversible: false }, context: { rows: 5 }, resource: { type: 'table', id: 'x', properties: { sensitivity: 'confidential' } } });

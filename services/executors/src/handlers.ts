@@ -88,6 +88,8 @@ export function dataHandler(dir: string): { handler: ExecutionHandler; db: Datab
 /** infra: changes to a sandbox configuration directory (one JSON file per service). */
 export function infraHandler(dir: string): ExecutionHandler {
   return async ({ intent }) => {
+    // The decision was made for this type's labels: a file is a service's config, nothing else's.
+    if (intent.resource.type !== 'service') throw new Error(`UNKNOWN_RESOURCE: the infra executor manages services only, not ${JSON.stringify(intent.resource.type)}`);
     const name = safeName(intent.resource.id);
     const file = join(dir, `${name}.json`);
     await mkdir(dir, { recursive: true });
