@@ -19,7 +19,10 @@ sensitivity_rank := {"public": 0, "internal": 1, "confidential": 2, "restricted"
 # The context store's label (stored) wins over the caller's (claimed), except that a caller
 # may only raise it. An unlabelled resource is at least the configured floor: the caller's word
 # alone never makes a resource less sensitive than that.
-stored_sensitivity := input.context.resource.sensitivity if input.context.resource.sensitivity != null
+# A label the policy does not know ("secret", "Restricted") is the strictest there is, not none.
+stored_sensitivity := input.context.resource.sensitivity if sensitivity_rank[input.context.resource.sensitivity] >= 0
+
+else := "restricted" if input.context.resource.sensitivity != null
 
 else := data.intentgate.config.unlabelled.sensitivity
 
@@ -65,6 +68,8 @@ stated(key) if input.intent.context[key] != null
 
 passed contains "action_cataloged" if {
 	catalog_entry.domain == input.intent.action.domain
+	# An entry without its list of binding arguments is no entry to pass on (every over nothing is true).
+	is_array(catalog_entry.binds)
 	every key in catalog_entry.binds {
 		stated(key)
 	}

@@ -353,6 +353,25 @@ test_unlabelled_resource_delete_escalates if {
 	verdict(input_for(i)) == "escalate"
 }
 
+test_unknown_store_label_is_the_strictest if {
+	# "secret" is no label the policy knows: treated as restricted (not as no label at all).
+	i := with_context(base_intent("data", "data.export", false, table("public")), {"rows": 1})
+	inp := object.union(input_for(i), {"context": {"resource": {"sensitivity": "secret"}}})
+	verdict(inp) == "deny"
+	"RESTRICTED_DATA" in codes(inp)
+	get := object.union(input_for(base_intent("app", "http.get", true, endpoint("http://localhost/x"))), {"context": {"resource": {"sensitivity": "Restricted"}}})
+	d := decision.decision with input as get
+	d.verdict == "allow"
+	d.obligations.audit == "full"
+}
+
+test_catalog_entry_without_binds_is_no_entry if {
+	# (`with` merges into the catalog's data, so the entry is a new action of its own.)
+	inp := input_for(base_intent("data", "data.peek", true, table("internal")))
+	verdict(inp) == "deny" with data.intentgate.catalog.actions as {"data.peek": {"domain": "data", "reversible": true, "impact": "low", "executor": "executor-data"}}
+	verdict(inp) == "allow" with data.intentgate.catalog.actions as {"data.peek": {"domain": "data", "reversible": true, "impact": "low", "executor": "executor-data", "binds": []}}
+}
+
 test_labelled_internal_delete_needs_no_review if {
 	i := with_context(base_intent("data", "data.delete", false, table("internal")), {"rows": 1})
 	verdict(object.union(input_for(i), {"context": {"resource": {"sensitivity": "internal"}}})) == "allow"

@@ -29,6 +29,8 @@ export interface Lie {
   /** The verdict is one of these, never allow; every code listed is among the reasons. */
   verdicts: Array<'deny' | 'escalate'>;
   codes: string[];
+  /** At least one of these is among the reasons (when which one depends on the hour, say). */
+  anyOf?: string[];
 }
 
 function base(agent: string, over: Partial<Intent> & { action: Intent['action']; resource: Intent['resource'] }): Intent {
@@ -100,6 +102,7 @@ export const LIES: readonly Lie[] = [
     }),
     // Whatever the hour: outside the change window it is a deny, inside an escalation.
     store: { agent: { autonomy: 'autonomous' }, label: { sensitivity: 'internal', environment: 'production' } }, verdicts: ['deny', 'escalate'], codes: [],
+    anyOf: ['AUTONOMOUS_PRODUCTION_CHANGE', 'OUTSIDE_CHANGE_WINDOW'],
   },
   {
     field: 'intent.resource.type', says: 'names a labelled confidential table by another type, to miss its label',

@@ -74,6 +74,7 @@ describe('lies through the decision worker (identity on)', () => {
     const decision = await firstDecision(await credentialsFor(intent, lie));
     expect(lie.verdicts, JSON.stringify(decision.reasons)).toContain(decision.verdict);
     for (const code of lie.codes) expect(decision.reasons.map((r) => r.code)).toContain(code);
+    if (lie.anyOf) expect(decision.reasons.map((r) => r.code).filter((c) => lie.anyOf!.includes(c)), JSON.stringify(decision.reasons)).not.toEqual([]);
   });
 
   it('the same intents told honestly, by a registered agent with its own credentials, are allowed', async () => {
@@ -231,20 +232,26 @@ describe('the agent registry, from agents.registry to the decision', () => {
       const change = { agent: id, owner: 'alice@example.org', autonomy: 'supervised' as const, domains: ['data' as const], actions: ['*'], status: 'active' as const, reason: 'test' };
       const first = await publishRegistration(operatorBus, change, operator, undefined);
       await publishRegistration(operatorBus, { ...change, status: 'suspended', reason: 'incident' }, operator, first);
+      // A revocation too: it must come back with the store, not only at the next worker start.
+      const revokedLink = `spiffe://${TD}/agents/revoked-${randomUUID().slice(0, 8)}`;
+      await operatorBus.producer().send({ topic: 'identity.revocations', key: revokedLink, value: { link: revokedLink, kind: 'principal', revoked_by: 'test', reason: 'lost key', revoked_at: new Date().toISOString() } });
       feeder = await ContextFeeder.start({ bus: feederBus, store, trust: roots, logger: testLogger(), freshnessMs: 400 });
       expect(await store.agentFacts(id)).toMatchObject({ registered: true, status: 'suspended', revision: 2 });
+      expect(await store.redis.sismember('ig:revoked', revokedLink)).toBe(1);
       await store.redis.flushall();
       await eventually(() => feeder!.counts.replays >= 1, 'the feeder to notice the lost store');
       let facts = await store.agentFacts(id);
       await eventually(() => facts.registered, 'the registry replayed', 30_000, async () => {
         facts = await store.agentFacts(id);
       });
-      // The suspension came back with it: a lost store never reads as a lifted one.
+      // The suspension and the revocation came back with it: a lost store never reads as a lifted one.
       expect(facts).toMatchObject({ status: 'suspended', revision: 2 });
       let synced: string | null = null;
       await eventually(() => synced !== null, 'the sync mark renewed', 30_000, async () => {
         synced = await store.redis.get('ig:context:synced_at');
       });
+      // The mark is set only once both topics are read through again.
+      expect(await store.redis.sismember('ig:revoked', revokedLink)).toBe(1);
     } finally {
       await feeder?.stop();
       await Promise.all([feederBus.close(), operatorBus.close()]);

@@ -107,6 +107,7 @@ export class BusConsumer<N extends MessageName> {
   #started: Promise<void> | null = null;
   #stopped: Promise<void> | null = null;
   readonly #refuse: Refuse;
+  #deadForGood = false;
 
   constructor(kafka: Kafka, serde: Serde, dlq: BatchingProducer, options: ConsumerOptions<N>, refuse: Refuse = noRefusals) {
     this.#refuse = refuse;
@@ -122,12 +123,18 @@ export class BusConsumer<N extends MessageName> {
     this.#options = options;
     // A member KafkaJS will not restart (e.g. a refusal after it started: a DLQ it may not write) says so, not silently.
     this.#consumer.on(this.#consumer.events.CRASH, (event) => {
+      if (!event.payload.restart) this.#deadForGood = true;
       if (!event.payload.restart) options.logger.error({ groupId: options.groupId, err: describe(event.payload.error) }, 'consumer stopped for good (KafkaJS does not restart it)');
     });
   }
 
   get groupId(): string {
     return this.#options.groupId;
+  }
+
+  /** True once the member crashed and KafkaJS will not restart it: it reads nothing more. */
+  get stoppedForGood(): boolean {
+    return this.#deadForGood;
   }
 
   /** Resolves once the member has joined its group and is fetching. */

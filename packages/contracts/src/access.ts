@@ -186,11 +186,12 @@ export const ACCESS: readonly RoleSpec[] = Object.freeze([
   },
   {
     role: 'context-feeder',
-    description: 'the context feeder (agent registry from agents.registry, resource labels, the sync mark)',
+    description: 'the context feeder (agent registry from agents.registry, revocations replayed, resource labels, the sync mark)',
     superUser: false,
     kafka: {
       produce: [DLQ_BUS],
-      consume: ['agents.registry'],
+      // identity.revocations: replayed into the store after it lost its data.
+      consume: ['agents.registry', 'identity.revocations'],
       groupPrefixes: ['intentgate-context-feeder-'],
       transactionalIdPrefixes: [],
     },

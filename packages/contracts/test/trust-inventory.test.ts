@@ -41,6 +41,26 @@ describe('the trust inventory', () => {
     }
   });
 
+  it('every action catalog entry says what the policy reads of it (domain, binds, and reversible and impact or its tool entries)', () => {
+    const catalog = JSON.parse(readFileSync(join(regoDir, 'catalog', 'data.json'), 'utf8')) as {
+      actions: Record<string, { domain?: unknown; binds?: unknown; reversible?: unknown; impact?: unknown; per_tool?: unknown }>;
+      mcp_tools: Record<string, { reversible?: unknown; impact?: unknown }>;
+    };
+    expect(Object.keys(catalog.actions).length).toBeGreaterThan(10);
+    for (const [name, entry] of Object.entries(catalog.actions)) {
+      expect(['app', 'data', 'infra', 'ai'], name).toContain(entry.domain);
+      expect(Array.isArray(entry.binds), `${name}.binds`).toBe(true);
+      if (entry.per_tool === undefined) {
+        expect(typeof entry.reversible, `${name}.reversible`).toBe('boolean');
+        expect(['low', 'sensitive'], `${name}.impact`).toContain(entry.impact);
+      } else expect(entry.per_tool, name).toBe('mcp_tools');
+    }
+    for (const [tool, entry] of Object.entries(catalog.mcp_tools)) {
+      expect(typeof entry.reversible, `${tool}.reversible`).toBe('boolean');
+      expect(['low', 'sensitive'], `${tool}.impact`).toContain(entry.impact);
+    }
+  });
+
   it('is the table in the README and in policies/README.md', () => {
     for (const file of [join(root, 'README.md'), join(root, 'policies', 'README.md')]) {
       expect(readFileSync(file, 'utf8'), file).toContain(trustTable());

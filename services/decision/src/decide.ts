@@ -113,7 +113,8 @@ export function basisOf(intent: Intent, input: PolicyInput, bundleData?: Readonl
   const floor = dataAt(bundleData, 'intentgate', 'config', 'unlabelled', 'sensitivity');
   const floorSensitivity: Sensitivity = SENSITIVITY_LEVELS.includes(floor as Sensitivity) ? (floor as Sensitivity) : 'confidential';
   const floorEnvironment = dataAt(bundleData, 'intentgate', 'config', 'unlabelled', 'environment');
-  const stored = resource.sensitivity ?? floorSensitivity;
+  // As the policy reads it: a label it does not know is the strictest, not none.
+  const stored: Sensitivity = resource.sensitivity === null ? floorSensitivity : SENSITIVITY_LEVELS.includes(resource.sensitivity) ? resource.sensitivity : 'restricted';
   const claimed = intent.resource.properties.sensitivity;
   const rank = (s: Sensitivity) => SENSITIVITY_LEVELS.indexOf(s);
   const environment = intent.resource.properties.environment === 'production' ? 'production'

@@ -38,27 +38,42 @@ export function registrationRefusal(trust: TrustRoots, value: unknown): { code: 
 }
 
 /**
- * Follows agents.registry from its beginning and reports when everything published before a
- * call has been read. Registry entries are written in transactions, so a partition's last
- * offset is a commit marker the consumer never sees: the last entry sits at high - 2.
+ * Follows a topic from its beginning and reports when everything published before a call has
+ * been read. A transactional write ends with a commit marker the consumer never sees, so a
+ * partition is read through when its last record seen is at high - 2 (a topic written in
+ * transactions) or high - 1 (plain writes). A tail the consumer is never given (an aborted
+ * transaction, whose records read_committed skips) would wait forever: after `idleMs` with
+ * nothing delivered, the reader counts the partition as read through and says so in the log.
  */
-class RegistryReader {
+class TopicReader<N extends 'AgentRegistration' | 'Revocation'> {
   readonly #bus: Bus;
+  readonly #topic: string;
+  readonly #logger: Logger | undefined;
+  readonly #transactional: boolean;
   readonly #seen = new Map<number, bigint>();
-  #consumer: BusConsumer<'AgentRegistration'> | null = null;
+  #lastDeliveryAt = Date.now();
+  #consumer: BusConsumer<N> | null = null;
 
-  constructor(bus: Bus) {
+  /** `transactional`: the topic's writers use transactions (its last record sits before a commit marker). */
+  constructor(bus: Bus, topic: string, transactional: boolean, logger?: Logger) {
     this.#bus = bus;
+    this.#topic = topic;
+    this.#transactional = transactional;
+    this.#logger = logger;
   }
 
-  async start(groupId: string, refuse: (r: IncomingRecord<'AgentRegistration'>) => Promise<{ code: string; message: string } | null>, apply: (entry: AgentRegistration) => Promise<void>): Promise<void> {
-    this.#consumer = this.#bus.consumer<'AgentRegistration'>({
-      groupId, topics: [TOPIC], fromBeginning: true,
-      refuse: async (r) => {
-        const reason = await refuse(r);
-        if (reason !== null) this.#mark(r.partition, r.offset);
-        return reason;
-      },
+  async start(groupId: string, refuse: ((r: IncomingRecord<N>) => Promise<{ code: string; message: string } | null>) | null, apply: (value: IncomingRecord<N>['value']) => Promise<void>): Promise<void> {
+    this.#consumer = this.#bus.consumer<N>({
+      groupId, topics: [this.#topic], fromBeginning: true,
+      ...(refuse ? {
+        refuse: async (r: IncomingRecord<N>) => {
+          const reason = await refuse(r);
+          if (reason !== null) this.#mark(r.partition, r.offset);
+          return reason;
+        },
+      } : {}),
+      // A record that is not even a record of the topic's type is dead-lettered: read, too.
+      onDeadLetter: async (letter) => this.#mark(letter.original.partition, letter.original.offset),
       handle: async (records) => {
         for (const r of records) {
           await apply(r.value);
@@ -70,19 +85,34 @@ class RegistryReader {
   }
 
   #mark(partition: number, offset: string): void {
+    this.#lastDeliveryAt = Date.now();
     const o = BigInt(offset);
     if (o > (this.#seen.get(partition) ?? -1n)) this.#seen.set(partition, o);
   }
 
-  async caughtUp(timeoutMs: number): Promise<boolean> {
-    const ends = await this.#bus.endOffsets(TOPIC);
-    const deadline = Date.now() + timeoutMs;
-    const done = () => [...ends].every(([p, high]) => high <= 1n || (this.#seen.get(p) ?? -1n) >= high - 2n);
-    while (!done()) {
+  /** Whether the consumer still reads (a member KafkaJS will not restart reads nothing more). */
+  get healthy(): boolean {
+    return this.#consumer !== null && !this.#consumer.stoppedForGood;
+  }
+
+  async caughtUp(timeoutMs: number, idleMs = 3_000): Promise<boolean> {
+    const ends = await this.#bus.endOffsets(this.#topic);
+    const asked = Date.now();
+    const deadline = asked + timeoutMs;
+    const gap = this.#transactional ? 2n : 1n;
+    const behind = () => [...ends].filter(([p, high]) => high > 0n && (this.#seen.get(p) ?? -1n) < high - gap);
+    for (;;) {
+      if (!this.healthy) return false;
+      const late = behind();
+      if (late.length === 0) return true;
+      if (Date.now() - Math.max(this.#lastDeliveryAt, asked) >= idleMs) {
+        this.#logger?.warn({ topic: this.#topic, partitions: late.map(([p, high]) => ({ partition: p, seen: String(this.#seen.get(p) ?? -1n), end: String(high) })) },
+          'nothing more is delivered before the end offset (an aborted transaction at the tail): counting the topic as read through');
+        return true;
+      }
       if (Date.now() > deadline) return false;
       await new Promise((r) => setTimeout(r, 50));
     }
-    return true;
   }
 
   stop(): Promise<void> {
@@ -93,7 +123,7 @@ class RegistryReader {
 /** The registry as the topic holds it now: the newest verified entry of each agent. */
 export async function readRegistry(bus: Bus, trust: TrustRoots, options: { groupPrefix?: string; timeoutMs?: number } = {}): Promise<Map<string, AgentRegistration>> {
   const entries = new Map<string, AgentRegistration>();
-  const reader = new RegistryReader(bus);
+  const reader = new TopicReader<'AgentRegistration'>(bus, TOPIC, true);
   await reader.start(`${options.groupPrefix ?? 'intentgate-operator-'}registry-${randomUUID()}`, async (r) => registrationRefusal(trust, r.value), async (entry) => {
     if ((entries.get(entry.agent)?.revision ?? 0) < entry.revision) entries.set(entry.agent, entry);
   });
@@ -149,17 +179,19 @@ export interface ContextFeederOptions {
  */
 export class ContextFeeder {
   readonly #options: ContextFeederOptions;
-  #reader: RegistryReader;
+  #registry: TopicReader<'AgentRegistration'>;
+  #revocations: TopicReader<'Revocation'>;
   #heartbeat: NodeJS.Timeout | null = null;
   #stopping: Promise<void> | null = null;
-  #replaying: Promise<void> | null = null;
+  #beating: Promise<void> | null = null;
   readonly #id = randomUUID();
-  /** Entries applied, found stale and refused since start, and replays after a lost store (for metrics and tests). */
-  readonly counts = { applied: 0, stale: 0, refused: 0, replays: 0 };
+  /** Entries applied, found stale and refused; revocations applied; replays after a lost store (for metrics and tests). */
+  readonly counts = { applied: 0, stale: 0, refused: 0, revocations: 0, replays: 0 };
 
   private constructor(options: ContextFeederOptions) {
     this.#options = options;
-    this.#reader = new RegistryReader(options.bus);
+    this.#registry = new TopicReader(options.bus, TOPIC, true, options.logger);
+    this.#revocations = new TopicReader(options.bus, 'identity.revocations', false, options.logger);
   }
 
   static async start(options: ContextFeederOptions): Promise<ContextFeeder> {
@@ -171,14 +203,21 @@ export class ContextFeeder {
       await feeder.stop();
       throw err;
     }
-    feeder.#heartbeat = setInterval(() => void feeder.#beat(), Math.max(50, Math.floor(options.freshnessMs / 4)));
+    feeder.#heartbeat = setInterval(() => {
+      feeder.#beating ??= feeder.#beat().finally(() => (feeder.#beating = null));
+    }, Math.max(50, Math.floor(options.freshnessMs / 4)));
     return feeder;
   }
 
-  /** Reads agents.registry from its beginning into the store; only then marks the context synced. */
+  /**
+   * Reads agents.registry and identity.revocations from their beginnings into the store; only
+   * then marks the context synced. (Revocations are applied by every decision worker too, but
+   * only from the worker's start: after a lost store, this is what brings them back.)
+   */
   async #readThrough(): Promise<void> {
     const { logger, store, trust } = this.#options;
-    await this.#reader.start(`${this.#options.groupPrefix ?? 'intentgate-context-feeder-'}${randomUUID()}`, async (r) => {
+    const prefix = this.#options.groupPrefix ?? 'intentgate-context-feeder-';
+    await this.#registry.start(`${prefix}${randomUUID()}`, async (r) => {
       const reason = registrationRefusal(trust, r.value);
       if (reason) {
         this.counts.refused += 1;
@@ -191,45 +230,63 @@ export class ContextFeeder {
         logger.info({ agent: entry.agent, status: entry.status, revision: entry.revision, by: entry.changed_by }, 'agent registry entry applied');
       } else this.counts.stale += 1;
     });
-    if (!(await this.#reader.caughtUp(this.#options.catchUpTimeoutMs ?? 30_000))) {
-      throw new RegistryUnavailable('the context feeder could not read agents.registry to its end', 'Check the brokers answer and the context-feeder principal may read agents.registry.');
+    // A revocation can only tighten: applied as it comes (who may write the topic is the ACLs' job).
+    await this.#revocations.start(`${prefix}revocations-${randomUUID()}`, null, async (revocation) => {
+      await store.revoke(revocation.link);
+      this.counts.revocations += 1;
+    });
+    const timeout = this.#options.catchUpTimeoutMs ?? 30_000;
+    const [registry, revocations] = await Promise.all([this.#registry.caughtUp(timeout), this.#revocations.caughtUp(timeout)]);
+    if (!registry || !revocations) {
+      throw new RegistryUnavailable(`the context feeder could not read ${registry ? 'identity.revocations' : 'agents.registry'} to its end`,
+        'Check the brokers answer and the context-feeder principal may read agents.registry and identity.revocations.');
     }
     await store.markRegistryApplied(this.#id);
     await store.markSynced();
   }
 
   /**
-   * Renews the sync mark while the store still holds the registry. A store that lost its data
-   * (Redis restarted empty) is not marked: the registry is replayed from the topic first, and
-   * until then every decision denies CONTEXT_UNAVAILABLE (the mark is gone with the data).
+   * Renews the sync mark while the store still holds what was fed and the readers still read. A
+   * store that lost its data (Redis restarted empty) or a reader that stopped for good is not
+   * vouched for: the topics are read again from their beginnings first, and until then every
+   * decision denies CONTEXT_UNAVAILABLE (the mark ages out, or is gone with the data).
    */
   async #beat(): Promise<void> {
-    if (this.#replaying || this.#stopping) return;
+    if (this.#stopping) return;
     const { logger, store } = this.#options;
+    let held: string | null;
     try {
-      if ((await store.registryApplied()) !== null) {
-        await store.markSynced();
-        return;
-      }
+      held = await store.registryApplied();
     } catch (err) {
       logger.error({ err: (err as Error).message }, 'context sync mark failed');
       return;
     }
-    logger.warn('the context store no longer holds the agent registry (Redis lost its data): replaying agents.registry before marking it synced');
+    if (this.#stopping) return;
+    const readersLive = this.#registry.healthy && this.#revocations.healthy;
+    if (held !== null && readersLive) {
+      await store.markSynced().catch((err: unknown) => logger.error({ err: (err as Error).message }, 'context sync mark failed'));
+      return;
+    }
+    logger.warn({ storeLost: held === null, readersLive }, held === null
+      ? 'the context store no longer holds the agent registry (Redis lost its data): replaying agents.registry and identity.revocations before marking it synced'
+      : 'a context feeder reader stopped for good: reading its topics again before marking the context synced');
     this.counts.replays += 1;
-    this.#replaying = (async () => {
-      await this.#reader.stop();
-      this.#reader = new RegistryReader(this.#options.bus);
+    try {
+      await Promise.all([this.#registry.stop(), this.#revocations.stop()]);
+      if (this.#stopping) return;
+      this.#registry = new TopicReader(this.#options.bus, TOPIC, true, logger);
+      this.#revocations = new TopicReader(this.#options.bus, 'identity.revocations', false, logger);
       await this.#readThrough();
-    })().catch((err: unknown) => logger.error({ err: (err as Error).message }, 'registry replay failed; trying again at the next beat'))
-      .finally(() => (this.#replaying = null));
+    } catch (err) {
+      logger.error({ err: (err as Error).message }, 'context replay failed; trying again at the next beat');
+    }
   }
 
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       if (this.#heartbeat) clearInterval(this.#heartbeat);
-      await this.#replaying;
-      await this.#reader.stop();
+      await this.#beating;
+      await Promise.all([this.#registry.stop(), this.#revocations.stop()]);
     })();
     return this.#stopping;
   }

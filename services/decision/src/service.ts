@@ -269,7 +269,11 @@ export class DecisionService {
     // Which intents to decide: a redelivered or resubmitted intent gets its earlier decision again
     // (and nothing to execute twice); a second copy within the batch gets nothing more.
     const outputs: OutgoingRecord[][] = intents.map(() => []);
-    const agents = new Map<string, number[]>();
+    // Intents that share an agent or a session are decided in one chain, in order (both budgets).
+    const chainOf = new Map<string, number>();
+    const parent: number[] = [];
+    const root = (x: number): number => (parent[x] === x ? x : (parent[x] = root(parent[x]!)));
+    const decideInOrder: number[] = [];
     const seen = new Set<string>();
     intents.forEach((intent, i) => {
       const previous = context instanceof Error ? undefined : context.decided.get(intent.intent_id);
@@ -291,24 +295,37 @@ export class DecisionService {
         return;
       }
       seen.add(intent.intent_id);
-      const chain = agents.get(intent.subject.id);
-      if (chain) chain.push(i);
-      else agents.set(intent.subject.id, [i]);
+      parent[i] = i;
+      decideInOrder.push(i);
+      for (const key of [`a:${intent.subject.id}`, `s:${intent.session.id}`]) {
+        const other = chainOf.get(key);
+        if (other === undefined) chainOf.set(key, i);
+        else parent[root(other)] = root(i);
+      }
     });
-    // Agents are independent and decided concurrently (an evaluator that waits, such as a
-    // policy server, overlaps its round trips); one agent's intents are decided in order, so a
-    // later intent sees an earlier one's export, in its session and in the agent's own total.
+    const agents = new Map<number, number[]>();
+    for (const i of decideInOrder) {
+      const r = root(i);
+      const chain = agents.get(r);
+      if (chain) chain.push(i);
+      else agents.set(r, [i]);
+    }
+    // Chains are independent and decided concurrently (an evaluator that waits, such as a policy
+    // server, overlaps its round trips); within a chain intents are decided in order, so a later
+    // intent sees an earlier one's export, in its session and in its agent's own total.
     await Promise.all([...agents.values()].map(async (chain) => {
-      let exported = 0;
+      const byAgent = new Map<string, number>();
       const bySession = new Map<string, number>();
       for (const i of chain) {
         const intent = intents[i]!;
         let snapshot = context instanceof Error ? context : context.snapshots.get(intent.intent_id)!;
-        if (!(snapshot instanceof Error) && exported > 0) {
+        const sessionBefore = bySession.get(intent.session.id) ?? 0;
+        const agentBefore = byAgent.get(intent.subject.id) ?? 0;
+        if (!(snapshot instanceof Error) && (sessionBefore > 0 || agentBefore > 0)) {
           snapshot = {
             ...snapshot,
-            session: { ...snapshot.session, exported_rows: snapshot.session.exported_rows + (bySession.get(intent.session.id) ?? 0) },
-            usage: { exported_rows: snapshot.usage.exported_rows + exported },
+            session: { ...snapshot.session, exported_rows: snapshot.session.exported_rows + sessionBefore },
+            usage: { exported_rows: snapshot.usage.exported_rows + agentBefore },
           };
         }
         const verifying = this.#options.identity;
@@ -329,8 +346,10 @@ export class DecisionService {
           failed(i, 'DECISION_FAILED', err);
           continue;
         }
-        exported += decided.exportedRows;
-        if (decided.exportedRows > 0) bySession.set(intent.session.id, (bySession.get(intent.session.id) ?? 0) + decided.exportedRows);
+        if (decided.exportedRows > 0) {
+          bySession.set(intent.session.id, sessionBefore + decided.exportedRows);
+          byAgent.set(intent.subject.id, agentBefore + decided.exportedRows);
+        }
         this.#decisions.inc({ verdict: decided.decision.verdict, code: decided.decision.reasons[0]?.code ?? 'NONE' });
         const receipt = decided.records.find((r) => r.topic === 'receipts')?.value as { body: { evaluation_micros: number | null } } | undefined;
         if (receipt?.body.evaluation_micros != null) this.#evaluation.observe(receipt.body.evaluation_micros / 1e6);

@@ -74,6 +74,7 @@ describe('lies in the loosening direction (Wasm policy, identity check)', () => 
       const decision = await decided(lie, lie.intent(AGENT, `lies.${lie.field}`), snapshotOf(lie));
       expect(lie.verdicts, JSON.stringify(decision.reasons)).toContain(decision.verdict);
       for (const code of lie.codes) expect(decision.reasons.map((r) => r.code)).toContain(code);
+      if (lie.anyOf) expect(decision.reasons.map((r) => r.code).filter((c) => lie.anyOf!.includes(c)), JSON.stringify(decision.reasons)).not.toEqual([]);
     });
   }
 

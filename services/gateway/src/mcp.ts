@@ -21,6 +21,15 @@ import { Bus } from '@intentgate/bus';
 import { bearerToken, digestOf, listenUrl, TokenDigests, WarrantError, type Jwks, type TrustRoots } from '@intentgate/evidence';
 import { AgentClient, DecisionTimeout, WarrantGuard, WarrantKeyring, withCredentials, type AgentClientOptions, type AgentCredentials } from '@intentgate/sdk';
 
+/** The fronted agent's credentials could not be had: the call is refused, never sent without them. */
+class CredentialsUnavailable extends Error {
+  readonly code = 'CREDENTIALS_UNAVAILABLE';
+  constructor(message: string) {
+    super(`the agent's credentials could not be fetched: ${message}; check the gateway's credential provider for this caller`);
+    this.name = 'CredentialsUnavailable';
+  }
+}
+
 export interface McpIdentity {
   agentId: string;
   autonomy: 'assisted' | 'supervised' | 'autonomous';
@@ -172,10 +181,15 @@ export class McpGateway {
     let intent = stated;
     try {
       // The warrant binds the intent as sent, credentials included: it is what the guard checks below.
-      if (id.credentials) intent = withCredentials(stated, await id.credentials());
+      if (id.credentials) {
+        const credentials = id.credentials;
+        intent = withCredentials(stated, await credentials().catch((err: unknown) => {
+          throw new CredentialsUnavailable((err as Error).message);
+        }));
+      }
       decision = await this.#agent.decide(intent, this.#options.decisionTimeoutMs ?? 30_000);
     } catch (err) {
-      const code = err instanceof DecisionTimeout ? err.code : 'PIPELINE_UNAVAILABLE';
+      const code = err instanceof DecisionTimeout ? err.code : err instanceof CredentialsUnavailable ? err.code : 'PIPELINE_UNAVAILABLE';
       return { isError: true, content: [{ type: 'text', text: `denied by IntentGate: ${code}: ${(err as Error).message}` }] };
     }
     if (decision.verdict !== 'allow') {
