@@ -134,13 +134,17 @@ for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ARGV[1], 'NX')
 return #KEYS
 `;
 
-// Applies one registry entry unless the store holds the same or a newer revision of that agent
-// (a replayed or reordered older entry never undoes a suspension). KEYS: the agent's key. ARGV:
-// the revision, then field/value pairs. Reply: 1 applied, 0 not.
+// Applies one registry entry unless the store holds a newer revision of that agent (a replayed
+// or reordered older entry never undoes a suspension). Two entries under one revision (two
+// operators at once): a suspension wins, whichever came first, so the store after a replay of
+// the compacted topic says what it said live. KEYS: the agent's key. ARGV: the revision, the
+// status, then the other field/value pairs. Reply: 1 applied, 0 not.
 const APPLY_REGISTRATION = `
 local stored = tonumber(redis.call('HGET', KEYS[1], 'revision') or '0')
-if stored >= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'revision', ARGV[1], unpack(ARGV, 2))
+local incoming = tonumber(ARGV[1])
+if stored > incoming then return 0 end
+if stored == incoming and (ARGV[2] ~= 'suspended' or redis.call('HGET', KEYS[1], 'status') == 'suspended') then return 0 end
+redis.call('HSET', KEYS[1], 'revision', ARGV[1], 'status', ARGV[2], unpack(ARGV, 3))
 return 1
 `;
 
@@ -383,10 +387,10 @@ export class ContextStore {
    */
   async applyRegistration(entry: AgentRegistration): Promise<boolean> {
     const fields = {
-      status: entry.status, owner: entry.owner, autonomy: entry.autonomy,
+      owner: entry.owner, autonomy: entry.autonomy,
       domains: JSON.stringify(entry.domains), actions: JSON.stringify(entry.actions), as_of: entry.changed_at,
     };
-    const applied = await this.#script('agent registry update', () => this.#scripts.igApplyRegistration(1, agentKey(entry.agent), entry.revision, ...Object.entries(fields).flat()));
+    const applied = await this.#script('agent registry update', () => this.#scripts.igApplyRegistration(1, agentKey(entry.agent), entry.revision, entry.status, ...Object.entries(fields).flat()));
     return applied === 1;
   }
 

@@ -16,6 +16,21 @@ beforeAll(async () => {
 afterAll(() => store.close());
 
 describe('context store', () => {
+  it('applies a registry entry only over an older revision; at one revision, a suspension wins', async () => {
+    const agent = `spiffe://example.org/agents/ctx-${randomUUID().slice(0, 8)}`;
+    const entry = (revision: number, status: 'active' | 'suspended') => ({
+      agent, owner: 'alice@example.org', autonomy: 'supervised' as const, domains: ['data' as const], actions: ['*'], status, revision,
+      changed_at: new Date().toISOString(), changed_by: 'test', reason: '',
+    });
+    expect(await store.applyRegistration(entry(2, 'active'))).toBe(true);
+    expect(await store.applyRegistration(entry(1, 'suspended'))).toBe(false);
+    expect(await store.applyRegistration(entry(2, 'suspended'))).toBe(true);
+    expect(await store.applyRegistration(entry(2, 'active'))).toBe(false);
+    expect(await store.agentFacts(agent)).toMatchObject({ registered: true, status: 'suspended', revision: 2, domains: ['data'], actions: ['*'] });
+    expect(await store.applyRegistration(entry(3, 'active'))).toBe(true);
+    expect((await store.agentFacts(agent)).status).toBe('active');
+  });
+
   it('reads labels, agents, revocations and session history for a batch', async () => {
     // A subject of its own: the store is shared with every other test of the run.
     const a = exampleIntent({ subject: { type: 'agent', id: `spiffe://example.org/agents/ctx-${randomUUID()}`, properties: { autonomy: 'supervised' } } });
