@@ -160,8 +160,8 @@ describe('reviewing on the page (headless Chromium)', () => {
     expect(await card.locator('.chain li').count()).toBe(2);
     expect(await card.locator('.irreversible').textContent()).toBe('irreversible');
     expect(await card.locator('.sensitivity').textContent()).toBe('internal');
-    // The registry's facts, not the intent's claims (the agent calls itself supervised).
-    expect(await card.locator('.autonomy').textContent()).toBe('assisted');
+    // The autonomy decided on: the registry says assisted, the agent claims more (supervised), which only tightens.
+    expect(await card.locator('.autonomy').textContent()).toBe('supervised');
     expect(await card.locator('.owner').textContent()).toBe('alice@example.org');
     expect(await card.locator('.environment').textContent()).toBe('staging');
     expect(await card.locator('.unlabelled').count()).toBe(0);

@@ -11,7 +11,7 @@ const Fact = z.string().min(1).max(256);
  * reviewer page shows these as the facts and the intent's own claims beside them.
  */
 export const ApprovalBasis = z.strictObject({
-  /** The agent registry's entry for the subject; null when the registry has none. */
+  /** The agent registry's entry for the subject (autonomy: the one decided on, the registry's unless the agent claimed more); null when the registry has none. */
   agent: z.strictObject({ autonomy: Fact.nullable(), owner: Fact.nullable() }).nullable(),
   resource: z.strictObject({
     /** The higher of the context store's label (or, unlabelled, the policy's floor) and the intent's claim. */

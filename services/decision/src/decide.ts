@@ -108,6 +108,15 @@ function dataAt(data: Readonly<Record<string, unknown>> | undefined, ...path: st
  * environment) from the store's labels, the bundle's floors and the intent's claims (which may
  * only make them stricter); and the context keys the action catalog says bind the action.
  */
+const AUTONOMY_RANK: Readonly<Record<string, number>> = { assisted: 0, supervised: 1, autonomous: 2 };
+
+/** The more autonomous of the registry's and the claim; null when the registry's is not one the policy knows (it denies then). */
+function effectiveAutonomy(registered: string | null, claimed: string): string | null {
+  const r = registered === null ? undefined : AUTONOMY_RANK[registered];
+  if (r === undefined) return null;
+  return (AUTONOMY_RANK[claimed] ?? -1) > r ? claimed : registered;
+}
+
 export function basisOf(intent: Intent, input: PolicyInput, bundleData?: Readonly<Record<string, unknown>>): ApprovalBasis {
   const { agent, resource } = input.context;
   const floor = dataAt(bundleData, 'intentgate', 'config', 'unlabelled', 'sensitivity');
@@ -127,7 +136,8 @@ export function basisOf(intent: Intent, input: PolicyInput, bundleData?: Readonl
     : dataAt(bundleData, 'intentgate', 'catalog', 'actions', intent.action.name, 'reversible');
   return {
     action: { reversible: catalogReversible === true && intent.action.reversible },
-    agent: agent.registered ? { autonomy: agent.autonomy || null, owner: agent.owner || null } : null,
+    // The autonomy decided on, as the policy reads it (common.effective_autonomy): the registry's, or the agent's if it claims more.
+    agent: agent.registered ? { autonomy: effectiveAutonomy(agent.autonomy, intent.subject.properties.autonomy), owner: agent.owner || null } : null,
     resource: { sensitivity: rank(claimed) > rank(stored) ? claimed : stored, environment, labelled: resource.sensitivity !== null },
     binds: Array.isArray(binds) ? binds.filter((k): k is string => typeof k === 'string' && k.length > 0 && k.length <= 256).slice(0, 64) : [],
   };

@@ -72,7 +72,8 @@ describe('decide', () => {
     const request = parseMessage('ApprovalRequest', first.records.find((r) => r.topic === 'approvals.requests')!.value);
     expect(request.sensitivity).toBe('confidential');
     expect(request.basis).toEqual({
-      agent: { autonomy: 'assisted', owner: 'alice@example.org' },
+      // The registry says assisted, the agent claims supervised (more autonomous): decided, and shown, as supervised.
+      agent: { autonomy: 'supervised', owner: 'alice@example.org' },
       resource: { sensitivity: 'confidential', environment: 'production', labelled: false },
       binds: ['rows'],
       action: { reversible: false },
