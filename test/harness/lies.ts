@@ -4,6 +4,7 @@
 // real stack (test/integration/lies.int.test.ts), so both grow with the inventory.
 import { randomUUID } from 'node:crypto';
 import type { Intent } from '@intentgate/contracts';
+import { issueDelegation, issueSvid, type SigningKey } from '@intentgate/evidence';
 
 export interface LieStore {
   /** The registry entry's fields for the acting agent (registered active, least autonomy, by default). */
@@ -138,6 +139,18 @@ export const LIES: readonly Lie[] = [
     store: {}, verdicts: ['deny'], codes: ['METHOD_NOT_PERMITTED'],
   },
 ];
+
+/**
+ * The intent with the credentials an honest platform holds for its agent (a JWT-SVID and alice's
+ * delegation, signed by the trust domain's `key`), and the identity lie told with them: the
+ * credentials are `other`'s, or grant a narrower scope than the intent states.
+ */
+export async function withLieCredentials(intent: Intent, key: SigningKey, trustDomain: string, other: string, lie?: Lie): Promise<Intent> {
+  const grantTo = lie?.identity === 'names-another-agent' ? other : intent.subject.id;
+  const scope = lie?.identity === 'wider-scope-than-tokens' ? ['data:data.query'] : ['*'];
+  const link = await issueDelegation(key, trustDomain, { delegator: 'alice@example.org', delegatorKind: 'human', delegate: grantTo, delegateKind: 'agent', scope, jti: randomUUID() });
+  return { ...intent, credentials: { svid: await issueSvid(key, grantTo), delegation: [link] } };
+}
 
 /** The same field told the other way: agents the registry has never heard of, or has suspended. */
 export const REGISTRY_LIES = {

@@ -13,6 +13,7 @@ import { exampleIntent } from '@intentgate/contracts/examples';
 import type { DecisionService } from '@intentgate/decision';
 import { wasmEvaluator, type PolicyEvaluator, type PolicyResult } from '@intentgate/policy';
 import { connection, decisionWorker, eventually, saslFor, testBus, uniqueGroup } from '@intentgate/test';
+import { prng } from '../../bench/pipeline/intents.ts';
 
 const SEED = Number(process.env.INTENTGATE_FUZZ_SEED ?? 0x1e309);
 /** One of the agents every pipeline test acts as (registered wherever the harness registers agents). */
@@ -26,17 +27,7 @@ let service: DecisionService;
 let raw: Producer;
 let schemaId: number;
 
-/** mulberry32: small, seeded, the same corpus on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The benchmark's seeded PRNG: the same corpus on every run.
 const rand = prng(SEED);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
 const word = (n = 6) => Array.from({ length: n }, () => 'abcdefghijklmnopqrstuvwxyz'[Math.floor(rand() * 26)]).join('');

@@ -8,11 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Decision, Intent, Receipt } from '@intentgate/contracts';
 import { ContextStore } from '@intentgate/context';
 import { ContextFeeder, publishRegistration, readRegistry } from '@intentgate/decision';
-import { generateSigningKey, generateTrustMaterial, issueDelegation, issueSvid, jwksOf, verifyReceiptSigners, type Jwks, type SigningKey } from '@intentgate/evidence';
+import { generateSigningKey, generateTrustMaterial, jwksOf, verifyReceiptSigners, type Jwks, type SigningKey } from '@intentgate/evidence';
 import { Gateway } from '@intentgate/gateway';
 import { AgentClient } from '@intentgate/sdk';
 import { startStandaloneRedis } from '@intentgate/infra';
-import { connection, decisionWorker, eventually, LIES, registerAgents, testBus, testLogger, testTrust, type Lie } from '@intentgate/test';
+import { withLieCredentials, connection, decisionWorker, eventually, LIES, registerAgents, testBus, testLogger, testTrust, type Lie } from '@intentgate/test';
 
 const TD = 'lies.int.test';
 const OTHER = `spiffe://${TD}/agents/trusted-colleague`;
@@ -30,12 +30,7 @@ async function firstDecision(intent: Intent): Promise<Decision> {
   return firstDecisions.get(intent.intent_id)!;
 }
 
-async function credentialsFor(intent: Intent, lie?: Lie): Promise<Intent> {
-  const grantTo = lie?.identity === 'names-another-agent' ? OTHER : intent.subject.id;
-  const scope = lie?.identity === 'wider-scope-than-tokens' ? ['data:data.query'] : ['*'];
-  const link = await issueDelegation(idKey, TD, { delegator: 'alice@example.org', delegatorKind: 'human', delegate: grantTo, delegateKind: 'agent', scope, jti: randomUUID() });
-  return { ...intent, credentials: { svid: await issueSvid(idKey, grantTo), delegation: [link] } };
-}
+const credentialsFor = (intent: Intent, lie?: Lie): Promise<Intent> => withLieCredentials(intent, idKey, TD, OTHER, lie);
 
 beforeAll(async () => {
   idKey = await generateSigningKey(`${TD}-1`);

@@ -1,15 +1,14 @@
 // Every caller-written field of the trust inventory, lied about in the loosening direction, on
 // the real Wasm policy and the worker's own identity check: never an allow. (The same lies go
 // through the decision worker on the real stack in test/integration/lies.int.test.ts.)
-import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TRUST_INVENTORY, type Intent } from '@intentgate/contracts';
-import { certifiedSigner, generateSigningKey, issueDelegation, issueSvid, jwksOf, type Jwks, type SigningKey } from '@intentgate/evidence';
+import { certifiedSigner, generateSigningKey, jwksOf, type Jwks, type SigningKey } from '@intentgate/evidence';
 import { ensureOpa, projectRoot } from '@intentgate/infra';
 import { buildBundle, PolicyEngine } from '@intentgate/policy';
 import type { ContextSnapshot } from '@intentgate/context';
-import { LIES, REGISTRY_LIES, type Lie } from '@intentgate/test';
+import { LIES, REGISTRY_LIES, withLieCredentials, type Lie } from '@intentgate/test';
 import { decide, type DecideSettings } from '../src/decide.ts';
 import { verifyIntentIdentity } from '../src/identity.ts';
 
@@ -39,17 +38,9 @@ function snapshotOf(lie: Lie): ContextSnapshot {
   };
 }
 
-/** The credentials an honest platform would hold for the agent, and the lie told with them. */
-async function withCredentials(intent: Intent, lie: Lie): Promise<Intent> {
-  const grantTo = lie.identity === 'names-another-agent' ? OTHER : intent.subject.id;
-  const grantScope = lie.identity === 'wider-scope-than-tokens' ? ['data:data.query'] : ['*'];
-  const svid = await issueSvid(idKey, grantTo);
-  const link = await issueDelegation(idKey, TD, { delegator: 'alice@example.org', delegatorKind: 'human', delegate: grantTo, delegateKind: 'agent', scope: grantScope, jti: randomUUID() });
-  return { ...intent, credentials: { svid, delegation: [link] } };
-}
 
 async function decided(lie: Lie, intent: Intent, snapshot: ContextSnapshot) {
-  const identity = lie.identity ? await verifyIntentIdentity(await withCredentials(intent, lie), { trust: bundles, maxDepth: 4 }, new Set()) : null;
+  const identity = lie.identity ? await verifyIntentIdentity(await withLieCredentials(intent, idKey, TD, OTHER, lie), { trust: bundles, maxDepth: 4 }, new Set()) : null;
   return (await decide(intent, snapshot, engine, settings, clock, identity)).decision;
 }
 
