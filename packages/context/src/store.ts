@@ -73,6 +73,9 @@ const resourceKey = (type: string, id: string) => `ig:resource:${encodeURICompon
 const agentKey = (id: string) => `ig:agent:${id}`;
 const decisionKey = (intentId: string) => `ig:decision:${intentId}`;
 
+/** The agent hash's fields a decision reads, in the order agentFactsOf takes them (READ_BATCH and agentFacts). */
+const AGENT_FIELDS = ['revoked', 'status', 'owner', 'autonomy', 'domains', 'actions', 'revision'] as const;
+
 // The scripts below each serve a whole batch in one command: per-command client work (a command
 // object, a timeout timer, a reply) was about 12% of the decision worker's CPU with 7 commands
 // per intent.
@@ -92,7 +95,7 @@ for k = 3, #KEYS, 5 do
   a = a + n + 1
   out[#out + 1] = redis.call('HMGET', KEYS[k], 'exported_rows', 'actions', 'denied')
   out[#out + 1] = redis.call('HMGET', KEYS[k + 1], 'sensitivity', 'environment')
-  out[#out + 1] = redis.call('HMGET', KEYS[k + 2], 'revoked', 'status', 'owner', 'autonomy', 'domains', 'actions', 'revision')
+  out[#out + 1] = redis.call('HMGET', KEYS[k + 2], ${AGENT_FIELDS.map((f) => `'${f}'`).join(', ')})
   out[#out + 1] = flags
   out[#out + 1] = redis.call('GET', KEYS[k + 3])
   out[#out + 1] = redis.call('HGET', KEYS[k + 4], 'exported_rows')
@@ -397,7 +400,7 @@ export class ContextStore {
   /** The registry's facts on one agent, as a decision would read them. */
   async agentFacts(agent: string): Promise<AgentFacts> {
     try {
-      return agentFactsOf(await this.redis.hmget(agentKey(agent), 'revoked', 'status', 'owner', 'autonomy', 'domains', 'actions', 'revision'));
+      return agentFactsOf(await this.redis.hmget(agentKey(agent), ...AGENT_FIELDS));
     } catch (err) {
       throw new ContextUnavailable(`context store unreachable: ${(err as Error).message}`, err);
     }
