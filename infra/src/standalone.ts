@@ -7,24 +7,39 @@ import { startRedis } from './servers/redis.ts';
 
 export interface StandaloneServer {
   url: string;
-  pid: number;
+  readonly pid: number;
   /** Hard kill, as a crash would: for failure tests. */
   kill(): Promise<void>;
+  /**
+   * Starts the server again on the same port after kill(): with what its append-only file kept,
+   * or `{ empty: true }` with nothing (its files deleted first, as a lost disk or a new instance).
+   */
+  restart(options?: { empty?: boolean }): Promise<void>;
   stop(): Promise<void>;
 }
 
-/** A private redis-server for a test that needs to kill its context store. */
-export async function startStandaloneRedis(): Promise<StandaloneServer> {
+/**
+ * A private redis-server for a test that needs to kill its context store: persisted as the local
+ * stack's is unless `{ persistence: false }`.
+ */
+export async function startStandaloneRedis(options: { persistence?: boolean } = {}): Promise<StandaloneServer> {
   const runDir = await mkdtemp(join(tmpdir(), 'intentgate-redis-'));
   const group = new ProcessGroup(runDir);
   spawnReaper(process.pid, runDir);
-  const redis = await startRedis(runDir, group, () => {});
+  let redis = await startRedis(runDir, group, () => {}, undefined, options);
+  const port = Number(new URL(redis.url).port);
   return {
     url: redis.url,
-    pid: redis.process.pid,
+    get pid() {
+      return redis.process.pid;
+    },
     kill: async () => {
       process.kill(redis.process.pid, 'SIGKILL');
       await redis.process.exited;
+    },
+    restart: async ({ empty = false } = {}) => {
+      if (empty) await rm(join(runDir, 'redis'), { recursive: true, force: true });
+      redis = await startRedis(runDir, group, () => {}, undefined, { ...options, port });
     },
     stop: async () => {
       await group.stopAll();

@@ -7,18 +7,18 @@ import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { Bus } from '@intentgate/bus';
 import { ContextStore } from '@intentgate/context';
-import { ContextFeeder, DecisionService, publishAndActivate, publishRegistration, readRegistry } from '@intentgate/decision';
+import { ContextFeeder, DecisionService, publishAndActivate, publishLabel, publishRegistration, readLabels, readRegistry } from '@intentgate/decision';
 import { Executors } from '@intentgate/executors';
 import { LedgerService, loadLedgerTokens, type LedgerToken } from '@intentgate/ledger';
 import { McpGateway } from '@intentgate/gateway';
 import { certifyService, ensureLocalTrustDomain, ensureTrustMaterial, loadPrivateKey, newBearerToken, publicJwkOf, tokenDigest, type TrustPaths, type TrustRoots } from '@intentgate/evidence';
-import { DEMO_AGENT, DEMO_REGISTRATIONS, DEMO_TRUST_DOMAIN, demoCredentials } from '@intentgate/demo';
+import { DEMO_AGENT, DEMO_LABELS, DEMO_REGISTRATIONS, DEMO_TRUST_DOMAIN, demoCredentials } from '@intentgate/demo';
 import type { AgentCredentials } from '@intentgate/sdk';
 import { buildBundle } from '@intentgate/policy';
-import { seedDemoContext } from '@intentgate/demo';
 import { projectRoot, stateDir } from './paths.ts';
-import { DOMAINS, executorRole, type Intent } from '@intentgate/contracts';
+import { DOMAINS, executorRole, resourceLabelKey, type Intent, type LabelChange } from '@intentgate/contracts';
 import { redisUrlOf, saslOf, type StackInfo } from './stack.ts';
+import { StackError } from './errors.ts';
 
 export interface RunningSystem {
   /** The demo agent's credentials (its JWT-SVID and alice's delegation), for the demo's agent client. */
@@ -160,15 +160,21 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
       await publishRegistration(bus, change, trust.operator, current);
     }
   }
+  // The demo's resources in the resource catalog, as an operator labels them (intentgate resources label).
+  const labels = await readLabels(bus, trust.roots);
+  const label = async (change: LabelChange) => {
+    const current = labels.get(resourceLabelKey(change));
+    if (!current || current.sensitivity !== change.sensitivity || current.environment !== change.environment) await publishLabel(bus, change, trust.operator, current);
+  };
+  for (const change of DEMO_LABELS) await label(change);
   // Workload identity: a local trust domain (production: SPIRE) whose JWT-SVIDs the decision worker verifies.
   const identity = await ensureLocalTrustDomain(join(stateDir(), 'identity'), DEMO_TRUST_DOMAIN);
   const agentCredentials = demoCredentials(identity.key);
-  // The local context feeder and seeder: the only writer of the context (resource labels, the
-  // registry from agents.registry, the sync mark, set once the registry has been read through).
+  // The local context feeder: the only writer of the context (the registry, the resource labels
+  // and the revocations from their topics, the sync mark, set once they have been read through).
   const store = new ContextStore({ redisUrl: redisUrlOf(info, 'context-feeder'), freshnessMs });
   options.progress?.('context store');
   await store.connect();
-  await seedDemoContext(store);
   const feederBus = new Bus({ brokers: info.kafka.brokers, sasl: saslOf(info, 'context-feeder'), registryUrl: info.schemaRegistry.url, clientId: 'intentgate-context-feeder' });
   const feeder = await ContextFeeder.start({ bus: feederBus, store, trust: trust.roots, logger: logger.child({ service: 'context-feeder' }), freshnessMs });
 
@@ -199,7 +205,13 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
     issuer: WARRANT_ISSUERS, trust: { roots: trust.roots, signer: trust.executors }, sandboxDir, logger: logger.child({ service: 'executors' }),
   });
   // The demo's order endpoint, labelled: an endpoint the store does not know is confidential to the policy.
-  await store.labelResource('http_endpoint', `${executors.app.url}/orders`, 'internal');
+  const orders = { type: 'http_endpoint', id: `${executors.app.url}/orders` };
+  await label({ ...orders, sensitivity: 'internal', reason: 'the demo\'s order endpoint' });
+  // Published after the feeder's first read: the demo waits until the feeder has applied it.
+  for (const deadline = Date.now() + 30_000; (await store.resourceLabels(orders.type, orders.id)).sensitivity !== 'internal';) {
+    if (Date.now() > deadline) throw new StackError('START_FAILED', 'context-feeder', 'the order endpoint\'s label was not applied within 30 s', 'Check the context feeder may read resources.labels.');
+    await new Promise((r) => setTimeout(r, 100));
+  }
   // The MCP gateway fronts the executors' MCP server for MCP clients; it is an executor itself.
   options.progress?.('MCP gateway');
   // Its local token (in .intentgate/mcp-token) acts as the demo agent.

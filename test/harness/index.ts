@@ -69,4 +69,5 @@ export async function eventually(predicate: () => boolean, what: string, timeout
 export { starterBundle, variantBundle, signedBundleOf, bundleFiles, type PolicyData } from './bundles.ts';
 export { decisionWorker, freshContext, registerAgents, labelResources, labelAsStated, approvalsService, TEST_REVIEWERS, TEST_AGENTS } from './workers.ts';
 export { testTrust, serviceTrust, activate, publishSigningKey, type TestTrust } from './trust.ts';
+export { approvedIntentSignedBy } from './warrants.ts';
 export { LIES, REGISTRY_LIES, withLieCredentials, type Lie, type LieStore } from './lies.ts';

@@ -2,18 +2,16 @@
 // approved intent never runs twice, and what is reported for it is what happened (the recorded
 // outcome, or that the outcome is unknown), never a refusal of its own warrant as reused.
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approvedTopic, type ApprovedIntent, type ExecutionResult, type Receipt } from '@intentgate/contracts';
-import { exampleIntent, exampleOf } from '@intentgate/contracts/examples';
-import { digestOf, generateSigningKey, jwksOf, signWarrant, type Jwks, type SigningKey } from '@intentgate/evidence';
+import { generateSigningKey, jwksOf, type Jwks, type SigningKey } from '@intentgate/evidence';
 import { projectRoot } from '@intentgate/infra';
 import { Redis } from 'ioredis';
 import { ExecutorRuntime } from '@intentgate/sdk';
-import { connection, eventually, roleEnv, serviceTrust, stack, testBus, testLogger, testTrust, uniqueGroup } from '@intentgate/test';
+import { approvedIntentSignedBy, connection, eventually, roleEnv, serviceTrust, stack, testBus, testLogger, testTrust, uniqueGroup } from '@intentgate/test';
 
 const ISSUER = 'crash-test-decision';
 const bus = testBus();
@@ -52,15 +50,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** An approved data intent with a valid warrant from this test's key. */
-async function approvedIntent(): Promise<ApprovedIntent> {
-  const intent = exampleIntent({ resource: { type: 'table', id: `t-${randomUUID().slice(0, 8)}`, properties: { sensitivity: 'internal' } } });
-  const decision = { ...exampleOf('Decision'), decision_id: randomUUID(), intent_id: intent.intent_id, intent_digest: digestOf(intent) };
-  const warrant = await signWarrant(key, {
-    issuer: ISSUER, intentId: intent.intent_id, domain: 'data', decisionId: decision.decision_id, intentDigest: decision.intent_digest, ttlSeconds: 120,
-  });
-  return { intent, decision: { ...decision, warrant }, warrant };
-}
+const approvedIntent = () => approvedIntentSignedBy(key, ISSUER);
 
 function publish(approved: ApprovedIntent): Promise<unknown> {
   return producer.send({ topic: approvedTopic('data'), key: approved.intent.intent_id, value: approved });

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Decision, Intent, Receipt } from '@intentgate/contracts';
 import { ContextStore } from '@intentgate/context';
-import { ContextFeeder, publishRegistration, readRegistry } from '@intentgate/decision';
+import { ContextFeeder, publishLabel, publishRegistration, readLabels, readRegistry } from '@intentgate/decision';
 import { generateSigningKey, generateTrustMaterial, jwksOf, verifyReceiptSigners, type Jwks, type SigningKey } from '@intentgate/evidence';
 import { Gateway } from '@intentgate/gateway';
 import { AgentClient } from '@intentgate/sdk';
@@ -165,6 +165,45 @@ describe('the AuthZEN gateway in front of a worker that verifies identity', () =
       expect(lie.context.reasons.map((r) => r.code)).toEqual(['TAINTED_SOURCE', 'REVERSIBLE_CLAIM_OVERRULED']);
     } finally {
       await gateway.stop();
+    }
+  });
+});
+
+describe('the resource catalog, from resources.labels to the store', () => {
+  it('a label reaches the store through the context feeder; one signed by no configured operator, or an older revision replayed, never declassifies', async () => {
+    const { roots, operator } = await testTrust();
+    const feederStore = new ContextStore({ redisUrl: connection('context-feeder').redisUrl, freshnessMs: 600_000 });
+    const feederBus = testBus(`feeder-${randomUUID().slice(0, 8)}`, 'context-feeder');
+    const operatorBus = testBus(`intentgate-operator-test-${randomUUID().slice(0, 8)}`, 'operator');
+    const feeder = await ContextFeeder.start({ bus: feederBus, store: feederStore, trust: roots, logger: testLogger(), freshnessMs: 600_000 });
+    try {
+      const table = { type: 'table', id: `lies.labels-${randomUUID().slice(0, 8)}` };
+      let held = await feederStore.resourceLabels(table.type, table.id);
+      const revisionApplied = (revision: number) => eventually(() => held.revision === revision, `revision ${revision} applied`, 60_000, async () => {
+        held = await feederStore.resourceLabels(table.type, table.id);
+      });
+      const first = await publishLabel(operatorBus, { ...table, sensitivity: 'public', reason: 'test data' }, operator, undefined);
+      await revisionApplied(1);
+      const restricted = await publishLabel(operatorBus, { ...table, sensitivity: 'restricted', environment: 'production', reason: 'it holds secrets now' }, operator, first);
+      await revisionApplied(2);
+      expect(held).toEqual({ sensitivity: 'restricted', environment: 'production', revision: 2 });
+
+      // An attacker with the operator's bus rights but not its key: "public" again, as revision 3.
+      const forger = (await generateTrustMaterial('forger')).operator;
+      const refusedBefore = feeder.counts.refused;
+      await publishLabel(operatorBus, { ...table, sensitivity: 'public', reason: 'declassified by nobody' }, forger, restricted);
+      await eventually(() => feeder.counts.refused > refusedBefore, 'the forged label refused');
+      // The operator's own first label, published again: a real signature, an old revision.
+      const staleBefore = feeder.counts.stale;
+      await operatorBus.producer().send({ topic: 'resources.labels', key: `${table.type}/${table.id}`, value: first });
+      await eventually(() => feeder.counts.stale > staleBefore, 'the replayed label found stale');
+      expect(await feederStore.resourceLabels(table.type, table.id)).toEqual({ sensitivity: 'restricted', environment: 'production', revision: 2 });
+      // What an operator reads back is the newest verified label.
+      expect((await readLabels(operatorBus, roots)).get(`${table.type}/${table.id}`)).toMatchObject({ sensitivity: 'restricted', revision: 2 });
+    } finally {
+      await feeder.stop();
+      await Promise.all([feederBus.close(), operatorBus.close()]);
+      await feederStore.close();
     }
   });
 });

@@ -74,8 +74,8 @@ describe('npm start', { timeout: 360_000 }, () => {
     expect(file.kafka).toMatchObject({ source: 'env', brokers: s.kafka.brokers });
     expect(file.schemaRegistry).toMatchObject({ source: 'env', url: s.schemaRegistry.url });
     expect(file.redis).toMatchObject({ source: 'env', url: s.redis.url });
-    expect(run.output()).toMatch(/topics\s+18 ready \(0 created\)/);
-    expect(run.output()).toMatch(/schemas\s+18 subjects registered/);
+    expect(run.output()).toMatch(/topics\s+19 ready \(0 created\)/);
+    expect(run.output()).toMatch(/schemas\s+19 subjects registered/);
     run.child.kill('SIGINT');
     expect(await run.exited).toBe(0);
     expect(existsSync(run.stackFile)).toBe(false);

@@ -63,16 +63,37 @@ export function redisPing(host: string, port: number, timeoutMs = 1_000, auth?: 
   });
 }
 
+export interface RedisServerOptions {
+  /** The loopback port; a free one when not given (a restart on the same port keeps its clients' URL). */
+  port?: number;
+  /**
+   * An append-only file fsynced before each write is acknowledged (default): a claim an executor
+   * was told it holds survives a crash of the server. false: nothing persisted (a scratch store).
+   */
+  persistence?: boolean;
+}
+
+/** The server's persistence arguments: AOF with fsync on every write, no snapshots, no eviction. */
+export function persistenceArgs(persistence: boolean): string[] {
+  // noeviction: a full store refuses writes (claims fail, decisions deny) rather than silently
+  // dropping a claim, a remembered decision or the claim store's epoch.
+  return persistence
+    ? ['--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction']
+    : ['--appendonly', 'no', '--save', '', '--maxmemory-policy', 'noeviction'];
+}
+
 /**
- * redis-server on a free loopback port, nothing persisted (the context store is rebuilt from the bus).
- * With `users` (role → user), its ACLs come from the access catalog and the default user is off;
- * the health check signs in as `healthUser`. Without, no authentication (a test's private Redis).
+ * redis-server on a loopback port, persisted (see RedisServerOptions). With `users` (role →
+ * user), its ACLs come from the access catalog and the default user is off; the health check
+ * signs in as `healthUser`. Without, no authentication (a test's private Redis).
  */
-export async function startRedis(runDir: string, group: ProcessGroup, progress: Progress, acl?: { users: ReadonlyMap<string, RedisUser>; healthUser: RedisUser }): Promise<LocalRedis> {
+export async function startRedis(
+  runDir: string, group: ProcessGroup, progress: Progress, acl?: { users: ReadonlyMap<string, RedisUser>; healthUser: RedisUser }, options: RedisServerOptions = {},
+): Promise<LocalRedis> {
   const bin = await ensureRedisServer(progress);
   const dir = join(runDir, 'redis');
   await mkdir(dir, { recursive: true });
-  const port = await freePort();
+  const port = options.port ?? await freePort();
   const aclArgs: string[] = [];
   if (acl) {
     const path = join(dir, 'users.acl');
@@ -82,7 +103,7 @@ export async function startRedis(runDir: string, group: ProcessGroup, progress: 
   const proc = group.start({
     name: 'redis',
     command: bin,
-    args: ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', ...aclArgs],
+    args: ['--bind', '127.0.0.1', '--port', String(port), ...persistenceArgs(options.persistence ?? true), '--dir', dir, '--daemonize', 'no', ...aclArgs],
     logFile: join(dir, 'redis.log'),
   });
   await proc.waitHealthy(() => redisPing('127.0.0.1', port, 1_000, acl?.healthUser), 30_000, 'answering PING');

@@ -150,6 +150,32 @@ export class Bus {
     }
   }
 
+  /**
+   * Commits, for a group that has never read `topic`, the offset of the first record at or after
+   * `sinceMs` on each partition (its end where there is none): the group then reads only what was
+   * appended since. For a reader that needs a window of a long topic, not all of it.
+   */
+  async startGroupAt(groupId: string, topic: string, sinceMs: number): Promise<void> {
+    const admin = this.kafka.admin();
+    try {
+      await admin.connect();
+      const offsets = await admin.fetchTopicOffsetsByTimestamp(topic, sinceMs);
+      const ends = new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, o.high]));
+      await admin.setOffsets({
+        groupId, topic,
+        partitions: offsets.map((o) => ({ partition: o.partition, offset: Number(o.offset) < 0 ? ends.get(o.partition) ?? '0' : o.offset })),
+      });
+    } catch (err) {
+      const refused = await this.refusal(err, { action: 'read offsets of', group: groupId, topics: [topic] });
+      if (refused) throw refused;
+      throw new BusError('OFFSETS_NOT_PINNED', `could not start ${groupId} on ${topic} at ${new Date(sinceMs).toISOString()}: ${describe(err)}`, {
+        retriable: true, hint: 'Check the brokers answer; use a group no member is in.', cause: err,
+      });
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+  }
+
   /** The end offset (high watermark) of each partition of a topic, as of now. */
   async endOffsets(topic: string): Promise<Map<number, bigint>> {
     const admin = this.kafka.admin();

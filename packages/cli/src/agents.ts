@@ -1,12 +1,11 @@
 // `intentgate agents register | show | list | suspend | resume`: the agent registry. Each change
 // is an operator-signed entry on agents.registry with its receipt (one transaction); the context
 // feeder applies it to the store every decision worker reads, from the next batch on.
-import { Bus, credentialsFromEnv } from '@intentgate/bus';
 import { AGENT_STATUSES, AgentRegistration, AUTONOMY_LEVELS, DOMAINS, SpiffeId, type Domain } from '@intentgate/contracts';
 import { publishRegistration, readRegistry } from '@intentgate/decision';
 import { loadPrivateKey, loadTrustFile, trustPaths } from '@intentgate/evidence';
-import { readStackFile } from '@intentgate/infra';
 import { CliError } from './errors.ts';
+import { operatorBus } from './operator-bus.ts';
 import type { Out } from './commands.ts';
 import { defaultTrustDir } from './trust.ts';
 
@@ -21,16 +20,6 @@ export interface AgentsOptions {
 }
 
 const HINT = 'e.g. intentgate agents register spiffe://demo.intentgate.local/agents/ops --owner alice@example.org --autonomy supervised --domains data,app --actions "*"';
-
-async function operatorBus(): Promise<Bus> {
-  const stack = await readStackFile();
-  const brokers = process.env.KAFKA_BROKERS?.split(',') ?? stack?.kafka.brokers;
-  const registryUrl = process.env.SCHEMA_REGISTRY_URL ?? stack?.schemaRegistry.url;
-  if (!brokers || !registryUrl) throw new CliError('NO_STACK', 'no Kafka to reach the agent registry on', 'Start the stack (npm start) or set KAFKA_BROKERS and SCHEMA_REGISTRY_URL.');
-  // The operator's principal: KAFKA_USERNAME / KAFKA_PASSWORD, KAFKA_CREDENTIALS_FILE, or the running stack's operator file.
-  const { sasl } = credentialsFromEnv(process.env, 'operator', stack);
-  return new Bus({ brokers, sasl, registryUrl, clientId: 'intentgate-operator-cli' });
-}
 
 function agentId(value: string | undefined): string {
   const parsed = SpiffeId.safeParse(value);
@@ -60,7 +49,7 @@ export async function agents(sub: string | undefined, id: string | undefined, op
   const paths = trustPaths(options.dir ?? defaultTrustDir());
   const trust = await loadTrustFile(paths.trustFile);
   const agent = sub === 'list' ? null : agentId(id);
-  const bus = await operatorBus();
+  const bus = await operatorBus('the agent registry');
   try {
     const registry = await readRegistry(bus, trust);
     if (sub === 'list') {

@@ -21,6 +21,8 @@ const USAGE = `usage: intentgate <command>
   trust revoke <key id> [--dir <dir>]
   agents register <spiffe-id> --owner <who> --autonomy assisted|supervised|autonomous --domains app,data,… --actions <names or *> [--reason text] [--dir <trust dir>]
   agents show <spiffe-id> | list | suspend <spiffe-id> | resume <spiffe-id>   [--reason text] [--dir <trust dir>]
+  resources label <type> <id> --sensitivity public|internal|confidential|restricted [--environment <name>] [--reason text] [--dir <trust dir>]
+  resources show <type> <id> | list   [--dir <trust dir>]
 Without --ledger (--approvals), the ledger (approvals service) of the running stack (.intentgate/stack.json) is used;
 the reviewer token comes from --token, INTENTGATE_REVIEWER_TOKEN, or the local reviewer's token npm start writes;
 a ledger URL's API token from --token, INTENTGATE_LEDGER_TOKEN, or (for the stack's own ledger) the token npm start writes.`;
@@ -42,6 +44,7 @@ export async function main(argv: string[], out: Out, err: Out): Promise<number> 
         scope: { type: 'string' }, kind: { type: 'string' }, reason: { type: 'string' }, name: { type: 'string' }, roles: { type: 'string' },
         approvals: { type: 'string' }, token: { type: 'string' }, comment: { type: 'string' }, dir: { type: 'string' }, kid: { type: 'string' }, trust: { type: 'string' },
         owner: { type: 'string' }, autonomy: { type: 'string' }, domains: { type: 'string' }, actions: { type: 'string' },
+        sensitivity: { type: 'string' }, environment: { type: 'string' },
       },
     });
     const [command, ...rest] = positionals;
@@ -133,6 +136,10 @@ export async function main(argv: string[], out: Out, err: Out): Promise<number> 
       case 'agents': {
         const { agents } = await import('./agents.ts');
         return await agents(rest[0], rest[1], { owner: values.owner, autonomy: values.autonomy, domains: values.domains, actions: values.actions, reason: values.reason, dir: values.dir }, out);
+      }
+      case 'resources': {
+        const { resources } = await import('./resources.ts');
+        return await resources(rest[0], rest[1], rest[2], { sensitivity: values.sensitivity, environment: values.environment, reason: values.reason, dir: values.dir }, out);
       }
       case 'trust': {
         const { defaultTrustDir, trustCertify, trustInit, trustRevoke } = await import('./trust.ts');

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Redis, type ChainableCommander } from 'ioredis';
-import { AgentRegistration, Decision, SENSITIVITY_LEVELS, type Intent } from '@intentgate/contracts';
+import { AgentRegistration, Decision, SENSITIVITY_LEVELS, type Intent, type ResourceLabel } from '@intentgate/contracts';
 
 export type Sensitivity = (typeof SENSITIVITY_LEVELS)[number];
 
@@ -151,7 +151,42 @@ redis.call('HSET', KEYS[1], 'revision', ARGV[1], 'status', ARGV[2], unpack(ARGV,
 return 1
 `;
 
+// Restores remembered decisions from the record: a decision is remembered unless one is, and a
+// final decision replaces a remembered escalation (the approvals service's answer to it). KEYS:
+// decision keys. ARGV: per key its decision's JSON, its verdict and its remaining retention (s).
+const RESTORE_DECISIONS = `
+local restored = 0
+for i = 1, #KEYS do
+  local json, verdict, ttl = ARGV[i * 3 - 2], ARGV[i * 3 - 1], ARGV[i * 3]
+  local held = redis.call('GET', KEYS[i])
+  if not held then
+    redis.call('SET', KEYS[i], json, 'EX', ttl)
+    restored = restored + 1
+  elseif verdict ~= 'escalate' and cjson.decode(held).verdict == 'escalate' then
+    redis.call('SET', KEYS[i], json, 'KEEPTTL')
+    restored = restored + 1
+  end
+end
+return restored
+`;
+
+// Applies one resource label unless the store holds a newer revision of it (a replayed older
+// label never declassifies a resource). Two labels under one revision: the stricter sensitivity
+// wins, whichever came first. KEYS: the resource's key. ARGV: the revision, the sensitivity's
+// rank, the sensitivity, the environment ('' for none), the time. Reply: 1 applied, 0 not.
+const APPLY_LABEL = `
+local stored = tonumber(redis.call('HGET', KEYS[1], 'revision') or '0')
+local incoming = tonumber(ARGV[1])
+if stored > incoming then return 0 end
+if stored == incoming and tonumber(ARGV[2]) <= tonumber(redis.call('HGET', KEYS[1], 'rank') or '-1') then return 0 end
+redis.call('HSET', KEYS[1], 'revision', ARGV[1], 'rank', ARGV[2], 'sensitivity', ARGV[3], 'as_of', ARGV[5])
+if ARGV[4] == '' then redis.call('HDEL', KEYS[1], 'environment') else redis.call('HSET', KEYS[1], 'environment', ARGV[4]) end
+return 1
+`;
+
 interface BatchScripts {
+  igApplyLabel(numKeys: number, ...args: Array<string | number>): Promise<number>;
+  igRestoreDecisions(numKeys: number, ...args: Array<string | number>): Promise<number>;
   igApplyRegistration(numKeys: number, ...args: Array<string | number>): Promise<number>;
   igRecordOutcomes(numKeys: number, ...args: Array<string | number>): Promise<number>;
   igRememberDecisions(numKeys: number, ...args: Array<string | number>): Promise<number>;
@@ -246,6 +281,13 @@ export class ContextStore {
     this.redis.defineCommand('igRecordOutcomes', { lua: RECORD_OUTCOMES });
     this.redis.defineCommand('igRememberDecisions', { lua: REMEMBER_DECISIONS });
     this.redis.defineCommand('igApplyRegistration', { lua: APPLY_REGISTRATION });
+    this.redis.defineCommand('igRestoreDecisions', { lua: RESTORE_DECISIONS });
+    this.redis.defineCommand('igApplyLabel', { lua: APPLY_LABEL });
+  }
+
+  /** How long a session's history and a decision are remembered (s). */
+  get retentionSeconds(): number {
+    return this.#options.retentionSeconds;
   }
 
   async connect(): Promise<void> {
@@ -356,8 +398,24 @@ export class ContextStore {
     await this.redis.set(decisionKey(decision.intent_id), JSON.stringify(decision), 'KEEPTTL');
   }
 
+  /**
+   * Restores decisions from the record (the context feeder, replaying receipts after the store lost
+   * its data): each is remembered unless one is, for what is left of its retention; a final
+   * decision replaces a remembered escalation. Returns how many were written.
+   */
+  async restoreDecisions(decisions: readonly Decision[]): Promise<number> {
+    const now = this.#options.now();
+    const live = decisions
+      .map((d) => ({ d, ttl: Math.floor((Date.parse(d.decided_at) + this.#options.retentionSeconds * 1000 - now) / 1000) }))
+      .filter(({ ttl }) => ttl > 0);
+    if (live.length === 0) return 0;
+    const keys = live.map(({ d }) => decisionKey(d.intent_id));
+    const args = live.flatMap(({ d, ttl }) => [JSON.stringify(d), d.verdict, ttl]);
+    return this.#script('restoring decisions', () => this.#scripts.igRestoreDecisions(keys.length, ...keys, ...args));
+  }
+
   /** Updates each session's history once per intent (idempotent across redeliveries). */
-  async recordOutcomes(outcomes: ReadonlyArray<{ intent: Intent; verdict: string; exportedRows: number }>): Promise<void> {
+  async recordOutcomes(outcomes: ReadonlyArray<{ intent: Pick<Intent, 'intent_id' | 'session' | 'subject'>; verdict: string; exportedRows: number }>): Promise<void> {
     if (outcomes.length === 0) return;
     const keys = outcomes.flatMap((o) => [sessionKey(o.intent.session.id), appliedKey(o.intent.session.id), usageKey(o.intent.subject.id)]);
     const args = outcomes.flatMap((o) => [o.intent.intent_id, o.verdict, o.exportedRows]);
@@ -380,6 +438,27 @@ export class ContextStore {
     return this.redis.get(REGISTRY_APPLIED);
   }
 
+  /**
+   * Applies a resource label (already verified by the caller) unless the store holds a newer
+   * revision, or a stricter label under the same one; returns whether it was applied.
+   */
+  async applyLabel(label: ResourceLabel): Promise<boolean> {
+    const applied = await this.#script('resource label update', () => this.#scripts.igApplyLabel(1, resourceKey(label.type, label.id),
+      label.revision, SENSITIVITY_LEVELS.indexOf(label.sensitivity), label.sensitivity, label.environment ?? '', label.changed_at));
+    return applied === 1;
+  }
+
+  /** The store's labels on one resource, as a decision would read them (null where it has none), with their revision. */
+  async resourceLabels(type: string, id: string): Promise<{ sensitivity: string | null; environment: string | null; revision: number | null }> {
+    try {
+      const [sensitivity, environment, revision] = await this.redis.hmget(resourceKey(type, id), 'sensitivity', 'environment', 'revision');
+      return { sensitivity: sensitivity ?? null, environment: environment ?? null, revision: revision === null || revision === undefined ? null : Number(revision) };
+    } catch (err) {
+      throw new ContextUnavailable(`context store unreachable: ${(err as Error).message}`, err);
+    }
+  }
+
+  /** Labels a resource directly, outside the resource catalog (tests; an operator's label goes through resources.labels). */
   async labelResource(type: string, id: string, sensitivity: Sensitivity, environment?: string): Promise<void> {
     await this.redis.hset(resourceKey(type, id), { sensitivity, ...(environment !== undefined ? { environment } : {}), as_of: String(this.#options.now()) });
   }

@@ -78,8 +78,8 @@ function agentClient(role: string): KafkaAccess {
   return { produce: ['intents'], consume: ['decisions'], groupPrefixes: [agentGroupPrefix(role)], transactionalIdPrefixes: [] };
 }
 
-/** The claim keys of WarrantGuard (packages/sdk guard.ts): warrant ids and intents claimed once. */
-const CLAIM_KEYS = ['ig:warrant:*', 'ig:executed:*'];
+/** The claim keys of WarrantGuard (packages/sdk guard.ts): warrant ids and intents claimed once, and the claim store's epoch. */
+const CLAIM_KEYS = ['ig:warrant:*', 'ig:executed:*', 'ig:claims:epoch'];
 
 function executor(domain: Domain): RoleSpec {
   return {
@@ -93,8 +93,8 @@ function executor(domain: Domain): RoleSpec {
       groupPrefixes: [`intentgate-executor-${domain}`, keyringGroupPrefix(`executor-${domain}`)],
       transactionalIdPrefixes: [],
     },
-    // Claims (CLAIM_SCRIPT), run records (SET XX KEEPTTL, REPLACE_SCRIPT, GET): nothing of the context.
-    redis: { read: [], readWrite: [...CLAIM_KEYS, 'ig:run:*'], commands: ['eval', 'evalsha', 'get', 'set'] },
+    // Claims (CLAIM_SCRIPT, EPOCH_SCRIPT: GET, SET and TIME inside EVAL), run records (SET XX KEEPTTL, REPLACE_SCRIPT, GET): nothing of the context.
+    redis: { read: [], readWrite: [...CLAIM_KEYS, 'ig:run:*'], commands: ['eval', 'evalsha', 'get', 'set', 'time'] },
   };
 }
 
@@ -122,8 +122,8 @@ export const ACCESS: readonly RoleSpec[] = Object.freeze([
       const client = agentClient('mcp-gateway');
       return { ...client, consume: [...client.consume, 'warrant.keys'], groupPrefixes: [...client.groupPrefixes, keyringGroupPrefix('mcp-gateway')] };
     })(),
-    // CLAIM_SCRIPT runs SET inside EVAL: Redis checks the script's commands against this user too.
-    redis: { read: [], readWrite: CLAIM_KEYS, commands: ['eval', 'evalsha', 'set'] },
+    // CLAIM_SCRIPT runs GET, SET and TIME inside EVAL: Redis checks the script's commands against this user too.
+    redis: { read: [], readWrite: CLAIM_KEYS, commands: ['eval', 'evalsha', 'get', 'set', 'time'] },
   },
   {
     role: 'decision',
@@ -172,12 +172,12 @@ export const ACCESS: readonly RoleSpec[] = Object.freeze([
   },
   {
     role: 'operator',
-    description: 'an operator: the CLI (revoke, policy publish, agents) and npm start\'s policy activation and demo',
+    description: 'an operator: the CLI (revoke, policy publish, agents, resources) and npm start\'s policy activation and demo',
     superUser: false,
     kafka: {
-      produce: ['policy.bundles', 'policy.activations', 'agents.registry', 'receipts', 'identity.revocations', DLQ_BUS],
-      // npm start's demo watches the executions of its intents; `intentgate agents show|list` reads the registry.
-      consume: ['executions', 'agents.registry'],
+      produce: ['policy.bundles', 'policy.activations', 'agents.registry', 'resources.labels', 'receipts', 'identity.revocations', DLQ_BUS],
+      // npm start's demo watches the executions of its intents; `intentgate agents|resources show|list` read the registry and the labels.
+      consume: ['executions', 'agents.registry', 'resources.labels'],
       groupPrefixes: ['intentgate-operator-', 'intentgate-demo-'],
       // publishAndActivate → Bus.sendAtomically with the default id `<clientId>-atomic-<uuid>`: clientId intentgate-operator….
       transactionalIdPrefixes: ['intentgate-operator'],
@@ -186,20 +186,21 @@ export const ACCESS: readonly RoleSpec[] = Object.freeze([
   },
   {
     role: 'context-feeder',
-    description: 'the context feeder (agent registry from agents.registry, revocations replayed, resource labels, the sync mark)',
+    description: 'the context feeder (agent registry from agents.registry, resource labels from resources.labels, revocations replayed, decisions and budgets restored from receipts after a lost store, the sync mark)',
     superUser: false,
     kafka: {
       produce: [DLQ_BUS],
-      // identity.revocations: replayed into the store after it lost its data.
-      consume: ['agents.registry', 'identity.revocations'],
+      // identity.revocations: replayed into the store after it lost its data; receipts: the decisions recorded in them, likewise.
+      consume: ['agents.registry', 'resources.labels', 'identity.revocations', 'receipts'],
       groupPrefixes: ['intentgate-context-feeder-'],
       transactionalIdPrefixes: [],
     },
-    // APPLY_REGISTRATION runs HGET and HSET inside EVAL: a newer revision only.
+    // APPLY_REGISTRATION and APPLY_LABEL run HGET, HSET and HDEL inside EVAL: a newer revision only. RESTORE_DECISIONS
+    // (GET, SET) and RECORD_OUTCOMES (SADD, HINCRBY, EXPIRE): what a lost store held of the decisions.
     redis: {
       read: [],
-      readWrite: ['ig:context:*', 'ig:resource:*', 'ig:agent:*', 'ig:revoked'],
-      commands: ['get', 'set', 'hset', 'hget', 'hmget', 'sadd', 'srem', 'sismember', 'eval', 'evalsha'],
+      readWrite: ['ig:context:*', 'ig:resource:*', 'ig:agent:*', 'ig:revoked', 'ig:decision:*', 'ig:session:*', 'ig:usage:*'],
+      commands: ['get', 'set', 'hset', 'hdel', 'hget', 'hmget', 'sadd', 'srem', 'sismember', 'hincrby', 'expire', 'eval', 'evalsha'],
     },
   },
   {

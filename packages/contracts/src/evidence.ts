@@ -10,7 +10,7 @@ import { Base64, CompactJws, JsonObject, Sha256Hex, Timestamp, Uuid } from './pr
  */
 export const RecordSignature = CompactJws;
 
-export const RECEIPT_KINDS = ['decision', 'approval', 'execution', 'policy-activation', 'mode-change', 'agent-registry'] as const;
+export const RECEIPT_KINDS = ['decision', 'approval', 'execution', 'policy-activation', 'mode-change', 'agent-registry', 'resource-label'] as const;
 
 /** Evidence, not telemetry: never dropped, hash-chained by the ledger. */
 export const Receipt = z
@@ -26,7 +26,7 @@ export const Receipt = z
     produced_at: Timestamp,
     signature: RecordSignature.optional(),
   })
-  .refine((r) => r.intent_id !== null || r.kind === 'policy-activation' || r.kind === 'mode-change' || r.kind === 'agent-registry', {
+  .refine((r) => r.intent_id !== null || r.kind === 'policy-activation' || r.kind === 'mode-change' || r.kind === 'agent-registry' || r.kind === 'resource-label', {
     message: 'decision, approval and execution receipts name their intent',
     path: ['intent_id'],
   });

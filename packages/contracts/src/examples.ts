@@ -96,6 +96,10 @@ export function exampleOf<N extends MessageName>(name: N): Message<N> {
       domains: ['data'], actions: ['data.query', 'data.export'], status: 'active', revision: 1,
       changed_at: NOW, changed_by: 'operator:local-operator', reason: 'billing reconciliation', signature: WARRANT,
     }),
+    ResourceLabel: () => ({
+      type: 'table', id: 'billing.invoices', sensitivity: 'confidential', environment: 'production', revision: 1,
+      changed_at: NOW, changed_by: 'operator:local-operator', reason: 'invoices hold customer data', signature: WARRANT,
+    }),
     DeadLetter: () => ({
       original: { topic: 'intents', partition: 0, offset: '17', key: null, value: Buffer.from('{oops').toString('base64'), headers: {}, timestamp: '1795000000000' },
       reason: { code: 'UNDECODABLE', message: 'not JSON' }, intent_id: null, consumer_group: 'decision', failed_at: NOW,

@@ -11,5 +11,5 @@ export { parseMessage, ContractViolation } from './parse.ts';
 export { JsonRefused, JSON_REFUSAL_CODES, limitsOf, assertWithinSize, assertCanonicalJson, decodeUtf8, type JsonRefusalCode, type JsonLimits } from './json-limits.ts';
 export { ACCESS, ROLES, accessTable, roleSpec, isRole, executorRole, agentGroupPrefix, keyringGroupPrefix, REDIS_CONNECTION_COMMANDS, type Role, type RoleSpec, type KafkaAccess, type RedisAccess } from './access.ts';
 export { TrustFile, SignerFile, PublicKeyJwk } from './trust.ts';
-export { AgentRegistration, AGENT_STATUSES, type AgentChange } from './registry.ts';
+export { AgentRegistration, AGENT_STATUSES, ResourceLabel, resourceLabelKey, type AgentChange, type LabelChange } from './registry.ts';
 export { TRUST_INVENTORY, TRUST_CLASSES, trustTable, type TrustRow, type TrustClass } from './trust-inventory.ts';

@@ -4,7 +4,7 @@ import { ApprovedIntent, Decision, WarrantClaims, WarrantKey } from './decision.
 import { ApprovalRequest, ApprovalResponse } from './approval.ts';
 import { ExecutionResult } from './execution.ts';
 import { Checkpoint, DeadLetter, PolicyActivation, PolicyBundle, Receipt, Revocation } from './evidence.ts';
-import { AgentRegistration } from './registry.ts';
+import { AgentRegistration, ResourceLabel } from './registry.ts';
 
 /** Every message of the wire contract, by name. WarrantClaims travels inside a JWS, not on a topic. */
 export const MESSAGES = {
@@ -22,6 +22,7 @@ export const MESSAGES = {
   PolicyActivation,
   Revocation,
   AgentRegistration,
+  ResourceLabel,
   DeadLetter,
 } as const satisfies Record<string, z.ZodType>;
 

@@ -51,6 +51,8 @@ export const TOPICS: readonly TopicSpec[] = Object.freeze([
   topic({ name: 'identity.revocations', key: 'link', value: 'Revocation', partitions: 1, cleanupPolicy: 'delete', retentionMs: FOREVER }),
   // An addition to DESIGN.md's table (which names the context store's inputs): the agent registry, keyed by agent, signed by an operator.
   topic({ name: 'agents.registry', key: 'agent', value: 'AgentRegistration', partitions: 1, cleanupPolicy: 'compact', retentionMs: FOREVER }),
+  // An addition to DESIGN.md's table (the context store's resource labels): the resource catalog, keyed by <type>/<id>, signed by an operator.
+  topic({ name: 'resources.labels', key: '<type>/<id>', value: 'ResourceLabel', partitions: 1, cleanupPolicy: 'compact', retentionMs: FOREVER }),
   topic({ name: 'policy.activations', key: 'tenant', value: 'PolicyActivation', partitions: 1, cleanupPolicy: 'delete', retentionMs: FOREVER }),
   topic({ name: DLQ_INTENTS, key: 'original key', value: 'DeadLetter', partitions: 1, cleanupPolicy: 'delete', retentionMs: 30 * DAY, deadLetterTopic: null }),
   topic({ name: DLQ_BUS, key: 'original key', value: 'DeadLetter', partitions: 1, cleanupPolicy: 'delete', retentionMs: 30 * DAY, deadLetterTopic: null }),

@@ -252,7 +252,7 @@ export function assertNotRevoked(trust: TrustRoots, kid: string): void {
 /** The configured operator keys, as trusted keys: activations, their receipts and mode changes. */
 export function operatorKeys(trust: TrustRoots): TrustedKey[] {
   return trust.operators.map((k) => ({
-    kid: k.kid, key: publicKeyOf(k), principal: `operator:${k.kid}`, uses: ['receipt'], receiptKinds: ['policy-activation', 'mode-change', 'agent-registry'], expiresAt: null,
+    kid: k.kid, key: publicKeyOf(k), principal: `operator:${k.kid}`, uses: ['receipt'], receiptKinds: ['policy-activation', 'mode-change', 'agent-registry', 'resource-label'], expiresAt: null,
   }));
 }
 

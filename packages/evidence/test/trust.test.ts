@@ -100,7 +100,7 @@ describe('record signatures', () => {
     expect(codeOf(() => verifyOperatorRecord(trust.roots, 'PolicyActivation', withSignature(trust.root, 'PolicyActivation', activation)))).toBe('RECORD_SIGNER_UNKNOWN');
     expect(codeOf(() => verifyOperatorRecord(trust.roots, 'PolicyActivation', withSignature(trust.policyPublisher, 'PolicyActivation', activation)))).toBe('RECORD_SIGNER_UNKNOWN');
     expect(codeOf(() => verifyOperatorRecord(trust.roots, 'PolicyActivation', activation))).toBe('RECORD_UNSIGNED');
-    expect(operatorKeys(trust.roots)[0]).toMatchObject({ uses: ['receipt'], receiptKinds: ['policy-activation', 'mode-change', 'agent-registry'] });
+    expect(operatorKeys(trust.roots)[0]).toMatchObject({ uses: ['receipt'], receiptKinds: ['policy-activation', 'mode-change', 'agent-registry', 'resource-label'] });
   });
 });
 

@@ -45,6 +45,8 @@ export interface ExecutorOptions {
   logger?: Logger;
   /** Seconds a claimed warrant id is kept beyond the warrant's own expiry. */
   claimMarginSeconds?: number;
+  /** How far the warrant issuer's clock may run ahead of the claim store's (WarrantGuardOptions.clockSkewMs). */
+  clockSkewMs?: number;
   /**
    * How many approved intents run at once, across the partitions' batches in hand (default 16).
    * Intents on the same resource (type and id) always run one after another, in the order they
@@ -137,6 +139,7 @@ export class ExecutorRuntime {
     this.#guard = new WarrantGuard(this.#redis, {
       issuer: options.issuer, domain: options.domain, holder: options.executorId, jwks: this.#keyring ?? options.jwks!,
       ...(options.claimMarginSeconds !== undefined ? { claimMarginSeconds: options.claimMarginSeconds } : {}),
+      ...(options.clockSkewMs !== undefined ? { clockSkewMs: options.clockSkewMs } : {}),
     });
   }
 

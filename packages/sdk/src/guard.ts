@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import type { Decision, Domain, Intent, WarrantClaims } from '@intentgate/contracts';
 import { digestOf, verifyWarrant, warrantKeyId, WarrantError, type Jwks } from '@intentgate/evidence';
 import { WarrantKeyring } from './keyring.ts';
@@ -7,18 +7,65 @@ import { decodeRun, encodeRun, type Outcome, type RunRecord } from './run-record
 export type Refusal = { code: string; message: string };
 
 /**
- * The claim in one step: the warrant's jti (with a TTL past its expiry), then the intent, then,
- * when given, the run key of the record being executed: marked started (ARGV[4]) when claimed,
- * or given the refusal's outcome (ARGV[5]) when the intent ran under another decision, so a
- * redelivery reports that refusal again. 0 claimed, 1 warrant used, 2 intent executed.
+ * The key holding when this claim store's memory began (ms, Redis's clock): set once, by the
+ * first enforcement point to reach an empty store. A claim store that lost its data (restarted
+ * empty, flushed, failed over to a replica behind it) begins again later than any warrant issued
+ * before the loss, and refuses those warrants: it cannot tell whether they were used.
+ */
+export const CLAIM_STORE_EPOCH_KEY = 'ig:claims:epoch';
+
+/** Sets the epoch to Redis's now unless the store has one. KEYS: the epoch. Reply: the epoch. */
+const EPOCH_SCRIPT = `
+local epoch = redis.call('GET', KEYS[1])
+if epoch then return epoch end
+local t = redis.call('TIME')
+epoch = tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+redis.call('SET', KEYS[1], epoch, 'NX')
+return redis.call('GET', KEYS[1])`;
+
+/** When a claim store's memory began (ms), beginning it now on an empty store. Throws when Redis does not answer. */
+export async function claimStoreEpoch(redis: Redis): Promise<number> {
+  return Number(await redis.eval(EPOCH_SCRIPT, 1, CLAIM_STORE_EPOCH_KEY));
+}
+
+/**
+ * Begins a new claim store's memory (for a provisioner that has just created the store), so the
+ * warrants issued in the first moments of a new deployment are not taken for older than it.
+ */
+export async function beginClaimStore(redisUrl: string): Promise<number> {
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 5_000 });
+  redis.on('error', () => {});
+  try {
+    await redis.connect();
+    return await claimStoreEpoch(redis);
+  } finally {
+    await redis.quit().catch(() => redis.disconnect());
+  }
+}
+
+/**
+ * The claim in one step: the store's epoch first (a warrant issued before it, allowing for clock
+ * skew, is refused before anything is claimed), then the warrant's jti (with a TTL past its
+ * expiry), then the intent, then, when given, the run key of the record being executed: marked
+ * started (ARGV[6]) when claimed, or given the refusal's outcome (ARGV[7]) when the intent ran
+ * under another decision, so a redelivery reports that refusal again. KEYS: warrant, intent,
+ * epoch, [run]. ARGV: holder, jti, ttl, the warrant's iat (ms), the skew allowed (ms), [started,
+ * conflict]. Reply: 0 claimed, 1 warrant used, 2 intent executed, {3, epoch} store newer.
  */
 const CLAIM_SCRIPT = `
+local epoch = redis.call('GET', KEYS[3])
+if not epoch then
+  local t = redis.call('TIME')
+  redis.call('SET', KEYS[3], tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)), 'NX')
+  epoch = redis.call('GET', KEYS[3])
+end
+if tonumber(ARGV[4]) < tonumber(epoch) + tonumber(ARGV[5]) then return { 3, epoch } end
 if not redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3], 'NX') then return 1 end
 if not redis.call('SET', KEYS[2], ARGV[2], 'NX') then
-  if KEYS[3] then redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[3]) end
+  if KEYS[4] then redis.call('SET', KEYS[4], ARGV[7], 'EX', ARGV[3]) end
   return 2
 end
-if KEYS[3] then redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[3]) end
+if KEYS[4] then redis.call('SET', KEYS[4], ARGV[6], 'EX', ARGV[3]) end
 return 0`;
 
 /** Replaces a run key's value only if it is still the one given (KEEPTTL). 1 replaced, 0 not. */
@@ -30,6 +77,16 @@ return 1`;
 /** The refusal for a warrant whose jti was claimed before. */
 function warrantReused(claims: WarrantClaims): Refusal {
   return { code: 'WARRANT_REUSED', message: `warrant ${claims.jti} was already used` };
+}
+
+/** The refusal for a warrant issued before the claim store's memory began. */
+function claimStoreReset(claims: WarrantClaims, epochMs: number): Refusal {
+  return {
+    code: 'CLAIM_STORE_RESET',
+    message: `the claim store's memory begins at ${new Date(epochMs).toISOString()}, after warrant ${claims.jti} was issued (${new Date(claims.iat * 1000).toISOString()}): `
+      + 'it cannot tell whether the warrant was used before, so it is refused. If this enforcement point ran it before the store lost its data, the side effect may have happened: check the resource. '
+      + 'To act, submit the action again as a new intent.',
+  };
 }
 
 /** The refusal for an intent executed under another decision. */
@@ -60,7 +117,16 @@ export interface WarrantGuardOptions {
   jwks: KeySource;
   /** Seconds a claimed warrant id is kept beyond the warrant's own expiry. */
   claimMarginSeconds?: number;
+  /**
+   * How far the warrant issuer's clock may run ahead of the claim store's: a warrant counts as
+   * issued before the store's epoch unless its iat is this much after it (default 2 s; the
+   * warrant's expiry check assumes clocks in step too).
+   */
+  clockSkewMs?: number;
 }
+
+const DEFAULT_CLAIM_MARGIN_SECONDS = 3600;
+const DEFAULT_CLOCK_SKEW_MS = 2_000;
 
 /**
  * What every enforcement point does before acting: verify the warrant against the intent in
@@ -74,6 +140,14 @@ export class WarrantGuard {
   constructor(redis: Redis, options: WarrantGuardOptions) {
     this.#redis = redis;
     this.#options = options;
+    // On every (re)connection: a store that came back empty begins its epoch now, not at the first
+    // claim, so warrants issued between its return and that claim are not refused needlessly.
+    redis.on('ready', () => void this.epoch().catch(() => {}));
+  }
+
+  /** When this claim store's memory began (ms), setting it to now on an empty store. Throws when Redis does not answer. */
+  epoch(): Promise<number> {
+    return claimStoreEpoch(this.#redis);
   }
 
   /** Verifies the warrant for this intent and decision; throws WarrantError with a code. */
@@ -113,10 +187,11 @@ export class WarrantGuard {
    */
   async claim(claims: WarrantClaims, run?: RunClaim): Promise<Refusal | null> {
     const ttl = this.#ttl(claims);
-    const keys = [`ig:warrant:${claims.jti}`, `ig:executed:${claims.sub}`, ...(run ? [run.key] : [])];
-    const args = [this.#options.holder, claims.jti, ttl, ...(run ? [run.started, encodeRun(run.intentConflict)] : [])];
+    const keys = [`ig:warrant:${claims.jti}`, `ig:executed:${claims.sub}`, CLAIM_STORE_EPOCH_KEY, ...(run ? [run.key] : [])];
+    const args = [this.#options.holder, claims.jti, ttl, claims.iat * 1000, this.#options.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS, ...(run ? [run.started, encodeRun(run.intentConflict)] : [])];
     try {
       const answer = await this.#redis.eval(CLAIM_SCRIPT, keys.length, ...keys, ...args);
+      if (Array.isArray(answer) && answer[0] === 3) return claimStoreReset(claims, Number(answer[1]));
       if (answer === 1) return warrantReused(claims);
       if (answer === 2) return intentAlreadyExecuted(claims);
       return null;
@@ -148,6 +223,6 @@ export class WarrantGuard {
   }
 
   #ttl(claims: WarrantClaims): number {
-    return Math.max(1, claims.exp - Math.floor(Date.now() / 1000)) + (this.#options.claimMarginSeconds ?? 3600);
+    return Math.max(1, claims.exp - Math.floor(Date.now() / 1000)) + (this.#options.claimMarginSeconds ?? DEFAULT_CLAIM_MARGIN_SECONDS);
   }
 }

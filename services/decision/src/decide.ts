@@ -179,7 +179,7 @@ function recordsOf(intent: Intent, decision: Decision, input: PolicyInput | null
 }
 
 /** Rows a decision lets leave: the stated size of an allowed data export. */
-export function exportedRowsOf(intent: Intent, verdict: Decision['verdict']): number {
+export function exportedRowsOf(intent: Pick<Intent, 'action' | 'context'>, verdict: Decision['verdict']): number {
   const rows = intent.context.rows;
   // Whole rows only, never negative (the policy denies any other size; this holds even if it did not).
   return verdict === 'allow' && intent.action.name === 'data.export' && Number.isSafeInteger(rows) && (rows as number) > 0 ? (rows as number) : 0;

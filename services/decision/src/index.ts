@@ -4,4 +4,7 @@ export { decide, denyDeadLetter, policyInputOf, type DecideSettings, type Policy
 export { configFromEnv, ConfigError } from './config.ts';
 export { verifyIntentIdentity, type IdentitySettings, type VerifiedIdentity } from './identity.ts';
 export { DECISION_NODE_FLAGS, DECISION_ENV, missingProcessSettings } from './process-settings.ts';
-export { ContextFeeder, publishRegistration, readRegistry, registrationRefusal, RegistryUnavailable, type ContextFeederOptions } from './registry.ts';
+export { publishRegistration, readRegistry, registrationRefusal } from './registry.ts';
+export { publishLabel, readLabels, labelRefusal } from './labels.ts';
+export { RegistryUnavailable } from './operator-catalog.ts';
+export { ContextFeeder, recordedDecision, type ContextFeederOptions } from './context-feeder.ts';

@@ -4,8 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Bus } from '@intentgate/bus';
-import type { AgentChange, Decision, ExecutionResult, Intent } from '@intentgate/contracts';
-import type { ContextStore } from '@intentgate/context';
+import type { AgentChange, Decision, ExecutionResult, Intent, LabelChange } from '@intentgate/contracts';
 import type { Executors } from '@intentgate/executors';
 import type { AgentClient, AgentCredentials } from '@intentgate/sdk';
 import { issueDelegation, issueSvid, type SigningKey } from '@intentgate/evidence';
@@ -121,14 +120,15 @@ function scenarios(ex: Executors): Scenario[] {
   ];
 }
 
-/** Labels the demo's resources in the context store (the store's word outranks the agent's). */
-export async function seedDemoContext(store: ContextStore): Promise<void> {
-  await store.labelResource('table', 'billing.invoices', 'confidential');
-  // Without a label a service counts as production (the policy's floor), whatever an intent says.
-  for (const service of ['checkout-staging', 'checkout-staging-old', 'payments-staging']) await store.labelResource('service', service, 'internal', 'staging');
-  await store.setAgent(DEMO_AGENT, { revoked: false });
-  await store.markSynced();
-}
+/**
+ * The demo's resources in the resource catalog, as an operator labels them (intentgate resources
+ * label): the store's word outranks the agent's. Without a label a service counts as production
+ * (the policy's floor), whatever an intent says.
+ */
+export const DEMO_LABELS: readonly LabelChange[] = [
+  { type: 'table', id: 'billing.invoices', sensitivity: 'confidential', reason: 'invoices hold customer data' },
+  ...['checkout-staging', 'checkout-staging-old', 'payments-staging'].map((id) => ({ type: 'service', id, sensitivity: 'internal' as const, environment: 'staging', reason: 'a staging service of the demo' })),
+];
 
 export interface DemoOptions {
   decisionTimeoutMs: number;
