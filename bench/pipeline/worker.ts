@@ -65,6 +65,9 @@ if (config.mode === 'floor') {
     groupId: config.groupId, instanceId: config.instanceId, contextFreshnessMs: 3_600_000,
     trust: { roots: await loadTrustFile(config.trustFile), signer: await loadSigner(config.signerFile) },
     approvalDeadlineCapSeconds: 3_600, exactlyOnce: config.exactlyOnce, logger,
+    // The ladder measures capacity by driving past it: admission would deny the backlog OVERLOADED
+    // (cheaply) and the series would measure shedding, not deciding.
+    admission: { decisionLagBoundMs: 0, executorBacklogBound: 0 },
     ...(config.policyTimeoutMicros ? { policyTimeoutMicros: config.policyTimeoutMicros } : {}), ...(evaluator ? { evaluator } : {}),
   });
   stop = async () => {

@@ -11,12 +11,12 @@ export interface AclBinding {
   resource: 'topic' | 'group' | 'transactional-id' | 'cluster';
   name: string;
   pattern: 'literal' | 'prefixed';
-  operation: 'READ' | 'WRITE' | 'IDEMPOTENT_WRITE';
+  operation: 'READ' | 'WRITE' | 'DESCRIBE' | 'IDEMPOTENT_WRITE';
 }
 
 const RESOURCE = { topic: AclResourceTypes.TOPIC, group: AclResourceTypes.GROUP, 'transactional-id': AclResourceTypes.TRANSACTIONAL_ID, cluster: AclResourceTypes.CLUSTER } as const;
 const PATTERN = { literal: ResourcePatternTypes.LITERAL, prefixed: ResourcePatternTypes.PREFIXED } as const;
-const OPERATION = { READ: AclOperationTypes.READ, WRITE: AclOperationTypes.WRITE, IDEMPOTENT_WRITE: AclOperationTypes.IDEMPOTENT_WRITE } as const;
+const OPERATION = { READ: AclOperationTypes.READ, WRITE: AclOperationTypes.WRITE, DESCRIBE: AclOperationTypes.DESCRIBE, IDEMPOTENT_WRITE: AclOperationTypes.IDEMPOTENT_WRITE } as const;
 
 /** The principal a role authenticates as: `User:<role>` (the SASL username is the role's name). */
 export function principalOf(role: string): string {
@@ -38,6 +38,7 @@ export function aclBindings(spec: RoleSpec): AclBinding[] {
     ...k.produce.map((name) => ({ principal, resource: 'topic', name, pattern: 'literal', operation: 'WRITE' }) as const),
     ...k.consume.map((name) => ({ principal, resource: 'topic', name, pattern: 'literal', operation: 'READ' }) as const),
     ...k.groupPrefixes.map((name) => ({ principal, resource: 'group', name, pattern: 'prefixed', operation: 'READ' }) as const),
+    ...(k.watchedGroupPrefixes ?? []).map((name) => ({ principal, resource: 'group', name, pattern: 'prefixed', operation: 'DESCRIBE' }) as const),
     ...k.transactionalIdPrefixes.map((name) => ({ principal, resource: 'transactional-id', name, pattern: 'prefixed', operation: 'WRITE' }) as const),
     ...(k.produce.length > 0 ? [{ principal, resource: 'cluster', name: 'kafka-cluster', pattern: 'literal', operation: 'IDEMPOTENT_WRITE' } as const] : []),
   ];

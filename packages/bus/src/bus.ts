@@ -176,6 +176,30 @@ export class Bus {
     }
   }
 
+  /**
+   * How many records of `topic` a consumer group has yet to commit past, summed over partitions;
+   * null when the group has committed nothing on it (no such consumer, or it never started).
+   */
+  async groupLag(groupId: string, topic: string): Promise<bigint | null> {
+    const admin = this.kafka.admin();
+    try {
+      await admin.connect();
+      const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      const partitions = (committed?.partitions ?? []).filter((p) => Number(p.offset) >= 0);
+      if (partitions.length === 0) return null;
+      const ends = new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, BigInt(o.high)]));
+      return partitions.reduce((sum, p) => sum + ((ends.get(p.partition) ?? 0n) > BigInt(p.offset) ? (ends.get(p.partition) ?? 0n) - BigInt(p.offset) : 0n), 0n);
+    } catch (err) {
+      const refused = await this.refusal(err, { action: 'read offsets of', group: groupId, topics: [topic] });
+      if (refused) throw refused;
+      throw new BusError('BROKER_UNAVAILABLE', `could not read the lag of ${groupId} on ${topic}: ${describe(err)}`, {
+        retriable: true, hint: 'Check the brokers answer; try again.', cause: err,
+      });
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+  }
+
   /** The end offset (high watermark) of each partition of a topic, as of now. */
   async endOffsets(topic: string): Promise<Map<number, bigint>> {
     const admin = this.kafka.admin();

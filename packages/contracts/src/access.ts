@@ -34,6 +34,8 @@ export interface KafkaAccess {
   readonly groupPrefixes: readonly string[];
   /** Transactional-id prefixes the role may use (WRITE on PREFIXED transactional ids). */
   readonly transactionalIdPrefixes: readonly string[];
+  /** Consumer-group id prefixes whose committed offsets the role may read, never join or commit (DESCRIBE on PREFIXED groups). */
+  readonly watchedGroupPrefixes?: readonly string[];
 }
 
 /** A Redis ACL user's rights: key patterns (Redis 7 selectors) and the commands it may run. */
@@ -135,6 +137,8 @@ export const ACCESS: readonly RoleSpec[] = Object.freeze([
       // intentgate-decision is its group on intents and the prefix of its transactional ids (<group>-<instance>).
       groupPrefixes: ['intentgate-decision', 'intentgate-revocations-', 'intentgate-policy-watch-'],
       transactionalIdPrefixes: ['intentgate-decision'],
+      // Admission: how far the executors are behind on the approved intents it writes.
+      watchedGroupPrefixes: ['intentgate-executor-'],
     },
     // Reads the context (READ_BATCH); writes its decision memory, session history and the revocations it applies.
     redis: {
@@ -235,7 +239,8 @@ export function accessTable(catalog: readonly RoleSpec[] = ACCESS): string {
   const rows = catalog.map((r) => {
     if (r.superUser) return `| \`${r.role}\` | ${r.description} | all (super user) | all | all | all | all keys, all commands |`;
     const redis = r.redis === null ? '–' : [...r.redis.readWrite.map((k) => `\`${k}\``), ...r.redis.read.map((k) => `\`${k}\` (read)`)].join(', ');
-    return `| \`${r.role}\` | ${r.description} | ${list(r.kafka.produce)} | ${list(r.kafka.consume)} | ${list(r.kafka.groupPrefixes.map((g) => `${g}*`))} | ${list(r.kafka.transactionalIdPrefixes.map((t) => `${t}*`))} | ${redis} |`;
+    const groups = [...r.kafka.groupPrefixes.map((g) => `\`${g}*\``), ...(r.kafka.watchedGroupPrefixes ?? []).map((g) => `\`${g}*\` (offsets only)`)];
+    return `| \`${r.role}\` | ${r.description} | ${list(r.kafka.produce)} | ${list(r.kafka.consume)} | ${groups.length === 0 ? '–' : groups.join(', ')} | ${list(r.kafka.transactionalIdPrefixes.map((t) => `${t}*`))} | ${redis} |`;
   });
   return ['| role | who | writes | reads | consumer groups | transactional ids | Redis keys |', '|---|---|---|---|---|---|---|', ...rows].join('\n');
 }

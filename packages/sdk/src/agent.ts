@@ -26,6 +26,26 @@ export class DecisionMismatch extends Error {
   }
 }
 
+/**
+ * Not submitted: the decision worker said it is overloaded (a recent OVERLOADED decision), or
+ * this client has `maxInFlight` intents awaiting decisions. Never to be read as an allow; try
+ * again after `retryAfterMs`.
+ */
+export class Overloaded extends Error {
+  readonly code = 'OVERLOADED';
+  readonly retriable = true;
+  readonly intentId: string;
+  readonly retryAfterMs: number;
+  readonly hint: string;
+  constructor(intentId: string, why: string, retryAfterMs: number) {
+    super(`intent ${intentId} was not submitted: ${why}; treat the action as denied`);
+    this.name = 'Overloaded';
+    this.intentId = intentId;
+    this.retryAfterMs = retryAfterMs;
+    this.hint = `Try again after ${retryAfterMs} ms (a new intent, or this one: it was never submitted).`;
+  }
+}
+
 export interface AgentClientOptions {
   brokers: string[];
   /** SASL credentials for the broker (the local stack's role for this service); none on an unauthenticated cluster. */
@@ -48,7 +68,16 @@ export interface AgentClientOptions {
    * Called per intent, so short-lived SVIDs can be fetched fresh (from SPIRE's Workload API, say).
    */
   credentials?: (intent: Intent) => Promise<AgentCredentials>;
+  /**
+   * How many intents this client may have awaiting a decision at once (default 10,000); past it,
+   * decide() fails at once with Overloaded instead of queueing more behind a worker that is behind.
+   */
+  maxInFlight?: number;
 }
+
+const DEFAULT_MAX_IN_FLIGHT = 10_000;
+/** How long the client holds back after an OVERLOADED decision that names no retry_after_ms. */
+const DEFAULT_RETRY_AFTER_MS = 5_000;
 
 interface Waiter {
   resolve(d: Decision): void;
@@ -74,10 +103,14 @@ export class AgentClient {
   /** Records on `decisions` no decider signed, dropped. */
   refusedDecisions = 0;
   readonly #credentials: AgentClientOptions['credentials'];
+  readonly #maxInFlight: number;
+  /** Until when (ms) new intents are not submitted: a decider said OVERLOADED. */
+  #overloadedUntil = 0;
 
   private constructor(options: AgentClientOptions) {
     this.#logger = options.logger;
     this.#credentials = options.credentials;
+    this.#maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
     this.#bus = new Bus({
       brokers: options.brokers, registryUrl: options.registryUrl, ...(options.sasl ? { sasl: options.sasl } : {}),
       clientId: options.clientId ?? `agent-${randomUUID().slice(0, 8)}`, ...(options.logger ? { logger: options.logger } : {}),
@@ -113,6 +146,11 @@ export class AgentClient {
   }
 
   #onDecision(decision: Decision): void {
+    if (decision.final && decision.reasons[0]?.code === 'OVERLOADED') {
+      const after = decision.obligations.retry_after_ms;
+      const until = Date.parse(decision.decided_at) + (typeof after === 'number' && Number.isFinite(after) && after >= 0 ? Math.min(after, 300_000) : DEFAULT_RETRY_AFTER_MS);
+      if (until > this.#overloadedUntil) this.#overloadedUntil = until;
+    }
     const waiter = this.#waiters.get(decision.intent_id);
     if (!decision.final) {
       waiter?.interim.push(decision);
@@ -169,6 +207,7 @@ export class AgentClient {
    * first. The decision must be for exactly this intent (its digest), or it is not returned.
    */
   async decide(intent: Intent, timeoutMs = 30_000, credentials?: AgentCredentials): Promise<Decision> {
+    this.#admit(intent.intent_id);
     if (credentials) intent = withCredentials(intent, credentials);
     else intent = await this.#withOwnCredentials(intent);
     const decision = this.awaitDecision(intent.intent_id, timeoutMs);
@@ -182,6 +221,15 @@ export class AgentClient {
     const decided = await decision;
     if (decided.intent_digest !== digestOf(intent)) throw new DecisionMismatch(intent.intent_id);
     return decided;
+  }
+
+  /** Throws Overloaded while a decider's OVERLOADED holds, or this client is at its in-flight bound. */
+  #admit(intentId: string): void {
+    const wait = this.#overloadedUntil - Date.now();
+    if (wait > 0) throw new Overloaded(intentId, 'the decision worker is overloaded (it denied a recent intent OVERLOADED)', wait);
+    if (this.#waiters.size >= this.#maxInFlight) {
+      throw new Overloaded(intentId, `this client already has ${this.#waiters.size} intents awaiting decisions (its maxInFlight)`, DEFAULT_RETRY_AFTER_MS);
+    }
   }
 
   close(): Promise<void> {

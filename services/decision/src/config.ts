@@ -28,6 +28,10 @@ const Env = z.object({
   INTENTGATE_IDENTITY: z.enum(['on', 'off']).default('on'),
   MAX_DELEGATION_DEPTH: z.coerce.number().int().min(1).max(16).default(4),
   TRUST_REFRESH_MS: z.coerce.number().int().min(1_000).default(300_000),
+  /** Admission (see AdmissionOptions): unset takes ADMISSION_DEFAULTS; 0 turns a bound off. */
+  DECISION_LAG_BOUND_MS: z.coerce.number().int().min(0).optional(),
+  EXECUTOR_BACKLOG_BOUND: z.coerce.number().int().min(0).optional(),
+  OVERLOAD_RETRY_AFTER_MS: z.coerce.number().int().min(0).optional(),
 });
 
 /** Loads trust bundles; URLs (e.g. a SPIRE OIDC discovery provider's keys) are fetched, files read. */
@@ -98,6 +102,11 @@ export async function configFromEnv(
     approvalDeadlineCapSeconds: c.APPROVAL_DEADLINE_CAP_SECONDS,
     ...(c.DECISION_INSTANCE_ID ? { instanceId: c.DECISION_INSTANCE_ID } : {}),
     ...(c.DECISION_GROUP ? { groupId: c.DECISION_GROUP } : {}),
+    admission: {
+      ...(c.DECISION_LAG_BOUND_MS !== undefined ? { decisionLagBoundMs: c.DECISION_LAG_BOUND_MS } : {}),
+      ...(c.EXECUTOR_BACKLOG_BOUND !== undefined ? { executorBacklogBound: c.EXECUTOR_BACKLOG_BOUND } : {}),
+      ...(c.OVERLOAD_RETRY_AFTER_MS !== undefined ? { retryAfterMs: c.OVERLOAD_RETRY_AFTER_MS } : {}),
+    },
     identity: c.INTENTGATE_IDENTITY === 'off' ? 'off' : {
       trust: await loadTrustBundles(c.TRUST_BUNDLES!), maxDepth: c.MAX_DELEGATION_DEPTH,
       // Rotation: bundles are re-read every TRUST_REFRESH_MS (a SPIRE JWKS URL or a file replaced on disk).

@@ -282,3 +282,23 @@ export function denyConflict(intent: Intent, previous: Decision, settings: Decid
   }, nowMs), settings);
   return { decision, records: recordsOf(intent, decision, null, null, settings, nowMs), exportedRows: 0 };
 }
+
+/** Why an intent was not admitted: the worker or the executors of its domain are behind their bound. */
+export interface Overload {
+  message: string;
+  retryAfterMs: number;
+}
+
+/**
+ * A fast final deny for an intent not admitted (OVERLOADED): no context read counts, no policy
+ * runs; the obligations say when to try again. A retry is a new intent (this one is decided).
+ */
+export function denyOverloaded(intent: Intent, overload: Overload, settings: DecideSettings, clock: Clock): Decided {
+  const nowMs = clock.now();
+  const decision = sealed({
+    ...denyWithout(intent, { code: 'OVERLOADED', rule: 'intentgate.admission', message: overload.message }, nowMs),
+    obligations: { retry_after_ms: overload.retryAfterMs },
+  }, settings);
+  return { decision, records: recordsOf(intent, decision, null, null, settings, nowMs), exportedRows: 0 };
+}
+

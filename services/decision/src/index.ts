@@ -1,6 +1,6 @@
 export { DecisionService, DECISION_GROUP, type DecisionServiceOptions } from './service.ts';
 export { publishAndActivate, type PublishOptions } from './policy-admin.ts';
-export { decide, denyDeadLetter, policyInputOf, type DecideSettings, type PolicyInput, type Decided } from './decide.ts';
+export { decide, denyDeadLetter, denyOverloaded, policyInputOf, type DecideSettings, type PolicyInput, type Decided, type Overload } from './decide.ts';
 export { configFromEnv, ConfigError } from './config.ts';
 export { verifyIntentIdentity, type IdentitySettings, type VerifiedIdentity } from './identity.ts';
 export { DECISION_NODE_FLAGS, DECISION_ENV, missingProcessSettings } from './process-settings.ts';
@@ -8,3 +8,4 @@ export { publishRegistration, readRegistry, registrationRefusal } from './regist
 export { publishLabel, readLabels, labelRefusal } from './labels.ts';
 export { RegistryUnavailable } from './operator-catalog.ts';
 export { ContextFeeder, recordedDecision, type ContextFeederOptions } from './context-feeder.ts';
+export { ADMISSION_DEFAULTS, compileAdmission, type AdmissionOptions, type AdmissionConfig } from './admission.ts';

@@ -7,7 +7,8 @@ import type { Decision, Intent } from '@intentgate/contracts';
 import { createHash, randomUUID } from 'node:crypto';
 import { digestOf, jwksOf, publicJwkOf, withSignature, type CertifiedSigner, type Jwks, type TrustRoots } from '@intentgate/evidence';
 import { ActivePolicy, type PolicyEvaluator } from '@intentgate/policy';
-import { decide, denyConflict, denyDeadLetter, exportedRowsOf, type DecideSettings } from './decide.ts';
+import { decide, denyConflict, denyDeadLetter, denyOverloaded, exportedRowsOf, type DecideSettings } from './decide.ts';
+import { Admission, compileAdmission, type AdmissionOptions } from './admission.ts';
 import { PolicyWatcher, type PolicyRefusal } from './policy-watcher.ts';
 import { startHttp } from './http.ts';
 import { verifyIntentIdentity, type IdentitySettings } from './identity.ts';
@@ -55,6 +56,8 @@ export interface DecisionServiceOptions {
    * at-least-once (no transaction); it exists only so the benchmark can state what exactly-once costs.
    */
   exactlyOnce?: boolean;
+  /** Bounds past which new intents are denied OVERLOADED at once (see AdmissionOptions; defaults in ADMISSION_DEFAULTS). */
+  admission?: AdmissionOptions;
   logger?: Logger;
 }
 
@@ -83,6 +86,9 @@ export class DecisionService {
   #trustRefresh: NodeJS.Timeout | null = null;
   #ready = false;
   #stopping: Promise<void> | null = null;
+  readonly #admission: Admission;
+  /** When the oldest intent of the batch in hand was submitted (ms), while one is in hand. */
+  #oldestInHandAt: number | null = null;
 
   private constructor(options: DecisionServiceOptions) {
     this.#options = options;
@@ -98,6 +104,19 @@ export class DecisionService {
     ] as const) {
       new Gauge({ name, help, registers: [this.#metrics], collect() { this.set(read()); } });
     }
+    this.#admission = new Admission(this.#bus, compileAdmission(options.admission), this.logger);
+    const service = this;
+    new Gauge({
+      name: 'intentgate_decision_oldest_undecided_age_seconds', help: 'How long the oldest intent of the batch in hand has waited since it was submitted (0 between batches)', registers: [this.#metrics],
+      collect() { this.set(service.#oldestInHandAt === null ? 0 : Math.max(0, Date.now() - service.#oldestInHandAt) / 1000); },
+    });
+    new Gauge({
+      name: 'intentgate_executor_backlog_records', help: 'Approved intents the executors of a domain have yet to run (absent while unknown)', labelNames: ['domain'], registers: [this.#metrics],
+      collect() {
+        this.reset();
+        for (const [domain, backlog] of service.#admission.backlog) if (backlog !== null) this.set({ domain }, backlog);
+      },
+    });
     this.#evaluation = new Histogram({ name: 'intentgate_policy_evaluation_seconds', help: 'Wasm policy evaluation time', buckets: [5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 1e-3, 1e-2], registers: [this.#metrics] });
   }
 
@@ -181,6 +200,7 @@ export class DecisionService {
     this.#watcher = new PolicyWatcher(this.#bus, this.active, this.#options.tenant ?? 'default', this.logger, this.#options.trust.roots, (r) => this.#recordRefusal(r));
     await this.#watcher.start();
     await this.#watcher.caughtUp(30_000);
+    this.#admission.start();
     const settings = this.#settings;
     this.#processor = this.#bus.transactional<'Intent'>({
       groupId: this.#options.groupId ?? DECISION_GROUP,
@@ -249,6 +269,16 @@ export class DecisionService {
    * the rest of the batch is decided as if it were not there.
    */
   async #decideBatch(records: IncomingRecord<'Intent'>[], ctx: TransformContext<'Intent'>, settings: DecideSettings): Promise<OutgoingRecord[]> {
+    const takenAt = Date.now();
+    this.#oldestInHandAt = Math.min(...records.map((r) => Number(r.timestamp)).filter(Number.isFinite), takenAt);
+    try {
+      return await this.#decideTaken(records, ctx, settings, takenAt);
+    } finally {
+      this.#oldestInHandAt = null;
+    }
+  }
+
+  async #decideTaken(records: IncomingRecord<'Intent'>[], ctx: TransformContext<'Intent'>, settings: DecideSettings, takenAt: number): Promise<OutgoingRecord[]> {
     const intents = records.map((r) => r.value);
     const engine = this.active.current; // one engine for the whole batch (hot swap between batches)
     let context: Awaited<ReturnType<ContextStore['readBatch']>> | Error;
@@ -295,6 +325,17 @@ export class DecisionService {
         return;
       }
       seen.add(intent.intent_id);
+      const overload = this.#admission.check(intent, records[i]!, takenAt);
+      if (overload) {
+        try {
+          outputs[i] = denyOverloaded(intent, overload, settings, Date).records;
+        } catch (err) {
+          failed(i, 'INTENT_NOT_CANONICAL', err);
+          return;
+        }
+        this.#decisions.inc({ verdict: 'deny', code: 'OVERLOADED' });
+        return;
+      }
       parent[i] = i;
       decideInOrder.push(i);
       for (const key of [`a:${intent.subject.id}`, `s:${intent.session.id}`]) {
@@ -383,7 +424,7 @@ export class DecisionService {
     this.#stopping ??= (async () => {
       this.#ready = false;
       if (this.#trustRefresh) clearInterval(this.#trustRefresh);
-      await Promise.all([this.#processor?.stop(), this.#watcher?.stop(), this.#revocations?.stop()]);
+      await Promise.all([this.#processor?.stop(), this.#watcher?.stop(), this.#revocations?.stop(), this.#admission.stop()]);
       await this.#bus.close();
       await this.#store.close();
       await this.#http?.close();

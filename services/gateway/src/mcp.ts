@@ -19,7 +19,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { agentGroupPrefix, keyringGroupPrefix, type Intent } from '@intentgate/contracts';
 import { Bus } from '@intentgate/bus';
 import { bearerToken, digestOf, listenUrl, TokenDigests, WarrantError, type Jwks, type TrustRoots } from '@intentgate/evidence';
-import { AgentClient, DecisionTimeout, WarrantGuard, WarrantKeyring, withCredentials, type AgentClientOptions, type AgentCredentials } from '@intentgate/sdk';
+import { AgentClient, DecisionTimeout, Overloaded, WarrantGuard, WarrantKeyring, withCredentials, type AgentClientOptions, type AgentCredentials } from '@intentgate/sdk';
 
 /** The fronted agent's credentials could not be had: the call is refused, never sent without them. */
 class CredentialsUnavailable extends Error {
@@ -189,7 +189,7 @@ export class McpGateway {
       }
       decision = await this.#agent.decide(intent, this.#options.decisionTimeoutMs ?? 30_000);
     } catch (err) {
-      const code = err instanceof DecisionTimeout ? err.code : err instanceof CredentialsUnavailable ? err.code : 'PIPELINE_UNAVAILABLE';
+      const code = err instanceof DecisionTimeout || err instanceof Overloaded || err instanceof CredentialsUnavailable ? err.code : 'PIPELINE_UNAVAILABLE';
       return { isError: true, content: [{ type: 'text', text: `denied by IntentGate: ${code}: ${(err as Error).message}` }] };
     }
     if (decision.verdict !== 'allow') {

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { agentGroupPrefix, ContractViolation, parseMessage, type Decision } from '@intentgate/contracts';
 import { bearerToken, IdentityError, listenUrl, tokenDigest, TokenDigests, verifySvid, type TrustBundles, type TrustRoots } from '@intentgate/evidence';
-import { AgentClient, DecisionTimeout, type AgentClientOptions } from '@intentgate/sdk';
+import { AgentClient, DecisionTimeout, Overloaded, type AgentClientOptions } from '@intentgate/sdk';
 import { EvaluationRequest, EvaluationsRequest, intentOf } from './authzen.ts';
 
 export interface GatewayOptions {
@@ -127,16 +127,24 @@ export class Gateway {
     }
     try {
       const d = await this.#client.decide(intent, timeoutMs);
-      return { decision: d.verdict === 'allow', context: { decision_id: d.decision_id, intent_id: d.intent_id, reasons: d.reasons, ...(d.warrant ? { warrant: d.warrant } : {}) } };
+      const retryAfter = d.obligations.retry_after_ms;
+      return {
+        decision: d.verdict === 'allow',
+        context: { decision_id: d.decision_id, intent_id: d.intent_id, reasons: d.reasons, ...(d.warrant ? { warrant: d.warrant } : {}), ...(typeof retryAfter === 'number' ? { retry_after_ms: retryAfter } : {}) },
+      };
     } catch (err) {
       if (err instanceof DecisionTimeout) return { decision: false, context: { intent_id: intent.intent_id, reasons: [{ code: 'DECISION_TIMEOUT', rule: 'intentgate.gateway', message: err.message }] } };
+      // Not submitted: the deny comes from here, at once, instead of after a queue.
+      if (err instanceof Overloaded) {
+        return { decision: false, context: { intent_id: intent.intent_id, reasons: [{ code: 'OVERLOADED', rule: 'intentgate.gateway', message: err.message }], retry_after_ms: err.retryAfterMs } };
+      }
       throw err;
     }
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const json = (status: number, body: unknown) => {
-      res.writeHead(status, { 'content-type': 'application/json' });
+    const json = (status: number, body: unknown, retryAfterMs?: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json', ...(typeof retryAfterMs === 'number' ? { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) } : {}) });
       res.end(JSON.stringify(body));
     };
     try {
@@ -153,8 +161,10 @@ export class Gateway {
       const body = await this.#body(req);
       const timeoutMs = this.#timeout(req);
       switch (path) {
-        case '/access/v1/evaluation':
-          return json(200, await this.#decide(body, timeoutMs, caller));
+        case '/access/v1/evaluation': {
+          const result = await this.#decide(body, timeoutMs, caller);
+          return json(200, result, result.context.retry_after_ms);
+        }
         case '/access/v1/evaluations': {
           const batch = EvaluationsRequest.safeParse(body);
           if (!batch.success) throw new HttpError(400, 'INVALID_REQUEST', batch.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
@@ -174,9 +184,10 @@ export class Gateway {
           this.#mustBe(caller, intent.subject.id);
           try {
             const d: Decision = await this.#client.decide(intent, timeoutMs);
-            return json(200, d);
+            return json(200, d, d.obligations.retry_after_ms);
           } catch (err) {
             if (err instanceof DecisionTimeout) throw new HttpError(504, 'DECISION_TIMEOUT', err.message);
+            if (err instanceof Overloaded) return json(503, { code: err.code, message: err.message, hint: err.hint, retry_after_ms: err.retryAfterMs }, err.retryAfterMs);
             throw err;
           }
         }
