@@ -70,3 +70,4 @@ export { starterBundle, variantBundle, signedBundleOf, bundleFiles, type PolicyD
 export { decisionWorker, freshContext, registerAgents, labelResources, labelAsStated, approvalsService, TEST_REVIEWERS, TEST_AGENTS } from './workers.ts';
 export { testTrust, serviceTrust, activate, publishSigningKey, type TestTrust } from './trust.ts';
 export { LIES, REGISTRY_LIES, withLieCredentials, type Lie, type LieStore } from './lies.ts';
+export { privateBroker, type PrivateBroker } from './broker.ts';

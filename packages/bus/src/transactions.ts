@@ -1,4 +1,4 @@
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { DeadLetter, MessageName } from '@intentgate/contracts';
 import { BusError, describe, noRefusals, type Refuse } from './errors.ts';
 import type { Logger } from './logger.ts';
@@ -6,7 +6,7 @@ import { groupByTopic, PRODUCER_SAFETY, toKafkaMessage, type OutgoingRecord } fr
 import type { Serde } from './serde.ts';
 import { decodeBatch, type BatchContext, type IncomingRecord } from './consumer.ts';
 import { deadLetterOf, type PoisonRecord } from './dead-letter.ts';
-import { startAndJoin } from './group-join.ts';
+import { consumerHealthConfig, GroupMember, LagProbe, type ConsumerHealth, type ConsumerHealthOptions } from './member.ts';
 import { jitteredDelay } from './backoff.ts';
 
 export interface TransactionalOptions<N extends MessageName> {
@@ -50,6 +50,8 @@ export interface TransactionalOptions<N extends MessageName> {
   maxBytesPerPartition?: number;
   /** Attempts for a transaction step the broker answers CONCURRENT_TRANSACTIONS to (KafkaJS does not retry it). */
   concurrentRetries?: number;
+  /** When this member counts as stalled, and how it is restarted (defaults: CONSUMER_HEALTH_DEFAULTS). */
+  health?: ConsumerHealthOptions;
 }
 
 export interface TransformContext<N extends MessageName> extends BatchContext {
@@ -123,7 +125,7 @@ function backoff(attempt: number): Promise<void> {
  * consumed offsets are written in one transaction per batch, read back with read_committed.
  */
 export class TransactionalProcessor<N extends MessageName> {
-  readonly #consumer: Consumer;
+  readonly #member: GroupMember;
   /**
    * Exactly-once takes turns between two transactional producers. After EndTxn the broker still
    * writes the commit markers; until they are written it refuses that producer's next
@@ -145,19 +147,32 @@ export class TransactionalProcessor<N extends MessageName> {
   #pumping = false;
   readonly #refuse: Refuse;
 
-  constructor(kafka: Kafka, serde: Serde, options: TransactionalOptions<N>, refuse: Refuse = noRefusals) {
+  constructor(kafka: Kafka, serde: Serde, options: TransactionalOptions<N>, refuse: Refuse = noRefusals, lag: LagProbe = new LagProbe(kafka)) {
     this.#refuse = refuse;
-    this.#consumer = kafka.consumer({
-      groupId: options.groupId,
-      readUncommitted: false,
-      allowAutoTopicCreation: false,
-      maxWaitTimeInMs: 500,
-      maxBytesPerPartition: options.maxBytesPerPartition ?? DEFAULT_PARTITION_FETCH_BYTES,
-      maxBytes: 6 * (options.maxBytesPerPartition ?? DEFAULT_PARTITION_FETCH_BYTES),
-      // A crashed worker's partitions move to a live one after this long (Kafka's default is 30 s).
-      sessionTimeout: options.sessionTimeoutMs ?? 10_000,
-      heartbeatInterval: Math.floor((options.sessionTimeoutMs ?? 10_000) / 3),
-      retry: { retries: 8 },
+    const sessionTimeout = options.sessionTimeoutMs ?? 10_000;
+    this.#member = new GroupMember(kafka, {
+      groupId: options.groupId, topics: options.topics, fromBeginning: options.fromBeginning ?? false, logger: options.logger, refuse, lag,
+      transactionalId: options.transactionalId, health: consumerHealthConfig(options.health),
+      consumer: {
+        groupId: options.groupId,
+        readUncommitted: false,
+        allowAutoTopicCreation: false,
+        maxWaitTimeInMs: 500,
+        maxBytesPerPartition: options.maxBytesPerPartition ?? DEFAULT_PARTITION_FETCH_BYTES,
+        maxBytes: 6 * (options.maxBytesPerPartition ?? DEFAULT_PARTITION_FETCH_BYTES),
+        // A crashed worker's partitions move to a live one after this long (Kafka's default is 30 s).
+        sessionTimeout,
+        heartbeatInterval: Math.floor(sessionTimeout / 3),
+        retry: { retries: 8 },
+      },
+      run: {
+        autoCommit: false, eachBatchAutoResolve: false, eachBatch: (p) => this.#eachBatch(p),
+        // Every partition of a fetch at once, so they share one transaction (see #eachBatch).
+        partitionsConsumedConcurrently: PARTITIONS_AT_ONCE,
+      },
+      beforeStart: async () => {
+        await Promise.all(this.#producers.map((p) => p.connect()));
+      },
     });
     this.#producers = options.exactlyOnce === false
       ? [kafka.producer({ ...PRODUCER_SAFETY })]
@@ -168,9 +183,11 @@ export class TransactionalProcessor<N extends MessageName> {
       }));
     this.#serde = serde;
     this.#options = options;
-    this.#consumer.on(this.#consumer.events.CRASH, (event) => {
-      if (!event.payload.restart) options.logger.error({ groupId: options.groupId, err: describe(event.payload.error) }, 'transactional consumer stopped for good (KafkaJS does not restart it)');
-    });
+  }
+
+  /** Lag, progress and state of this member: whether its service may call itself ready. */
+  health(): ConsumerHealth {
+    return this.#member.health();
   }
 
   get committedBatches(): number {
@@ -188,18 +205,7 @@ export class TransactionalProcessor<N extends MessageName> {
   }
 
   start(): Promise<void> {
-    this.#started ??= (async () => {
-      await startAndJoin(this.#consumer, this.#options.groupId, async () => {
-        await Promise.all(this.#producers.map((p) => p.connect()));
-        await this.#consumer.connect();
-        await this.#consumer.subscribe({ topics: this.#options.topics, fromBeginning: this.#options.fromBeginning ?? false });
-        await this.#consumer.run({
-          autoCommit: false, eachBatchAutoResolve: false, eachBatch: (p) => this.#eachBatch(p),
-          // Every partition of a fetch at once, so they share one transaction (see #eachBatch).
-          partitionsConsumedConcurrently: PARTITIONS_AT_ONCE,
-        });
-      }, undefined, { refuse: this.#refuse, topics: this.#options.topics, transactionalId: this.#options.transactionalId });
-    })();
+    this.#started ??= this.#member.start();
     return this.#started;
   }
 
@@ -398,7 +404,7 @@ export class TransactionalProcessor<N extends MessageName> {
         if (refused) throw new RecordFault(refused, err);
         throw err;
       }
-      await this.#consumer.commitOffsets(offsets);
+      await this.#member.consumer.commitOffsets(offsets);
       this.#committedBatches++;
       await this.#afterCommit(kept, outputs, where.partitions);
       return;
@@ -463,7 +469,7 @@ export class TransactionalProcessor<N extends MessageName> {
    */
   stop(timeoutMs = 30_000): Promise<void> {
     this.#stopped ??= (async () => {
-      for (const [what, close] of [['consumer', () => this.#consumer.disconnect()], ['producers', () => Promise.all(this.#producers.map((p) => p.disconnect()))]] as const) {
+      for (const [what, close] of [['consumer', () => this.#member.stop()], ['producers', () => Promise.all(this.#producers.map((p) => p.disconnect()))]] as const) {
         let timer: NodeJS.Timeout | undefined;
         try {
           await Promise.race([
