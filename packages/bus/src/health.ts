@@ -35,3 +35,20 @@ export function consumerProblem(healths: readonly ConsumerHealth[]): BusError | 
 export function consumerDead(healths: readonly ConsumerHealth[]): BusError | null {
   return healths.find((h) => h.state === 'dead')?.problem ?? null;
 }
+
+export interface ProbeAnswer {
+  status: 200 | 503;
+  body: { status: 'ok' | 'ready' } | { code: string; message: string; hint?: string };
+}
+
+/**
+ * What a service answers on /healthz (`live`: fails only when a consumer is dead for good, so a
+ * supervisor restarts the process) and /readyz (`ready`: fails while the service starts or
+ * stops, and while any consumer is stalled, restarting or dead), given its consumers' health.
+ */
+export function probeAnswer(probe: 'live' | 'ready', healths: readonly ConsumerHealth[], serviceReady = true): ProbeAnswer {
+  const problem = probe === 'live' ? consumerDead(healths) : consumerProblem(healths);
+  if (probe === 'ready' && !serviceReady) return { status: 503, body: { code: 'NOT_READY', message: 'starting or stopping', hint: 'Retry shortly.' } };
+  if (problem) return { status: 503, body: { code: problem.code, message: problem.message, hint: problem.hint } };
+  return { status: 200, body: { status: probe === 'live' ? 'ok' : 'ready' } };
+}
