@@ -163,6 +163,11 @@ export class GroupMember {
       this.#problem = null;
       this.#progress();
     });
+    consumer.on(events.START_BATCH_PROCESS, ({ payload }) => {
+      // Where a member that committed nothing yet started reading: its lag counts from there.
+      const tp = `${payload.topic}/${payload.partition}`;
+      if (consumer === this.#consumer && !this.#positions.has(tp) && payload.firstOffset !== null) this.#positions.set(tp, BigInt(payload.firstOffset));
+    });
     consumer.on(events.END_BATCH_PROCESS, ({ payload }) => {
       if (consumer !== this.#consumer) return;
       this.#positions.set(`${payload.topic}/${payload.partition}`, BigInt(payload.lastOffset) + 1n);
