@@ -1,4 +1,4 @@
-export { startStack, saslOf, redisUrlOf, type StackInfo, type RunningStack, type StartStackOptions, type Source } from './stack.ts';
+export { startStack, kafkaSecurityOf, saslOf, redisUrlOf, type StackInfo, type RunningStack, type StartStackOptions, type Source } from './stack.ts';
 export { newCredentials, writeCredentialFiles, readCredentialFile, credentialFile, redisUrlFor, type RoleCredentials, type StackCredentials } from './credentials.ts';
 export { readStackEnv, type StackEnv } from './config.ts';
 export { writeStackFile, readStackFile, removeStackFile, stackFilePath, type StackFile } from './stack-file.ts';
@@ -8,5 +8,6 @@ export { VERSIONS } from './versions.ts';
 export { cacheDir, projectRoot, stateDir } from './paths.ts';
 export { assertNodeVersion, MIN_NODE_MAJOR } from './node-version.ts';
 export { isSameProcess, type ProcessRecord } from './processes.ts';
-export { startStandaloneRedis, type StandaloneServer } from './standalone.ts';
+export { startStandaloneRedis, startStandaloneKafka, type StandaloneServer, type StandaloneKafka } from './standalone.ts';
+export { type KafkaSecurity } from './servers/kafka.ts';
 export { startSystem, type RunningSystem, type SystemOptions } from './system.ts';

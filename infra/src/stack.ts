@@ -8,7 +8,7 @@ import { ensureApicurio, ensureKafka, ensureOpa, type Progress } from './fetch.t
 import { run } from './exec.ts';
 import { ProcessGroup } from './processes.ts';
 import { spawnReaper } from './reaper.ts';
-import { startKafka, type LocalKafka } from './servers/kafka.ts';
+import { startKafka, type KafkaSecurity, type LocalKafka } from './servers/kafka.ts';
 import { ensureBackwardCompatibility, startRegistry, type LocalRegistry } from './servers/registry.ts';
 import { beginClaimStore } from '@intentgate/sdk';
 import { startRedis, type LocalRedis } from './servers/redis.ts';
@@ -169,6 +169,16 @@ export async function startStack(options: StartStackOptions = {}): Promise<Runni
   }
 }
 
+/** A broker's users for these credentials: one SCRAM user per role, the provisioner a super user, a new broker password. */
+export function kafkaSecurityOf(credentials: StackCredentials | null): KafkaSecurity {
+  const roles = credentials ? ROLES.map((r) => credentials[r]) : [];
+  return {
+    brokerPassword: newCredentials().provisioner.kafka.password,
+    users: roles.map((c) => ({ username: c.kafka.username, password: c.kafka.password })),
+    superUsers: roles.filter((c) => c.role === 'provisioner').map((c) => c.kafka.username),
+  };
+}
+
 /** Local processes on 127.0.0.1, watched by a reaper in case this process dies without stopping them. */
 async function startLocal(
   runDir: string,
@@ -179,11 +189,7 @@ async function startLocal(
   credentials: StackCredentials | null,
 ): Promise<{ kafka?: LocalKafka; registry?: LocalRegistry; redis?: LocalRedis }> {
   const roles = credentials ? ROLES.map((r) => credentials[r]) : [];
-  const kafkaSecurity = {
-    brokerPassword: newCredentials().provisioner.kafka.password,
-    users: roles.map((c) => ({ username: c.kafka.username, password: c.kafka.password })),
-    superUsers: roles.filter((c) => c.role === 'provisioner').map((c) => c.kafka.username),
-  };
+  const kafkaSecurity = kafkaSecurityOf(credentials);
   const redisUsers = new Map(roles.flatMap((c) => (c.redis ? [[c.role, c.redis] as const] : [])));
   const redisAcl = credentials?.provisioner.redis ? { users: redisUsers, healthUser: credentials.provisioner.redis } : undefined;
   // Fetch first, one Maven run at a time (they share the local repository); warm, these are no-ops.

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { ProcessGroup } from './processes.ts';
 import { spawnReaper } from './reaper.ts';
 import { startRedis } from './servers/redis.ts';
+import { startKafka, type KafkaSecurity } from './servers/kafka.ts';
 
 export interface StandaloneServer {
   url: string;
@@ -46,4 +47,44 @@ export async function startStandaloneRedis(options: { persistence?: boolean } = 
       await rm(runDir, { recursive: true, force: true });
     },
   };
+}
+
+export interface StandaloneKafka {
+  brokers: string[];
+  /** The broker's current pid (a new one after restart()). */
+  readonly pid: number;
+  /** Hard kill (SIGKILL), as a crash would; resolves once the process is gone. */
+  kill(): Promise<void>;
+  /** Starts the killed broker again on the same data directory and ports; resolves once it answers. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A private one-node KRaft broker for a test that needs to kill and restart its broker. */
+export async function startStandaloneKafka(security: KafkaSecurity): Promise<StandaloneKafka> {
+  const runDir = await mkdtemp(join(tmpdir(), 'intentgate-kafka-'));
+  const group = new ProcessGroup(runDir);
+  spawnReaper(process.pid, runDir);
+  try {
+    const kafka = await startKafka(runDir, group, () => {}, security);
+    return {
+      brokers: kafka.brokers,
+      get pid() {
+        return kafka.process.pid;
+      },
+      kill: async () => {
+        if (kafka.process.running) process.kill(kafka.process.pid, 'SIGKILL');
+        await kafka.process.exited;
+      },
+      restart: () => kafka.restart(),
+      stop: async () => {
+        await group.stopAll();
+        await rm(runDir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await group.stopAll();
+    await rm(runDir, { recursive: true, force: true });
+    throw err;
+  }
 }

@@ -203,6 +203,7 @@ export async function startSystem(info: StackInfo, bus: Bus, options: SystemOpti
     brokers: info.kafka.brokers, registryUrl: info.schemaRegistry.url, redisUrl: info.redis.url,
     roles: Object.fromEntries(DOMAINS.map((d) => [d, { sasl: saslOf(info, executorRole(d)), redisUrl: redisUrlOf(info, executorRole(d)) }])),
     issuer: WARRANT_ISSUERS, trust: { roots: trust.roots, signer: trust.executors }, sandboxDir, logger: logger.child({ service: 'executors' }),
+    http: { port: 0 }, // /healthz, /readyz, /metrics of their consumers
   });
   // The demo's order endpoint, labelled: an endpoint the store does not know is confidential to the policy.
   const orders = { type: 'http_endpoint', id: `${executors.app.url}/orders` };

@@ -71,3 +71,4 @@ export { decisionWorker, freshContext, registerAgents, labelResources, labelAsSt
 export { testTrust, serviceTrust, activate, publishSigningKey, type TestTrust } from './trust.ts';
 export { approvedIntentSignedBy } from './warrants.ts';
 export { LIES, REGISTRY_LIES, withLieCredentials, type Lie, type LieStore } from './lies.ts';
+export { privateBroker, type PrivateBroker } from './broker.ts';

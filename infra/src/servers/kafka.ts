@@ -15,7 +15,13 @@ export interface LocalKafka {
   /** Clients authenticate with SCRAM-SHA-512 (the users of KafkaSecurity). */
   mechanism: 'scram-sha-512';
   version: string;
-  process: ManagedProcess;
+  /** The broker process running now (a new one after restart()). */
+  readonly process: ManagedProcess;
+  /**
+   * Starts the broker again on the same data directory, ports and users, after its process
+   * exited (a failure test killed it); resolves once it answers metadata requests.
+   */
+  restart(): Promise<void>;
 }
 
 const LOG4J = `log4j.rootLogger=WARN, stdout
@@ -124,14 +130,29 @@ export async function startKafka(runDir: string, group: ProcessGroup, progress: 
   if (format.code !== 0) {
     throw new StackError('START_FAILED', 'kafka', `formatting the KRaft log directory failed:\n${tail(format.stdout + format.stderr)}`, `Check ${dataDir} is writable.`);
   }
-  const proc = group.start({
-    name: 'kafka',
-    command: java.path,
-    args: ['-Xms256m', '-Xmx1g', '-XX:+ExitOnOutOfMemoryError', '-Djava.awt.headless=true', ...jvm, 'kafka.Kafka', props],
-    logFile: join(dir, 'kafka.log'),
-  });
   const brokers = [`127.0.0.1:${port}`];
   const sasl = { mechanism: 'scram-sha-512' as const, username: BROKER_PRINCIPAL, password: security.brokerPassword };
-  await proc.waitHealthy(() => waitForBroker(brokers, 1_000, sasl).then(() => true), 120_000, 'answering metadata requests');
-  return { brokers, mechanism: 'scram-sha-512', version: VERSIONS.kafka, process: proc };
+  const launch = async (): Promise<ManagedProcess> => {
+    const proc = group.start({
+      name: 'kafka',
+      command: java.path,
+      args: ['-Xms256m', '-Xmx1g', '-XX:+ExitOnOutOfMemoryError', '-Djava.awt.headless=true', ...jvm, 'kafka.Kafka', props],
+      logFile: join(dir, 'kafka.log'),
+    });
+    await proc.waitHealthy(() => waitForBroker(brokers, 1_000, sasl).then(() => true), 120_000, 'answering metadata requests');
+    return proc;
+  };
+  let current = await launch();
+  return {
+    brokers, mechanism: 'scram-sha-512', version: VERSIONS.kafka,
+    get process() {
+      return current;
+    },
+    restart: async () => {
+      if (current.running) {
+        throw new StackError('START_FAILED', 'kafka', `the broker (pid ${current.pid}) is still running`, 'Kill or stop it before restarting it.');
+      }
+      current = await launch();
+    },
+  };
 }

@@ -13,6 +13,7 @@ import { ensureTopics, type TopicReport } from './topics.ts';
 import { BatchingProducer, PRODUCER_SAFETY, groupByTopic, toKafkaMessage, type BatchingProducerOptions, type OutgoingRecord } from './producer.ts';
 import { BusConsumer, type ConsumerOptions } from './consumer.ts';
 import { TransactionalProcessor, type TransactionalOptions } from './transactions.ts';
+import { LagProbe, type ConsumerHealth, type ConsumerHealthOptions } from './member.ts';
 
 /**
  * SASL credentials for the broker. Optional, so a cluster without authentication still works;
@@ -31,11 +32,17 @@ export interface BusOptions {
   registryUrl: string;
   clientId: string;
   logger?: Logger;
+  /** Liveness settings for every consumer made through this bus that sets none of its own. */
+  health?: ConsumerHealthOptions;
 }
 
 interface Closable {
   stop?(): Promise<void>;
   close?(): Promise<void>;
+}
+
+interface Member extends Closable {
+  health(): ConsumerHealth;
 }
 
 /**
@@ -50,7 +57,9 @@ export class Bus {
   readonly clientId: string;
   /** The SASL username this bus authenticates as; null when unauthenticated. */
   readonly principal: string | null;
-  readonly #consumers: Closable[] = [];
+  readonly #consumers: Member[] = [];
+  readonly #lag: LagProbe;
+  readonly #health: ConsumerHealthOptions;
   readonly #producers: Closable[] = [];
   #dlqProducer: BatchingProducer | null = null;
   readonly #brokers: string[];
@@ -70,6 +79,8 @@ export class Bus {
       logCreator: kafkaLogCreator(this.logger),
       retry: { initialRetryTime: 100, retries: 8 },
     });
+    this.#lag = new LagProbe(this.kafka);
+    this.#health = options.health ?? {};
     this.catalog = new SchemaCatalog(options.registryUrl, { logger: this.logger });
     this.serde = new Serde(this.catalog);
   }
@@ -230,14 +241,14 @@ export class Bus {
   consumer<N extends MessageName>(options: Omit<ConsumerOptions<N>, 'logger'> & { logger?: Logger }): BusConsumer<N> {
     this.#assertOpen();
     this.#dlqProducer ??= this.producer();
-    const consumer = new BusConsumer<N>(this.kafka, this.serde, this.#dlqProducer, { logger: this.logger, ...options }, this.refusal);
+    const consumer = new BusConsumer<N>(this.kafka, this.serde, this.#dlqProducer, { logger: this.logger, health: this.#health, ...options }, this.refusal, this.#lag);
     this.#consumers.push(consumer);
     return consumer;
   }
 
   transactional<N extends MessageName>(options: Omit<TransactionalOptions<N>, 'logger'> & { logger?: Logger }): TransactionalProcessor<N> {
     this.#assertOpen();
-    const processor = new TransactionalProcessor<N>(this.kafka, this.serde, { logger: this.logger, ...options }, this.refusal);
+    const processor = new TransactionalProcessor<N>(this.kafka, this.serde, { logger: this.logger, health: this.#health, ...options }, this.refusal, this.#lag);
     this.#consumers.push(processor);
     return processor;
   }
@@ -274,11 +285,17 @@ export class Bus {
     if (this.#closed) throw new BusError('SHUT_DOWN', 'bus is closed', { retriable: false, hint: 'Create a new Bus.' });
   }
 
+  /** The health of every consumer-group member made through this bus (for /readyz and /metrics). */
+  consumerHealth(): ConsumerHealth[] {
+    return this.#consumers.map((c) => c.health());
+  }
+
   /** Idempotent graceful shutdown: drain consumers (their batches commit), then flush producers. */
   close(): Promise<void> {
     this.#closed ??= (async () => {
       await Promise.all(this.#consumers.map((c) => c.stop?.()));
       await Promise.all(this.#producers.map((p) => p.close?.()));
+      await this.#lag.close();
     })();
     return this.#closed;
   }

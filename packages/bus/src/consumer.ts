@@ -1,11 +1,11 @@
-import type { Batch, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import type { Batch, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { DeadLetter, Message, MessageName } from '@intentgate/contracts';
 import { BusError, describe, noRefusals, type Refuse } from './errors.ts';
 import type { Logger } from './logger.ts';
 import type { BatchingProducer, OutgoingRecord } from './producer.ts';
 import type { Serde } from './serde.ts';
 import { deadLetterOf, type PoisonRecord } from './dead-letter.ts';
-import { startAndJoin } from './group-join.ts';
+import { consumerHealthConfig, GroupMember, LagProbe, type ConsumerHealth, type ConsumerHealthOptions } from './member.ts';
 
 export interface IncomingRecord<N extends MessageName = MessageName> {
   topic: string;
@@ -91,6 +91,8 @@ export interface ConsumerOptions<N extends MessageName> {
    * time). Each batch still commits only its own offsets, after its own records were handled.
    */
   partitionsAtOnce?: number;
+  /** When this member counts as stalled, and how it is restarted (defaults: CONSUMER_HEALTH_DEFAULTS). */
+  health?: ConsumerHealthOptions;
   logger: Logger;
 }
 
@@ -100,55 +102,51 @@ export interface ConsumerOptions<N extends MessageName> {
  * At-least-once: a crash before the commit redelivers the batch, so handlers must be idempotent.
  */
 export class BusConsumer<N extends MessageName> {
-  readonly #consumer: Consumer;
+  readonly #member: GroupMember;
   readonly #serde: Serde;
   readonly #dlq: BatchingProducer;
   readonly #options: ConsumerOptions<N>;
   #started: Promise<void> | null = null;
   #stopped: Promise<void> | null = null;
-  readonly #refuse: Refuse;
-  #deadForGood = false;
 
-  constructor(kafka: Kafka, serde: Serde, dlq: BatchingProducer, options: ConsumerOptions<N>, refuse: Refuse = noRefusals) {
-    this.#refuse = refuse;
+  constructor(kafka: Kafka, serde: Serde, dlq: BatchingProducer, options: ConsumerOptions<N>, refuse: Refuse = noRefusals, lag: LagProbe = new LagProbe(kafka)) {
     // A short fetch wait keeps shutdown quick: disconnect waits for the fetch in flight.
     const sessionTimeout = options.sessionTimeoutMs ?? 10_000;
-    this.#consumer = kafka.consumer({
-      groupId: options.groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 500, retry: { retries: 8 },
-      // A crashed member's partitions move to a live one after this long (Kafka's default is 30 s).
-      sessionTimeout, heartbeatInterval: Math.floor(sessionTimeout / 3),
+    this.#member = new GroupMember(kafka, {
+      groupId: options.groupId, topics: options.topics, fromBeginning: options.fromBeginning ?? false, logger: options.logger, refuse, lag,
+      health: consumerHealthConfig(options.health),
+      consumer: {
+        groupId: options.groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 500, retry: { retries: 8 },
+        // A crashed member's partitions move to a live one after this long (Kafka's default is 30 s).
+        sessionTimeout, heartbeatInterval: Math.floor(sessionTimeout / 3),
+      },
+      run: {
+        autoCommit: false, eachBatchAutoResolve: false, eachBatch: (p) => this.#eachBatch(p),
+        partitionsConsumedConcurrently: options.partitionsAtOnce ?? 1,
+      },
     });
     this.#serde = serde;
     this.#dlq = dlq;
     this.#options = options;
-    // A member KafkaJS will not restart (e.g. a refusal after it started: a DLQ it may not write) says so, not silently.
-    this.#consumer.on(this.#consumer.events.CRASH, (event) => {
-      if (!event.payload.restart) this.#deadForGood = true;
-      if (!event.payload.restart) options.logger.error({ groupId: options.groupId, err: describe(event.payload.error) }, 'consumer stopped for good (KafkaJS does not restart it)');
-    });
   }
 
   get groupId(): string {
     return this.#options.groupId;
   }
 
-  /** True once the member crashed and KafkaJS will not restart it: it reads nothing more. */
+  /** True once the member is down and will not be restarted (the broker refuses it): it reads nothing more. */
   get stoppedForGood(): boolean {
-    return this.#deadForGood;
+    return this.#member.state === 'dead';
+  }
+
+  /** Lag, progress and state of this member: whether its service may call itself ready. */
+  health(): ConsumerHealth {
+    return this.#member.health();
   }
 
   /** Resolves once the member has joined its group and is fetching. */
   start(): Promise<void> {
-    this.#started ??= (async () => {
-      await startAndJoin(this.#consumer, this.#options.groupId, async () => {
-        await this.#consumer.connect();
-        await this.#consumer.subscribe({ topics: this.#options.topics, fromBeginning: this.#options.fromBeginning ?? false });
-        await this.#consumer.run({
-          autoCommit: false, eachBatchAutoResolve: false, eachBatch: (p) => this.#eachBatch(p),
-          partitionsConsumedConcurrently: this.#options.partitionsAtOnce ?? 1,
-        });
-      }, undefined, { refuse: this.#refuse, topics: this.#options.topics });
-    })();
+    this.#started ??= this.#member.start();
     return this.#started;
   }
 
@@ -176,14 +174,14 @@ export class BusConsumer<N extends MessageName> {
     if (decoded.records.length > 0) await this.#options.handle(decoded.records, { heartbeat, isRunning });
     const last = batch.messages.at(-1);
     if (last) resolveOffset(last.offset);
-    await this.#consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: decoded.nextOffset }]);
+    await this.#member.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: decoded.nextOffset }]);
   }
 
   /** Idempotent. Lets the batch in hand finish and commit, then leaves the group. */
   stop(): Promise<void> {
     this.#stopped ??= (async () => {
       try {
-        await this.#consumer.disconnect();
+        await this.#member.stop();
       } catch (err) {
         this.#options.logger.warn({ err: describe(err) }, 'consumer disconnect failed');
       }

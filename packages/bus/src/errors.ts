@@ -19,6 +19,11 @@ export const BUS_ERROR_CODES = [
   'SHUT_DOWN',
   'OFFSETS_NOT_PINNED',
   'GROUP_JOIN_FAILED',
+  // A consumer-group member's health (see member.ts): why its service is not ready.
+  'CONSUMER_STALLED',
+  'CONSUMER_RESTARTING',
+  'CONSUMER_DEAD',
+  'CONFIG_INVALID',
   'NOT_AUTHORIZED',
   'AUTHENTICATION_FAILED',
   // What the contract refuses before the schema (see @intentgate/contracts' json-limits): poison, each with its reason.

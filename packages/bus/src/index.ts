@@ -10,3 +10,5 @@ export { readIntentId } from './dead-letter.ts';
 export { silentLogger, type Logger } from './logger.ts';
 export { provisionAcls, aclBindings, principalOf, type AclBinding, type AclReport } from './acls.ts';
 export { credentialsFromEnv, CredentialsError, type StackFileCredentials } from './credentials.ts';
+export { CONSUMER_HEALTH_DEFAULTS, consumerHealthConfig, type ConsumerHealth, type ConsumerHealthOptions, type ConsumerHealthConfig, type MemberState } from './member.ts';
+export { consumerHealthMetrics, consumerProblem, consumerDead, probeAnswer, type ProbeAnswer } from './health.ts';

@@ -1,4 +1,4 @@
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { DeadLetter, MessageName } from '@intentgate/contracts';
 import { BusError, describe, noRefusals, type Refuse } from './errors.ts';
 import type { Logger } from './logger.ts';
@@ -6,7 +6,7 @@ import { groupByTopic, PRODUCER_SAFETY, toKafkaMessage, type OutgoingRecord } fr
 import type { Serde } from './serde.ts';
 import { decodeBatch, type BatchContext, type IncomingRecord } from './consumer.ts';
 import { deadLetterOf, type PoisonRecord } from './dead-letter.ts';
-import { startAndJoin } from './group-join.ts';
+import { consumerHealthConfig, GroupMember, LagProbe, type ConsumerHealth, type ConsumerHealthOptions } from './member.ts';
 import { jitteredDelay } from './backoff.ts';
 
 export interface TransactionalOptions<N extends MessageName> {
@@ -50,6 +50,8 @@ export interface TransactionalOptions<N extends MessageName> {
   maxBytesPerPartition?: number;
   /** Attempts for a transaction step the broker answers CONCURRENT_TRANSACTIONS to (KafkaJS does not retry it). */
   concurrentRetries?: number;
+  /** When this member counts as stalled, and how it is restarted (defaults: CONSUMER_HEALTH_DEFAULTS). */
+  health?: ConsumerHealthOptions;
 }
 
 export interface TransformContext<N extends MessageName> extends BatchContext {
@@ -123,7 +125,7 @@ function backoff(attempt: number): Promise<void> {
  * consumed offsets are written in one transaction per batch, read back with read_committed.
  */
 export class TransactionalProcessor<N extends MessageName> {
-  readonly #consumer: Consumer;
+  readonly #member: GroupMember;
   /**
    * Exactly-once takes turns between two transactional producers. After EndTxn the broker still
    * writes the commit markers; until they are written it refuses that producer's next
@@ -134,7 +136,25 @@ export class TransactionalProcessor<N extends MessageName> {
    * producer, and the group coordinator keeps the offset commit appended last.
    */
   readonly #producers: Producer[];
+  readonly #makeProducer: (index: number) => Producer;
   #turn = 0;
+  readonly #lag: LagProbe;
+  /**
+   * Per topic/partition, the next offset known committed: this process's own committed
+   * transactions, or the group's offsets read back after a commit whose outcome was unclear.
+   * A record below it was decided in a committed transaction already; fetched again (a rejoin
+   * after a broker restart can read the group's offsets before that commit's markers are
+   * written, since KafkaJS's OffsetFetch cannot ask for stable offsets), it is skipped, so it
+   * never publishes a second set of outputs in a later transaction.
+   */
+  readonly #committed = new Map<string, bigint>();
+  /**
+   * A commit failed after it was sent (it may have committed), or an abort failed (KafkaJS then
+   * leaves that producer in ABORTING, and every later beginTransaction throws a non-retriable
+   * error). Settled before the next batch: new producers, committed offsets read back.
+   */
+  #unclear = false;
+  #skippedRedeliveries = 0;
   readonly #serde: Serde;
   readonly #options: TransactionalOptions<N>;
   #started: Promise<void> | null = null;
@@ -145,36 +165,58 @@ export class TransactionalProcessor<N extends MessageName> {
   #pumping = false;
   readonly #refuse: Refuse;
 
-  constructor(kafka: Kafka, serde: Serde, options: TransactionalOptions<N>, refuse: Refuse = noRefusals) {
+  constructor(kafka: Kafka, serde: Serde, options: TransactionalOptions<N>, refuse: Refuse = noRefusals, lag: LagProbe = new LagProbe(kafka)) {
     this.#refuse = refuse;
-    this.#consumer = kafka.consumer({
-      groupId: options.groupId,
-      readUncommitted: false,
-      allowAutoTopicCreation: false,
-      maxWaitTimeInMs: 500,
-      maxBytesPerPartition: options.maxBytesPerPartition ?? DEFAULT_PARTITION_FETCH_BYTES,
-      maxBytes: 6 * (options.maxBytesPerPartition ?? DEFAULT_PARTITION_FETCH_BYTES),
-      // A crashed worker's partitions move to a live one after this long (Kafka's default is 30 s).
-      sessionTimeout: options.sessionTimeoutMs ?? 10_000,
-      heartbeatInterval: Math.floor((options.sessionTimeoutMs ?? 10_000) / 3),
-      retry: { retries: 8 },
+    const sessionTimeout = options.sessionTimeoutMs ?? 10_000;
+    this.#member = new GroupMember(kafka, {
+      groupId: options.groupId, topics: options.topics, fromBeginning: options.fromBeginning ?? false, logger: options.logger, refuse, lag,
+      transactionalId: options.transactionalId, health: consumerHealthConfig(options.health),
+      consumer: {
+        groupId: options.groupId,
+        readUncommitted: false,
+        allowAutoTopicCreation: false,
+        maxWaitTimeInMs: 500,
+        maxBytesPerPartition: options.maxBytesPerPartition ?? DEFAULT_PARTITION_FETCH_BYTES,
+        maxBytes: 6 * (options.maxBytesPerPartition ?? DEFAULT_PARTITION_FETCH_BYTES),
+        // A crashed worker's partitions move to a live one after this long (Kafka's default is 30 s).
+        sessionTimeout,
+        heartbeatInterval: Math.floor(sessionTimeout / 3),
+        retry: { retries: 8 },
+      },
+      run: {
+        autoCommit: false, eachBatchAutoResolve: false, eachBatch: (p) => this.#eachBatch(p),
+        // Every partition of a fetch at once, so they share one transaction (see #eachBatch).
+        partitionsConsumedConcurrently: PARTITIONS_AT_ONCE,
+      },
+      beforeStart: async () => {
+        await Promise.all(this.#producers.map((p) => p.connect()));
+      },
     });
-    this.#producers = options.exactlyOnce === false
-      ? [kafka.producer({ ...PRODUCER_SAFETY })]
-      : [options.transactionalId, `${options.transactionalId}${ALTERNATE_SUFFIX}`].map((transactionalId) => kafka.producer({
-        ...PRODUCER_SAFETY, transactionalId,
+    this.#makeProducer = (index) => options.exactlyOnce === false
+      ? kafka.producer({ ...PRODUCER_SAFETY })
+      : kafka.producer({
+        ...PRODUCER_SAFETY, transactionalId: index === 1 ? `${options.transactionalId}${ALTERNATE_SUFFIX}` : options.transactionalId,
         // Should the markers still be pending (see #producers), retry soon, not after 100+ ms.
         retry: { initialRetryTime: 5, maxRetryTime: 1_000, retries: 12 },
-      }));
+      });
+    this.#producers = (options.exactlyOnce === false ? [0] : [0, 1]).map((i) => this.#makeProducer(i));
+    this.#lag = lag;
     this.#serde = serde;
     this.#options = options;
-    this.#consumer.on(this.#consumer.events.CRASH, (event) => {
-      if (!event.payload.restart) options.logger.error({ groupId: options.groupId, err: describe(event.payload.error) }, 'transactional consumer stopped for good (KafkaJS does not restart it)');
-    });
+  }
+
+  /** Lag, progress and state of this member: whether its service may call itself ready. */
+  health(): ConsumerHealth {
+    return this.#member.health();
   }
 
   get committedBatches(): number {
     return this.#committedBatches;
+  }
+
+  /** Records fetched again after their transaction had committed, and skipped (see #committed), since start. */
+  get skippedRedeliveries(): number {
+    return this.#skippedRedeliveries;
   }
 
   /**
@@ -188,18 +230,7 @@ export class TransactionalProcessor<N extends MessageName> {
   }
 
   start(): Promise<void> {
-    this.#started ??= (async () => {
-      await startAndJoin(this.#consumer, this.#options.groupId, async () => {
-        await Promise.all(this.#producers.map((p) => p.connect()));
-        await this.#consumer.connect();
-        await this.#consumer.subscribe({ topics: this.#options.topics, fromBeginning: this.#options.fromBeginning ?? false });
-        await this.#consumer.run({
-          autoCommit: false, eachBatchAutoResolve: false, eachBatch: (p) => this.#eachBatch(p),
-          // Every partition of a fetch at once, so they share one transaction (see #eachBatch).
-          partitionsConsumedConcurrently: PARTITIONS_AT_ONCE,
-        });
-      }, undefined, { refuse: this.#refuse, topics: this.#options.topics, transactionalId: this.#options.transactionalId });
-    })();
+    this.#started ??= this.#member.start();
     return this.#started;
   }
 
@@ -256,6 +287,18 @@ export class TransactionalProcessor<N extends MessageName> {
       }
     }
     if (batches.length === 0 || units.length === 0) return;
+    if (this.#unclear) await this.#settleUnclear();
+    const fresh = units.filter((u) => BigInt(u.message.offset) >= (this.#committed.get(`${u.topic}/${u.partition}`) ?? -1n));
+    if (fresh.length < units.length) {
+      this.#skippedRedeliveries += units.length - fresh.length;
+      this.#options.logger.warn({ skipped: units.length - fresh.length, partitions: [...new Set(units.filter((u) => !fresh.includes(u)).map((u) => `${u.topic}/${u.partition}`))] },
+        'records of a committed transaction fetched again (the group\'s offsets were read before that commit completed): skipped, nothing published again');
+    }
+    units.splice(0, units.length, ...fresh);
+    if (units.length === 0) {
+      for (const payload of batches) payload.resolveOffset(payload.batch.messages.at(-1)!.offset);
+      return;
+    }
     const first = batches[0]!;
     const ctx = { heartbeat: first.heartbeat, isRunning: first.isRunning };
     try {
@@ -398,8 +441,9 @@ export class TransactionalProcessor<N extends MessageName> {
         if (refused) throw new RecordFault(refused, err);
         throw err;
       }
-      await this.#consumer.commitOffsets(offsets);
+      await this.#member.consumer.commitOffsets(offsets);
       this.#committedBatches++;
+      this.#markCommitted(offsets);
       await this.#afterCommit(kept, outputs, where.partitions);
       return;
     }
@@ -407,6 +451,7 @@ export class TransactionalProcessor<N extends MessageName> {
     const producer = this.#producers[this.#turn]!;
     this.#turn = (this.#turn + 1) % this.#producers.length;
     const txn = await producer.transaction();
+    let committing = false;
     try {
       if (messages.length > 0) await txn.sendBatch({ acks: -1, topicMessages: groupByTopic(messages) });
       const byTopic = new Map<string, Array<{ partition: number; offset: string }>>();
@@ -423,12 +468,17 @@ export class TransactionalProcessor<N extends MessageName> {
         }
       }
       this.#options.logger.debug(where, 'transaction: offsets added');
+      committing = true;
       await txn.commit();
       this.#committedBatches++;
+      this.#markCommitted(offsets);
       this.#options.logger.debug(where, 'transaction: committed');
     } catch (err) {
+      // EndTxn may have reached the coordinator before the connection failed: committed or not is unknown here.
+      if (committing) this.#unclear = true;
       await txn.abort().catch((abortErr: unknown) => {
-        this.#options.logger.error({ err: describe(abortErr) }, 'transaction abort failed');
+        this.#unclear = true;
+        this.#options.logger.error({ err: describe(abortErr) }, 'transaction abort failed: the producers are made again before the next batch');
       });
       const refused = outputRefusal(err);
       if (refused) throw new RecordFault(refused, err);
@@ -438,6 +488,35 @@ export class TransactionalProcessor<N extends MessageName> {
       });
     }
     await this.#afterCommit(kept, outputs, where.partitions);
+  }
+
+  #markCommitted(offsets: ReadonlyArray<{ topic: string; partition: number; offset: string }>): void {
+    for (const o of offsets) {
+      const key = `${o.topic}/${o.partition}`;
+      const next = BigInt(o.offset);
+      if (next > (this.#committed.get(key) ?? -1n)) this.#committed.set(key, next);
+    }
+  }
+
+  /**
+   * After a commit of unclear outcome: new producers under the same transactional ids (their
+   * InitProducerId returns only once the coordinator finished any transaction of those ids,
+   * committing or aborting it, and fences the old ones), then the group's committed offsets,
+   * now stable for these ids, read back. What they cover committed; the rest is processed again.
+   */
+  async #settleUnclear(): Promise<void> {
+    for (let i = 0; i < this.#producers.length; i++) {
+      await this.#producers[i]!.disconnect().catch(() => {});
+      this.#producers[i] = this.#makeProducer(i);
+      await this.#producers[i]!.connect();
+    }
+    const offsets = await this.#lag.offsets(this.#options.groupId, this.#options.topics);
+    this.#markCommitted([...offsets].flatMap(([tp, o]) => {
+      const at = tp.lastIndexOf('/');
+      return o.committed >= 0n ? [{ topic: tp.slice(0, at), partition: Number(tp.slice(at + 1)), offset: o.committed.toString() }] : [];
+    }));
+    this.#unclear = false;
+    this.#options.logger.warn({ groupId: this.#options.groupId }, 'a commit of unclear outcome settled: producers made again, committed offsets read back');
   }
 
   #producerId(producer: Producer): string {
@@ -463,7 +542,7 @@ export class TransactionalProcessor<N extends MessageName> {
    */
   stop(timeoutMs = 30_000): Promise<void> {
     this.#stopped ??= (async () => {
-      for (const [what, close] of [['consumer', () => this.#consumer.disconnect()], ['producers', () => Promise.all(this.#producers.map((p) => p.disconnect()))]] as const) {
+      for (const [what, close] of [['consumer', () => this.#member.stop()], ['producers', () => Promise.all(this.#producers.map((p) => p.disconnect()))]] as const) {
         let timer: NodeJS.Timeout | undefined;
         try {
           await Promise.race([

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { Bus, type BatchContext, type BatchingProducer, type BusConsumer, type BusSasl, type IncomingRecord, type Logger } from '@intentgate/bus';
+import { Bus, type BatchContext, type BatchingProducer, type BusConsumer, type BusSasl, type ConsumerHealth, type ConsumerHealthOptions, type IncomingRecord, type Logger } from '@intentgate/bus';
 import { approvedTopic, executorRole, keyringGroupPrefix, type ApprovedIntent, type Domain, type ExecutionResult } from '@intentgate/contracts';
 import { publicJwkOf, withSignature, WarrantError, type CertifiedSigner, type Jwks, type TrustRoots } from '@intentgate/evidence';
 import { intentAlreadyExecuted, WarrantGuard } from './guard.ts';
@@ -59,6 +59,11 @@ export interface ExecutorOptions {
    * mark this old reports the run failed with OUTCOME_UNKNOWN, and waits for a younger one.
    */
   runLeaseMs?: number;
+  /**
+   * When its consumers count as stalled and how they are restarted (CONSUMER_HEALTH_DEFAULTS).
+   * An action counts as no progress until its batch finishes: stallAfterMs above the longest action.
+   */
+  health?: ConsumerHealthOptions;
 }
 
 const DEFAULT_CONCURRENCY = 16;
@@ -131,7 +136,7 @@ export class ExecutorRuntime {
     this.#runLeaseMs = options.runLeaseMs ?? DEFAULT_RUN_LEASE_MS;
     this.#bus = new Bus({
       brokers: options.brokers, registryUrl: options.registryUrl, clientId: `executor-${options.domain}-${options.executorId}`, ...(options.sasl ? { sasl: options.sasl } : {}),
-      ...(options.logger ? { logger: options.logger } : {}),
+      ...(options.logger ? { logger: options.logger } : {}), ...(options.health ? { health: options.health } : {}),
     });
     this.#redis = new Redis(options.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 1_000 });
     this.#redis.on('error', () => {});
@@ -316,6 +321,11 @@ export class ExecutorRuntime {
       { topic: 'executions', key: result.intent_id, value: result },
       { topic: 'receipts', key: result.intent_id, value: receipt },
     ]);
+  }
+
+  /** The approved-intent consumer's and the key reader's health: not ready when one is stalled, restarting or dead. */
+  health(): ConsumerHealth[] {
+    return this.#bus.consumerHealth();
   }
 
   stop(): Promise<void> {

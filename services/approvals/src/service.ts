@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { pino } from 'pino';
-import { Bus, type BusConsumer, type BusSasl, type Logger, type OutgoingRecord } from '@intentgate/bus';
+import { Bus, consumerHealthMetrics, probeAnswer, type BusConsumer, type ProbeAnswer, type BusSasl, type Logger, type OutgoingRecord } from '@intentgate/bus';
 import { ContextStore } from '@intentgate/context';
 import { ApprovalResponse, keyringGroupPrefix, parseMessage, type ApprovalRequest, type Decision } from '@intentgate/contracts';
 import { digestOf, jwksOf, publicJwkOf, recordKeyId, TrustError, verifyRecord, type CertifiedSigner, type Jwks, type SigningKey, type TrustRoots } from '@intentgate/evidence';
@@ -137,6 +137,16 @@ export class ApprovalsService {
 
   get metrics(): Registry {
     return this.#metrics;
+  }
+
+  /** /healthz and /readyz: starting or stopping, or a consumer stalled, restarting or dead, is not ready. */
+  probe(probe: 'live' | 'ready'): ProbeAnswer {
+    return probeAnswer(probe, this.#bus.consumerHealth(), this.#ready);
+  }
+
+  /** Prometheus text: the service's metrics and its consumers' health. */
+  async metricsText(): Promise<string> {
+    return `${await this.#metrics.metrics()}${consumerHealthMetrics(this.#bus.consumerHealth(), 'approvals')}`;
   }
 
   get #settings(): FinalSettings {

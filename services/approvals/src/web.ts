@@ -188,10 +188,12 @@ export async function startWeb(service: ApprovalsService, options: { port: numbe
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
-    if (path === '/healthz') return json(res, 200, { status: 'ok' });
-    if (path === '/readyz') return service.ready ? json(res, 200, { status: 'ready' }) : json(res, 503, { code: 'NOT_READY', message: 'starting or stopping' });
+    if (path === '/healthz' || path === '/readyz') {
+      const answer = service.probe(path === '/healthz' ? 'live' : 'ready');
+      return json(res, answer.status, answer.body);
+    }
     if (path === '/.well-known/jwks.json') return json(res, 200, service.jwks);
-    if (path === '/metrics') return send(res, 200, service.metrics.contentType, await service.metrics.metrics());
+    if (path === '/metrics') return send(res, 200, service.metrics.contentType, await service.metricsText());
     if (path === '/static/style.css') return send(res, 200, 'text/css; charset=utf-8', STYLE, { 'cache-control': 'public, max-age=300' });
     if (path === '/favicon.ico') return send(res, 204, 'image/x-icon', '', { 'cache-control': 'public, max-age=86400' });
     if (path === '/static/app.js') return send(res, 200, 'text/javascript; charset=utf-8', SCRIPT, { 'cache-control': 'public, max-age=300' });

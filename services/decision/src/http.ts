@@ -1,13 +1,16 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
+import type { ProbeAnswer } from '@intentgate/bus';
 import { listenUrl, type Jwks } from '@intentgate/evidence';
 
 export interface HttpEndpoints {
   jwks: () => Jwks;
-  ready: () => boolean;
-  metrics: Registry;
+  probe: (probe: 'live' | 'ready') => ProbeAnswer;
+  /** Prometheus text. */
+  metrics: () => Promise<string>;
 }
+
+const PROMETHEUS_TEXT = 'text/plain; version=0.0.4; charset=utf-8';
 
 /** /healthz, /readyz, /metrics (Prometheus text), /.well-known/jwks.json (warrant keys). */
 export async function startHttp(port: number, host: string, endpoints: HttpEndpoints): Promise<{ url: string; close(): Promise<void> }> {
@@ -20,14 +23,15 @@ export async function startHttp(port: number, host: string, endpoints: HttpEndpo
     if (req.method !== 'GET') return json(405, { code: 'METHOD_NOT_ALLOWED', message: 'only GET is served here' });
     switch (req.url) {
       case '/healthz':
-        return json(200, { status: 'ok' });
-      case '/readyz':
-        return endpoints.ready() ? json(200, { status: 'ready' }) : json(503, { code: 'NOT_READY', message: 'still joining the group or loading policy' });
+      case '/readyz': {
+        const answer = endpoints.probe(req.url === '/healthz' ? 'live' : 'ready');
+        return json(answer.status, answer.body);
+      }
       case '/.well-known/jwks.json':
         return json(200, endpoints.jwks());
       case '/metrics':
-        endpoints.metrics.metrics().then(
-          (text) => send(200, endpoints.metrics.contentType, text),
+        endpoints.metrics().then(
+          (text) => send(200, PROMETHEUS_TEXT, text),
           (err: unknown) => json(500, { code: 'METRICS_FAILED', message: String(err) }),
         );
         return;

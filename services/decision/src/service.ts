@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { pino } from 'pino';
-import { Bus, type BatchingProducer, type BusConsumer, type BusSasl, type IncomingRecord, type Logger, type OutgoingRecord, type TransactionalProcessor, type TransformContext } from '@intentgate/bus';
+import { Bus, consumerHealthMetrics, probeAnswer, type BatchingProducer, type BusConsumer, type BusSasl, type ConsumerHealthOptions, type IncomingRecord, type Logger, type OutgoingRecord, type TransactionalProcessor, type TransformContext } from '@intentgate/bus';
 import { ContextStore, ContextUnavailable } from '@intentgate/context';
 import type { Decision, Intent } from '@intentgate/contracts';
 import { createHash, randomUUID } from 'node:crypto';
@@ -58,6 +58,8 @@ export interface DecisionServiceOptions {
   exactlyOnce?: boolean;
   /** Bounds past which new intents are denied OVERLOADED at once (see AdmissionOptions; defaults in ADMISSION_DEFAULTS). */
   admission?: AdmissionOptions;
+  /** When its consumers count as stalled and how they are restarted (CONSUMER_HEALTH_DEFAULTS). */
+  health?: ConsumerHealthOptions;
   logger?: Logger;
 }
 
@@ -93,11 +95,12 @@ export class DecisionService {
   private constructor(options: DecisionServiceOptions) {
     this.#options = options;
     this.logger = options.logger ?? pino({ level: 'info', base: { service: 'decision' } });
-    this.#bus = new Bus({ brokers: options.brokers, sasl: options.sasl, registryUrl: options.registryUrl, clientId: `decision-${this.instanceId}`, logger: this.logger });
+    this.#bus = new Bus({ brokers: options.brokers, sasl: options.sasl, registryUrl: options.registryUrl, clientId: `decision-${this.instanceId}`, logger: this.logger, ...(options.health ? { health: options.health } : {}) });
     this.#store = new ContextStore({ redisUrl: options.redisUrl, freshnessMs: options.contextFreshnessMs ?? 60_000 });
     this.#decisions = new Counter({ name: 'intentgate_decisions_total', help: 'Decisions made, by verdict and first reason code', labelNames: ['verdict', 'code'], registers: [this.#metrics] });
     const containment = (key: 'failedGroups' | 'isolatedGroups' | 'isolatedRecords') => () => this.#processor?.containment[key] ?? 0;
     for (const [name, help, read] of [
+      ['intentgate_decision_redeliveries_skipped', 'Intents fetched again after their transaction had committed, skipped (nothing published twice), since start', () => this.#processor?.skippedRedeliveries ?? 0],
       ['intentgate_decision_batches_failed', 'Batches handed back to the consumer after a failure that was not a record\'s (fetched again), since start', containment('failedGroups')],
       ['intentgate_decision_batches_isolated', 'Batches bisected because one of their records failed them, since start', containment('isolatedGroups')],
       ['intentgate_decision_records_isolated', 'Records dead-lettered by that isolation (each with its final deny), since start', containment('isolatedRecords')],
@@ -128,8 +131,9 @@ export class DecisionService {
     return jwksOf([this.#options.trust.signer.key]);
   }
 
+  /** Started, not stopping, and every consumer running and not stalled. */
   get ready(): boolean {
-    return this.#ready;
+    return probeAnswer('ready', this.#bus.consumerHealth(), this.#ready).status === 200;
   }
 
   static async start(options: DecisionServiceOptions): Promise<DecisionService> {
@@ -161,7 +165,11 @@ export class DecisionService {
     if (!signer.uses.includes('warrant') || !signer.uses.includes('receipt')) {
       throw Object.assign(new Error(`the signer ${signer.key.kid} is not certified to sign warrants and receipts`), { code: 'CONFIG_INVALID' });
     }
-    this.#http = await startHttp(this.#options.httpPort ?? 0, this.#options.httpHost ?? '127.0.0.1', { jwks: () => this.jwks, ready: () => this.#ready, metrics: this.#metrics });
+    this.#http = await startHttp(this.#options.httpPort ?? 0, this.#options.httpHost ?? '127.0.0.1', {
+      jwks: () => this.jwks,
+      probe: (probe) => probeAnswer(probe, this.#bus.consumerHealth(), this.#ready),
+      metrics: async () => `${await this.#metrics.metrics()}${consumerHealthMetrics(this.#bus.consumerHealth(), 'decision')}`,
+    });
     this.httpUrl = this.#http.url;
     await this.#bus.registerSchemas();
     // Publish the public key before the first warrant it signs, so executors reading keys from the bus know it.

@@ -1,9 +1,11 @@
 import { mkdir } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
-import type { Logger } from '@intentgate/bus';
+import { consumerHealthMetrics, probeAnswer, type ConsumerHealth, type ConsumerHealthOptions, type Logger } from '@intentgate/bus';
 import type { Domain } from '@intentgate/contracts';
-import type { CertifiedSigner, TrustRoots } from '@intentgate/evidence';
+import { listenUrl, type CertifiedSigner, type TrustRoots } from '@intentgate/evidence';
 import { ExecutorRuntime, type ExecutionHandler, type ExecutorOptions } from '@intentgate/sdk';
 import { startDemoApp, type DemoApp } from './demo-app.ts';
 import { startDemoMcp, type DemoMcp } from './mcp-server.ts';
@@ -25,6 +27,10 @@ export interface ExecutorsOptions {
   sandboxDir: string;
   logger?: Logger;
   groupPrefix?: string;
+  /** Serve /healthz, /readyz and /metrics (Prometheus text) here; 0 picks a free port. None when absent. */
+  http?: { port: number; host?: string };
+  /** When the executors' consumers count as stalled and how they are restarted (CONSUMER_HEALTH_DEFAULTS). */
+  health?: ConsumerHealthOptions;
 }
 
 /** The four reference executors and the local targets they act on. */
@@ -35,6 +41,9 @@ export class Executors {
   readonly #runtimes: ExecutorRuntime[];
   readonly #closeDb: () => void;
   readonly #countInvoices: () => number;
+  #server: Server | null = null;
+  /** The health endpoints' base URL, when options.http was given. */
+  url: string | null = null;
   #stopped: Promise<void> | null = null;
 
   private constructor(app: DemoApp, mcp: DemoMcp, sandboxDir: string, runtimes: ExecutorRuntime[], db: DatabaseSync) {
@@ -64,9 +73,35 @@ export class Executors {
         // MCP tool calls through the MCP gateway are executed by the gateway itself.
         accept: (approved) => approved.intent.context.via !== 'mcp-gateway',
         ...(options.groupPrefix ? { groupId: `${options.groupPrefix}-${domain}` } : {}),
+        ...(options.health ? { health: options.health } : {}),
         ...(options.logger ? { logger: options.logger } : {}),
       })));
-    return new Executors(app, mcp, options.sandboxDir, runtimes, data.db);
+    const executors = new Executors(app, mcp, options.sandboxDir, runtimes, data.db);
+    if (options.http) await executors.#listen(options.http.port, options.http.host ?? '127.0.0.1');
+    return executors;
+  }
+
+  /** Every executor's consumers: ready when all run and none is stalled. */
+  health(): ConsumerHealth[] {
+    return this.#runtimes.flatMap((r) => r.health());
+  }
+
+  async #listen(port: number, host: string): Promise<void> {
+    const server = createServer((req, res) => {
+      const send = (status: number, type: string, body: string) => {
+        res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+        res.end(body);
+      };
+      if (req.url === '/healthz' || req.url === '/readyz') {
+        const answer = probeAnswer(req.url === '/healthz' ? 'live' : 'ready', this.health(), this.#stopped === null);
+        return send(answer.status, 'application/json', JSON.stringify(answer.body));
+      }
+      if (req.url === '/metrics') return send(200, 'text/plain; version=0.0.4; charset=utf-8', consumerHealthMetrics(this.health(), 'executors'));
+      return send(404, 'application/json', JSON.stringify({ code: 'NOT_FOUND', message: `no such endpoint: ${req.url}` }));
+    });
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, resolve));
+    this.#server = server;
+    this.url = listenUrl(host, (server.address() as AddressInfo).port);
   }
 
   /** Rows in the data executor's invoices table (the side effect of a data.delete). */
@@ -77,6 +112,7 @@ export class Executors {
   stop(): Promise<void> {
     this.#stopped ??= (async () => {
       await Promise.allSettled(this.#runtimes.map((r) => r.stop()));
+      await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
       await this.mcp.close();
       await this.app.close();
       this.#closeDb();

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { Bus, type BatchingProducer, type BusConsumer, type BusSasl, type IncomingRecord, type Logger } from '@intentgate/bus';
+import { Bus, consumerHealthMetrics, probeAnswer, type BatchingProducer, type BusConsumer, type BusSasl, type IncomingRecord, type Logger } from '@intentgate/bus';
 import { keyringGroupPrefix, topicSpec, type Checkpoint, type Decision, type MessageName, type PolicyBundle, type Receipt, type WarrantKey } from '@intentgate/contracts';
 import {
   bearerToken, listenUrl, MerkleLog, operatorKeys, receiptSignerAllowed, recordKeyId, sha256Hex, signCheckpoint, signerFor, TrustError, verifierKeyText, verifyKeyCertificate, verifyRecord, writeAuditBundle,
@@ -274,7 +274,7 @@ export class LedgerService {
   /** Which route a path is, before any access check; null: no such route. */
   static routeOf(pathname: string): LedgerRoute | null {
     const parts = pathname.split('/').filter(Boolean);
-    if (pathname === '/healthz' || pathname === '/readyz') return 'health';
+    if (pathname === '/healthz' || pathname === '/readyz' || pathname === '/metrics') return 'health';
     if (pathname === '/v1/key') return 'key';
     if (pathname === '/v1/export') return 'export';
     if (pathname === '/v1/checkpoints/latest') return 'checkpoints';
@@ -303,9 +303,13 @@ export class LedgerService {
             ? { 'www-authenticate': `Bearer realm="intentgate-ledger"${req.headers.authorization ? ', error="invalid_token"' : ''}` } : {};
           return json(refusal.status, { code: refusal.code, message: refusal.message, hint: refusal.hint }, challenge);
         }
-        if (url.pathname === '/healthz') return json(200, { status: 'ok' });
-        if (url.pathname === '/readyz') {
-          return this.#ready && !this.#stopping ? json(200, { status: 'ready' }) : json(503, { code: 'NOT_READY', message: 'starting or stopping', hint: 'Retry shortly.' });
+        if (url.pathname === '/metrics') {
+          res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' });
+          return void res.end(consumerHealthMetrics(this.#bus.consumerHealth(), 'ledger'));
+        }
+        if (url.pathname === '/healthz' || url.pathname === '/readyz') {
+          const answer = probeAnswer(url.pathname === '/healthz' ? 'live' : 'ready', this.#bus.consumerHealth(), this.#ready && !this.#stopping);
+          return json(answer.status, answer.body);
         }
         if (url.pathname === '/v1/key') return json(200, { verifier_key: this.verifierKey });
         if (url.pathname === '/v1/export') return json(200, await writeAuditBundle(this.#options.dataDir, null));
