@@ -59,12 +59,11 @@ afterAll(async () => {
 
 describe('admission', () => {
   it('intents that waited past the worker\'s bound are denied OVERLOADED without evaluation; the SDK then refuses to submit until the retry time', async () => {
-    // A backlog the worker has not seen: published, then left to age past the bound.
-    const waiting = Array.from({ length: 5 }, () => intent());
-    await bus.producer().sendMany(waiting.map((value) => ({ topic: 'intents', key: value.session.id, value })));
-    // This client is listening when the worker sheds them.
+    // A backlog the worker has not seen: submitted by this client, then left to age past the bound.
     const agent = await AgentClient.connect({ ...connection('agent-platform'), trust: { roots: (await testTrust()).roots } });
     perTest.push(() => agent.close());
+    const waiting = Array.from({ length: 5 }, () => intent());
+    for (const i of waiting) await agent.submit(i);
     await new Promise((r) => setTimeout(r, 2_500));
     const worker = await decisionWorker(bus, 'overload-lag', { admission: { decisionLagBoundMs: 2_000, retryAfterMs: 8_000, executorBacklogBound: 0 } });
     perTest.push(() => worker.stop());
@@ -77,7 +76,7 @@ describe('admission', () => {
     }
     const shedAt = Math.max(...waiting.map((i) => Date.parse(decisions.get(i.intent_id)!.decided_at)));
 
-    // The client saw them and holds back until the retry time: nothing is submitted, the answer is immediate.
+    // The client saw its own intents shed and holds back until the retry time: nothing is submitted, the answer is immediate.
     await new Promise((r) => setTimeout(r, 1_000)); // its own consumer reads them too
     const held = intent();
     const refused = await agent.decide(held).catch((err: unknown) => err);

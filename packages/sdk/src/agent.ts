@@ -27,8 +27,8 @@ export class DecisionMismatch extends Error {
 }
 
 /**
- * Not submitted: the decision worker said it is overloaded (a recent OVERLOADED decision), or
- * this client has `maxInFlight` intents awaiting decisions. Never to be read as an allow; try
+ * Not submitted: the decision worker said it is overloaded (it denied one of this client's
+ * recent intents OVERLOADED), or this client has `maxInFlight` intents awaiting decisions. Never to be read as an allow; try
  * again after `retryAfterMs`.
  */
 export class Overloaded extends Error {
@@ -104,8 +104,10 @@ export class AgentClient {
   refusedDecisions = 0;
   readonly #credentials: AgentClientOptions['credentials'];
   readonly #maxInFlight: number;
-  /** Until when (ms) new intents are not submitted: a decider said OVERLOADED. */
+  /** Until when (ms) new intents are not submitted: a decider denied one of ours OVERLOADED. */
   #overloadedUntil = 0;
+  /** The intents this client submitted that have no final decision yet (bounded): only their OVERLOADED decisions hold it back. */
+  readonly #pending = new Set<string>();
 
   private constructor(options: AgentClientOptions) {
     this.#logger = options.logger;
@@ -146,7 +148,11 @@ export class AgentClient {
   }
 
   #onDecision(decision: Decision): void {
-    if (decision.final && decision.reasons[0]?.code === 'OVERLOADED') {
+    // Ours, and the first final answer to it, only: another client's backlog is not this client's
+    // to answer for, and a worker that re-reads old intents (a new consumer group) sheds those
+    // already decided too.
+    const pending = decision.final && this.#pending.delete(decision.intent_id);
+    if (pending && decision.reasons[0]?.code === 'OVERLOADED') {
       const after = decision.obligations.retry_after_ms;
       const until = Date.parse(decision.decided_at) + (typeof after === 'number' && Number.isFinite(after) && after >= 0 ? Math.min(after, 300_000) : DEFAULT_RETRY_AFTER_MS);
       if (until > this.#overloadedUntil) this.#overloadedUntil = until;
@@ -173,6 +179,8 @@ export class AgentClient {
 
   async submit(intent: Intent): Promise<void> {
     const checked = parseMessage('Intent', await this.#withOwnCredentials(intent));
+    this.#pending.add(checked.intent_id);
+    if (this.#pending.size > 10_000) this.#pending.delete(this.#pending.values().next().value!);
     await this.#producer.send({ topic: 'intents', key: checked.session.id, value: checked });
   }
 
