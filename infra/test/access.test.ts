@@ -31,7 +31,7 @@ describe('the local Redis', () => {
     const file = aclFile(users);
     expect(file.split('\n')[0]).toBe('user default off resetkeys resetchannels -@all');
     for (const u of users.values()) expect(file).not.toContain(u.password);
-    expect(file).toMatch(/^user executor-data on #[0-9a-f]{64} resetkeys resetchannels ~ig:warrant:\* ~ig:executed:\* ~ig:claims:epoch ~ig:run:\* -@all /m);
+    expect(file).toMatch(/^user executor-data on #[0-9a-f]{64} resetkeys resetchannels ~ig:claim:data:\* ~ig:run:data:\* -@all /m);
     expect(file).toMatch(/^user decision on #[0-9a-f]{64} resetkeys resetchannels %R~ig:context:\* %R~ig:resource:\* %R~ig:agent:\* ~ig:revoked /m);
     expect(file).not.toMatch(/^user agent-platform /m);
   });

@@ -149,16 +149,20 @@ describe('the access catalog in Redis', () => {
   };
   afterAll(() => clients.forEach((c) => c.disconnect()));
 
-  it('an executor may claim warrants but not write the context, directly or inside a script', async () => {
+  it('an executor may claim its own domain\'s warrants but not another domain\'s, nor write the context, directly or inside a script', async () => {
     const executor = as('executor-data');
     await executor.connect();
-    expect(await executor.set(`ig:warrant:${randomUUID()}`, 'access-test', 'EX', 60, 'NX')).toBe('OK');
+    expect(await executor.set(`ig:claim:data:warrant:${randomUUID()}`, 'access-test', 'EX', 60, 'NX')).toBe('OK');
+    // Another domain's claims and epoch are out of its reach: it cannot make them forget.
+    await expect(executor.set(`ig:claim:infra:warrant:${randomUUID()}`, 'x', 'PX', 1)).rejects.toThrow(/^NOPERM/);
+    await expect(executor.set('ig:claim:ai:epoch', '0')).rejects.toThrow(/^NOPERM/);
+    await expect(executor.set(`ig:run:infra:x`, 'x')).rejects.toThrow(/^NOPERM/);
     await expect(executor.set('ig:context:synced_at', String(Date.now()))).rejects.toThrow(/^NOPERM/);
     await expect(executor.hset('ig:resource:table:access', { sensitivity: 'public' })).rejects.toThrow(/^NOPERM/);
     await expect(executor.sadd('ig:revoked', 'someone')).rejects.toThrow(/^NOPERM/);
     await expect(executor.eval("return redis.call('SET', KEYS[1], ARGV[1])", 1, 'ig:agent:spiffe://x/y', 'revoked')).rejects.toThrow(/^NOPERM/);
     // A script that names a claim key but writes a context key: Redis checks the script's own commands too.
-    await expect(executor.eval("return redis.call('SET', 'ig:context:synced_at', '1')", 1, `ig:warrant:${randomUUID()}`)).rejects.toThrow(/can't access at least one of the keys/);
+    await expect(executor.eval("return redis.call('SET', 'ig:context:synced_at', '1')", 1, `ig:claim:data:warrant:${randomUUID()}`)).rejects.toThrow(/can't access at least one of the keys/);
   });
 
   it('the decision worker reads the context and writes its own memory, but not the context', async () => {

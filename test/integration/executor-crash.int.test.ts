@@ -173,7 +173,7 @@ describe('an executor killed during an execution', { timeout: 300_000 }, () => {
     stoppers.push(() => executor.stop());
     await publish(approved);
     await eventually(() => started, 'the action to start');
-    const [runKey] = await redis.keys(`ig:run:${group}:*`);
+    const [runKey] = await redis.keys(`ig:run:data:${group}:*`);
     expect(runKey).toBeDefined();
     const markTime = async () => Number((await redis.get(runKey!))!.split(' ')[1]);
     const first = await markTime();

@@ -5,7 +5,7 @@
 // feeder applies them, decisions follow; an entry nobody trusted signed changes nothing.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Decision, Intent, Receipt } from '@intentgate/contracts';
+import { resourceLabelKey, type Decision, type Intent, type Receipt } from '@intentgate/contracts';
 import { ContextStore } from '@intentgate/context';
 import { ContextFeeder, publishLabel, publishRegistration, readLabels, readRegistry } from '@intentgate/decision';
 import { generateSigningKey, generateTrustMaterial, jwksOf, verifyReceiptSigners, type Jwks, type SigningKey } from '@intentgate/evidence';
@@ -195,11 +195,11 @@ describe('the resource catalog, from resources.labels to the store', () => {
       await eventually(() => feeder.counts.refused > refusedBefore, 'the forged label refused');
       // The operator's own first label, published again: a real signature, an old revision.
       const staleBefore = feeder.counts.stale;
-      await operatorBus.producer().send({ topic: 'resources.labels', key: `${table.type}/${table.id}`, value: first });
+      await operatorBus.producer().send({ topic: 'resources.labels', key: resourceLabelKey(table), value: first });
       await eventually(() => feeder.counts.stale > staleBefore, 'the replayed label found stale');
       expect(await feederStore.resourceLabels(table.type, table.id)).toEqual({ sensitivity: 'restricted', environment: 'production', revision: 2 });
       // What an operator reads back is the newest verified label.
-      expect((await readLabels(operatorBus, roots)).get(`${table.type}/${table.id}`)).toMatchObject({ sensitivity: 'restricted', revision: 2 });
+      expect((await readLabels(operatorBus, roots)).get(resourceLabelKey(table))).toMatchObject({ sensitivity: 'restricted', revision: 2 });
     } finally {
       await feeder.stop();
       await Promise.all([feederBus.close(), operatorBus.close()]);

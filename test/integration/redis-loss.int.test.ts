@@ -68,7 +68,7 @@ async function pastEpoch(redis: StandaloneServer): Promise<void> {
   let epoch = 0;
   try {
     await eventually(() => epoch > 0, 'the claim store epoch set', 30_000, async () => {
-      epoch = Number(await client.get('ig:claims:epoch'));
+      epoch = Number(await client.get('ig:claim:data:epoch'));
     });
   } finally {
     await client.quit();

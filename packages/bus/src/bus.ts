@@ -188,6 +188,46 @@ export class Bus {
   }
 
   /**
+   * The log end (high watermark) of each partition of `topic`: past the last stable offset (which
+   * is all `endOffsets` reports) while a transaction is open. Found by a read-uncommitted probe,
+   * in the consumer group `probeGroupId` (the caller's own, never joined before), that reads
+   * from the last stable offsets for `probeMs`: a partition that delivers nothing in that time has
+   * nothing past its stable offset. Offsets only: nothing uncommitted is ever handed to anyone.
+   */
+  async highWatermarks(topic: string, probeGroupId: string, probeMs = 1_500): Promise<Map<number, bigint>> {
+    const stable = await this.endOffsets(topic);
+    const highs = new Map(stable);
+    const admin = this.kafka.admin();
+    const probe = this.kafka.consumer({ groupId: probeGroupId, readUncommitted: true, allowAutoTopicCreation: false, maxWaitTimeInMs: 200, retry: { retries: 2 } });
+    try {
+      await admin.connect();
+      await admin.setOffsets({ groupId: probeGroupId, topic, partitions: [...stable].map(([partition, offset]) => ({ partition, offset: String(offset) })) });
+      const joined = new Promise<void>((resolve) => probe.on(probe.events.GROUP_JOIN, () => resolve()));
+      await probe.connect();
+      await probe.subscribe({ topics: [topic], fromBeginning: false });
+      await probe.run({
+        autoCommit: false,
+        eachBatch: async ({ batch }) => {
+          const high = BigInt(batch.highWatermark);
+          if (high > (highs.get(batch.partition) ?? 0n)) highs.set(batch.partition, high);
+        },
+      });
+      await joined;
+      await new Promise((r) => setTimeout(r, probeMs));
+      return highs;
+    } catch (err) {
+      const refused = await this.refusal(err, { action: 'read offsets of', group: probeGroupId, topics: [topic] });
+      if (refused) throw refused;
+      throw new BusError('BROKER_UNAVAILABLE', `could not read the log end of ${topic}: ${describe(err)}`, {
+        retriable: true, hint: 'Check the brokers answer; try again.', cause: err,
+      });
+    } finally {
+      await probe.disconnect().catch(() => {});
+      await admin.disconnect().catch(() => {});
+    }
+  }
+
+  /**
    * How many records of `topic` a consumer group has yet to commit past, summed over partitions;
    * null when the group has committed nothing on it (no such consumer, or it never started).
    */

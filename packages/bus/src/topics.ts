@@ -12,6 +12,7 @@ function configEntries(spec: TopicSpec): ITopicConfig['configEntries'] {
   return [
     { name: 'cleanup.policy', value: spec.cleanupPolicy },
     { name: 'retention.ms', value: String(spec.retentionMs) },
+    ...(spec.timestampType ? [{ name: 'message.timestamp.type', value: spec.timestampType }] : []),
   ];
 }
 

@@ -171,16 +171,26 @@ return restored
 `;
 
 // Applies one resource label unless the store holds a newer revision of it (a replayed older
-// label never declassifies a resource). Two labels under one revision: the stricter sensitivity
-// wins, whichever came first. KEYS: the resource's key. ARGV: the revision, the sensitivity's
-// rank, the sensitivity, the environment ('' for none), the time. Reply: 1 applied, 0 not.
+// label never declassifies a resource). Two labels under one revision (two operators at once):
+// each field takes the stricter of the two, whichever came first: the higher sensitivity, and
+// for the environment production, or none (the policy's floor, production), over any other. KEYS:
+// the resource's key. ARGV: the revision, the sensitivity's rank, the sensitivity, the
+// environment ('' for none), the time. Reply: 1 applied, 0 not.
 const APPLY_LABEL = `
 local stored = tonumber(redis.call('HGET', KEYS[1], 'revision') or '0')
 local incoming = tonumber(ARGV[1])
 if stored > incoming then return 0 end
-if stored == incoming and tonumber(ARGV[2]) <= tonumber(redis.call('HGET', KEYS[1], 'rank') or '-1') then return 0 end
-redis.call('HSET', KEYS[1], 'revision', ARGV[1], 'rank', ARGV[2], 'sensitivity', ARGV[3], 'as_of', ARGV[5])
-if ARGV[4] == '' then redis.call('HDEL', KEYS[1], 'environment') else redis.call('HSET', KEYS[1], 'environment', ARGV[4]) end
+local rank, sensitivity, environment = ARGV[2], ARGV[3], ARGV[4]
+if stored == incoming then
+  local held = redis.call('HMGET', KEYS[1], 'rank', 'sensitivity', 'environment')
+  if tonumber(held[1] or '-1') > tonumber(rank) then rank, sensitivity = held[1], held[2] end
+  local heldEnv = held[3] or ''
+  if heldEnv == '' or heldEnv == 'production' then environment = heldEnv
+  elseif environment ~= '' and environment ~= 'production' then environment = heldEnv end
+  if rank == held[1] and sensitivity == held[2] and environment == heldEnv then return 0 end
+end
+redis.call('HSET', KEYS[1], 'revision', ARGV[1], 'rank', rank, 'sensitivity', sensitivity, 'as_of', ARGV[5])
+if environment == '' then redis.call('HDEL', KEYS[1], 'environment') else redis.call('HSET', KEYS[1], 'environment', environment) end
 return 1
 `;
 

@@ -80,8 +80,12 @@ function agentClient(role: string): KafkaAccess {
   return { produce: ['intents'], consume: ['decisions'], groupPrefixes: [agentGroupPrefix(role)], transactionalIdPrefixes: [] };
 }
 
-/** The claim keys of WarrantGuard (packages/sdk guard.ts): warrant ids and intents claimed once, and the claim store's epoch. */
-const CLAIM_KEYS = ['ig:warrant:*', 'ig:executed:*', 'ig:claims:epoch'];
+/**
+ * The claim keys of WarrantGuard (packages/sdk guard.ts) for one domain: its warrant ids and
+ * intents claimed once, and its claim memory's epoch. An enforcement point reaches only its own
+ * domain's, so none can erase another's claims.
+ */
+const claimKeysOf = (domain: Domain) => [`ig:claim:${domain}:*`];
 
 function executor(domain: Domain): RoleSpec {
   return {
@@ -96,7 +100,7 @@ function executor(domain: Domain): RoleSpec {
       transactionalIdPrefixes: [],
     },
     // Claims (CLAIM_SCRIPT, EPOCH_SCRIPT: GET, SET and TIME inside EVAL), run records (SET XX KEEPTTL, REPLACE_SCRIPT, GET): nothing of the context.
-    redis: { read: [], readWrite: [...CLAIM_KEYS, 'ig:run:*'], commands: ['eval', 'evalsha', 'get', 'set', 'time'] },
+    redis: { read: [], readWrite: [...claimKeysOf(domain), `ig:run:${domain}:*`], commands: ['eval', 'evalsha', 'get', 'set', 'time'] },
   };
 }
 
@@ -125,7 +129,7 @@ export const ACCESS: readonly RoleSpec[] = Object.freeze([
       return { ...client, consume: [...client.consume, 'warrant.keys'], groupPrefixes: [...client.groupPrefixes, keyringGroupPrefix('mcp-gateway')] };
     })(),
     // CLAIM_SCRIPT runs GET, SET and TIME inside EVAL: Redis checks the script's commands against this user too.
-    redis: { read: [], readWrite: CLAIM_KEYS, commands: ['eval', 'evalsha', 'get', 'set', 'time'] },
+    redis: { read: [], readWrite: claimKeysOf('ai'), commands: ['eval', 'evalsha', 'get', 'set', 'time'] },
   },
   {
     role: 'decision',

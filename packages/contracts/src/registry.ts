@@ -43,7 +43,7 @@ export type AgentChange = Omit<AgentRegistration, 'revision' | 'changed_at' | 'c
 /**
  * One resource's labels in the resource catalog: how sensitive it is and what environment it runs
  * in, whatever an intent says of it. Published by an operator on `resources.labels` (compacted,
- * keyed by `<type>/<id>`), signed with an operator key; the context feeder applies the highest
+ * keyed by resourceLabelKey), signed with an operator key; the context feeder applies the highest
  * revision to the context store, so a lost store gets its labels back by replaying the topic.
  */
 export const ResourceLabel = z.strictObject({
@@ -59,7 +59,11 @@ export type ResourceLabel = z.infer<typeof ResourceLabel>;
 /** What an operator states when labelling a resource (revision, time and signer are added on publishing). */
 export type LabelChange = Omit<ResourceLabel, 'revision' | 'changed_at' | 'changed_by' | 'signature'>;
 
-/** The key of a resource's labels on resources.labels. */
+/**
+ * The key of a resource's labels on resources.labels: type and id URI-encoded, so no two
+ * resources share a key (("table", "x/ledger") and ("table/x", "ledger") would, joined plainly),
+ * and compaction never drops one resource's label for another's.
+ */
 export function resourceLabelKey(resource: { type: string; id: string }): string {
-  return `${resource.type}/${resource.id}`;
+  return `${encodeURIComponent(resource.type)}/${encodeURIComponent(resource.id)}`;
 }

@@ -14,6 +14,12 @@ export interface TopicSpec {
   readonly retentionMs: number;
   /** Where undecodable or schema-invalid records of this topic go; null for the DLQs themselves. */
   readonly deadLetterTopic: string | null;
+  /**
+   * LogAppendTime: the broker stamps each record when it appends it, whatever the producer said
+   * (admission measures how long an intent waited from it; a producer's own CreateTime could
+   * make an intent look older or newer than it is). Default CreateTime.
+   */
+  readonly timestampType?: 'CreateTime' | 'LogAppendTime';
 }
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -33,7 +39,7 @@ function topic(spec: Omit<TopicSpec, 'deadLetterTopic'> & { deadLetterTopic?: st
 
 /** The topic catalog: created up front by the project (auto-creation is off on the broker). */
 export const TOPICS: readonly TopicSpec[] = Object.freeze([
-  topic({ name: 'intents', key: 'session.id', value: 'Intent', partitions: 6, cleanupPolicy: 'delete', retentionMs: 7 * DAY, deadLetterTopic: DLQ_INTENTS }),
+  topic({ name: 'intents', key: 'session.id', value: 'Intent', partitions: 6, cleanupPolicy: 'delete', retentionMs: 7 * DAY, deadLetterTopic: DLQ_INTENTS, timestampType: 'LogAppendTime' }),
   topic({ name: 'decisions', key: 'session.id', value: 'Decision', partitions: 6, cleanupPolicy: 'delete', retentionMs: 30 * DAY }),
   ...DOMAINS.map((d) =>
     topic({ name: approvedTopic(d), key: 'intent_id', value: 'ApprovedIntent', partitions: 3, cleanupPolicy: 'delete', retentionMs: 7 * DAY }),
@@ -51,8 +57,8 @@ export const TOPICS: readonly TopicSpec[] = Object.freeze([
   topic({ name: 'identity.revocations', key: 'link', value: 'Revocation', partitions: 1, cleanupPolicy: 'delete', retentionMs: FOREVER }),
   // An addition to DESIGN.md's table (which names the context store's inputs): the agent registry, keyed by agent, signed by an operator.
   topic({ name: 'agents.registry', key: 'agent', value: 'AgentRegistration', partitions: 1, cleanupPolicy: 'compact', retentionMs: FOREVER }),
-  // An addition to DESIGN.md's table (the context store's resource labels): the resource catalog, keyed by <type>/<id>, signed by an operator.
-  topic({ name: 'resources.labels', key: '<type>/<id>', value: 'ResourceLabel', partitions: 1, cleanupPolicy: 'compact', retentionMs: FOREVER }),
+  // An addition to DESIGN.md's table (the context store's resource labels): the resource catalog, keyed by URI-encoded <type>/<id>, signed by an operator.
+  topic({ name: 'resources.labels', key: '<type>/<id> (URI-encoded)', value: 'ResourceLabel', partitions: 1, cleanupPolicy: 'compact', retentionMs: FOREVER }),
   topic({ name: 'policy.activations', key: 'tenant', value: 'PolicyActivation', partitions: 1, cleanupPolicy: 'delete', retentionMs: FOREVER }),
   topic({ name: DLQ_INTENTS, key: 'original key', value: 'DeadLetter', partitions: 1, cleanupPolicy: 'delete', retentionMs: 30 * DAY, deadLetterTopic: null }),
   topic({ name: DLQ_BUS, key: 'original key', value: 'DeadLetter', partitions: 1, cleanupPolicy: 'delete', retentionMs: 30 * DAY, deadLetterTopic: null }),

@@ -297,7 +297,7 @@ export class ExecutorRuntime {
 
   /** A record's run key: one per consumer group, record and decision, so only a redelivery shares it. */
   #runKey(record: IncomingRecord<'ApprovedIntent'>): string {
-    return `ig:run:${this.#groupId}:${record.topic}:${record.partition}:${record.offset}:${record.value.decision.decision_id}`;
+    return `ig:run:${this.#options.domain}:${this.#groupId}:${record.topic}:${record.partition}:${record.offset}:${record.value.decision.decision_id}`;
   }
 
   async #report(record: IncomingRecord<'ApprovedIntent'>, outcome: Outcome, again: boolean): Promise<void> {

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import type { Decision, Domain, Intent, WarrantClaims } from '@intentgate/contracts';
+import { DOMAINS, type Decision, type Domain, type Intent, type WarrantClaims } from '@intentgate/contracts';
 import { digestOf, verifyWarrant, warrantKeyId, WarrantError, type Jwks } from '@intentgate/evidence';
 import { WarrantKeyring } from './keyring.ts';
 import { decodeRun, encodeRun, type Outcome, type RunRecord } from './run-record.ts';
@@ -7,12 +7,20 @@ import { decodeRun, encodeRun, type Outcome, type RunRecord } from './run-record
 export type Refusal = { code: string; message: string };
 
 /**
- * The key holding when this claim store's memory began (ms, Redis's clock): set once, by the
- * first enforcement point to reach an empty store. A claim store that lost its data (restarted
- * empty, flushed, failed over to a replica behind it) begins again later than any warrant issued
- * before the loss, and refuses those warrants: it cannot tell whether they were used.
+ * A domain's claim keys: each enforcement point's Redis user reaches only its own domain's
+ * (`ig:claim:<domain>:*`), so no executor or gateway can erase another domain's claims.
  */
-export const CLAIM_STORE_EPOCH_KEY = 'ig:claims:epoch';
+export const claimKeys = (domain: Domain) => ({
+  warrant: (jti: string) => `ig:claim:${domain}:warrant:${jti}`,
+  executed: (intentId: string) => `ig:claim:${domain}:executed:${intentId}`,
+  /**
+   * When this domain's claim memory began (ms, Redis's clock): set once, by the first enforcement
+   * point to reach an empty store. A claim store that lost its data (restarted empty, flushed,
+   * failed over to a replica behind it) begins again later than any warrant issued before the
+   * loss, and refuses those warrants: it cannot tell whether they were used.
+   */
+  epoch: `ig:claim:${domain}:epoch`,
+});
 
 /** Sets the epoch to Redis's now unless the store has one. KEYS: the epoch. Reply: the epoch. */
 const EPOCH_SCRIPT = `
@@ -23,21 +31,21 @@ epoch = tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 redis.call('SET', KEYS[1], epoch, 'NX')
 return redis.call('GET', KEYS[1])`;
 
-/** When a claim store's memory began (ms), beginning it now on an empty store. Throws when Redis does not answer. */
-export async function claimStoreEpoch(redis: Redis): Promise<number> {
-  return Number(await redis.eval(EPOCH_SCRIPT, 1, CLAIM_STORE_EPOCH_KEY));
+/** When a domain's claim memory began (ms), beginning it now on an empty store. Throws when Redis does not answer. */
+export async function claimStoreEpoch(redis: Redis, domain: Domain): Promise<number> {
+  return Number(await redis.eval(EPOCH_SCRIPT, 1, claimKeys(domain).epoch));
 }
 
 /**
- * Begins a new claim store's memory (for a provisioner that has just created the store), so the
- * warrants issued in the first moments of a new deployment are not taken for older than it.
+ * Begins a new claim store's memory for every domain (for a provisioner that has just created the
+ * store), so the warrants issued in the first moments of a new deployment are not taken for older than it.
  */
-export async function beginClaimStore(redisUrl: string): Promise<number> {
+export async function beginClaimStore(redisUrl: string): Promise<void> {
   const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 5_000 });
   redis.on('error', () => {});
   try {
     await redis.connect();
-    return await claimStoreEpoch(redis);
+    for (const domain of DOMAINS) await claimStoreEpoch(redis, domain);
   } finally {
     await redis.quit().catch(() => redis.disconnect());
   }
@@ -147,7 +155,7 @@ export class WarrantGuard {
 
   /** When this claim store's memory began (ms), setting it to now on an empty store. Throws when Redis does not answer. */
   epoch(): Promise<number> {
-    return claimStoreEpoch(this.#redis);
+    return claimStoreEpoch(this.#redis, this.#options.domain);
   }
 
   /** Verifies the warrant for this intent and decision; throws WarrantError with a code. */
@@ -187,7 +195,8 @@ export class WarrantGuard {
    */
   async claim(claims: WarrantClaims, run?: RunClaim): Promise<Refusal | null> {
     const ttl = this.#ttl(claims);
-    const keys = [`ig:warrant:${claims.jti}`, `ig:executed:${claims.sub}`, CLAIM_STORE_EPOCH_KEY, ...(run ? [run.key] : [])];
+    const claim = claimKeys(this.#options.domain);
+    const keys = [claim.warrant(claims.jti), claim.executed(claims.sub), claim.epoch, ...(run ? [run.key] : [])];
     const args = [this.#options.holder, claims.jti, ttl, claims.iat * 1000, this.#options.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS, ...(run ? [run.started, encodeRun(run.intentConflict)] : [])];
     try {
       const answer = await this.#redis.eval(CLAIM_SCRIPT, keys.length, ...keys, ...args);

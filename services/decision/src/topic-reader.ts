@@ -3,12 +3,8 @@
 import type { Bus, BusConsumer, IncomingRecord, Logger } from '@intentgate/bus';
 
 /**
- * Follows a topic from its beginning and reports when everything published before a call has
- * been read. A transactional write ends with a commit marker the consumer never sees, so a
- * partition is read through when its last record seen is at high - 2 (a topic written in
- * transactions) or high - 1 (plain writes). A tail the consumer is never given (an aborted
- * transaction, whose records read_committed skips) would wait forever: after `idleMs` with
- * nothing delivered, the reader counts the partition as read through and says so in the log.
+ * Follows a topic from its beginning (read committed) and reports when everything published
+ * before a call has been read (see caughtUp).
  */
 export class TopicReader<N extends 'AgentRegistration' | 'ResourceLabel' | 'Revocation' | 'Receipt'> {
   readonly #bus: Bus;
@@ -18,6 +14,7 @@ export class TopicReader<N extends 'AgentRegistration' | 'ResourceLabel' | 'Revo
   readonly #seen = new Map<number, bigint>();
   #lastDeliveryAt = Date.now();
   #consumer: BusConsumer<N> | null = null;
+  #groupId = '';
 
   /**
    * `transactional`: the topic's writers use transactions (its last record sits before a commit
@@ -38,6 +35,7 @@ export class TopicReader<N extends 'AgentRegistration' | 'ResourceLabel' | 'Revo
     groupId: string, refuse: ((r: IncomingRecord<N>) => Promise<{ code: string; message: string } | null>) | null, apply: (value: IncomingRecord<N>['value']) => Promise<void>,
     sinceMs?: number,
   ): Promise<void> {
+    this.#groupId = groupId;
     if (sinceMs !== undefined) await this.#bus.startGroupAt(groupId, this.#topic, sinceMs);
     this.#consumer = this.#bus.consumer<N>({
       groupId, topics: [this.#topic], fromBeginning: true,
@@ -71,24 +69,45 @@ export class TopicReader<N extends 'AgentRegistration' | 'ResourceLabel' | 'Revo
     return this.#consumer !== null && !this.#consumer.stoppedForGood;
   }
 
-  async caughtUp(timeoutMs: number, idleMs = 3_000): Promise<boolean> {
-    const ends = await this.#bus.endOffsets(this.#topic);
+  /**
+   * Whether everything in the topic when this is called has been read, within `timeoutMs`. The
+   * target is each partition's log end (Bus.highWatermarks), not its last stable offset: a
+   * transaction left open (by a writer that crashed, or on purpose) hides every record after its
+   * start from read-committed readers, and reading "to the stable end" would then miss records
+   * committed after it. So this waits until the stable offset has passed the target (every
+   * transaction open at the call has ended: committed, aborted, or timed out by the broker), and
+   * then until the records below it have been delivered: the last one seen is at the target less
+   * its commit marker, or nothing more has come for `idleMs` (the tail is aborted records or
+   * markers, which read-committed consumers are never given). False at the deadline: the caller
+   * must not vouch for what it read.
+   */
+  async caughtUp(timeoutMs: number, idleMs = 2_000): Promise<boolean> {
     const asked = Date.now();
     const deadline = asked + timeoutMs;
+    if (!this.healthy) return false;
+    const targets = await this.#bus.highWatermarks(this.#topic, `${this.#groupId}-probe-${asked}`);
     const gap = this.#transactional === true ? 2n : 1n;
-    const behind = () => [...ends].filter(([p, high]) => high > 0n && (this.#seen.get(p) ?? -1n) < high - gap);
+    let stableAt: number | null = null;
+    let blocked: Array<[number, bigint]> = [];
     for (;;) {
       if (!this.healthy) return false;
-      const late = behind();
-      if (late.length === 0) return true;
-      if (Date.now() - Math.max(this.#lastDeliveryAt, asked) >= idleMs) {
-        if (this.#transactional === 'mixed') return true; // the tail is a commit marker
-        this.#logger?.warn({ topic: this.#topic, partitions: late.map(([p, high]) => ({ partition: p, seen: String(this.#seen.get(p) ?? -1n), end: String(high) })) },
-          'nothing more is delivered before the end offset (an aborted transaction at the tail): counting the topic as read through');
-        return true;
+      if (stableAt === null) {
+        const stable = await this.#bus.endOffsets(this.#topic);
+        blocked = [...targets].filter(([p, target]) => (stable.get(p) ?? 0n) < target);
+        if (blocked.length === 0) stableAt = Date.now();
       }
-      if (Date.now() > deadline) return false;
-      await new Promise((r) => setTimeout(r, 50));
+      if (stableAt !== null) {
+        const late = [...targets].filter(([p, target]) => target > 0n && (this.#seen.get(p) ?? -1n) < target - gap);
+        if (late.length === 0) return true;
+        if (Date.now() - Math.max(this.#lastDeliveryAt, stableAt) >= idleMs) return true;
+      }
+      if (Date.now() > deadline) {
+        this.#logger?.warn({ topic: this.#topic, blocked: blocked.map(([p, target]) => ({ partition: p, end: String(target) })) }, stableAt === null
+          ? 'a transaction open on the topic holds back its stable offset: not read through (read-committed readers see nothing after its start until it ends)'
+          : 'records below the end offset were not delivered in time: not read through');
+        return false;
+      }
+      await new Promise((r) => setTimeout(r, stableAt === null ? 250 : 50));
     }
   }
 
