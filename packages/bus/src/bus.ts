@@ -197,11 +197,10 @@ export class Bus {
   async highWatermarks(topic: string, probeGroupId: string, probeMs = 1_500): Promise<Map<number, bigint>> {
     const stable = await this.endOffsets(topic);
     const highs = new Map(stable);
-    const admin = this.kafka.admin();
-    const probe = this.kafka.consumer({ groupId: probeGroupId, readUncommitted: true, allowAutoTopicCreation: false, maxWaitTimeInMs: 200, retry: { retries: 2 } });
+    const probe = this.kafka.consumer({ groupId: probeGroupId, readUncommitted: true, allowAutoTopicCreation: false, maxWaitTimeInMs: 200, sessionTimeout: 10_000, heartbeatInterval: 3_000, retry: { retries: 2 } });
     try {
-      await admin.connect();
-      await admin.setOffsets({ groupId: probeGroupId, topic, partitions: [...stable].map(([partition, offset]) => ({ partition, offset: String(offset) })) });
+      // Positioned by seek, not by committing offsets for the group first (a new group's first
+      // commit waits seconds for its coordinator): from each partition's stable offset.
       const joined = new Promise<void>((resolve) => probe.on(probe.events.GROUP_JOIN, () => resolve()));
       await probe.connect();
       await probe.subscribe({ topics: [topic], fromBeginning: false });
@@ -213,6 +212,7 @@ export class Bus {
         },
       });
       await joined;
+      for (const [partition, offset] of stable) probe.seek({ topic, partition, offset: String(offset) });
       await new Promise((r) => setTimeout(r, probeMs));
       return highs;
     } catch (err) {
@@ -223,7 +223,6 @@ export class Bus {
       });
     } finally {
       await probe.disconnect().catch(() => {});
-      await admin.disconnect().catch(() => {});
     }
   }
 

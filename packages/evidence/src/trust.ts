@@ -198,18 +198,30 @@ export function verifyCertifiedRecord(
   record: Record<string, unknown>,
   allowed: (signer: TrustedKey) => boolean,
   now = Math.floor(Date.now() / 1000),
+  /**
+   * Certificates already verified against these roots (certificate and key id → the key it
+   * certifies), for a caller that verifies many records of few signers: each certificate is
+   * checked once, its expiry at every use.
+   */
+  verified?: Map<string, TrustedKey>,
 ): TrustedKey {
   const roots = trust.roots;
   if (record.signature === undefined) throw new TrustError('RECORD_UNSIGNED', `the ${type} carries no signature`);
   const jws = openCompact(record.signature, RECORD_SIGNATURE_TYPE);
   if (!jws) throw new TrustError('RECORD_SIGNATURE_MALFORMED', `the ${type}'s signature is not a ${RECORD_SIGNATURE_TYPE}`);
   if (jws.certificate === null) throw new TrustError('KEY_NOT_CERTIFIED', `the ${type}'s signature carries no certificate of its key ${jws.kid}`);
-  const cert = openCompact(jws.certificate, KEY_CERT_TYPE);
-  const claimed = cert?.payload as { sub?: unknown; x?: unknown } | undefined;
-  if (!claimed || typeof claimed.sub !== 'string' || typeof claimed.x !== 'string') {
-    throw new TrustError('KEY_CERT_MALFORMED', `the ${type}'s signer certificate is not a ${KEY_CERT_TYPE}`);
+  const cacheKey = `${jws.kid}\u0000${jws.certificate}`;
+  let signer = verified?.get(cacheKey);
+  if (signer !== undefined && signer.expiresAt !== null && signer.expiresAt <= now) signer = undefined;
+  if (signer === undefined) {
+    const cert = openCompact(jws.certificate, KEY_CERT_TYPE);
+    const claimed = cert?.payload as { sub?: unknown; x?: unknown } | undefined;
+    if (!claimed || typeof claimed.sub !== 'string' || typeof claimed.x !== 'string') {
+      throw new TrustError('KEY_CERT_MALFORMED', `the ${type}'s signer certificate is not a ${KEY_CERT_TYPE}`);
+    }
+    signer = verifyKeyCertificate(roots, { issuer: claimed.sub, kid: jws.kid, jwk: { x: claimed.x }, certificate: jws.certificate }, now);
+    if (verified !== undefined && verified.size < 1_024) verified.set(cacheKey, signer);
   }
-  const signer = verifyKeyCertificate(roots, { issuer: claimed.sub, kid: jws.kid, jwk: { x: claimed.x }, certificate: jws.certificate }, now);
   assertNotRevoked(trust, signer.kid);
   return verifyRecord(type, record, (kid) => (kid === signer.kid ? signer : undefined), allowed);
 }

@@ -29,11 +29,12 @@ export class TopicReader<N extends 'AgentRegistration' | 'ResourceLabel' | 'Revo
 
   /**
    * Starts reading with a new group: from the topic's beginning, or from the first record at or
-   * after `sinceMs` when given (a window of a long topic).
+   * after `sinceMs` when given (a window of a long topic). `apply` takes each record in order;
+   * `applyBatch`, when given instead, each fetched batch's records at once (in order).
    */
   async start(
     groupId: string, refuse: ((r: IncomingRecord<N>) => Promise<{ code: string; message: string } | null>) | null, apply: (value: IncomingRecord<N>['value']) => Promise<void>,
-    sinceMs?: number,
+    sinceMs?: number, applyBatch?: (values: Array<IncomingRecord<N>['value']>) => Promise<void>,
   ): Promise<void> {
     this.#groupId = groupId;
     if (sinceMs !== undefined) await this.#bus.startGroupAt(groupId, this.#topic, sinceMs);
@@ -49,6 +50,11 @@ export class TopicReader<N extends 'AgentRegistration' | 'ResourceLabel' | 'Revo
       // A record that is not even a record of the topic's type is dead-lettered: read, too.
       onDeadLetter: async (letter) => this.#mark(letter.original.partition, letter.original.offset),
       handle: async (records) => {
+        if (applyBatch) {
+          await applyBatch(records.map((r) => r.value));
+          for (const r of records) this.#mark(r.partition, r.offset);
+          return;
+        }
         for (const r of records) {
           await apply(r.value);
           this.#mark(r.partition, r.offset);
