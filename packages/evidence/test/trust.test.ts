@@ -117,6 +117,22 @@ describe('revoked keys', () => {
     expect(verifyReceiptSigners(revoked, [record], [{ where: 'e0', receipt }])).toMatchObject({ ok: false, code: 'RECORD_SIGNER_UNKNOWN' });
   });
 
+  it('with a cache of verified certificates, each record is still checked: its signature, a revoked key, a certificate past its expiry, a borrowed certificate', async () => {
+    const { trust, signer } = await published();
+    const verified = new Map<string, TrustedKey>();
+    const decision = withSignature(signer.key, 'Decision', { decision_id: 'd1', verdict: 'allow' }, signer.certificate);
+    expect(verifyCertifiedRecord(trust.roots, 'Decision', decision, () => true, undefined, verified).principal).toBe('intentgate-decision');
+    expect(verified.size).toBe(1);
+    // The cached certificate vouches for the key, never for a record it did not sign.
+    expect(codeOf(() => verifyCertifiedRecord(trust.roots, 'Decision', { ...decision, verdict: 'deny' }, () => true, undefined, verified))).toBe('RECORD_BAD_SIGNATURE');
+    expect(codeOf(() => verifyCertifiedRecord({ ...trust.roots, revokedKeys: [signer.key.kid] }, 'Decision', decision, () => true, undefined, verified))).toBe('KEY_REVOKED');
+    // Past the certificate's expiry the cached key is not used: the certificate is checked again, and refused.
+    expect(codeOf(() => verifyCertifiedRecord(trust.roots, 'Decision', decision, () => true, Math.floor(Date.now() / 1000) + 365 * 24 * 3600, verified))).toBe('KEY_CERT_EXPIRED');
+    const other = await certifiedSigner(trust.root, 'decision-2', DECISION);
+    const borrowed = withSignature(signer.key, 'Decision', { decision_id: 'd2' }, other.certificate);
+    expect(codeOf(() => verifyCertifiedRecord(trust.roots, 'Decision', borrowed, () => true, undefined, verified))).toBe('KEY_CERT_MISMATCH');
+  });
+
   it('a decision whose signature carries no certificate, or one for another key, is refused', async () => {
     const { trust, signer } = await published();
     const bare = withSignature(signer.key, 'Decision', { decision_id: 'd1' });
