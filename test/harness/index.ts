@@ -72,3 +72,4 @@ export { testTrust, serviceTrust, activate, publishSigningKey, type TestTrust } 
 export { approvedIntentSignedBy } from './warrants.ts';
 export { LIES, REGISTRY_LIES, withLieCredentials, type Lie, type LieStore } from './lies.ts';
 export { privateBroker, type PrivateBroker } from './broker.ts';
+export { poisonCorpus, type Poison, type PoisonCorpus, type PoisonMaker } from './poison.ts';
