@@ -109,7 +109,7 @@ export class Supervised {
       await this.#exited;
       clearTimeout(timer);
     }
-    await new Promise<void>((resolve) => this.#log.end(resolve));
+    if (!this.#log.writableEnded) await new Promise<void>((resolve) => this.#log.end(resolve));
   }
 }
 

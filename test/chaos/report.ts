@@ -12,7 +12,7 @@ export function failuresOf(reports: ScenarioReport[]): string[] {
 const s = (ms: number | null) => (ms === null ? '–' : `${(ms / 1000).toFixed(1)} s`);
 const counts = (c: Record<string, number>) => Object.entries(c).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ') || '–';
 
-export function chaosReport(reports: ScenarioReport[], scaleName: string, scale: ChaosScale): string {
+export function chaosReport(reports: ScenarioReport[], scaleName: string, scale: ChaosScale, ledger: { ok: boolean; output: string }): string {
   const rows = reports.map((r) => `| ${FAULT_TEXT[r.fault]} | ${r.submitted} | ${r.decided} | ${r.missing} | ${r.doubled} | ${r.doubleExecutions} | ${r.receiptsLost} | ${r.allowedUnaccounted} | ${r.wrongAllows} | ${s(r.downMs)} | ${s(r.recoveryMs)} | ${s(r.latencyP99Ms)} / ${s(r.latencyMaxMs)} |`);
   const detail = reports.map((r) => `- **${r.fault}**: load ${r.ratePerSecond}/s${r.measuredRatePerSecond !== null ? ` (2x the worker's measured ${r.measuredRatePerSecond}/s)` : ''}; resubmitted ${r.resubmitted}${r.malformed ? `; malformed ${r.malformed}, letters missing ${r.lettersMissing}` : ''}; allowed ${r.allowed}, executed ${r.executed}, not executed (reported): ${counts(r.notExecuted)}; denied: ${counts(r.denied)}; scenario ${s(r.durationMs)}.`);
   return `# Chaos report
@@ -31,5 +31,11 @@ Latency is submission to final decision for intents the worker decided itself (p
 ${rows.join('\n')}
 
 ${detail.join('\n')}
+
+After every fault, the ledger (stopped as an operator stops it) under \`intentgate verify <dir> --key <its key> --trust <trust file>\`: ${ledger.ok ? 'verified' : '**did not verify**'}.
+
+\`\`\`
+${ledger.output.trim()}
+\`\`\`
 `;
 }

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { projectRoot, startStack } from '@intentgate/infra';
 import { startChaosEnvironment } from './environment.ts';
 import { chaosReport, failuresOf } from './report.ts';
-import { ChaosRun, FAULTS, FULL_SCALE, reportLine, SMALL_SCALE, type Fault, type ScenarioReport } from './scenarios.ts';
+import { ChaosRun, FAULTS, FULL_SCALE, reportLine, SMALL_SCALE, verifyLedger, type Fault, type ScenarioReport } from './scenarios.ts';
 
 const USAGE = `usage: npm run chaos [-- --scale small|full] [--only ${FAULTS.join(',')}] [--report <file>]`;
 let args;
@@ -38,6 +38,7 @@ try {
   const env = await startChaosEnvironment(stack.info);
   const run = await ChaosRun.start(env, stack.info);
   const reports: ScenarioReport[] = [];
+  let ledger = { ok: false, output: '' };
   try {
     for (const fault of only) {
       process.stderr.write(`[chaos] ${fault} ...\n`);
@@ -45,13 +46,15 @@ try {
       reports.push(r);
       process.stdout.write(`${reportLine(r)}\n`);
     }
+    ledger = await verifyLedger(env);
+    process.stdout.write(`intentgate verify (the ledger after every fault):\n${ledger.output}`);
   } finally {
     await run.stop();
     await env.stop();
   }
-  await writeFile(reportFile, chaosReport(reports, args.scale!, scale));
+  await writeFile(reportFile, chaosReport(reports, args.scale!, scale, ledger));
   process.stdout.write(`wrote ${reportFile}\n`);
-  const failures = failuresOf(reports);
+  const failures = [...failuresOf(reports), ...(ledger.ok ? [] : ['the ledger did not verify'])];
   for (const f of failures) process.stdout.write(`FAIL  ${f}\n`);
   failed = failures.length > 0;
 } finally {

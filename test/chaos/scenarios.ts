@@ -2,13 +2,15 @@
 // third of the way in (the target SIGKILLed and started again, as its supervisor would), then an
 // audit of everything that came out. Each scenario prints intents submitted, final decisions,
 // missing, doubled, double executions and receipts lost, and how long the fault cost.
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { kafkaSasl } from '@intentgate/bus';
 import type { Decision, Intent } from '@intentgate/contracts';
 import { exampleIntent } from '@intentgate/contracts/examples';
-import { saslOf, type StackInfo } from '@intentgate/infra';
+import { projectRoot, saslOf, type StackInfo } from '@intentgate/infra';
 import { Redis } from 'ioredis';
 import { poisonCorpus, type Poison } from '../harness/poison.ts';
 import { CHAOS_AGENT, CHAOS_TABLES, UNREGISTERED_AGENT, type ChaosEnvironment, type Supervised } from './environment.ts';
@@ -453,6 +455,24 @@ export class ChaosRun {
     }, 60_000);
     return missing.size;
   }
+}
+
+/**
+ * After every fault: the ledger stopped as an operator stops it (it drains and signs a final
+ * checkpoint), then `intentgate verify` over its directory with the key it announced and the
+ * deployment's trust file: every log's entries and checkpoints, and every receipt's signer.
+ */
+export async function verifyLedger(env: ChaosEnvironment): Promise<{ ok: boolean; output: string }> {
+  const { verifier_key: key } = (await (await fetch(`${env.ledgerUrl()}/v1/key`)).json()) as { verifier_key: string };
+  await env.services.ledger.stop();
+  const cli = join(projectRoot, 'packages', 'cli', 'bin', 'intentgate.ts');
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', cli, 'verify', env.ledgerDir, '--key', key, '--trust', env.trustFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    child.once('exit', (code) => resolve({ ok: code === 0, output }));
+  });
 }
 
 /** One line per scenario, for a console or a report. */

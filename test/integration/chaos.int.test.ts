@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stack } from '@intentgate/test';
 import { startChaosEnvironment, type ChaosEnvironment } from '../chaos/environment.ts';
 import { MUST_BE_ZERO } from '../chaos/report.ts';
-import { ChaosRun, FAULTS, reportLine, SMALL_SCALE } from '../chaos/scenarios.ts';
+import { ChaosRun, FAULTS, reportLine, SMALL_SCALE, verifyLedger } from '../chaos/scenarios.ts';
 
 let env: ChaosEnvironment;
 let run: ChaosRun;
@@ -33,4 +33,12 @@ describe('chaos (small scale)', () => {
       if (fault === 'fuzz') expect(r.malformed).toBeGreaterThan(0);
     }, 600_000);
   }
+
+  it('after every fault, the ledger verifies: its logs and checkpoints, and each receipt\'s signer under the deployment\'s roots', async () => {
+    const { ok, output } = await verifyLedger(env);
+    console.log(`[chaos] intentgate verify:\n${output}`);
+    expect(output).toMatch(/ok {4}signers: \d+ receipts/);
+    expect(output).not.toMatch(/FAIL/);
+    expect(ok).toBe(true);
+  }, 120_000);
 });
