@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { Bus, type BatchContext, type BatchingProducer, type BusConsumer, type BusSasl, type ConsumerHealth, type ConsumerHealthOptions, type IncomingRecord, type Logger } from '@intentgate/bus';
 import { approvedTopic, executorRole, keyringGroupPrefix, type ApprovedIntent, type Domain, type ExecutionResult } from '@intentgate/contracts';
 import { publicJwkOf, withSignature, WarrantError, type CertifiedSigner, type Jwks, type TrustRoots } from '@intentgate/evidence';
+import { DeadlineWatch } from './deadline-watch.ts';
 import { intentAlreadyExecuted, WarrantGuard } from './guard.ts';
 import { WarrantKeyring } from './keyring.ts';
 import { encodeRun, startedMark, type Outcome } from './run-record.ts';
@@ -64,9 +65,17 @@ export interface ExecutorOptions {
    * An action counts as no progress until its batch finishes: stallAfterMs above the longest action.
    */
   health?: ConsumerHealthOptions;
+  /**
+   * How long before its warrant expires an approved intent this executor has not started is given
+   * up and reported refused, NOT_EXECUTED_IN_TIME, so its agent hears before the warrant runs out
+   * rather than after (default 5 s; 0: no such report, the executor reports WARRANT_EXPIRED when it
+   * reaches the intent).
+   */
+  deadlineMarginMs?: number;
 }
 
 const DEFAULT_CONCURRENCY = 16;
+const DEFAULT_DEADLINE_MARGIN_MS = 5_000;
 const DEFAULT_RUN_LEASE_MS = 60_000;
 const HEARTBEAT_MS = 3_000;
 /** How often this process renews the started marks of the runs it has in hand. */
@@ -128,8 +137,15 @@ export class ExecutorRuntime {
   /** The runs in hand: run key → its current started mark. */
   readonly #running = new Map<string, string>();
   #renewer: NodeJS.Timeout | null = null;
+  #deadlines: DeadlineWatch | null = null;
+  readonly #deadlineMarginMs: number;
 
   private constructor(options: ExecutorOptions) {
+    const marginMs = options.deadlineMarginMs ?? DEFAULT_DEADLINE_MARGIN_MS;
+    if (!Number.isSafeInteger(marginMs) || marginMs < 0) {
+      throw Object.assign(new Error(`deadlineMarginMs must be a whole number of milliseconds, 0 or more, not ${String(marginMs)}`), { code: 'CONFIG_INVALID', hint: 'Give the margin in ms (0 turns the report before expiry off).' });
+    }
+    this.#deadlineMarginMs = marginMs;
     this.#options = options;
     this.#slots = new Slots(Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY));
     this.#groupId = options.groupId ?? `intentgate-executor-${options.domain}`;
@@ -184,6 +200,21 @@ export class ExecutorRuntime {
       partitionsAtOnce: this.#slots.size,
     });
     await this.#consumer.start();
+    const marginMs = this.#deadlineMarginMs;
+    if (marginMs > 0) {
+      this.#deadlines = new DeadlineWatch({
+        bus: this.#bus, guard: this.#guard, domain: options.domain, groupId: this.#groupId, marginMs,
+        accept: (approved) => options.accept?.(approved) ?? true, runKeyOf: (record) => this.#runKey(record),
+        report: (record, outcome) => this.#report(record, outcome, false), outcome: (reason) => ended('refused', reason),
+        ...(options.logger ? { logger: options.logger } : {}),
+      });
+      await this.#deadlines.start();
+    }
+  }
+
+  /** Unstarted intents given up before their warrants expired (reported NOT_EXECUTED_IN_TIME). */
+  get forfeited(): number {
+    return this.#deadlines?.forfeited ?? 0;
   }
 
   /**
@@ -330,6 +361,7 @@ export class ExecutorRuntime {
 
   stop(): Promise<void> {
     this.#stopped ??= (async () => {
+      await this.#deadlines?.stop();
       await this.#bus.close(); // the runs in hand finish (and keep their marks renewed) first
       if (this.#renewer) clearInterval(this.#renewer);
       await this.#redis.quit().catch(() => this.#redis.disconnect());

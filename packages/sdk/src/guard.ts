@@ -76,6 +76,21 @@ end
 if KEYS[4] then redis.call('SET', KEYS[4], ARGV[6], 'EX', ARGV[3]) end
 return 0`;
 
+/**
+ * Gives a warrant up: claims its jti as forfeit (the executor's claim of it then fails) and records
+ * the refusal as the record's outcome, in one step; nothing when the jti was claimed before (the
+ * intent started, or was given up already), and nothing when the store's memory does not reach
+ * back to the warrant (no epoch, or one newer than the warrant): it may have run before the store
+ * lost its data, and "not executed" would be a claim nobody can make. KEYS: warrant, run, epoch.
+ * ARGV: holder, ttl, outcome, the warrant's iat (ms), the skew allowed (ms). Reply: 1 forfeit, 0 not.
+ */
+const FORFEIT_SCRIPT = `
+local epoch = redis.call('GET', KEYS[3])
+if not epoch or tonumber(ARGV[4]) < tonumber(epoch) + tonumber(ARGV[5]) then return 0 end
+if not redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX') then return 0 end
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[2])
+return 1`;
+
 /** Replaces a run key's value only if it is still the one given (KEEPTTL). 1 replaced, 0 not. */
 const REPLACE_SCRIPT = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -207,6 +222,19 @@ export class WarrantGuard {
     } catch (err) {
       return { code: 'CLAIM_UNAVAILABLE', message: `cannot claim the warrant: ${(err as Error).message}` };
     }
+  }
+
+  /**
+   * Gives up a warrant nothing has claimed yet, so it can no longer run, with `outcome` recorded
+   * as the outcome of the record `runKey` names (its redelivery reports it). True when given up;
+   * false when it was claimed before, or the store's memory begins after the warrant. Throws when
+   * Redis does not answer.
+   */
+  async forfeit(claims: WarrantClaims, runKey: string, outcome: Outcome): Promise<boolean> {
+    const claim = claimKeys(this.#options.domain);
+    const keys = [claim.warrant(claims.jti), runKey, claim.epoch];
+    const args = [`forfeit:${this.#options.holder}`, this.#ttl(claims), encodeRun(outcome), claims.iat * 1000, this.#options.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS];
+    return (await this.#redis.eval(FORFEIT_SCRIPT, keys.length, ...keys, ...args)) === 1;
   }
 
   /**
