@@ -45,6 +45,7 @@ export class Supervised {
   #child: ChildProcess | null = null;
   #exited: Promise<void> = Promise.resolve();
   #log: WriteStream;
+  readonly #logFile: string;
   readonly #script: string;
   readonly #args: string[];
   readonly #env: NodeJS.ProcessEnv;
@@ -59,6 +60,7 @@ export class Supervised {
     this.#args = args;
     this.#env = env;
     this.#readyLine = readyLine;
+    this.#logFile = logFile;
     this.#log = createWriteStream(logFile, { flags: 'a' });
   }
 
@@ -68,6 +70,7 @@ export class Supervised {
 
   /** Starts the process; resolves once it logged its ready line (rejects, with its output, if it exits first). */
   async start(timeoutMs = 120_000): Promise<void> {
+    if (this.#log.writableEnded) this.#log = createWriteStream(this.#logFile, { flags: 'a' });
     const child = spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', this.#script, ...this.#args], { env: this.#env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.#child = child;
     this.starts++;
@@ -122,6 +125,8 @@ export interface ChaosEnvironment {
   trustFile: string;
   /** The services a fault may target, by name. */
   services: { decision: Supervised; ledger: Supervised; approvals: Supervised; executor: Supervised };
+  /** A second decision worker in the same consumer group, started only by the scenario that needs two. */
+  decisionPeer: Supervised;
   /** The executor's side effects: one intent id per run. */
   sideEffectsFile: string;
   ledgerDir: string;
@@ -208,11 +213,14 @@ export async function startChaosEnvironment(info: StackInfo, settings: ChaosSett
     await mkdir(logs, { recursive: true });
     const main = (service: string, file = 'main.ts') => join(projectRoot, 'services', service, 'src', file);
 
-    const decision = new Supervised('decision', main('decision'), [], {
-      ...roleEnv('decision'), INTENTGATE_SIGNER_FILE: decisionSigner, INTENTGATE_IDENTITY: 'off', DECISION_INSTANCE_ID: 'chaos-1',
+    const decisionEnv = (instance: string): NodeJS.ProcessEnv => ({
+      ...roleEnv('decision'), INTENTGATE_SIGNER_FILE: decisionSigner, INTENTGATE_IDENTITY: 'off', DECISION_INSTANCE_ID: instance,
       CONTEXT_FRESHNESS_MS: String(settings.contextFreshnessMs), APPROVAL_DEADLINE_CAP_SECONDS: String(settings.approvalDeadlineCapSeconds),
       DECISION_LAG_BOUND_MS: String(settings.decisionLagBoundMs),
-    }, /decision service ready/, join(logs, 'decision.log'));
+    });
+    const decision = new Supervised('decision', main('decision'), [], decisionEnv('chaos-1'), /decision service ready/, join(logs, 'decision.log'));
+    // A second worker in the same group, for the scenario where one of two is killed (its partitions move, and move back).
+    const decisionPeer = new Supervised('decision-peer', main('decision'), [], decisionEnv('chaos-2'), /decision service ready/, join(logs, 'decision-peer.log'));
 
     const ledgerDir = join(dir, 'ledger');
     const ledgerToken = newBearerToken('igl');
@@ -239,13 +247,13 @@ export async function startChaosEnvironment(info: StackInfo, settings: ChaosSett
     const executor = new Supervised('executor', join(import.meta.dirname, 'executor-process.ts'), [JSON.stringify(executorConfig)], { ...process.env, LOG_LEVEL: 'warn' }, /chaos executor ready/, join(logs, 'executor.log'));
 
     const services = { decision, ledger, approvals, executor };
-    cleanups.push(() => Promise.allSettled(Object.values(services).map((s) => s.stop())));
+    cleanups.push(() => Promise.allSettled([...Object.values(services), decisionPeer].map((s) => s.stop())));
     // The ledger first, so it sees every receipt; the executor before the worker, so the first allow finds it.
     await ledger.start();
     await Promise.all([approvals.start(), executor.start()]);
     await decision.start();
     return {
-      dir, kafka, redis, registryUrl, roots, trustFile: paths.trustFile, services, sideEffectsFile, ledgerDir, ledgerToken: ledgerToken.token, reviewerToken: reviewer.token,
+      dir, kafka, redis, registryUrl, roots, trustFile: paths.trustFile, services, decisionPeer, sideEffectsFile, ledgerDir, ledgerToken: ledgerToken.token, reviewerToken: reviewer.token,
       approvalsUrl: () => urlIn(approvals.readyText, 'url'), ledgerUrl: () => urlIn(ledger.readyText, 'http'),
       bus: (role) => busAs(role), settings, logger, stop,
     };

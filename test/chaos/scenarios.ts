@@ -16,12 +16,13 @@ import { poisonCorpus, type Poison } from '../harness/poison.ts';
 import { CHAOS_AGENT, CHAOS_TABLES, UNREGISTERED_AGENT, type ChaosEnvironment, type Supervised } from './environment.ts';
 import { Observer } from './observer.ts';
 
-export const FAULTS = ['none', 'decision', 'ledger', 'approvals', 'executor', 'broker', 'redis', 'overload', 'fuzz'] as const;
+export const FAULTS = ['none', 'decision', 'decision-pair', 'ledger', 'approvals', 'executor', 'broker', 'redis', 'overload', 'fuzz'] as const;
 export type Fault = (typeof FAULTS)[number];
 
 export const FAULT_TEXT: Record<Fault, string> = {
   none: 'no fault (the floor)',
   decision: 'decision worker SIGKILL, restarted',
+  'decision-pair': 'one of two decision workers in a group SIGKILL, restarted (its partitions move to the other and back)',
   ledger: 'ledger SIGKILL, restarted',
   approvals: 'approvals SIGKILL, restarted',
   executor: 'data executor SIGKILL, restarted',
@@ -62,6 +63,8 @@ export interface ScenarioReport {
   missing: number;
   /** Intents with a second final decision (another decision id, or a second record beyond their submissions). */
   doubled: number;
+  /** Up to three doubled intents: their final decisions (decision id, verdict, decided at). */
+  doubledExamples: string[];
   /** Intents whose side effect happened more than once. */
   doubleExecutions: number;
   /** Final decisions without their receipt, plus receipts of this scenario the ledger does not hold. */
@@ -238,6 +241,11 @@ export class ChaosRun {
       return intent;
     });
 
+    if (fault === 'decision-pair') {
+      await this.env.decisionPeer.start();
+      // Both members hold partitions before the load starts.
+      await sleep(3_000);
+    }
     let rate = scale.ratePerSecond;
     let seconds = scale.seconds;
     if (fault === 'overload') {
@@ -265,7 +273,7 @@ export class ChaosRun {
     const faultAtMs = (seconds * 1000) / 3;
     const inject = async () => {
       await sleep(faultAtMs);
-      const target = (this.env.services as Record<string, Supervised>)[fault];
+      const target = (this.env.services as Record<string, Supervised>)[fault === 'decision-pair' ? 'decision' : fault];
       if (target) {
         killAt = Date.now();
         await target.kill();
@@ -352,6 +360,8 @@ export class ChaosRun {
     await this.#until(done, scale.drainTimeoutMs);
     await sleep(2_000); // room for a duplicate to show itself
     await review.stop();
+    // Drained (SIGTERM): the next scenario runs with one worker again.
+    if (fault === 'decision-pair') await this.env.decisionPeer.stop();
 
     return this.#audit({ fault, ids, kinds, submittedAt, submissions, poison, again, killAt, readyAt, restoredAt, rate, started });
   }
@@ -372,6 +382,7 @@ export class ChaosRun {
   }): Promise<ScenarioReport> {
     const o = this.observer;
     const finals = (id: string) => o.finals(id).map((d) => d.value);
+    const doubledExamples: string[] = [];
     let decided = 0, doubled = 0, allowed = 0, executed = 0, allowedUnaccounted = 0, wrongAllows = 0, receiptsLost = 0;
     const notExecuted: Record<string, number> = {};
     const denied: Record<string, number> = {};
@@ -382,7 +393,10 @@ export class ChaosRun {
       const f = finals(id);
       if (f.length === 0) continue;
       decided++;
-      if (new Set(f.map((d) => d.decision_id)).size > 1 || f.length > (s.submissions.get(id) ?? 1)) doubled++;
+      if (new Set(f.map((d) => d.decision_id)).size > 1 || f.length > (s.submissions.get(id) ?? 1)) {
+        doubled++;
+        if (doubledExamples.length < 3) doubledExamples.push(`${id} (sent ${s.submissions.get(id) ?? 1}x): ${f.map((d) => `${d.decision_id} ${d.verdict} ${d.decided_at}`).join(' | ')}`);
+      }
       for (const d of f) if (!o.receiptedDecisions.has(d.decision_id)) receiptsLost++;
       const first: Decision = f[0]!;
       const seen = o.finals(id)[0]!;
@@ -395,8 +409,9 @@ export class ChaosRun {
       allowed++;
       if (s.kinds.get(id) === 'deny' || s.kinds.get(id) === 'poison') wrongAllows++;
       const decidedAt = Date.parse(first.decided_at);
-      // Redis answered again, empty, at readyAt (unreachable before it: no read, a deny); until the feeder restored it, no allow.
-      if (s.fault === 'redis' && s.readyAt !== null && decidedAt >= s.readyAt && (s.restoredAt === null || decidedAt < s.restoredAt) && first.policy !== null) wrongAllows++;
+      // Decided by the worker over a policy input read from the store (a reviewer's approval of an
+      // escalation decided before the loss reads no context). Redis answered again, empty, at readyAt (unreachable before it: no read, a deny); until the feeder restored it, no allow.
+      if (s.fault === 'redis' && s.readyAt !== null && decidedAt >= s.readyAt && (s.restoredAt === null || decidedAt < s.restoredAt) && first.input_digest !== null) wrongAllows++;
       const results = (o.executions.get(id) ?? []).map((e) => e.value);
       if (results.some((r) => r.status === 'executed')) executed++;
       else if (results.length > 0) {
@@ -418,10 +433,17 @@ export class ChaosRun {
       for (const id of s.ids) {
         for (const d of o.decisions.get(id) ?? []) {
           if (s.fault === 'decision' || s.fault === 'broker') consider(d.at);
-          if (s.fault === 'redis' && d.value.verdict === 'allow' && d.value.policy !== null) consider(d.at);
+          if (s.fault === 'redis' && d.value.verdict === 'allow' && d.value.input_digest !== null) consider(d.at);
           if (s.fault === 'approvals' && d.value.final && s.kinds.get(id)?.startsWith('escalate')) consider(d.at);
         }
         if (s.fault === 'executor') for (const e of o.executions.get(id) ?? []) consider(e.at);
+      }
+      // With two workers the other goes on deciding its own partitions: recovered is when everything
+      // sent while one was down (the killed member's partitions too, moved after the session timeout) was decided.
+      if (s.fault === 'decision-pair') {
+        const during = s.ids.filter((id) => { const t = s.submittedAt.get(id)!; return t >= killAt && t <= readyAt; });
+        const decidedAt = during.map((id) => (o.decisions.get(id) ?? [])[0]?.at ?? Infinity);
+        firstAt = during.length > 0 ? Math.max(...decidedAt) : Infinity;
       }
       // The ledger's work is checked by the receipts count above; its recovery is its return.
       recoveryMs = s.fault === 'ledger' ? readyAt - killAt : Number.isFinite(firstAt) ? firstAt - killAt : null;
@@ -429,7 +451,7 @@ export class ChaosRun {
     latencies.sort((a, b) => a - b);
     return {
       fault: s.fault, submitted: s.ids.length, resubmitted: s.again.length, malformed: s.poison.length,
-      decided, missing: s.ids.length - decided, doubled, doubleExecutions, receiptsLost, lettersMissing, allowedUnaccounted, wrongAllows,
+      decided, missing: s.ids.length - decided, doubled, doubledExamples, doubleExecutions, receiptsLost, lettersMissing, allowedUnaccounted, wrongAllows,
       allowed, executed, notExecuted, denied,
       downMs: s.killAt !== null && s.readyAt !== null ? s.readyAt - s.killAt : null, recoveryMs,
       latencyP50Ms: percentile(latencies, 50), latencyP99Ms: percentile(latencies, 99), latencyMaxMs: latencies.at(-1) ?? 0,
@@ -478,7 +500,7 @@ export async function verifyLedger(env: ChaosEnvironment): Promise<{ ok: boolean
 /** One line per scenario, for a console or a report. */
 export function reportLine(r: ScenarioReport): string {
   const ms = (v: number | null) => (v === null ? '-' : `${(v / 1000).toFixed(1)} s`);
-  return `${r.fault.padEnd(9)} submitted ${r.submitted} (+${r.resubmitted} again${r.malformed ? `, ${r.malformed} malformed` : ''}), final ${r.decided}, missing ${r.missing}, doubled ${r.doubled}, ` +
+  return `${r.fault.padEnd(13)} submitted ${r.submitted} (+${r.resubmitted} again${r.malformed ? `, ${r.malformed} malformed` : ''}), final ${r.decided}, missing ${r.missing}, doubled ${r.doubled}, ` +
     `double executions ${r.doubleExecutions}, receipts lost ${r.receiptsLost}, letters missing ${r.lettersMissing}, allowed unaccounted ${r.allowedUnaccounted}, wrong allows ${r.wrongAllows}; ` +
     `down ${ms(r.downMs)}, recovered ${ms(r.recoveryMs)}; p99 ${ms(r.latencyP99Ms)}`;
 }

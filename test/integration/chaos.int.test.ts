@@ -26,7 +26,7 @@ describe('chaos (small scale)', () => {
   for (const fault of FAULTS) {
     it(`${fault}: nothing undecided, doubled, executed twice, lost or wrongly allowed`, async () => {
       const r = await run.run(fault, SMALL_SCALE);
-      console.log(`[chaos] ${reportLine(r)}`);
+      console.log(`[chaos] ${reportLine(r)}${r.doubledExamples.length ? `\n  doubled, e.g.: ${r.doubledExamples.join('\n  ')}` : ''}`);
       expect(r.submitted).toBeGreaterThan(0);
       expect(Object.fromEntries(MUST_BE_ZERO.map((k) => [k, r[k]]))).toEqual(Object.fromEntries(MUST_BE_ZERO.map((k) => [k, 0])));
       if (fault !== 'none' && fault !== 'overload' && fault !== 'fuzz') expect(r.recoveryMs, 'the faulted part did its work again').not.toBeNull();

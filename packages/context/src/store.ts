@@ -62,6 +62,22 @@ export interface ContextStoreOptions {
 const SYNCED_AT = 'ig:context:synced_at';
 /** Set by the context feeder once the store holds the whole agent registry; gone when Redis lost its data. */
 const REGISTRY_APPLIED = 'ig:context:registry_applied';
+/** The feeder's read-through in progress: a token set when it begins, gone if the store loses its data meanwhile. */
+const FEED = 'ig:context:feed';
+
+// The marks that vouch for the store, each set only if the store still holds what they vouch for,
+// in one step: a check and a separate write could straddle a Redis restart and mark an empty store.
+// FEED_DONE: KEYS feed, registry_applied, synced_at; ARGV token, now. 1 marked, 0 the feed is not this one's (lost).
+const FEED_DONE = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[1])
+redis.call('SET', KEYS[3], ARGV[2])
+return 1`;
+// RENEW_SYNCED: KEYS registry_applied, synced_at; ARGV now. 1 renewed, 0 the store no longer holds the registry.
+const RENEW_SYNCED = `
+if not redis.call('GET', KEYS[1]) then return 0 end
+redis.call('SET', KEYS[2], ARGV[1])
+return 1`;
 const REVOKED = 'ig:revoked';
 // Caller-written names go into keys hashed or encoded, so no name can address another's key (a
 // session "s:applied" once made session s's applied set a hash, and its budget stopped counting).
@@ -438,9 +454,22 @@ export class ContextStore {
     await this.redis.set(SYNCED_AT, String(at));
   }
 
-  /** Records that the store holds the whole agent registry (the feeder's, after reading it to its end). */
-  async markRegistryApplied(by: string): Promise<void> {
-    await this.redis.set(REGISTRY_APPLIED, by);
+  /** Begins a read-through of the feeder's topics into the store (token: what feedDone is given). */
+  async beginFeed(token: string): Promise<void> {
+    await this.redis.set(FEED, token);
+  }
+
+  /**
+   * Ends the read-through begun with `token`: marks the registry applied and the store synced, only
+   * if the store kept everything since it began (the token is still there). False: it lost its data meanwhile.
+   */
+  async feedDone(token: string, at = this.#options.now()): Promise<boolean> {
+    return (await this.redis.eval(FEED_DONE, 3, FEED, REGISTRY_APPLIED, SYNCED_AT, token, String(at))) === 1;
+  }
+
+  /** Renews the sync mark only while the store still holds the registry; false after it lost its data. */
+  async renewSynced(at = this.#options.now()): Promise<boolean> {
+    return (await this.redis.eval(RENEW_SYNCED, 2, REGISTRY_APPLIED, SYNCED_AT, String(at))) === 1;
   }
 
   /** Whether the store still holds what the feeder applied: null after Redis lost its data. */

@@ -71,7 +71,6 @@ export class ContextFeeder {
   #heartbeat: NodeJS.Timeout | null = null;
   #stopping: Promise<void> | null = null;
   #beating: Promise<void> | null = null;
-  readonly #id = randomUUID();
   /**
    * Entries applied, found stale and refused; revocations applied; replays after a lost store;
    * decisions restored from receipts, and receipts passed over as not a decider's (for metrics and tests).
@@ -113,6 +112,10 @@ export class ContextFeeder {
   async #readThrough(restore: boolean): Promise<void> {
     const started = Date.now();
     const { logger, store, trust } = this.#options;
+    // Set before anything is read in: a store that loses its data during the read-through loses
+    // this too, and is not marked synced at the end (the next beat reads everything again).
+    const feed = randomUUID();
+    await store.beginFeed(feed);
     const prefix = this.#options.groupPrefix ?? 'intentgate-context-feeder-';
     // The readers join their groups at once (each join is a group rebalance): in parallel.
     const starting: Array<Promise<void>> = [];
@@ -168,8 +171,9 @@ export class ContextFeeder {
       throw new RegistryUnavailable(`the context feeder could not read ${late.join(' and ')} to the end`,
         'Check the brokers answer and the context-feeder principal may read agents.registry, resources.labels, identity.revocations and receipts.');
     }
-    await store.markRegistryApplied(this.#id);
-    await store.markSynced();
+    if (!(await store.feedDone(feed))) {
+      throw new RegistryUnavailable('the context store lost its data while the context feeder read its topics into it', 'Nothing to do: the feeder reads them again at its next beat.');
+    }
     this.lastReadThrough = { ms: Date.now() - started, restored: restore };
     logger.info({ ms: this.lastReadThrough.ms, restored: restore, decisions: this.counts.restored }, restore ? 'context store restored and synced' : 'context store synced');
   }
@@ -215,8 +219,13 @@ export class ContextFeeder {
     if (this.#stopping) return;
     const readersLive = this.#registry.healthy && this.#labels.healthy && this.#revocations.healthy;
     if (held !== null && readersLive) {
-      await store.markSynced().catch((err: unknown) => logger.error({ err: (err as Error).message }, 'context sync mark failed'));
-      return;
+      // Renewed only if the store still holds the registry at the moment of the write (it may have lost it since the read).
+      const renewed = await store.renewSynced().catch((err: unknown) => {
+        logger.error({ err: (err as Error).message }, 'context sync mark failed');
+        return true; // not known lost: the next beat looks again
+      });
+      if (renewed) return;
+      held = null;
     }
     logger.warn({ storeLost: held === null, readersLive }, held === null
       ? 'the context store no longer holds the agent registry (Redis lost its data): replaying agents.registry, resources.labels, identity.revocations and the receipts of the retention window before marking it synced'
