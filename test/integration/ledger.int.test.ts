@@ -14,7 +14,7 @@ import { newBearerToken, parseVerifierKey, verifyCheckpoint, verifyConsistency, 
 import { projectRoot } from '@intentgate/infra';
 import { LedgerService, originOf, type LedgerToken } from '@intentgate/ledger';
 import { replayDecision, type BuiltBundle, type EngineCache } from '@intentgate/policy';
-import { activate, connection, eventually, publishSigningKey, roleEnv, serviceTrust, stack, starterBundle, testBus, testLogger, testTrust, uniqueGroup, variantBundle } from '@intentgate/test';
+import { activate, connection, eventually, freshContext, labelResources, publishSigningKey, roleEnv, serviceTrust, stack, starterBundle, testBus, testLogger, testTrust, uniqueGroup, variantBundle } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/ledger-load';
 const bus = testBus();
@@ -43,7 +43,7 @@ function intent(i: number): Intent {
     // A mix: queries allow, big exports deny, irreversible deletes escalate.
     action: i % 3 === 0 ? { name: 'data.query', domain: 'data', reversible: true } : i % 3 === 1 ? { name: 'data.export', domain: 'data', reversible: false } : { name: 'data.delete', domain: 'data', reversible: false },
     resource: { type: 'table', id: 'ledger.table', properties: { sensitivity: 'confidential' } },
-    context: i % 3 === 1 ? { rows: 5_000 } : {},
+    context: i % 3 === 0 ? {} : { rows: 5_000 },
   };
 }
 
@@ -58,10 +58,9 @@ beforeAll(async () => {
   v1 = await starterBundle('v1');
   v2 = await variantBundle((data) => (data.approval.deadline_seconds = 120), 'v2');
 
-  const store = new ContextStore({ redisUrl: connection('provisioner').redisUrl, freshnessMs: 600_000 });
-  await store.connect();
-  await store.markSynced();
-  await store.close();
+  // Its agent registered and its table labelled, as the context feeder does: the file stands alone.
+  await freshContext();
+  await labelResources([{ type: 'table', id: 'ledger.table', sensitivity: 'confidential' }]);
   ledger = await LedgerService.start({
     trust: { roots: (await testTrust()).roots },
     ...connection('provisioner'), dataDir: await tempDir(), groupId: ledgerGroup,
@@ -114,6 +113,9 @@ describe('ledger', () => {
   it('1,000 decisions across two policy versions all replay identically, each under the version that made it', async () => {
     const all = [...decided.values()];
     expect(all).toHaveLength(1_000);
+    // The mix the intents are built for, so a replay covers every verdict (not 1,000 denies of an unknown agent).
+    const verdicts = (v: string, code: string) => all.filter((d) => d.verdict === v && d.reasons.some((r) => r.code === code)).length;
+    expect([verdicts('allow', 'ALL_GUARDS_PASSED'), verdicts('deny', 'EXPORT_BUDGET_EXCEEDED'), verdicts('escalate', 'IRREVERSIBLE_HIGH_IMPACT')]).toEqual([334, 333, 333]);
     const byVersion = (d: string) => all.filter((x) => x.policy?.bundle_digest === d).length;
     expect(byVersion(v1.digest)).toBe(500);
     expect(byVersion(v2.digest)).toBe(500);
@@ -294,7 +296,7 @@ describe('the intentgate command', () => {
     await mkdir(join(denyAll, 'intentgate'));
     await writeFile(join(denyAll, 'intentgate', 'decision.rego'), 'package intentgate.decision\n\nimport rego.v1\n\ndecision := {"verdict": "deny", "reasons": [{"code": "LOCKDOWN", "rule": "r", "message": ""}], "obligations": {}}\n');
     const lockdown = await run('policy', 'backtest', denyAll, '--last', '300', '--ledger', ledger.httpUrl, '--max-changed', '5', '--token', auditor.token);
-    expect(lockdown.code).toBe(1);
+    expect(lockdown.code, lockdown.text).toBe(1);
     expect(lockdown.text).toMatch(/change {2}[0-9a-f-]{36} {2}(allow|escalate) -> deny {2}\(LOCKDOWN\)/);
   });
 
@@ -319,6 +321,36 @@ describe('ledger restart', () => {
     const { status, body } = await get<{ identical: boolean }>(`/v1/replay/${before.decision_id}`);
     expect(status).toBe(200);
     expect(body.identical).toBe(true);
+  });
+
+  it('keeps the keys it had before a restart when it learns a new one (the consumer will not read the old ones again)', async () => {
+    const keysFile = join(ledger.dataDir, 'warrant-keys.json');
+    const kidsIn = async () => new Set((JSON.parse(await readFile(keysFile, 'utf8').catch(() => '[]')) as Array<{ kid: string }>).map((k) => k.kid));
+    let kept = new Set<string>();
+    const refresh = async () => {
+      kept = await kidsIn();
+    };
+    const first = await serviceTrust('executor');
+    await publishSigningKey(bus, first.signer);
+    await eventually(() => kept.has(first.signer.key.kid), 'the first key kept', 30_000, refresh);
+    const before = await kidsIn();
+    const dataDir = ledger.dataDir;
+    await ledger.stop();
+    ledger = await LedgerService.start({ trust: { roots: (await testTrust()).roots }, ...connection('provisioner'), dataDir, groupId: ledgerGroup, logger: testLogger(), tokens });
+    stoppers.push(() => ledger.stop());
+    const second = await serviceTrust('approvals');
+    await publishSigningKey(bus, second.signer);
+    await eventually(() => kept.has(second.signer.key.kid), 'the new key kept', 30_000, refresh);
+    expect(before.size).toBeGreaterThan(0);
+    for (const kid of before) expect(kept.has(kid), `${kid} still kept`).toBe(true);
+  });
+
+  it('refuses to start on a key file it cannot read, rather than overwrite it', async () => {
+    const dataDir = await tempDir();
+    await writeFile(join(dataDir, 'warrant-keys.json'), '{not json');
+    await expect(LedgerService.start({ trust: { roots: (await testTrust()).roots }, ...connection('provisioner'), dataDir, groupId: uniqueGroup('bad-keys'), logger: testLogger(), tokens }))
+      .rejects.toMatchObject({ code: 'LEDGER_DATA_INVALID' });
+    expect(await readFile(join(dataDir, 'warrant-keys.json'), 'utf8')).toBe('{not json');
   });
 });
 

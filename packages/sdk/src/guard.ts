@@ -15,9 +15,10 @@ export const claimKeys = (domain: Domain) => ({
   executed: (intentId: string) => `ig:claim:${domain}:executed:${intentId}`,
   /**
    * When this domain's claim memory began (ms, Redis's clock): set once, by the first enforcement
-   * point to reach an empty store. A claim store that lost its data (restarted empty, flushed,
-   * failed over to a replica behind it) begins again later than any warrant issued before the
-   * loss, and refuses those warrants: it cannot tell whether they were used.
+   * point to reach an empty store. A claim store that lost its data (restarted empty, flushed)
+   * begins again later than any warrant issued before the loss, and refuses those warrants: it
+   * cannot tell whether they were used. A replica that is behind keeps the epoch and lacks the
+   * latest claims, so a failover to one must be treated as a loss (README: Redis durability).
    */
   epoch: `ig:claim:${domain}:epoch`,
 });

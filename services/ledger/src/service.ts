@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -53,6 +53,14 @@ const MAX_CLOCK_SKEW_MS = 5 * 60_000;
  * offsets are committed only after the append is fsynced. Publishes signed checkpoints and
  * serves receipts with proofs, checkpoints, consistency proofs and replays over HTTP.
  */
+const WARRANT_KEYS_FILE = 'warrant-keys.json';
+
+/** The ledger's directory holds something it did not write: it refuses to start rather than lose keys. */
+export class LedgerDataError extends Error {
+  readonly code = 'LEDGER_DATA_INVALID';
+  readonly whatToDo = 'restore the file from a backup of the ledger directory, or move it aside to rebuild the keys from warrant.keys with a new consumer group';
+}
+
 export class LedgerService {
   readonly logs = new Map<number, MerkleLog>();
   signer!: NoteSigner;
@@ -119,6 +127,7 @@ export class LedgerService {
     await mkdir(join(this.#options.dataDir, 'bundles'), { recursive: true });
     this.signer = await this.#loadOrCreateSigner();
     await writeFile(join(this.#options.dataDir, 'ledger.vkey'), `${this.verifierKey}\n`);
+    await this.#loadWarrantKeys();
     for (let p = 0; p < topicSpec('receipts').partitions; p++) {
       // The decision index is derived from the logs, so a restart knows every decision they hold.
       const log = await MerkleLog.open(join(this.#options.dataDir, `receipts-${p}`), originOf(p), (entry) => this.#index(p, entry.receipt));
@@ -143,6 +152,35 @@ export class LedgerService {
       this.#options.checkpointIntervalMs ?? 2_000);
     await this.#listen(this.#options.httpPort ?? 0, this.#options.httpHost ?? '127.0.0.1');
     this.#ready = true;
+  }
+
+  /**
+   * The keys kept before a restart: the consumer resumes after them and will not read them
+   * again, and the exported bundle needs every key that signed a receipt in the logs. Each is
+   * certified again against today's roots (the file is on disk, not signed).
+   */
+  async #loadWarrantKeys(): Promise<void> {
+    const text = await readFile(join(this.#options.dataDir, WARRANT_KEYS_FILE), 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return '[]';
+      throw err;
+    });
+    let kept: unknown;
+    try {
+      kept = JSON.parse(text);
+    } catch {
+      throw new LedgerDataError(`${WARRANT_KEYS_FILE} in ${this.#options.dataDir} is not JSON`);
+    }
+    if (!Array.isArray(kept)) throw new LedgerDataError(`${WARRANT_KEYS_FILE} in ${this.#options.dataDir} is not a list of keys`);
+    for (const key of kept as WarrantKey[]) {
+      if (key && typeof key.kid === 'string' && !this.#warrantKeys.has(key.kid) && this.#certified(key)) this.#warrantKeys.set(key.kid, key);
+    }
+  }
+
+  /** Written whole and renamed into place: a crash mid-write leaves the previous list, never half of one. */
+  async #saveWarrantKeys(): Promise<void> {
+    const path = join(this.#options.dataDir, WARRANT_KEYS_FILE);
+    await writeFile(`${path}.tmp`, JSON.stringify([...this.#warrantKeys.values()], null, 2));
+    await rename(`${path}.tmp`, path);
   }
 
   /** Whether a root certified this key (at any time: old evidence stays verifiable). */
@@ -206,7 +244,7 @@ export class LedgerService {
       byPartition.set(r.partition, list);
       this.#index(r.partition, receipt);
     }
-    if (keysChanged) await writeFile(join(this.#options.dataDir, 'warrant-keys.json'), JSON.stringify([...this.#warrantKeys.values()], null, 2));
+    if (keysChanged) await this.#saveWarrantKeys();
     for (const [partition, list] of byPartition) await this.logs.get(partition)!.append(list);
     await this.checkpointAll(true);
   }
