@@ -1,7 +1,7 @@
 // Creates the topic catalog and registers every schema on servers that already run
 // (KAFKA_BROKERS, SCHEMA_REGISTRY_URL), then exits. docker compose runs this once.
 import { Bus, BusError, credentialsFromEnv, CredentialsError, waitForBroker } from '@intentgate/bus';
-import { readStackEnv, StackError } from '../src/index.ts';
+import { provisionRedis, readStackEnv, StackError } from '../src/index.ts';
 import { ensureBackwardCompatibility } from '../src/servers/registry.ts';
 
 try {
@@ -28,6 +28,14 @@ try {
     }
   } finally {
     await bus.close();
+  }
+  // Redis (REDIS_URL, as the provisioner's user where Redis has ACLs): the functions every
+  // service calls, and each domain's claim memory begun.
+  if (env.REDIS_URL) {
+    const { libraries } = await provisionRedis(env.REDIS_URL);
+    console.log(`Redis: functions loaded (${libraries.join(', ')})`);
+  } else {
+    console.log('Redis: skipped (REDIS_URL not set); every service refuses to decide or claim until its functions are loaded');
   }
 } catch (err) {
   if (err instanceof StackError) console.error(err.render());

@@ -5,6 +5,7 @@ export const STACK_ERROR_CODES = [
   'NOT_HEALTHY',
   'CONFIG_INVALID',
   'WRONG_NODE',
+  'PROVISION_FAILED',
 ] as const;
 export type StackErrorCode = (typeof STACK_ERROR_CODES)[number];
 

@@ -11,3 +11,4 @@ export { isSameProcess, type ProcessRecord } from './processes.ts';
 export { startStandaloneRedis, startStandaloneKafka, type StandaloneServer, type StandaloneKafka } from './standalone.ts';
 export { type KafkaSecurity } from './servers/kafka.ts';
 export { startSystem, type RunningSystem, type SystemOptions } from './system.ts';
+export { provisionRedis, REDIS_FUNCTION_LIBRARIES } from './redis-functions.ts';

@@ -10,7 +10,7 @@ import { ProcessGroup } from './processes.ts';
 import { spawnReaper } from './reaper.ts';
 import { startKafka, type KafkaSecurity, type LocalKafka } from './servers/kafka.ts';
 import { ensureBackwardCompatibility, startRegistry, type LocalRegistry } from './servers/registry.ts';
-import { beginClaimStore } from '@intentgate/sdk';
+import { provisionRedis } from './redis-functions.ts';
 import { startRedis, type LocalRedis } from './servers/redis.ts';
 import { credentialFile, newCredentials, readCredentialFile, redisUrlFor, writeCredentialFiles, type RoleCredentials, type StackCredentials } from './credentials.ts';
 import { ROLES, type Role } from '@intentgate/contracts';
@@ -156,9 +156,10 @@ export async function startStack(options: StartStackOptions = {}): Promise<Runni
       ? { source: 'env', url: env.REDIS_URL, version: 'external' }
       : c ? { source: 'container', url: c.redisUrl ?? '', version: IMAGES.redis }
       : { source: 'local', url: local.redis!.url, version: local.redis!.version, pid: local.redis!.process.pid };
-    // A store this stack just created begins its claim memory now (not at the first executor's
-    // claim, which would refuse the warrants issued in between as older than the store).
-    if (redis.source !== 'env') await beginClaimStore(redisUrlOf({ credentials, redis }, 'provisioner'));
+    // The functions every service calls (no role but the provisioner may load or run scripts); a
+    // new store begins its claim memory now (not at the first executor's claim, which would
+    // refuse the warrants issued in between as older than the store).
+    await provisionRedis(redisUrlOf({ credentials, redis }, 'provisioner'));
     // Whatever registry we use must have global compatibility BACKWARD (see ensureBackwardCompatibility).
     await ensureBackwardCompatibility(schemaRegistry.url);
     const opaInfo = opa ? await opa : { path: '', version: 'not fetched' };

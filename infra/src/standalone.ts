@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { ProcessGroup } from './processes.ts';
 import { spawnReaper } from './reaper.ts';
 import { startRedis } from './servers/redis.ts';
+import { provisionRedis } from './redis-functions.ts';
 import { startKafka, type KafkaSecurity } from './servers/kafka.ts';
 
 export interface StandaloneServer {
@@ -15,13 +16,16 @@ export interface StandaloneServer {
    * Starts the server again on the same port after kill(): with what its append-only file kept,
    * or `{ empty: true }` with nothing (its files deleted first, as a lost disk or a new instance).
    */
-  restart(options?: { empty?: boolean }): Promise<void>;
+  restart(options?: { empty?: boolean; provision?: boolean }): Promise<void>;
   stop(): Promise<void>;
 }
 
 /**
  * A private redis-server for a test that needs to kill its context store: persisted as the local
- * stack's is unless `{ persistence: false }`.
+ * stack's is unless `{ persistence: false }`, and provisioned as the stack's is (its functions
+ * loaded, its claim memory begun). A restart provisions it again, as an operator does after
+ * restoring a store (a store that lost its data lost the functions too), unless
+ * `{ provision: false }`: a store nobody provisioned again, which every caller refuses to use.
  */
 export async function startStandaloneRedis(options: { persistence?: boolean } = {}): Promise<StandaloneServer> {
   const runDir = await mkdtemp(join(tmpdir(), 'intentgate-redis-'));
@@ -29,6 +33,7 @@ export async function startStandaloneRedis(options: { persistence?: boolean } = 
   spawnReaper(process.pid, runDir);
   let redis = await startRedis(runDir, group, () => {}, undefined, options);
   const port = Number(new URL(redis.url).port);
+  await provisionRedis(redis.url);
   return {
     url: redis.url,
     get pid() {
@@ -38,9 +43,11 @@ export async function startStandaloneRedis(options: { persistence?: boolean } = 
       process.kill(redis.process.pid, 'SIGKILL');
       await redis.process.exited;
     },
-    restart: async ({ empty = false } = {}) => {
+    restart: async ({ empty = false, provision = true } = {}) => {
       if (empty) await rm(join(runDir, 'redis'), { recursive: true, force: true });
       redis = await startRedis(runDir, group, () => {}, undefined, { ...options, port });
+      // A store that kept its data keeps its epoch; one that lost it begins now.
+      if (provision) await provisionRedis(redis.url);
     },
     stop: async () => {
       await group.stopAll();

@@ -5,10 +5,10 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Bus, BusError, type BusConsumer } from '@intentgate/bus';
-import { ContextStore } from '@intentgate/context';
+import { ContextStore, CONTEXT_FUNCTIONS } from '@intentgate/context';
 import { ACCESS, roleSpec, TOPICS, topicSpec, type Decision, type MessageName } from '@intentgate/contracts';
 import { exampleIntent, exampleOf } from '@intentgate/contracts/examples';
-import { AgentClient } from '@intentgate/sdk';
+import { AgentClient, CLAIM_FUNCTIONS } from '@intentgate/sdk';
 import { withSignature } from '@intentgate/evidence';
 import { connection, serviceTrust, stack, testLogger, testTrust } from '@intentgate/test';
 
@@ -160,9 +160,34 @@ describe('the access catalog in Redis', () => {
     await expect(executor.set('ig:context:synced_at', String(Date.now()))).rejects.toThrow(/^NOPERM/);
     await expect(executor.hset('ig:resource:table:access', { sensitivity: 'public' })).rejects.toThrow(/^NOPERM/);
     await expect(executor.sadd('ig:revoked', 'someone')).rejects.toThrow(/^NOPERM/);
-    await expect(executor.eval("return redis.call('SET', KEYS[1], ARGV[1])", 1, 'ig:agent:spiffe://x/y', 'revoked')).rejects.toThrow(/^NOPERM/);
-    // A script that names a claim key but writes a context key: Redis checks the script's own commands too.
-    await expect(executor.eval("return redis.call('SET', 'ig:context:synced_at', '1')", 1, `ig:claim:data:warrant:${randomUUID()}`)).rejects.toThrow(/can't access at least one of the keys/);
+    // A provisioned function that writes the context, called with a context key: refused for its keys.
+    await expect(executor.fcall(CONTEXT_FUNCTIONS.name('apply_label'), 1, 'ig:resource:table:access', 99, 0, 'public', '', new Date().toISOString())).rejects.toThrow(/^NOPERM/);
+    // Called with a claim key it may write, the function's own HSET is refused: Redis checks a function's commands too.
+    await expect(executor.fcall(CONTEXT_FUNCTIONS.name('apply_label'), 1, `ig:claim:data:x${randomUUID()}`, 99, 0, 'public', '', new Date().toISOString())).rejects.toThrow(/can't run this command/);
+    // Its own claim function works.
+    expect(Number(await executor.fcall(CLAIM_FUNCTIONS.name('epoch'), 1, 'ig:claim:data:epoch'))).toBeGreaterThan(0);
+  });
+
+  it('no role but the provisioner may run a script or load a function (a script that loops after a write stops Redis until a restart)', async () => {
+    const loop = "redis.call('SET', KEYS[1], '1') while true do end";
+    // Each with a key its role may write.
+    const roles = { 'executor-data': 'ig:claim:data:x', 'executor-infra': 'ig:claim:infra:x', 'mcp-gateway': 'ig:claim:ai:x', decision: 'ig:decision:x', approvals: 'ig:decision:x', 'context-feeder': 'ig:decision:x' } as const;
+    for (const [role, key] of Object.entries(roles) as Array<[keyof typeof roles, string]>) {
+      const redis = as(role);
+      await redis.connect();
+      await expect(redis.eval(loop, 1, key), role).rejects.toThrow(/^NOPERM/);
+      await expect(redis.call('EVAL_RO', 'return 1', 0), role).rejects.toThrow(/^NOPERM/);
+      await expect(redis.call('FUNCTION', 'LOAD', 'REPLACE', `#!lua name=intentgate_claims\nredis.register_function('${CLAIM_FUNCTIONS.name('claim')}', function() return 0 end)`), role).rejects.toThrow(/^NOPERM/);
+      await expect(redis.call('FUNCTION', 'DELETE', 'intentgate_claims'), role).rejects.toThrow(/^NOPERM/);
+      await expect(redis.call('SCRIPT', 'LOAD', 'return 1'), role).rejects.toThrow(/^NOPERM/);
+    }
+    // The claim function is still the provisioned one: a claim of a fresh warrant id succeeds once, then not again.
+    const executor = as('executor-data');
+    await executor.connect();
+    const jti = randomUUID();
+    const claim = () => executor.fcall(CLAIM_FUNCTIONS.name('claim'), 3, `ig:claim:data:warrant:${jti}`, `ig:claim:data:executed:${jti}`, 'ig:claim:data:epoch', 'access-test', jti, 60, Date.now() + 60_000, 0);
+    expect(await claim()).toBe(0);
+    expect(await claim()).toBe(1);
   });
 
   it('the decision worker reads the context and writes its own memory, but not the context', async () => {

@@ -192,3 +192,49 @@ describe('the context store (decision memory, budgets, registry, revocations) lo
     expect(await agent.decide(exportOf(300))).toMatchObject({ verdict: 'allow' });
   });
 });
+
+describe('a store that lost its data and was not provisioned again (the functions went with it)', () => {
+  it('every decision denies CONTEXT_UNAVAILABLE and every claim is refused CLAIM_UNAVAILABLE, each saying to provision; provisioned again, both work', async () => {
+    const { roots } = await testTrust();
+    const redis = await startStandaloneRedis();
+    stoppers.push(() => redis.stop());
+    const worker = await decisionWorker(bus, 'redis-unprovisioned', { redisUrl: redis.url });
+    stoppers.push(() => worker.stop());
+    const executorId = `redis-unprovisioned-${randomUUID().slice(0, 8)}`;
+    const ran: string[] = [];
+    await executorOn(redis, executorId, ran);
+    const agent = await AgentClient.connect({ ...connection('agent-platform'), trust: { roots } });
+    stoppers.push(() => agent.close());
+    const query = (): Intent => ({ ...exampleIntent(), intent_id: randomUUID(), session: { id: `redis-unprovisioned-${randomUUID()}`, workflow_step: 'reconcile', request_source: 'user' } });
+
+    await redis.kill();
+    await redis.restart({ empty: true, provision: false });
+    // The sync mark is there (a plain write): only the missing functions stand in the way.
+    const store = new ContextStore({ redisUrl: redis.url, freshnessMs: 600_000 });
+    stoppers.push(() => store.close());
+    await store.connect();
+    await store.markSynced();
+    const denied = await agent.decide(query());
+    expect(denied).toMatchObject({ verdict: 'deny', reasons: [{ code: 'CONTEXT_UNAVAILABLE' }] });
+    expect(denied.reasons[0]!.message).toMatch(/Function not found.*run provisioning/s);
+    const refusedWarrant = await approvedIntent();
+    await publishAll([refusedWarrant]);
+    await eventually(() => reportsOf(executorId, [refusedWarrant.intent.intent_id]).length === 1, 'the claim refused');
+    const refusal = reportsOf(executorId, [refusedWarrant.intent.intent_id])[0]!;
+    expect([refusal.status, refusal.reason?.code]).toEqual(['refused', 'CLAIM_UNAVAILABLE']);
+    expect(refusal.reason!.message).toMatch(/Function not found.*run provisioning/s);
+    expect(ran).not.toContain(refusedWarrant.intent.intent_id);
+
+    // Provisioned again, as an operator does after restoring a store.
+    const { provisionRedis } = await import('@intentgate/infra');
+    await provisionRedis(redis.url);
+    await store.markSynced();
+    const decided = await agent.decide(query());
+    expect(decided.reasons.map((r) => r.code)).not.toContain('CONTEXT_UNAVAILABLE');
+    await pastEpoch(redis);
+    const fresh = await approvedIntent();
+    await publishAll([fresh]);
+    await eventually(() => reportsOf(executorId, [fresh.intent.intent_id]).length === 1, 'the fresh warrant reported');
+    expect(reportsOf(executorId, [fresh.intent.intent_id])[0]).toMatchObject({ status: 'executed' });
+  });
+});

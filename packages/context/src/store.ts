@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Redis, type ChainableCommander } from 'ioredis';
-import { AgentRegistration, Decision, SENSITIVITY_LEVELS, type Intent, type ResourceLabel } from '@intentgate/contracts';
+import { AgentRegistration, Decision, isRedisFunctionMissing, REDIS_FUNCTIONS_MISSING_HINT, redisFunctionLibrary, SENSITIVITY_LEVELS, type Intent, type ResourceLabel } from '@intentgate/contracts';
 
 export type Sensitivity = (typeof SENSITIVITY_LEVELS)[number];
 
@@ -119,7 +119,6 @@ end
 return out
 `;
 
-const READ_BATCH_SHA = createHash('sha1').update(READ_BATCH).digest('hex');
 
 // Applies each decision to its session and its agent once, whatever the number of deliveries.
 // KEYS: per outcome its session, applied-set and agent-usage keys. ARGV: the retention (s), then
@@ -210,12 +209,25 @@ if environment == '' then redis.call('HDEL', KEYS[1], 'environment') else redis.
 return 1
 `;
 
-interface BatchScripts {
-  igApplyLabel(numKeys: number, ...args: Array<string | number>): Promise<number>;
-  igRestoreDecisions(numKeys: number, ...args: Array<string | number>): Promise<number>;
-  igApplyRegistration(numKeys: number, ...args: Array<string | number>): Promise<number>;
-  igRecordOutcomes(numKeys: number, ...args: Array<string | number>): Promise<number>;
-  igRememberDecisions(numKeys: number, ...args: Array<string | number>): Promise<number>;
+/**
+ * The context store's functions (provisioned with FUNCTION LOAD; the services only FCALL them).
+ * READ_BATCH is read-only (FCALL_RO): Redis's ACLs treat FCALL's keys as written and FCALL_RO's
+ * as read, so a reader (the decision worker) needs only read access to the context it is given.
+ */
+export const CONTEXT_FUNCTIONS = redisFunctionLibrary('intentgate_context', {
+  read_batch: { body: READ_BATCH, readOnly: true },
+  record_outcomes: { body: RECORD_OUTCOMES },
+  remember_decisions: { body: REMEMBER_DECISIONS },
+  apply_registration: { body: APPLY_REGISTRATION },
+  restore_decisions: { body: RESTORE_DECISIONS },
+  apply_label: { body: APPLY_LABEL },
+  feed_done: { body: FEED_DONE },
+  renew_synced: { body: RENEW_SYNCED },
+});
+
+/** A store error's message, with what to do when the store lacks the functions. */
+function problemOf(err: unknown): string {
+  return isRedisFunctionMissing(err) ? `${(err as Error).message}: ${REDIS_FUNCTIONS_MISSING_HINT}` : (err as Error).message;
 }
 
 function int(value: string | null | undefined): number {
@@ -300,15 +312,6 @@ export class ContextStore {
       retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2_000),
     });
     this.redis.on('error', () => {}); // surfaced per command as ContextUnavailable
-    // No numberOfKeys: each call passes its own key count first.
-    // READ_BATCH runs as EVALSHA_RO / EVAL_RO (Redis 7), not defined like the others: Redis's ACLs
-    // treat EVAL's keys as written, EVAL_RO's as read, so a reader (the decision worker) needs
-    // only read access to the context it is given (see the access catalog).
-    this.redis.defineCommand('igRecordOutcomes', { lua: RECORD_OUTCOMES });
-    this.redis.defineCommand('igRememberDecisions', { lua: REMEMBER_DECISIONS });
-    this.redis.defineCommand('igApplyRegistration', { lua: APPLY_REGISTRATION });
-    this.redis.defineCommand('igRestoreDecisions', { lua: RESTORE_DECISIONS });
-    this.redis.defineCommand('igApplyLabel', { lua: APPLY_LABEL });
   }
 
   /** How long a session's history and a decision are remembered (s). */
@@ -320,8 +323,9 @@ export class ContextStore {
     if (this.redis.status === 'wait') await this.redis.connect();
   }
 
-  get #scripts(): BatchScripts {
-    return this.redis as unknown as BatchScripts;
+  /** Calls one of the store's functions (each takes its key count first). */
+  #call(fn: Parameters<typeof CONTEXT_FUNCTIONS.name>[0], keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
+    return this.redis.fcall(CONTEXT_FUNCTIONS.name(fn), keys.length, ...keys, ...args);
   }
 
   /** Runs one batch script; a failure (or an unreachable Redis) is ContextUnavailable. */
@@ -329,18 +333,13 @@ export class ContextStore {
     try {
       return await run();
     } catch (err) {
-      throw new ContextUnavailable(`${what} failed: ${(err as Error).message}`, err);
+      throw new ContextUnavailable(`${what} failed: ${problemOf(err)}`, err);
     }
   }
 
-  /** READ_BATCH by its digest, loaded with EVAL_RO the first time a server does not know it. */
+  /** READ_BATCH, read-only. */
   async #readOnly(keys: string[], args: string[]): Promise<unknown[]> {
-    try {
-      return (await this.redis.call('EVALSHA_RO', READ_BATCH_SHA, keys.length, ...keys, ...args)) as unknown[];
-    } catch (err) {
-      if (!(err as Error).message.startsWith('NOSCRIPT')) throw err;
-      return (await this.redis.call('EVAL_RO', READ_BATCH, keys.length, ...keys, ...args)) as unknown[];
-    }
+    return (await this.redis.fcall_ro(CONTEXT_FUNCTIONS.name('read_batch'), keys.length, ...keys, ...args)) as unknown[];
   }
 
   /** Everything a batch of intents needs, in one round trip (one script). */
@@ -398,7 +397,7 @@ export class ContextStore {
     if (options.standing === false) {
       if (decisions.length === 0) return new Map();
       const keys = decisions.map((d) => decisionKey(d.intent_id));
-      await this.#script('remembering decisions', () => this.#scripts.igRememberDecisions(keys.length, ...keys, this.#options.retentionSeconds, ...decisions.map((d) => JSON.stringify(d))));
+      await this.#script('remembering decisions', () => this.#call('remember_decisions', keys, [this.#options.retentionSeconds, ...decisions.map((d) => JSON.stringify(d))]));
       return new Map();
     }
     const pipeline = this.redis.pipeline();
@@ -437,7 +436,7 @@ export class ContextStore {
     if (live.length === 0) return 0;
     const keys = live.map(({ d }) => decisionKey(d.intent_id));
     const args = live.flatMap(({ d, ttl }) => [JSON.stringify(d), d.verdict, ttl]);
-    return this.#script('restoring decisions', () => this.#scripts.igRestoreDecisions(keys.length, ...keys, ...args));
+    return this.#script('restoring decisions', () => this.#call('restore_decisions', keys, args) as Promise<number>);
   }
 
   /** Updates each session's history once per intent (idempotent across redeliveries). */
@@ -445,7 +444,7 @@ export class ContextStore {
     if (outcomes.length === 0) return;
     const keys = outcomes.flatMap((o) => [sessionKey(o.intent.session.id), appliedKey(o.intent.session.id), usageKey(o.intent.subject.id)]);
     const args = outcomes.flatMap((o) => [o.intent.intent_id, o.verdict, o.exportedRows]);
-    await this.#script('session history update', () => this.#scripts.igRecordOutcomes(keys.length, ...keys, this.#options.retentionSeconds, ...args));
+    await this.#script('session history update', () => this.#call('record_outcomes', keys, [this.#options.retentionSeconds, ...args]));
   }
 
   // --- writers for the context feeder, the demo and tests ------------------------------
@@ -464,12 +463,12 @@ export class ContextStore {
    * if the store kept everything since it began (the token is still there). False: it lost its data meanwhile.
    */
   async feedDone(token: string, at = this.#options.now()): Promise<boolean> {
-    return (await this.redis.eval(FEED_DONE, 3, FEED, REGISTRY_APPLIED, SYNCED_AT, token, String(at))) === 1;
+    return (await this.#script('marking the store synced', () => this.#call('feed_done', [FEED, REGISTRY_APPLIED, SYNCED_AT], [token, String(at)]))) === 1;
   }
 
   /** Renews the sync mark only while the store still holds the registry; false after it lost its data. */
   async renewSynced(at = this.#options.now()): Promise<boolean> {
-    return (await this.redis.eval(RENEW_SYNCED, 2, REGISTRY_APPLIED, SYNCED_AT, String(at))) === 1;
+    return (await this.#script('renewing the sync mark', () => this.#call('renew_synced', [REGISTRY_APPLIED, SYNCED_AT], [String(at)]))) === 1;
   }
 
   /** Whether the store still holds what the feeder applied: null after Redis lost its data. */
@@ -482,8 +481,8 @@ export class ContextStore {
    * revision, or a stricter label under the same one; returns whether it was applied.
    */
   async applyLabel(label: ResourceLabel): Promise<boolean> {
-    const applied = await this.#script('resource label update', () => this.#scripts.igApplyLabel(1, resourceKey(label.type, label.id),
-      label.revision, SENSITIVITY_LEVELS.indexOf(label.sensitivity), label.sensitivity, label.environment ?? '', label.changed_at));
+    const applied = await this.#script('resource label update', () => this.#call('apply_label', [resourceKey(label.type, label.id)], [
+      label.revision, SENSITIVITY_LEVELS.indexOf(label.sensitivity), label.sensitivity, label.environment ?? '', label.changed_at]));
     return applied === 1;
   }
 
@@ -511,7 +510,7 @@ export class ContextStore {
       owner: entry.owner, autonomy: entry.autonomy,
       domains: JSON.stringify(entry.domains), actions: JSON.stringify(entry.actions), as_of: entry.changed_at,
     };
-    const applied = await this.#script('agent registry update', () => this.#scripts.igApplyRegistration(1, agentKey(entry.agent), entry.revision, entry.status, ...Object.entries(fields).flat()));
+    const applied = await this.#script('agent registry update', () => this.#call('apply_registration', [agentKey(entry.agent)], [entry.revision, entry.status, ...Object.entries(fields).flat()]));
     return applied === 1;
   }
 

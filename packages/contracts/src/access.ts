@@ -99,8 +99,9 @@ function executor(domain: Domain): RoleSpec {
       groupPrefixes: [`intentgate-executor-${domain}`, keyringGroupPrefix(`executor-${domain}`)],
       transactionalIdPrefixes: [],
     },
-    // Claims (CLAIM_SCRIPT, EPOCH_SCRIPT: GET, SET and TIME inside EVAL), run records (SET XX KEEPTTL, REPLACE_SCRIPT, GET): nothing of the context.
-    redis: { read: [], readWrite: [...claimKeysOf(domain), `ig:run:${domain}:*`], commands: ['eval', 'evalsha', 'get', 'set', 'time'] },
+    // Claims (the claim functions run GET, SET and TIME), run records (SET XX KEEPTTL, the replace_run function, GET): nothing of
+    // the context. FCALL, never EVAL: it runs only the provisioned functions, with this user's rights.
+    redis: { read: [], readWrite: [...claimKeysOf(domain), `ig:run:${domain}:*`], commands: ['fcall', 'get', 'set', 'time'] },
   };
 }
 
@@ -128,8 +129,8 @@ export const ACCESS: readonly RoleSpec[] = Object.freeze([
       const client = agentClient('mcp-gateway');
       return { ...client, consume: [...client.consume, 'warrant.keys'], groupPrefixes: [...client.groupPrefixes, keyringGroupPrefix('mcp-gateway')] };
     })(),
-    // CLAIM_SCRIPT runs GET, SET and TIME inside EVAL: Redis checks the script's commands against this user too.
-    redis: { read: [], readWrite: claimKeysOf('ai'), commands: ['eval', 'evalsha', 'get', 'set', 'time'] },
+    // The claim function runs GET, SET and TIME: Redis checks a function's commands against the caller's user too.
+    redis: { read: [], readWrite: claimKeysOf('ai'), commands: ['fcall', 'get', 'set', 'time'] },
   },
   {
     role: 'decision',
@@ -144,11 +145,11 @@ export const ACCESS: readonly RoleSpec[] = Object.freeze([
       // Admission: how far the executors are behind on the approved intents it writes.
       watchedGroupPrefixes: ['intentgate-executor-'],
     },
-    // Reads the context (READ_BATCH); writes its decision memory, session history and the revocations it applies.
+    // Reads the context (read_batch under FCALL_RO); writes its decision memory, session history and the revocations it applies.
     redis: {
       read: ['ig:context:*', 'ig:resource:*', 'ig:agent:*'],
       readWrite: ['ig:revoked', 'ig:session:*', 'ig:usage:*', 'ig:decision:*'],
-      commands: ['eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'get', 'set', 'hget', 'hmget', 'smismember', 'sadd', 'hincrby', 'expire'],
+      commands: ['fcall', 'fcall_ro', 'get', 'set', 'hget', 'hmget', 'smismember', 'sadd', 'hincrby', 'expire'],
     },
   },
   {
@@ -203,12 +204,12 @@ export const ACCESS: readonly RoleSpec[] = Object.freeze([
       groupPrefixes: ['intentgate-context-feeder-'],
       transactionalIdPrefixes: [],
     },
-    // APPLY_REGISTRATION and APPLY_LABEL run HGET, HSET and HDEL inside EVAL: a newer revision only. RESTORE_DECISIONS
-    // (GET, SET) and RECORD_OUTCOMES (SADD, HINCRBY, EXPIRE): what a lost store held of the decisions.
+    // apply_registration and apply_label run HGET, HSET and HDEL: a newer revision only. restore_decisions
+    // (GET, SET) and record_outcomes (SADD, HINCRBY, EXPIRE): what a lost store held of the decisions.
     redis: {
       read: [],
       readWrite: ['ig:context:*', 'ig:resource:*', 'ig:agent:*', 'ig:revoked', 'ig:decision:*', 'ig:session:*', 'ig:usage:*'],
-      commands: ['get', 'set', 'hset', 'hdel', 'hget', 'hmget', 'sadd', 'srem', 'sismember', 'hincrby', 'expire', 'eval', 'evalsha'],
+      commands: ['get', 'set', 'hset', 'hdel', 'hget', 'hmget', 'sadd', 'srem', 'sismember', 'hincrby', 'expire', 'fcall'],
     },
   },
   {

@@ -59,6 +59,13 @@ describe('the access catalog', () => {
     expect(writers).toEqual(['context-feeder', 'provisioner']);
   });
 
+  it('lets no role but the provisioner run a script or manage functions: its logic runs only as the provisioned functions', () => {
+    const scripting = /^(eval|evalsha|eval_ro|evalsha_ro|script|function|@scripting|@all)/;
+    for (const spec of ACCESS.filter((r) => !r.superUser && r.redis !== null)) {
+      expect(spec.redis!.commands.filter((c) => scripting.test(c)), spec.role).toEqual([]);
+    }
+  });
+
   it('is what the README\'s role table says', () => {
     const readme = readFileSync(join(import.meta.dirname, '..', '..', '..', 'README.md'), 'utf8');
     expect(readme).toContain(accessTable());

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { DOMAINS, type Decision, type Domain, type Intent, type WarrantClaims } from '@intentgate/contracts';
+import { DOMAINS, isRedisFunctionMissing, REDIS_FUNCTIONS_MISSING_HINT, redisFunctionLibrary, type Decision, type Domain, type Intent, type WarrantClaims } from '@intentgate/contracts';
 import { digestOf, verifyWarrant, warrantKeyId, WarrantError, type Jwks } from '@intentgate/evidence';
 import { WarrantKeyring } from './keyring.ts';
 import { decodeRun, encodeRun, type Outcome, type RunRecord } from './run-record.ts';
@@ -24,7 +24,7 @@ export const claimKeys = (domain: Domain) => ({
 });
 
 /** Sets the epoch to Redis's now unless the store has one. KEYS: the epoch. Reply: the epoch. */
-const EPOCH_SCRIPT = `
+const EPOCH_SCRIPT_BODY = `
 local epoch = redis.call('GET', KEYS[1])
 if epoch then return epoch end
 local t = redis.call('TIME')
@@ -34,7 +34,7 @@ return redis.call('GET', KEYS[1])`;
 
 /** When a domain's claim memory began (ms), beginning it now on an empty store. Throws when Redis does not answer. */
 export async function claimStoreEpoch(redis: Redis, domain: Domain): Promise<number> {
-  return Number(await redis.eval(EPOCH_SCRIPT, 1, claimKeys(domain).epoch));
+  return Number(await redis.fcall(CLAIM_FUNCTIONS.name('epoch'), 1, claimKeys(domain).epoch));
 }
 
 /**
@@ -61,7 +61,7 @@ export async function beginClaimStore(redisUrl: string): Promise<void> {
  * epoch, [run]. ARGV: holder, jti, ttl, the warrant's iat (ms), the skew allowed (ms), [started,
  * conflict]. Reply: 0 claimed, 1 warrant used, 2 intent executed, {3, epoch} store newer.
  */
-const CLAIM_SCRIPT = `
+const CLAIM_SCRIPT_BODY = `
 local epoch = redis.call('GET', KEYS[3])
 if not epoch then
   local t = redis.call('TIME')
@@ -85,7 +85,7 @@ return 0`;
  * lost its data, and "not executed" would be a claim nobody can make. KEYS: warrant, run, epoch.
  * ARGV: holder, ttl, outcome, the warrant's iat (ms), the skew allowed (ms). Reply: 1 forfeit, 0 not.
  */
-const FORFEIT_SCRIPT = `
+const FORFEIT_SCRIPT_BODY = `
 local epoch = redis.call('GET', KEYS[3])
 if not epoch or tonumber(ARGV[4]) < tonumber(epoch) + tonumber(ARGV[5]) then return 0 end
 if not redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX') then return 0 end
@@ -93,10 +93,23 @@ redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[2])
 return 1`;
 
 /** Replaces a run key's value only if it is still the one given (KEEPTTL). 1 replaced, 0 not. */
-const REPLACE_SCRIPT = `
+const REPLACE_SCRIPT_BODY = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
 return 1`;
+
+/** The claim store's functions (provisioned with FUNCTION LOAD; enforcement points only FCALL them). */
+export const CLAIM_FUNCTIONS = redisFunctionLibrary('intentgate_claims', {
+  epoch: { body: EPOCH_SCRIPT_BODY },
+  claim: { body: CLAIM_SCRIPT_BODY },
+  forfeit: { body: FORFEIT_SCRIPT_BODY },
+  replace_run: { body: REPLACE_SCRIPT_BODY },
+});
+
+/** A claim-store error's message, with what to do when the store lacks the functions. */
+function claimStoreProblem(err: unknown): string {
+  return isRedisFunctionMissing(err) ? `${(err as Error).message}: ${REDIS_FUNCTIONS_MISSING_HINT}` : (err as Error).message;
+}
 
 /** The refusal for a warrant whose jti was claimed before. */
 function warrantReused(claims: WarrantClaims): Refusal {
@@ -215,13 +228,13 @@ export class WarrantGuard {
     const keys = [claim.warrant(claims.jti), claim.executed(claims.sub), claim.epoch, ...(run ? [run.key] : [])];
     const args = [this.#options.holder, claims.jti, ttl, claims.iat * 1000, this.#options.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS, ...(run ? [run.started, encodeRun(run.intentConflict)] : [])];
     try {
-      const answer = await this.#redis.eval(CLAIM_SCRIPT, keys.length, ...keys, ...args);
+      const answer = await this.#redis.fcall(CLAIM_FUNCTIONS.name('claim'), keys.length, ...keys, ...args);
       if (Array.isArray(answer) && answer[0] === 3) return claimStoreReset(claims, Number(answer[1]));
       if (answer === 1) return warrantReused(claims);
       if (answer === 2) return intentAlreadyExecuted(claims);
       return null;
     } catch (err) {
-      return { code: 'CLAIM_UNAVAILABLE', message: `cannot claim the warrant: ${(err as Error).message}` };
+      return { code: 'CLAIM_UNAVAILABLE', message: `cannot claim the warrant: ${claimStoreProblem(err)}` };
     }
   }
 
@@ -235,7 +248,7 @@ export class WarrantGuard {
     const claim = claimKeys(this.#options.domain);
     const keys = [claim.warrant(claims.jti), runKey, claim.epoch];
     const args = [`forfeit:${this.#options.holder}`, this.#ttl(claims), encodeRun(outcome), claims.iat * 1000, this.#options.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS];
-    return (await this.#redis.eval(FORFEIT_SCRIPT, keys.length, ...keys, ...args)) === 1;
+    return (await this.#redis.fcall(CLAIM_FUNCTIONS.name('forfeit'), keys.length, ...keys, ...args)) === 1;
   }
 
   /**
@@ -252,7 +265,7 @@ export class WarrantGuard {
    * settled as unknown); false when something else was recorded first.
    */
   async replaceRun(runKey: string, expected: string, value: string): Promise<boolean> {
-    return (await this.#redis.eval(REPLACE_SCRIPT, 1, runKey, expected, value)) === 1;
+    return (await this.#redis.fcall(CLAIM_FUNCTIONS.name('replace_run'), 1, runKey, expected, value)) === 1;
   }
 
   /** What an earlier attempt at this record claimed and recorded; null when it claimed nothing. Throws when Redis does not answer. */
