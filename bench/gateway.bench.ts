@@ -14,7 +14,7 @@ import type { Intent } from '@intentgate/contracts';
 import { ContextStore } from '@intentgate/context';
 import { DecisionService, publishAndActivate } from '@intentgate/decision';
 import { Gateway } from '@intentgate/gateway';
-import { redisUrlOf, saslOf, ensureOpa, projectRoot, startStack } from '@intentgate/infra';
+import { redisUrlOf, registryUrlOf, saslOf, ensureOpa, projectRoot, startStack } from '@intentgate/infra';
 import { buildBundle } from '@intentgate/policy';
 import { AgentClient } from '@intentgate/sdk';
 import { loadSigner, loadTrustFile } from '@intentgate/evidence';
@@ -31,7 +31,7 @@ try {
   const { kafka, schemaRegistry } = stack.info;
   // Each part as its role; the bench's own set-up as the provisioner.
   const redis = { url: redisUrlOf(stack.info, 'provisioner') };
-  const bus = new Bus({ brokers: kafka.brokers, sasl: saslOf(stack.info, 'provisioner'), registryUrl: schemaRegistry.url, clientId: 'bench' });
+  const bus = new Bus({ brokers: kafka.brokers, sasl: saslOf(stack.info, 'provisioner'), registryUrl: registryUrlOf(stack.info, 'provisioner'), clientId: 'bench' });
   stops.unshift(() => bus.close());
   await bus.provision();
   if (stack.info.credentials) await bus.provisionAcls();

@@ -17,7 +17,7 @@ import { Bus } from '@intentgate/bus';
 import { ContextStore } from '@intentgate/context';
 import { DECISION_ENV, DECISION_NODE_FLAGS, publishAndActivate } from '@intentgate/decision';
 import { jwksOf, loadSigner } from '@intentgate/evidence';
-import { projectRoot, redisUrlOf, saslOf, startStack } from '@intentgate/infra';
+import { projectRoot, redisUrlOf, registryUrlOf, saslOf, startStack } from '@intentgate/infra';
 import { buildBundle } from '@intentgate/policy';
 import { benchTrust } from './pipeline/trust.ts';
 import { agreement, LoadGenerator, startExecutors, startOpaServer, startWorkers, type StepResult } from './pipeline/harness.ts';
@@ -110,7 +110,7 @@ try {
   const sasl = saslOf(stack.info, 'provisioner');
   const redisUrl = redisUrlOf(stack.info, 'provisioner');
   const logger = pino({ level: 'warn' }, pino.destination(2));
-  const bus = new Bus({ brokers: kafka.brokers, sasl, registryUrl: schemaRegistry.url, clientId: 'bench-admin', logger });
+  const bus = new Bus({ brokers: kafka.brokers, sasl, registryUrl: registryUrlOf(stack.info, 'provisioner'), clientId: 'bench-admin', logger });
   stops.unshift(() => bus.close());
   await bus.provision();
   const policyDir = join(projectRoot, 'policies');

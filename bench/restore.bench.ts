@@ -15,7 +15,7 @@ import { exampleIntent } from '@intentgate/contracts/examples';
 import { ContextStore } from '@intentgate/context';
 import { ContextFeeder, policyInputOf } from '@intentgate/decision';
 import { canonicalJson, digestOf, loadSigner, loadTrustFile, sha256Hex, withSignature } from '@intentgate/evidence';
-import { saslOf, startStack, startStandaloneRedis } from '@intentgate/infra';
+import { registryUrlOf, saslOf, startStack, startStandaloneRedis } from '@intentgate/infra';
 import { benchTrust } from './pipeline/trust.ts';
 
 const { values } = parseArgs({ options: { receipts: { type: 'string', default: '20000' } } });
@@ -26,7 +26,7 @@ const stack = await startStack({ progress: (m) => console.error(`… ${m}`) });
 const stops: Array<() => Promise<unknown>> = [() => stack.stop()];
 try {
   const { kafka, schemaRegistry } = stack.info;
-  const bus = new Bus({ brokers: kafka.brokers, sasl: saslOf(stack.info, 'provisioner'), registryUrl: schemaRegistry.url, clientId: 'bench' });
+  const bus = new Bus({ brokers: kafka.brokers, sasl: saslOf(stack.info, 'provisioner'), registryUrl: registryUrlOf(stack.info, 'provisioner'), clientId: 'bench' });
   stops.unshift(() => bus.close());
   await bus.provision();
   if (stack.info.credentials) await bus.provisionAcls();

@@ -8,7 +8,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { ApprovalsClient } from '@intentgate/approvals';
 import { renderTable, runDemo, runForgeryDemo, runMcpDemo } from '@intentgate/demo';
 import {
-  assertNodeVersion, removeStackFile, startStack, startSystem, StackError, writeStackFile, projectRoot, saslOf, stateDir, writeCredentialFiles,
+  assertNodeVersion, removeStackFile, startStack, startSystem, StackError, writeStackFile, projectRoot, saslOf, registryUrlOf, stateDir, writeCredentialFiles,
   type RunningStack, type RunningSystem, type StackInfo,
 } from '../src/index.ts';
 
@@ -83,7 +83,7 @@ try {
   const info = stack.info;
   // The provisioner (a broker super user) creates the topics and the access catalog's ACLs; the
   // rest runs as the operator, and each service as its own role.
-  const admin = new Bus({ brokers: info.kafka.brokers, sasl: saslOf(info, 'provisioner'), registryUrl: info.schemaRegistry.url, clientId: 'intentgate-provisioner' });
+  const admin = new Bus({ brokers: info.kafka.brokers, sasl: saslOf(info, 'provisioner'), registryUrl: registryUrlOf(info, 'provisioner'), clientId: 'intentgate-provisioner' });
   const provisioned = await admin.provision();
   const acls = info.credentials ? await admin.provisionAcls() : null;
   await admin.close();

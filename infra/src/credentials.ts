@@ -3,12 +3,18 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ROLES, roleSpec, type Role } from '@intentgate/contracts';
 
-/** One role's secrets for the local stack: its SCRAM user on the broker and its Redis ACL user. */
+/** One role's secrets for the local stack: its SCRAM user on the broker, its Redis ACL user, its registry user. */
 export interface RoleCredentials {
   role: Role;
   kafka: { mechanism: 'scram-sha-512'; username: string; password: string };
   /** null for roles without Redis access. */
   redis: { username: string; password: string } | null;
+  /**
+   * The schema registry's user: the provisioner's only (it registers the schemas); every other
+   * role reads schemas without one, and may not register, delete or reconfigure anything.
+   * Absent in role files written before the registry had users.
+   */
+  registry?: { username: string; password: string } | null;
 }
 
 export type StackCredentials = Record<Role, RoleCredentials>;
@@ -26,6 +32,7 @@ export function newCredentials(): StackCredentials {
       role,
       kafka: { mechanism: 'scram-sha-512', username: role, password: secret() },
       redis: roleSpec(role).redis === null ? null : { username: role, password: secret() },
+      registry: role === 'provisioner' ? { username: role, password: secret() } : null,
     };
   }
   return out;
@@ -37,6 +44,15 @@ export function redisUrlFor(baseUrl: string, credentials: RoleCredentials | unde
   const url = new URL(baseUrl);
   url.username = encodeURIComponent(credentials.redis.username);
   url.password = encodeURIComponent(credentials.redis.password);
+  return url.toString().replace(/\/$/, '');
+}
+
+/** The registry URL a role connects with: the provisioner's with its user and password, every other role's without. */
+export function registryUrlFor(baseUrl: string, credentials: RoleCredentials | undefined): string {
+  if (!credentials?.registry) return baseUrl;
+  const url = new URL(baseUrl);
+  url.username = encodeURIComponent(credentials.registry.username);
+  url.password = encodeURIComponent(credentials.registry.password);
   return url.toString().replace(/\/$/, '');
 }
 

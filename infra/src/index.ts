@@ -1,5 +1,5 @@
-export { startStack, kafkaSecurityOf, saslOf, redisUrlOf, type StackInfo, type RunningStack, type StartStackOptions, type Source } from './stack.ts';
-export { newCredentials, writeCredentialFiles, readCredentialFile, credentialFile, redisUrlFor, type RoleCredentials, type StackCredentials } from './credentials.ts';
+export { startStack, kafkaSecurityOf, saslOf, redisUrlOf, registryUrlOf, type StackInfo, type RunningStack, type StartStackOptions, type Source } from './stack.ts';
+export { newCredentials, writeCredentialFiles, readCredentialFile, credentialFile, redisUrlFor, registryUrlFor, type RoleCredentials, type StackCredentials } from './credentials.ts';
 export { readStackEnv, type StackEnv } from './config.ts';
 export { writeStackFile, readStackFile, removeStackFile, stackFilePath, type StackFile } from './stack-file.ts';
 export { ensureKafka, ensureApicurio, ensureOpa, ensureRedisServer, type Progress } from './fetch.ts';

@@ -12,7 +12,7 @@ import { startKafka, type KafkaSecurity, type LocalKafka } from './servers/kafka
 import { ensureBackwardCompatibility, startRegistry, type LocalRegistry } from './servers/registry.ts';
 import { provisionRedis } from './redis-functions.ts';
 import { startRedis, type LocalRedis } from './servers/redis.ts';
-import { credentialFile, newCredentials, readCredentialFile, redisUrlFor, writeCredentialFiles, type RoleCredentials, type StackCredentials } from './credentials.ts';
+import { credentialFile, newCredentials, readCredentialFile, redisUrlFor, registryUrlFor, writeCredentialFiles, type RoleCredentials, type StackCredentials } from './credentials.ts';
 import { ROLES, type Role } from '@intentgate/contracts';
 import type { BusSasl } from '@intentgate/bus';
 
@@ -43,6 +43,14 @@ export interface StackInfo {
 /** The SASL credentials a role uses on this stack's broker; undefined on an unauthenticated stack. */
 export function saslOf(info: Pick<StackInfo, 'credentials'>, role: Role): BusSasl | undefined {
   return info.credentials?.[role]?.kafka;
+}
+
+/**
+ * The registry URL a role connects with: the provisioner's carries its user (it alone registers
+ * schemas, on the local stack's registry); every other role's is the plain URL (it reads).
+ */
+export function registryUrlOf(info: Pick<StackInfo, 'credentials' | 'schemaRegistry'>, role: Role): string {
+  return info.schemaRegistry.source === 'local' ? registryUrlFor(info.schemaRegistry.url, info.credentials?.[role]) : info.schemaRegistry.url;
 }
 
 /** The Redis URL a role connects with (its ACL user), or the plain URL on a stack without Redis users. */
@@ -161,7 +169,7 @@ export async function startStack(options: StartStackOptions = {}): Promise<Runni
     // refuse the warrants issued in between as older than the store).
     await provisionRedis(redisUrlOf({ credentials, redis }, 'provisioner'));
     // Whatever registry we use must have global compatibility BACKWARD (see ensureBackwardCompatibility).
-    await ensureBackwardCompatibility(schemaRegistry.url);
+    await ensureBackwardCompatibility(registryUrlOf({ credentials, schemaRegistry }, 'provisioner'));
     const opaInfo = opa ? await opa : { path: '', version: 'not fetched' };
     return { info: { kafka, schemaRegistry, redis, opa: opaInfo, credentials, credentialsDir }, timings, stop };
   } catch (err) {
@@ -202,7 +210,7 @@ async function startLocal(
   // allSettled: when one server fails, the others have finished starting (and are in the group) before we stop them all.
   const [kafka, registry, redis] = await Promise.allSettled([
     need.kafka ? timed(timings, 'kafka', () => startKafka(runDir, group, progress, kafkaSecurity)) : undefined,
-    need.registry ? timed(timings, 'schema-registry', () => startRegistry(runDir, group, progress)) : undefined,
+    need.registry ? timed(timings, 'schema-registry', () => startRegistry(runDir, group, progress, credentials?.provisioner.registry ?? undefined)) : undefined,
     need.redis ? timed(timings, 'redis', () => startRedis(runDir, group, progress, redisAcl)) : undefined,
   ]);
   for (const r of [kafka, registry, redis]) if (r.status === 'rejected') throw r.reason;

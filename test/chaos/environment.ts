@@ -16,7 +16,7 @@ import type { Role } from '@intentgate/contracts';
 import { ContextStore } from '@intentgate/context';
 import { ContextFeeder, publishAndActivate, publishLabel, publishRegistration } from '@intentgate/decision';
 import { certifyService, ensureTrustMaterial, loadPrivateKey, newBearerToken, publicJwkOf, type TrustRoots } from '@intentgate/evidence';
-import { kafkaSecurityOf, projectRoot, saslOf, startStandaloneKafka, startStandaloneRedis, type StackInfo, type StandaloneKafka, type StandaloneServer } from '@intentgate/infra';
+import { kafkaSecurityOf, projectRoot, registryUrlOf, saslOf, startStandaloneKafka, startStandaloneRedis, type StackInfo, type StandaloneKafka, type StandaloneServer } from '@intentgate/infra';
 import { buildBundle } from '@intentgate/policy';
 import type { ChaosExecutorConfig } from './executor-process.ts';
 
@@ -170,7 +170,7 @@ export async function startChaosEnvironment(info: StackInfo, settings: ChaosSett
     const registryUrl = info.schemaRegistry.url;
     const busAs = (role: Role = 'provisioner', clientId = `chaos-${role}-${randomUUID().slice(0, 6)}`): Bus => {
       const sasl = saslOf(info, role);
-      const bus = new Bus({ brokers: kafka.brokers, ...(sasl ? { sasl } : {}), registryUrl, clientId, logger });
+      const bus = new Bus({ brokers: kafka.brokers, ...(sasl ? { sasl } : {}), registryUrl: registryUrlOf(info, role), clientId, logger });
       buses.push(bus);
       return bus;
     };

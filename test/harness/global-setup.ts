@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureTrustMaterial } from '@intentgate/evidence';
-import { saslOf, startStack, type StackInfo } from '@intentgate/infra';
+import { registryUrlOf, saslOf, startStack, type StackInfo } from '@intentgate/infra';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -21,7 +21,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const stack = await startStack({ progress: (m) => console.log(`[stack] ${m}`) });
   try {
     // Topics, schemas and the access catalog's ACLs, as the provisioner (the broker's super user).
-    const bus = new Bus({ brokers: stack.info.kafka.brokers, sasl: saslOf(stack.info, 'provisioner'), registryUrl: stack.info.schemaRegistry.url, clientId: 'test-setup' });
+    const bus = new Bus({ brokers: stack.info.kafka.brokers, sasl: saslOf(stack.info, 'provisioner'), registryUrl: registryUrlOf(stack.info, 'provisioner'), clientId: 'test-setup' });
     try {
       await bus.provision();
       if (stack.info.credentials) {

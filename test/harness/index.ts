@@ -5,7 +5,7 @@ import { pino, type Logger } from 'pino';
 import type { KafkaConfig } from 'kafkajs';
 import { Bus, kafkaSasl, type BusSasl } from '@intentgate/bus';
 import type { Role } from '@intentgate/contracts';
-import { redisUrlOf, saslOf, type StackInfo } from '@intentgate/infra';
+import { redisUrlOf, registryUrlOf, saslOf, type StackInfo } from '@intentgate/infra';
 
 export function stack(): StackInfo {
   return inject('stack');
@@ -24,7 +24,7 @@ export function testLogger(): Logger {
 export function connection(role: Role): { brokers: string[]; sasl?: BusSasl; registryUrl: string; redisUrl: string } {
   const s = stack();
   const sasl = saslOf(s, role);
-  return { brokers: s.kafka.brokers, ...(sasl ? { sasl } : {}), registryUrl: s.schemaRegistry.url, redisUrl: redisUrlOf(s, role) };
+  return { brokers: s.kafka.brokers, ...(sasl ? { sasl } : {}), registryUrl: registryUrlOf(s, role), redisUrl: redisUrlOf(s, role) };
 }
 
 /** `{ sasl }` for a raw KafkaJS client acting as `role` (empty on an unauthenticated stack). */

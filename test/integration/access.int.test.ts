@@ -218,3 +218,65 @@ describe('the access catalog in Redis', () => {
     await expect(anonymous.get('ig:context:synced_at')).rejects.toThrow(/^NOAUTH/);
   });
 });
+
+describe('the access catalog in the schema registry', () => {
+  const plain = () => stack().schemaRegistry.url;
+  const json = { 'content-type': 'application/vnd.schemaregistry.v1+json' };
+  const NEW_SCHEMA = JSON.stringify({ type: 'object', properties: { forged: { type: 'string' } } });
+
+  it('runs with users: only the provisioner may register, delete or reconfigure; anyone may read', async () => {
+    expect(stack().schemaRegistry.source).toBe('local');
+    const subject = `access-${randomUUID().slice(0, 8)}-value`;
+    // Without credentials (every role but the provisioner, and any agent platform): reads only.
+    const intents = await fetch(`${plain()}/subjects/intents-value/versions/latest`);
+    expect(intents.status).toBe(200);
+    const { id, schema } = (await intents.json()) as { id: number; schema: string };
+    expect((await fetch(`${plain()}/schemas/ids/${id}`)).status).toBe(200);
+    const lookup = await fetch(`${plain()}/subjects/intents-value`, { method: 'POST', headers: json, body: JSON.stringify({ schemaType: 'JSON', schema }) });
+    expect([lookup.status, ((await lookup.json()) as { id: number }).id]).toEqual([200, id]);
+    const refusals = await Promise.all([
+      fetch(`${plain()}/subjects/${subject}/versions`, { method: 'POST', headers: json, body: JSON.stringify({ schemaType: 'JSON', schema: NEW_SCHEMA }) }),
+      fetch(`${plain()}/subjects/intents-value/versions`, { method: 'POST', headers: json, body: JSON.stringify({ schemaType: 'JSON', schema: NEW_SCHEMA }) }),
+      fetch(`${plain()}/subjects/intents-value`, { method: 'DELETE' }),
+      fetch(`${plain()}/subjects/intents-value?permanent=true`, { method: 'DELETE' }),
+      fetch(`${plain()}/config`, { method: 'PUT', headers: json, body: JSON.stringify({ compatibility: 'NONE' }) }),
+      fetch(`${plain()}/config/intents-value`, { method: 'PUT', headers: json, body: JSON.stringify({ compatibility: 'NONE' }) }),
+      fetch(`${plain()}/mode`, { method: 'PUT', headers: json, body: JSON.stringify({ mode: 'IMPORT' }) }),
+    ]);
+    expect(refusals.map((r) => r.status)).toEqual([401, 401, 401, 401, 401, 401, 401]);
+    // A password that is not the provisioner's is no way in either.
+    const guessed = new URL(plain());
+    guessed.username = 'provisioner';
+    guessed.password = 'guess';
+    const { registryEndpoint } = await import('@intentgate/bus');
+    const wrong = registryEndpoint(guessed.toString());
+    expect((await fetch(`${wrong.url}/subjects/${subject}/versions`, { method: 'POST', headers: { ...json, ...wrong.headers }, body: JSON.stringify({ schemaType: 'JSON', schema: NEW_SCHEMA }) })).status).toBe(401);
+    // Nothing changed: the subject was not created, intents-value is where it was, compatibility is BACKWARD.
+    expect((await fetch(`${plain()}/subjects/${subject}/versions`)).status).toBe(404);
+    expect(((await (await fetch(`${plain()}/subjects/intents-value/versions/latest`)).json()) as { id: number }).id).toBe(id);
+    expect(((await (await fetch(`${plain()}/config`)).json()) as { compatibilityLevel: string }).compatibilityLevel).toBe('BACKWARD');
+  });
+
+  it('a service or agent platform registers nothing: the schemas provisioned are looked up, and a new one is refused REGISTRY_REFUSED', async () => {
+    const agent = new Bus({ ...connection('agent-platform'), clientId: 'access-registry' });
+    try {
+      expect(connection('agent-platform').registryUrl).toBe(plain());
+      const registered = await agent.registerSchemas();
+      expect(registered.length).toBeGreaterThan(0);
+      const err = await agent.catalog.registerSchema(`access-${randomUUID().slice(0, 8)}-value`, NEW_SCHEMA).then(() => null, (e: unknown) => e);
+      expect(err).toMatchObject({ code: 'REGISTRY_REFUSED', retriable: false });
+      expect((err as BusError).hint).toMatch(/provision/);
+    } finally {
+      await agent.close();
+    }
+    // The provisioner (its credentials in its registry URL) may.
+    const admin = new Bus({ ...connection('provisioner'), clientId: 'access-registry-admin' });
+    try {
+      const subject = `access-${randomUUID().slice(0, 8)}-value`;
+      expect(await admin.catalog.registerSchema(subject, NEW_SCHEMA)).toBeGreaterThan(0);
+      expect(admin.catalog.url).toBe(plain()); // its password is in no message or log line
+    } finally {
+      await admin.close();
+    }
+  });
+});

@@ -1,6 +1,6 @@
 export { Bus, waitForBroker, kafkaSasl, type BusOptions, type BusSasl } from './bus.ts';
 export { BusError, isBusError, accessError, BUS_ERROR_CODES, type BusErrorCode, type AccessContext } from './errors.ts';
-export { SchemaCatalog, type RegisteredSubject } from './registry.ts';
+export { SchemaCatalog, registryEndpoint, type RegisteredSubject } from './registry.ts';
 export { Serde, type Decoded } from './serde.ts';
 export { BatchingProducer, type OutgoingRecord, type BatchingProducerOptions } from './producer.ts';
 export { BusConsumer, type IncomingRecord, type ConsumerOptions, type BatchContext } from './consumer.ts';

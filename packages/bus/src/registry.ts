@@ -1,5 +1,5 @@
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { jsonSchemaText, topicSpec, valueSubject, type MessageName, type TopicSpec } from '@intentgate/contracts';
 import { BusError, describe } from './errors.ts';
@@ -24,8 +24,8 @@ export interface SchemaCatalogOptions {
 
 /** Answers a retry cannot change, with what to do about each. */
 const REFUSALS: Record<number, string> = {
-  401: 'The registry wants credentials: put them in SCHEMA_REGISTRY_URL (https://user:password@host/...).',
-  403: 'The registry refused these credentials the right to register schemas; grant it, or use an account that has it.',
+  401: 'The registry wants credentials for this (registering a schema: only the provisioner may): provision first (npm start, or node infra/bin/provision.ts, which registers every schema of this release), or put the provisioner\'s credentials in SCHEMA_REGISTRY_URL (http://user:password@host/...).',
+  403: 'The registry refused these credentials the right to do this (registering a schema: only the provisioner may): provision first (npm start, or node infra/bin/provision.ts), or use the provisioner\'s account.',
   404: 'Check SCHEMA_REGISTRY_URL: it must be the Confluent-compatible API root (for Apicurio, .../apis/ccompat/v7).',
   422: 'The registry found the schema itself invalid; check the contract\'s JSON Schema (npm run schemas:check).',
 };
@@ -56,6 +56,24 @@ function freshConnections(url: string): HttpAgent {
   return /^https:/i.test(url) ? new HttpsAgent({ keepAlive: false }) : new HttpAgent({ keepAlive: false });
 }
 
+/**
+ * A registry URL and the credentials in it (`http://user:password@host/…`), apart: the client
+ * sends them as basic auth on every request, and no message or log carries them.
+ */
+export function registryEndpoint(url: string): { url: string; auth?: { username: string; password: string }; headers: Record<string, string> } {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return { url, headers: {} };
+  }
+  if (!parsed.username) return { url, headers: {} };
+  const auth = { username: decodeURIComponent(parsed.username), password: decodeURIComponent(parsed.password) };
+  parsed.username = '';
+  parsed.password = '';
+  return { url: parsed.toString().replace(/\/$/, ''), auth, headers: { authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` } };
+}
+
 export interface RegisteredSubject {
   topic: string;
   subject: string;
@@ -72,17 +90,26 @@ export class SchemaCatalog {
 
   readonly #attempts: number;
   readonly #logger: Logger;
+  readonly #requestTimeoutMs: number;
 
+  readonly #headers: Record<string, string>;
+  readonly #agent: HttpAgent;
+
+  /** `url` may carry credentials (user:password@): only the provisioner's may register schemas. */
   constructor(url: string, options: SchemaCatalogOptions = {}) {
-    this.url = url;
+    const endpoint = registryEndpoint(url);
+    this.url = endpoint.url;
+    this.#headers = endpoint.headers;
+    this.#agent = freshConnections(endpoint.url);
     this.#attempts = Math.max(1, options.attempts ?? DEFAULT_ATTEMPTS);
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.#logger = options.logger ?? silentLogger;
     // The client registers schemas; framing and validation are ours (see serde.ts), so values are
     // checked once, by the reader's zod contract, with messages that name the failing field.
     this.client = new SchemaRegistry(
       {
-        host: url, retry: { retries: 3 }, agent: freshConnections(url),
-        middlewares: [requestTimeout(options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)],
+        host: endpoint.url, retry: { retries: 3 }, agent: this.#agent, ...(endpoint.auth ? { auth: endpoint.auth } : {}),
+        middlewares: [requestTimeout(this.#requestTimeoutMs)],
       },
       { [SchemaType.JSON]: AJV_OPTIONS },
     );
@@ -118,6 +145,10 @@ export class SchemaCatalog {
   }
 
   async #registerOnce(subject: string, schemaText: string): Promise<number> {
+    // Looked up first: a registry that lets only its provisioner register answers every other
+    // client's lookup, and a schema provisioned already needs nothing more.
+    const found = await this.#lookup(subject, schemaText);
+    if (found !== null) return found;
     try {
       const { id } = await this.client.register(
         { type: SchemaType.JSON, schema: schemaText },
@@ -141,6 +172,52 @@ export class SchemaCatalog {
     }
   }
 
+  /** The id of this exact schema under the subject, or null when the registry does not hold it. */
+  async #lookup(subject: string, schemaText: string): Promise<number | null> {
+    let answer: { status: number; body: string };
+    try {
+      answer = await this.#post(`/subjects/${encodeURIComponent(subject)}`, JSON.stringify({ schemaType: 'JSON', schema: schemaText }));
+    } catch (err) {
+      throw new BusError('REGISTRY_UNAVAILABLE', `cannot look up ${subject} at ${this.url}: ${describe(err)}`, {
+        retriable: true, hint: 'Check SCHEMA_REGISTRY_URL and that the registry answers /subjects.', cause: err,
+      });
+    }
+    if (answer.status === 404) return null;
+    const refused = REFUSALS[answer.status];
+    if (refused) throw new BusError('REGISTRY_REFUSED', `the registry at ${this.url} refused a lookup of ${subject} (HTTP ${answer.status})`, { retriable: false, hint: refused });
+    let id: unknown;
+    try {
+      id = answer.status === 200 ? (JSON.parse(answer.body) as { id?: unknown }).id : undefined;
+    } catch {
+      id = undefined;
+    }
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id <= 0) {
+      throw new BusError('REGISTRY_UNAVAILABLE', `cannot look up ${subject} at ${this.url}: HTTP ${answer.status}`, {
+        retriable: true, hint: 'Check SCHEMA_REGISTRY_URL and that the registry answers /subjects.',
+      });
+    }
+    return id;
+  }
+
+  /** One POST on a connection of its own (see freshConnections), with this catalog's credentials and deadline. */
+  #post(path: string, body: string): Promise<{ status: number; body: string }> {
+    const url = new URL(`${this.url}${path}`);
+    const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = request(url, {
+        method: 'POST', agent: this.#agent, signal: AbortSignal.timeout(this.#requestTimeoutMs),
+        headers: { ...this.#headers, 'content-type': 'application/vnd.schemaregistry.v1+json', 'content-length': Buffer.byteLength(body) },
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
   /**
    * Checks that a schema id read off the wire exists in the registry (cached per id).
    * 404: SCHEMA_UNKNOWN (poison). Anything else: REGISTRY_UNAVAILABLE (retry, never DLQ).
@@ -149,7 +226,7 @@ export class SchemaCatalog {
     if (this.#knownIds.has(schemaId)) return;
     let res: Response;
     try {
-      res = await fetch(`${this.url}/schemas/ids/${schemaId}`, { signal: AbortSignal.timeout(10_000) });
+      res = await fetch(`${this.url}/schemas/ids/${schemaId}`, { headers: this.#headers, signal: AbortSignal.timeout(10_000) });
     } catch (err) {
       throw new BusError('REGISTRY_UNAVAILABLE', `${topic}: schema registry did not answer: ${describe(err)}`, {
         retriable: true, hint: 'Check that the schema registry is up; the record will be retried, not dropped.', cause: err,

@@ -17,13 +17,20 @@ afterEach(async () => {
 
 /** A Confluent-style registry whose first `stall` registrations are read and never answered. */
 async function stallingRegistry(stall: number) {
-  const seen = { posts: 0, abandoned: 0, configs: 0 };
+  const seen = { posts: 0, abandoned: 0, configs: 0, lookups: 0, known: new Set<string>(), authorization: [] as string[] };
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     req.resume();
     req.on('end', () => {
+      seen.authorization.push(req.headers.authorization ?? '');
       if (req.method === 'GET' && req.url?.startsWith('/config/')) {
         seen.configs++;
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ compatibilityLevel: 'BACKWARD' }));
+        return;
+      }
+      if (req.method === 'POST' && /^\/subjects\/[^/]+$/.test(req.url ?? '')) {
+        seen.lookups++;
+        if (seen.known.has(req.url!)) res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id: 9 }));
+        else res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error_code: 40403, message: 'Schema not found' }));
         return;
       }
       if (req.method === 'POST' && /^\/subjects\/[^/]+\/versions$/.test(req.url ?? '')) {
@@ -66,7 +73,8 @@ describe('SchemaCatalog against a registry that does not answer', () => {
     await catalog.registerSchema('a-value', SCHEMA);
     await catalog.registerSchema('b-value', SCHEMA);
     expect(registry.seen.posts).toBe(2);
-    expect(registry.connections.count).toBe(registry.seen.posts + registry.seen.configs);
+    expect(registry.seen.lookups).toBe(2); // looked up first: not there yet
+    expect(registry.connections.count).toBe(registry.seen.posts + registry.seen.configs + registry.seen.lookups);
     expect(registry.seen.configs).toBeGreaterThan(0); // the client asks for the subject's compatibility first
   });
 
@@ -86,6 +94,27 @@ describe('SchemaCatalog against a registry that does not answer', () => {
     const catalog = new SchemaCatalog(`${registry.url}/forbidden`, { requestTimeoutMs: 2_000, attempts: 4 });
     const err = await catalog.registerSchema('t-value', SCHEMA).then(() => null, (e: unknown) => e);
     expect(err).toMatchObject({ code: 'REGISTRY_REFUSED', retriable: false });
-    expect((err as BusError).hint).toMatch(/grant it/);
+    expect((err as BusError).hint).toMatch(/provision/);
+  });
+
+  it('looks a schema up before registering it: a provisioned schema costs a reader no registration (which only the provisioner may make)', async () => {
+    const registry = await stallingRegistry(0);
+    registry.seen.known.add('/subjects/a-value');
+    const catalog = new SchemaCatalog(registry.url);
+    expect(await catalog.registerSchema('a-value', SCHEMA)).toBe(9);
+    expect([registry.seen.lookups, registry.seen.posts, registry.seen.configs]).toEqual([1, 0, 0]);
+  });
+
+  it('sends the credentials of the URL as basic auth on every request, and keeps them out of its URL', async () => {
+    const registry = await stallingRegistry(0);
+    const url = new URL(registry.url);
+    url.username = 'provisioner';
+    url.password = 'p@ss:word';
+    const catalog = new SchemaCatalog(url.toString());
+    expect(catalog.url).toBe(registry.url);
+    await catalog.registerSchema('c-value', SCHEMA);
+    const expected = `Basic ${Buffer.from('provisioner:p@ss:word').toString('base64')}`;
+    expect(registry.seen.authorization.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(registry.seen.authorization)).toEqual(new Set([expected]));
   });
 });
