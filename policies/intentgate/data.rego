@@ -53,6 +53,20 @@ export_budget := data.intentgate.config.export_budget_rows[common.effective_sens
 
 agent_export_budget := data.intentgate.config.agent_export_budget_rows[common.effective_sensitivity]
 
+# An allowed export's budget, as an obligation on the decision worker: it reserves the rows
+# against the store's live totals, atomically, before the allow stands (another worker may have
+# decided an export of the same agent or session since this input was read). The limits are
+# the ones this decision checked.
+export_reservation.data := {
+	"rows": requested_rows,
+	"session_limit": export_budget,
+	"agent_limit": agent_export_budget,
+} if {
+	input.intent.action.name == "data.export"
+	rows_valid
+	requested_rows > 0
+}
+
 # What a delete or export acts on is exactly the number stated: a whole number, 0 or more.
 passed.data contains "rows_valid" if not input.intent.action.name in {"data.export", "data.delete"}
 

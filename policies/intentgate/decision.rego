@@ -98,7 +98,16 @@ approval_obligation := {
 	"deadline_seconds": data.intentgate.config.approval.deadline_seconds,
 }
 
-allow_obligations := {"audit": "full"} if common.effective_sensitivity in {"confidential", "restricted"}
+allow_obligations := object.union(audit_obligation, export_obligation)
+
+audit_obligation := {"audit": "full"} if common.effective_sensitivity in {"confidential", "restricted"}
+
+else := {}
+
+export_obligation := {"export_budget": domains.export_reservation.data} if {
+	domain == "data"
+	domains.export_reservation.data
+}
 
 else := {}
 

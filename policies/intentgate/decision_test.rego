@@ -58,6 +58,19 @@ test_confidential_export_gets_audit_obligation if {
 	d.obligations.audit == "full"
 }
 
+test_allowed_export_carries_its_budget_for_the_reservation if {
+	i := object.union(base_intent("data", "data.export", true, table("confidential")), {"context": {"rows": 10}})
+	d := decision.decision with input as input_for(i)
+	d.verdict == "allow"
+	d.obligations.export_budget == {"rows": 10, "session_limit": 1000, "agent_limit": 10000}
+}
+
+test_query_carries_no_export_budget if {
+	d := decision.decision with input as input_for(base_intent("data", "data.query", true, table("confidential")))
+	d.verdict == "allow"
+	not d.obligations.export_budget
+}
+
 test_export_over_session_budget_denied if {
 	i := object.union(base_intent("data", "data.export", true, table("confidential")), {"context": {"rows": 200}})
 	inp := object.union(input_for(i), {"context": {"session": {"exported_rows": 900}}})

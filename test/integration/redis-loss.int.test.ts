@@ -190,6 +190,8 @@ describe('the context store (decision memory, budgets, registry, revocations) lo
     expect(over).toMatchObject({ verdict: 'deny', reasons: [{ code: 'EXPORT_BUDGET_EXCEEDED' }] });
     // And what is left of it is still there to use.
     expect(await agent.decide(exportOf(300))).toMatchObject({ verdict: 'allow' });
+    // Stopped here: the next test's worker (another group) reads the same intents.
+    await worker.stop();
   });
 });
 

@@ -1,1 +1,1 @@
-export { ContextStore, CONTEXT_FUNCTIONS, ContextUnavailable, type ContextSnapshot, type AgentFacts, type BatchContext, type ContextStoreOptions, type Sensitivity } from './store.ts';
+export { ContextStore, CONTEXT_FUNCTIONS, ContextUnavailable, type ExportBudget, type ContextSnapshot, type AgentFacts, type BatchContext, type ContextStoreOptions, type Sensitivity } from './store.ts';

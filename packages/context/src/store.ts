@@ -84,6 +84,7 @@ const REVOKED = 'ig:revoked';
 const digest = (text: string) => createHash('sha256').update(text).digest('hex');
 const sessionKey = (id: string) => `ig:session:${digest(id)}`;
 const appliedKey = (id: string) => `ig:session:${digest(id)}:applied`;
+const reservedKey = (id: string) => `ig:session:${digest(id)}:reserved`;
 const usageKey = (agent: string) => `ig:usage:${digest(agent)}`;
 const resourceKey = (type: string, id: string) => `ig:resource:${encodeURIComponent(type)}:${encodeURIComponent(id)}`;
 const agentKey = (id: string) => `ig:agent:${id}`;
@@ -97,43 +98,51 @@ const AGENT_FIELDS = ['revoked', 'status', 'owner', 'autonomy', 'domains', 'acti
 // per intent.
 
 // Everything a batch of intents needs. KEYS: synced_at, the revoked set, then per intent its
-// session, resource, agent, decision and agent-usage keys. ARGV: per intent, its number of principals, then
-// them. Reply: synced_at, then per intent [exported_rows, actions, denied], [sensitivity,
-// environment], the agent's [revoked, status, owner, autonomy, domains, actions, revision], one
-// revoked flag per principal, the remembered decision (nil where absent), the agent's exported rows.
+// session, resource, agent, decision, agent-usage and reserved-export keys. ARGV: per intent, its
+// number of principals, then them, then its id. Reply: synced_at, then per intent [exported_rows,
+// actions, denied], [sensitivity, environment], the agent's [revoked, status, owner, autonomy,
+// domains, actions, revision], one revoked flag per principal, the remembered decision (nil
+// where absent), the agent's exported rows, the rows an earlier attempt at it reserved (nil: none).
 const READ_BATCH = `
 local out = { redis.call('GET', KEYS[1]) }
 local a = 1
-for k = 3, #KEYS, 5 do
+for k = 3, #KEYS, 6 do
   local n = tonumber(ARGV[a])
   local flags = {}
   if n > 0 then flags = redis.call('SMISMEMBER', KEYS[2], unpack(ARGV, a + 1, a + n)) end
-  a = a + n + 1
+  local id = ARGV[a + n + 1]
+  a = a + n + 2
   out[#out + 1] = redis.call('HMGET', KEYS[k], 'exported_rows', 'actions', 'denied')
   out[#out + 1] = redis.call('HMGET', KEYS[k + 1], 'sensitivity', 'environment')
   out[#out + 1] = redis.call('HMGET', KEYS[k + 2], ${AGENT_FIELDS.map((f) => `'${f}'`).join(', ')})
   out[#out + 1] = flags
   out[#out + 1] = redis.call('GET', KEYS[k + 3])
   out[#out + 1] = redis.call('HGET', KEYS[k + 4], 'exported_rows')
+  out[#out + 1] = redis.call('HGET', KEYS[k + 5], id)
 end
 return out
 `;
 
-
 // Applies each decision to its session and its agent once, whatever the number of deliveries.
-// KEYS: per outcome its session, applied-set and agent-usage keys. ARGV: the retention (s), then
-// per outcome the intent id, the verdict and the rows exported.
+// Rows an export reserved when it was decided (RESERVE_EXPORT) are counted already: an allow
+// adds nothing more, and any other final verdict gives them back (an attempt that reserved them
+// was not the one that committed). KEYS: per outcome its session, applied-set, agent-usage and
+// reserved-export keys. ARGV: the retention (s), then per outcome the intent id, the verdict and
+// the rows exported.
 const RECORD_OUTCOMES = `
 local ttl = ARGV[1]
 local j = 2
 local applied = 0
-for i = 1, #KEYS, 3 do
+for i = 1, #KEYS, 4 do
+  local held = tonumber(redis.call('HGET', KEYS[i + 3], ARGV[j]) or '0')
+  if held > 0 then redis.call('HDEL', KEYS[i + 3], ARGV[j]) end
   if redis.call('SADD', KEYS[i + 1], ARGV[j]) == 1 then
     redis.call('HINCRBY', KEYS[i], 'actions', 1)
     if ARGV[j + 1] == 'deny' then redis.call('HINCRBY', KEYS[i], 'denied', 1) end
-    if tonumber(ARGV[j + 2]) > 0 then
-      redis.call('HINCRBY', KEYS[i], 'exported_rows', ARGV[j + 2])
-      redis.call('HINCRBY', KEYS[i + 2], 'exported_rows', ARGV[j + 2])
+    local delta = tonumber(ARGV[j + 2]) - held
+    if delta ~= 0 then
+      redis.call('HINCRBY', KEYS[i], 'exported_rows', delta)
+      redis.call('HINCRBY', KEYS[i + 2], 'exported_rows', delta)
       redis.call('EXPIRE', KEYS[i + 2], ttl)
     end
     redis.call('EXPIRE', KEYS[i], ttl)
@@ -143,6 +152,27 @@ for i = 1, #KEYS, 3 do
   j = j + 3
 end
 return applied
+`;
+
+// Reserves an export's rows against the live totals of its session and its agent, in one step,
+// so two decision workers cannot both spend the same remaining budget: the rows are counted now
+// if both totals stay within their limits, and held under the intent's id (a redelivery of it
+// reserves nothing more; its outcome, recorded after commit, settles them). KEYS: session,
+// agent-usage, reserved-export. ARGV: intent id, rows, session limit, agent limit, retention (s).
+// Reply: {1 reserved or 0 over a limit, the session's total, the agent's total} before it.
+const RESERVE_EXPORT = `
+local s = tonumber(redis.call('HGET', KEYS[1], 'exported_rows') or '0')
+local a = tonumber(redis.call('HGET', KEYS[2], 'exported_rows') or '0')
+if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return { 1, s, a } end
+local rows = tonumber(ARGV[2])
+if s + rows > tonumber(ARGV[3]) or a + rows > tonumber(ARGV[4]) then return { 0, s, a } end
+redis.call('HINCRBY', KEYS[1], 'exported_rows', rows)
+redis.call('HINCRBY', KEYS[2], 'exported_rows', rows)
+redis.call('HSET', KEYS[3], ARGV[1], rows)
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+redis.call('EXPIRE', KEYS[3], ARGV[5])
+return { 1, s, a }
 `;
 
 // Remembers each decision unless one is remembered. KEYS: decision keys. ARGV: the retention
@@ -217,6 +247,7 @@ return 1
 export const CONTEXT_FUNCTIONS = redisFunctionLibrary('intentgate_context', {
   read_batch: { body: READ_BATCH, readOnly: true },
   record_outcomes: { body: RECORD_OUTCOMES },
+  reserve_export: { body: RESERVE_EXPORT },
   remember_decisions: { body: REMEMBER_DECISIONS },
   apply_registration: { body: APPLY_REGISTRATION },
   restore_decisions: { body: RESTORE_DECISIONS },
@@ -290,6 +321,13 @@ function principalsOf(intent: Intent): string[] {
   return [...new Set([...intent.delegation.map((h) => h.principal), intent.subject.id, ...links])];
 }
 
+/** An allowed export's rows and the limits its decision checked them against (the policy's export_budget obligation). */
+export interface ExportBudget {
+  rows: number;
+  session_limit: number;
+  agent_limit: number;
+}
+
 export class ContextStore {
   readonly redis: Redis;
   readonly #options: Required<Omit<ContextStoreOptions, 'redisUrl'>>;
@@ -348,11 +386,11 @@ export class ContextStore {
     const keys: string[] = [SYNCED_AT, REVOKED];
     const args: string[] = [];
     intents.forEach((intent, i) => {
-      keys.push(sessionKey(intent.session.id), resourceKey(intent.resource.type, intent.resource.id), agentKey(intent.subject.id), decisionKey(intent.intent_id), usageKey(intent.subject.id));
-      args.push(String(principals[i]!.length), ...principals[i]!);
+      keys.push(sessionKey(intent.session.id), resourceKey(intent.resource.type, intent.resource.id), agentKey(intent.subject.id), decisionKey(intent.intent_id), usageKey(intent.subject.id), reservedKey(intent.session.id));
+      args.push(String(principals[i]!.length), ...principals[i]!, intent.intent_id);
     });
     const results = await this.#script('context store read', () => this.#readOnly(keys, args));
-    if (!Array.isArray(results) || results.length !== 1 + intents.length * 6) throw new ContextUnavailable('context store read failed: short reply');
+    if (!Array.isArray(results) || results.length !== 1 + intents.length * 7) throw new ContextUnavailable('context store read failed: short reply');
     const syncedAt = Number(results[0]);
     const age = this.#options.now() - syncedAt;
     if (!Number.isFinite(syncedAt) || syncedAt <= 0) throw new ContextUnavailable('context store has never been synced (no ig:context:synced_at)');
@@ -360,10 +398,23 @@ export class ContextStore {
       throw new ContextUnavailable(`context is ${age} ms old, over its ${this.#options.freshnessMs} ms freshness bound`);
     }
 
+    // Rows reserved by an earlier attempt at an intent of this batch (one that did not commit) are
+    // not yet spent: the batch decides those intents again, so its totals leave them out.
+    const heldBySession = new Map<string, number>();
+    const heldByAgent = new Map<string, number>();
+    const counted = new Set<string>();
+    intents.forEach((intent, i) => {
+      const held = int(results[1 + i * 7 + 6] as string | null);
+      if (held > 0 && !counted.has(intent.intent_id)) {
+        counted.add(intent.intent_id);
+        heldBySession.set(intent.session.id, (heldBySession.get(intent.session.id) ?? 0) + held);
+        heldByAgent.set(intent.subject.id, (heldByAgent.get(intent.subject.id) ?? 0) + held);
+      }
+    });
     const snapshots = new Map<string, ContextSnapshot>();
     const decided = new Map<string, Decision>();
     intents.forEach((intent, i) => {
-      const at = 1 + i * 6;
+      const at = 1 + i * 7;
       const [exportedRows, actions, denied] = results[at] as Array<string | null>;
       const [label, environment] = results[at + 1] as Array<string | null>;
       const agent = results[at + 2] as Array<string | null>;
@@ -371,8 +422,8 @@ export class ContextStore {
       const previous = results[at + 4] as string | null;
       const agentExported = results[at + 5] as string | null;
       snapshots.set(intent.intent_id, {
-        session: { exported_rows: int(exportedRows), actions: int(actions), denied: int(denied) },
-        usage: { exported_rows: int(agentExported) },
+        session: { exported_rows: int(exportedRows) - (heldBySession.get(intent.session.id) ?? 0), actions: int(actions), denied: int(denied) },
+        usage: { exported_rows: int(agentExported) - (heldByAgent.get(intent.subject.id) ?? 0) },
         // An unknown label in the store is not "no label": the policy sees it and fails closed.
         resource: { sensitivity: label === null ? null : (label as Sensitivity), environment: environment ?? null },
         agent: agentFactsOf(agent),
@@ -442,9 +493,22 @@ export class ContextStore {
   /** Updates each session's history once per intent (idempotent across redeliveries). */
   async recordOutcomes(outcomes: ReadonlyArray<{ intent: Pick<Intent, 'intent_id' | 'session' | 'subject'>; verdict: string; exportedRows: number }>): Promise<void> {
     if (outcomes.length === 0) return;
-    const keys = outcomes.flatMap((o) => [sessionKey(o.intent.session.id), appliedKey(o.intent.session.id), usageKey(o.intent.subject.id)]);
+    const keys = outcomes.flatMap((o) => [sessionKey(o.intent.session.id), appliedKey(o.intent.session.id), usageKey(o.intent.subject.id), reservedKey(o.intent.session.id)]);
     const args = outcomes.flatMap((o) => [o.intent.intent_id, o.verdict, o.exportedRows]);
     await this.#script('session history update', () => this.#call('record_outcomes', keys, [this.#options.retentionSeconds, ...args]));
+  }
+
+  /**
+   * Reserves an allowed export's rows against the live totals of its session and its agent
+   * (atomic across decision workers). Not reserved: the totals it found, to decide again on.
+   * A store that does not answer is ContextUnavailable.
+   */
+  async reserveExport(intent: Pick<Intent, 'intent_id' | 'session' | 'subject'>, budget: ExportBudget): Promise<{ reserved: boolean; sessionRows: number; agentRows: number }> {
+    const keys = [sessionKey(intent.session.id), usageKey(intent.subject.id), reservedKey(intent.session.id)];
+    const reply = await this.#script('export budget reservation', () => this.#call('reserve_export', keys, [intent.intent_id, budget.rows, budget.session_limit, budget.agent_limit, this.#options.retentionSeconds]));
+    const [reserved, sessionRows, agentRows] = Array.isArray(reply) ? reply.map(Number) : [];
+    if (!Number.isSafeInteger(sessionRows) || !Number.isSafeInteger(agentRows)) throw new ContextUnavailable('export budget reservation failed: a malformed reply');
+    return { reserved: reserved === 1, sessionRows: sessionRows!, agentRows: agentRows! };
   }
 
   // --- writers for the context feeder, the demo and tests ------------------------------

@@ -2,12 +2,12 @@ import { hostname } from 'node:os';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { pino } from 'pino';
 import { Bus, consumerHealthMetrics, probeAnswer, type BatchingProducer, type BusConsumer, type BusSasl, type ConsumerHealthOptions, type IncomingRecord, type Logger, type OutgoingRecord, type TransactionalProcessor, type TransformContext } from '@intentgate/bus';
-import { ContextStore, ContextUnavailable } from '@intentgate/context';
+import { ContextStore, ContextUnavailable, type ContextSnapshot, type ExportBudget } from '@intentgate/context';
 import type { Decision, Intent } from '@intentgate/contracts';
 import { createHash, randomUUID } from 'node:crypto';
 import { digestOf, jwksOf, publicJwkOf, withSignature, type CertifiedSigner, type Jwks, type TrustRoots } from '@intentgate/evidence';
 import { ActivePolicy, type PolicyEvaluator } from '@intentgate/policy';
-import { decide, denyConflict, denyDeadLetter, denyOverloaded, exportedRowsOf, type DecideSettings } from './decide.ts';
+import { decide, denyConflict, denyDeadLetter, denyOverloaded, exportedRowsOf, type DecideSettings, type Decided } from './decide.ts';
 import { Admission, compileAdmission, type AdmissionOptions } from './admission.ts';
 import { PolicyWatcher, type PolicyRefusal } from './policy-watcher.ts';
 import { startHttp } from './http.ts';
@@ -65,6 +65,22 @@ export interface DecisionServiceOptions {
 
 export const DECISION_GROUP = 'intentgate-decision';
 
+
+/** How many times an export is decided again on fresh totals before it is denied CONTEXT_UNAVAILABLE. */
+const RESERVATION_ROUNDS = 3;
+
+/** The policy's export_budget obligation: null when there is none, an Error when it is not well formed. */
+function exportBudgetOf(decision: Decision): ExportBudget | null | Error {
+  const budget = (decision.obligations as { export_budget?: unknown }).export_budget;
+  if (budget === undefined) return null;
+  const b = budget as Partial<Record<keyof ExportBudget, unknown>>;
+  const whole = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+  if (typeof budget !== 'object' || budget === null || !whole(b.rows) || !whole(b.session_limit) || !whole(b.agent_limit)) {
+    return new ContextUnavailable(`the policy's export_budget obligation is not {rows, session_limit, agent_limit} of whole numbers: ${JSON.stringify(budget).slice(0, 200)}`);
+  }
+  return { rows: b.rows, session_limit: b.session_limit, agent_limit: b.agent_limit };
+}
+
 /**
  * The decision worker: a consumer-group member on `intents` that decides each batch with the
  * active bundle and fresh context, and writes every decision with its records and the consumed
@@ -79,6 +95,7 @@ export class DecisionService {
   readonly #store: ContextStore;
   readonly #metrics = new Registry();
   readonly #decisions: Counter;
+  readonly #reservationsRefused: Counter;
   readonly #evaluation: Histogram;
   #watcher!: PolicyWatcher;
   #producer!: BatchingProducer;
@@ -98,6 +115,7 @@ export class DecisionService {
     this.#bus = new Bus({ brokers: options.brokers, sasl: options.sasl, registryUrl: options.registryUrl, clientId: `decision-${this.instanceId}`, logger: this.logger, ...(options.health ? { health: options.health } : {}) });
     this.#store = new ContextStore({ redisUrl: options.redisUrl, freshnessMs: options.contextFreshnessMs ?? 60_000 });
     this.#decisions = new Counter({ name: 'intentgate_decisions_total', help: 'Decisions made, by verdict and first reason code', labelNames: ['verdict', 'code'], registers: [this.#metrics] });
+    this.#reservationsRefused = new Counter({ name: 'intentgate_export_reservations_refused_total', help: 'Allowed exports whose rows the live budget no longer held (decided again on the live totals)', registers: [this.#metrics] });
     const containment = (key: 'failedGroups' | 'isolatedGroups' | 'isolatedRecords') => () => this.#processor?.containment[key] ?? 0;
     for (const [name, help, read] of [
       ['intentgate_decision_redeliveries_skipped', 'Intents fetched again after their transaction had committed, skipped (nothing published twice), since start', () => this.#processor?.skippedRedeliveries ?? 0],
@@ -390,6 +408,7 @@ export class DecisionService {
         let decided: Awaited<ReturnType<typeof decide>>;
         try {
           decided = await decide(intent, snapshot, engine, settings, Date, identity);
+          decided = await this.#reserveExport(intent, snapshot, decided, (again) => decide(intent, again, engine, settings, Date, identity));
         } catch (err) {
           // decide() denies every policy problem itself; what it throws is the intent's own (its canonical form, its records).
           failed(i, 'DECISION_FAILED', err);
@@ -406,6 +425,35 @@ export class DecisionService {
       }
     }));
     return outputs.flat();
+  }
+
+  /**
+   * An allowed export stands only once its rows are reserved against the live totals of its
+   * session and its agent (another worker may have spent the budget since this batch read it):
+   * not reserved, it is decided again on the totals the store holds now, so a deny is the
+   * policy's own, replayable from its input. A store that does not answer, or totals that keep
+   * moving, deny CONTEXT_UNAVAILABLE; an export_budget obligation that is not well formed denies.
+   */
+  async #reserveExport(intent: Intent, snapshot: ContextSnapshot | Error, decided: Decided, decideOn: (snapshot: ContextSnapshot | Error) => Promise<Decided>): Promise<Decided> {
+    for (let round = 0; round < RESERVATION_ROUNDS; round++) {
+      if (decided.decision.verdict !== 'allow' || snapshot instanceof Error) return decided;
+      const budget = exportBudgetOf(decided.decision);
+      if (budget === null) return decided;
+      if (budget instanceof Error) return decideOn(budget);
+      let reservation: Awaited<ReturnType<ContextStore['reserveExport']>>;
+      try {
+        reservation = await this.#store.reserveExport(intent, budget);
+      } catch (err) {
+        return decideOn(err instanceof ContextUnavailable ? err : new ContextUnavailable(`export budget reservation failed: ${(err as Error).message}`, err));
+      }
+      if (reservation.reserved) return decided;
+      this.#reservationsRefused.inc();
+      snapshot = { ...snapshot, session: { ...snapshot.session, exported_rows: reservation.sessionRows }, usage: { exported_rows: reservation.agentRows } };
+      decided = await decideOn(snapshot);
+    }
+    return decided.decision.verdict === 'allow'
+      ? decideOn(new ContextUnavailable(`the export budget of ${intent.subject.id} kept changing while this export was decided ${RESERVATION_ROUNDS} times; submit it again`))
+      : decided;
   }
 
   /** After the transaction: remember decisions (for resubmissions) and update session history. */
