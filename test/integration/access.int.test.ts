@@ -210,6 +210,14 @@ describe('the access catalog in Redis', () => {
     }
   });
 
+  it('a function call of more keys than the limit is refused before it runs (one call holds every other client while it runs)', async () => {
+    const mcp = as('mcp-gateway');
+    await mcp.connect();
+    const keys = Array.from({ length: 9_000 }, (_, i) => `ig:claim:ai:flood-${i}`);
+    await expect(mcp.fcall(CONTEXT_FUNCTIONS.name('remember_decisions'), keys.length, ...keys, 60, ...keys.map(() => 'x'))).rejects.toThrow(/at most 8192 keys/);
+    expect(await mcp.get(keys[0]!)).toBeNull();
+  });
+
   it('a connection without a user is refused (the default user is off)', async () => {
     const anonymous = new Redis(stack().redis.url, { lazyConnect: true, maxRetriesPerRequest: 0, enableReadyCheck: false });
     anonymous.on('error', () => {});
@@ -255,6 +263,13 @@ describe('the access catalog in the schema registry', () => {
     expect((await fetch(`${plain()}/subjects/${subject}/versions`)).status).toBe(404);
     expect(((await (await fetch(`${plain()}/subjects/intents-value/versions/latest`)).json()) as { id: number }).id).toBe(id);
     expect(((await (await fetch(`${plain()}/config`)).json()) as { compatibilityLevel: string }).compatibilityLevel).toBe('BACKWARD');
+  });
+
+  it('reads no request body larger than 1 MB (a few large anonymous reads ran its heap out)', async () => {
+    const big = JSON.stringify({ schemaType: 'JSON', schema: JSON.stringify({ type: 'object', description: 'x'.repeat(2 * 1024 * 1024) }) });
+    const res = await fetch(`${plain()}/compatibility/subjects/intents-value/versions/latest`, { method: 'POST', headers: json, body: big });
+    expect(res.status).toBe(413);
+    expect((await fetch(`${plain()}/subjects/intents-value/versions/latest`)).status).toBe(200);
   });
 
   it('a service or agent platform registers nothing: the schemas provisioned are looked up, and a new one is refused REGISTRY_REFUSED', async () => {

@@ -78,9 +78,17 @@ export function persistenceArgs(persistence: boolean): string[] {
   // noeviction: a full store refuses writes (claims fail, decisions deny) rather than silently
   // dropping a claim, a remembered decision or the claim store's epoch.
   return persistence
-    ? ['--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction']
-    : ['--appendonly', 'no', '--save', '', '--maxmemory-policy', 'noeviction'];
+    ? ['--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction', ...LIMIT_ARGS]
+    : ['--appendonly', 'no', '--save', '', '--maxmemory-policy', 'noeviction', ...LIMIT_ARGS];
 }
+
+/**
+ * Bounds on what one client can make the server hold: memory (a role may write large values
+ * under its own keys: at the limit Redis refuses writes, so claims fail and decisions deny), one
+ * value, and one client's unparsed requests (a call of millions of keys held every other client
+ * for most of a minute).
+ */
+const LIMIT_ARGS = ['--maxmemory', '2gb', '--proto-max-bulk-len', '8mb', '--client-query-buffer-limit', '32mb'];
 
 /**
  * redis-server on a loopback port, persisted (see RedisServerOptions). With `users` (role →

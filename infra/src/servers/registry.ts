@@ -16,6 +16,9 @@ export interface LocalRegistry {
 
 export const CCOMPAT_PATH = '/apis/ccompat/v7';
 
+/** The largest request body the local registry reads (Quarkus's size syntax). */
+export const REGISTRY_MAX_BODY = '1M';
+
 /**
  * Makes sure the registry's global compatibility is BACKWARD. Apicurio answers GET /config/{subject}
  * with the global level even for subjects without their own rule, and the client then refuses
@@ -80,7 +83,10 @@ export async function startRegistry(runDir: string, group: ProcessGroup, progres
       '-Dapicurio.rules.global.compatibility=BACKWARD',
       '-jar', apicurio.jar,
     ],
-    env: { ...process.env, ...(provisioner ? registryAuthEnv(provisioner) : {}) },
+    // Apicurio takes request bodies up to 50 MB and parses them whole: a dozen anonymous
+    // compatibility checks of that size ran its heap out (it exits, and the CLI's revocations and
+    // suspensions with it). IntentGate's schemas are a few KB.
+    env: { ...process.env, QUARKUS_HTTP_LIMITS_MAX_BODY_SIZE: REGISTRY_MAX_BODY, ...(provisioner ? registryAuthEnv(provisioner) : {}) },
     cwd: dir,
     logFile: join(dir, 'registry.log'),
   });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Redis, type ChainableCommander } from 'ioredis';
-import { AgentRegistration, Decision, isRedisFunctionMissing, REDIS_FUNCTIONS_MISSING_HINT, redisFunctionLibrary, SENSITIVITY_LEVELS, type Intent, type ResourceLabel } from '@intentgate/contracts';
+import { AgentRegistration, Decision, isRedisFunctionMissing, REDIS_FUNCTION_MAX_ARGS, REDIS_FUNCTION_MAX_KEYS, REDIS_FUNCTIONS_MISSING_HINT, redisFunctionLibrary, SENSITIVITY_LEVELS, type Intent, type ResourceLabel } from '@intentgate/contracts';
 
 export type Sensitivity = (typeof SENSITIVITY_LEVELS)[number];
 
@@ -321,6 +321,9 @@ function principalsOf(intent: Intent): string[] {
   return [...new Set([...intent.delegation.map((h) => h.principal), intent.subject.id, ...links])];
 }
 
+/** Items per function call where each takes a few keys and arguments (well inside the functions' limits). */
+const CHUNK = 1000;
+
 /** An allowed export's rows and the limits its decision checked them against (the policy's export_budget obligation). */
 export interface ExportBudget {
   rows: number;
@@ -383,14 +386,25 @@ export class ContextStore {
   /** Everything a batch of intents needs, in one round trip (one script). */
   async readBatch(intents: readonly Intent[]): Promise<BatchContext> {
     const principals = intents.map(principalsOf);
-    const keys: string[] = [SYNCED_AT, REVOKED];
-    const args: string[] = [];
+    // In calls of at most the functions' key and argument limits; the oldest sync mark read counts.
+    const calls: Array<{ keys: string[]; args: string[]; count: number }> = [];
+    let call = { keys: [SYNCED_AT, REVOKED], args: [] as string[], count: 0 };
     intents.forEach((intent, i) => {
-      keys.push(sessionKey(intent.session.id), resourceKey(intent.resource.type, intent.resource.id), agentKey(intent.subject.id), decisionKey(intent.intent_id), usageKey(intent.subject.id), reservedKey(intent.session.id));
-      args.push(String(principals[i]!.length), ...principals[i]!, intent.intent_id);
+      const keys = [sessionKey(intent.session.id), resourceKey(intent.resource.type, intent.resource.id), agentKey(intent.subject.id), decisionKey(intent.intent_id), usageKey(intent.subject.id), reservedKey(intent.session.id)];
+      const args = [String(principals[i]!.length), ...principals[i]!, intent.intent_id];
+      if (call.count > 0 && (call.keys.length + keys.length > REDIS_FUNCTION_MAX_KEYS || call.args.length + args.length > REDIS_FUNCTION_MAX_ARGS)) {
+        calls.push(call);
+        call = { keys: [SYNCED_AT, REVOKED], args: [], count: 0 };
+      }
+      call.keys.push(...keys);
+      call.args.push(...args);
+      call.count++;
     });
-    const results = await this.#script('context store read', () => this.#readOnly(keys, args));
-    if (!Array.isArray(results) || results.length !== 1 + intents.length * 7) throw new ContextUnavailable('context store read failed: short reply');
+    calls.push(call);
+    const replies = await Promise.all(calls.map((c) => this.#script('context store read', () => this.#readOnly(c.keys, c.args))));
+    if (replies.some((r, k) => !Array.isArray(r) || r.length !== 1 + calls[k]!.count * 7)) throw new ContextUnavailable('context store read failed: short reply');
+    const marks = replies.map((r) => Number(r[0]));
+    const results: unknown[] = [marks.some((m) => !Number.isFinite(m) || m <= 0) ? null : Math.min(...marks), ...replies.flatMap((r) => r.slice(1))];
     const syncedAt = Number(results[0]);
     const age = this.#options.now() - syncedAt;
     if (!Number.isFinite(syncedAt) || syncedAt <= 0) throw new ContextUnavailable('context store has never been synced (no ig:context:synced_at)');
@@ -446,6 +460,10 @@ export class ContextStore {
    */
   async rememberDecisions(decisions: readonly Decision[], options: { standing?: boolean } = {}): Promise<Map<string, Decision>> {
     if (options.standing === false) {
+      if (decisions.length > CHUNK) {
+        for (let i = 0; i < decisions.length; i += CHUNK) await this.rememberDecisions(decisions.slice(i, i + CHUNK), options);
+        return new Map();
+      }
       if (decisions.length === 0) return new Map();
       const keys = decisions.map((d) => decisionKey(d.intent_id));
       await this.#script('remembering decisions', () => this.#call('remember_decisions', keys, [this.#options.retentionSeconds, ...decisions.map((d) => JSON.stringify(d))]));
@@ -480,6 +498,11 @@ export class ContextStore {
    * decision replaces a remembered escalation. Returns how many were written.
    */
   async restoreDecisions(decisions: readonly Decision[]): Promise<number> {
+    if (decisions.length > CHUNK) {
+      let restored = 0;
+      for (let i = 0; i < decisions.length; i += CHUNK) restored += await this.restoreDecisions(decisions.slice(i, i + CHUNK));
+      return restored;
+    }
     const now = this.#options.now();
     const live = decisions
       .map((d) => ({ d, ttl: Math.floor((Date.parse(d.decided_at) + this.#options.retentionSeconds * 1000 - now) / 1000) }))
@@ -492,6 +515,10 @@ export class ContextStore {
 
   /** Updates each session's history once per intent (idempotent across redeliveries). */
   async recordOutcomes(outcomes: ReadonlyArray<{ intent: Pick<Intent, 'intent_id' | 'session' | 'subject'>; verdict: string; exportedRows: number }>): Promise<void> {
+    if (outcomes.length > CHUNK) {
+      for (let i = 0; i < outcomes.length; i += CHUNK) await this.recordOutcomes(outcomes.slice(i, i + CHUNK));
+      return;
+    }
     if (outcomes.length === 0) return;
     const keys = outcomes.flatMap((o) => [sessionKey(o.intent.session.id), appliedKey(o.intent.session.id), usageKey(o.intent.subject.id), reservedKey(o.intent.session.id)]);
     const args = outcomes.flatMap((o) => [o.intent.intent_id, o.verdict, o.exportedRows]);

@@ -28,14 +28,23 @@ export interface RedisFunctionLibrary<F extends string> {
   name(fn: F): string;
 }
 
+/**
+ * The most keys and arguments one call may pass. A function runs as one step that nothing can
+ * interrupt once it has written: a call with millions of keys (a role's own, so its ACL lets
+ * them through) held every other client for most of a minute. Callers split larger work.
+ */
+export const REDIS_FUNCTION_MAX_KEYS = 8192;
+export const REDIS_FUNCTION_MAX_ARGS = 32768;
+
 export function redisFunctionLibrary<F extends string>(library: string, functions: Readonly<Record<F, RedisFunctionSource>>): RedisFunctionLibrary<F> {
   if (!/^[a-z_]+$/.test(library)) throw new Error(`Redis function library name ${library}: a-z and _ only`);
   const entries = Object.entries(functions) as Array<[F, RedisFunctionSource]>;
-  const version = createHash('sha256').update(JSON.stringify(entries.map(([fn, f]) => [fn, f.body.trim(), f.readOnly === true]))).digest('hex').slice(0, 12);
+  const LIMITS = `if #KEYS > ${REDIS_FUNCTION_MAX_KEYS} or #ARGV > ${REDIS_FUNCTION_MAX_ARGS} then return redis.error_reply('ERR IntentGate functions take at most ${REDIS_FUNCTION_MAX_KEYS} keys and ${REDIS_FUNCTION_MAX_ARGS} arguments a call') end`;
+  const version = createHash('sha256').update(JSON.stringify([LIMITS, entries.map(([fn, f]) => [fn, f.body.trim(), f.readOnly === true])])).digest('hex').slice(0, 12);
   const name = (fn: F) => `${library}_${fn}_${version}`;
   const code = [
     `#!lua name=${library}`,
-    ...entries.map(([fn, f]) => `redis.register_function{function_name='${name(fn)}', callback=function(KEYS, ARGV)\n${f.body.trim()}\nend${f.readOnly ? ", flags={'no-writes'}" : ''}}`),
+    ...entries.map(([fn, f]) => `redis.register_function{function_name='${name(fn)}', callback=function(KEYS, ARGV)\n${LIMITS}\n${f.body.trim()}\nend${f.readOnly ? ", flags={'no-writes'}" : ''}}`),
     '',
   ].join('\n');
   return { library, version, code, name };
