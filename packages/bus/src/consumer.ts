@@ -150,7 +150,30 @@ export class BusConsumer<N extends MessageName> {
     return this.#started;
   }
 
-  async #eachBatch({ batch, resolveOffset, heartbeat, isRunning }: EachBatchPayload): Promise<void> {
+  /**
+   * Whether a fetched batch failed (decoding, a refusal's lookup, the handler, the commit) and
+   * has not yet gone through on its retry. A reader that judges "read through" by silence must
+   * not take a batch being retried for a quiet tail.
+   */
+  get failing(): boolean {
+    return this.#failing.size > 0;
+  }
+
+  /** topic:partition of each batch that failed and has not gone through since. */
+  readonly #failing = new Set<string>();
+
+  async #eachBatch(payload: EachBatchPayload): Promise<void> {
+    const where = `${payload.batch.topic}:${payload.batch.partition}`;
+    try {
+      await this.#processBatch(payload);
+      this.#failing.delete(where);
+    } catch (err) {
+      this.#failing.add(where);
+      throw err;
+    }
+  }
+
+  async #processBatch({ batch, resolveOffset, heartbeat, isRunning }: EachBatchPayload): Promise<void> {
     const decoded = await decodeBatch<N>(this.#serde, batch);
     if (decoded.nextOffset === null) return;
     const refuse = this.#options.refuse;

@@ -105,7 +105,8 @@ export class TopicReader<N extends 'AgentRegistration' | 'ResourceLabel' | 'Revo
       if (stableAt !== null) {
         const late = [...targets].filter(([p, target]) => target > 0n && (this.#seen.get(p) ?? -1n) < target - gap);
         if (late.length === 0) return true;
-        if (Date.now() - Math.max(this.#lastDeliveryAt, stableAt) >= idleMs) return true;
+        // Silence counts only while no batch is failing: a batch retried (the registry down, say) delivers nothing either.
+        if (!this.#consumer!.failing && Date.now() - Math.max(this.#lastDeliveryAt, stableAt) >= idleMs) return true;
       }
       if (Date.now() > deadline) {
         this.#logger?.warn({ topic: this.#topic, blocked: blocked.map(([p, target]) => ({ partition: p, end: String(target) })) }, stableAt === null
