@@ -154,6 +154,28 @@ describe('ledger', () => {
     expect(body.leaf_hash).toBe(receiptLeafHash(receipt).toString('hex'));
     expect(verifyInclusion(body.index, signed.treeSize, Buffer.from(body.leaf_hash, 'hex'), body.inclusion_proof.map((h) => Buffer.from(h, 'hex')), signed.rootHash)).toBe(true);
     expect((await get<{ code: string }>(`/v1/receipts/${randomUUID()}`)).body.code).toBe('RECEIPT_NOT_FOUND');
+    // By default, at the latest checkpoint.
+    expect(body.tree_size).toBe(log.checkpoints.at(-1)!.tree_size);
+  });
+
+  it('a receipt is proved against a checkpoint the auditor already holds (any tree size that includes it); other sizes are 400 with a code', async () => {
+    await ledger.checkpointAll(false);
+    const vkey = parseVerifierKey(ledger.verifierKey);
+    const log = [...ledger.logs.values()].find((l) => l.checkpoints.length >= 2)!;
+    const held = log.checkpoints[0]!; // the auditor's older checkpoint
+    const { receipt } = await log.entry(0);
+    const { status, body } = await get<{ index: number; tree_size: number; leaf_hash: string; inclusion_proof: string[]; checkpoint: Checkpoint | null }>(`/v1/receipts/${receipt.receipt_id}?tree_size=${held.tree_size}`);
+    expect(status).toBe(200);
+    expect(body.tree_size).toBe(held.tree_size);
+    expect(body.checkpoint).toEqual(held);
+    const signed = verifyCheckpoint(held, [vkey]);
+    expect(verifyInclusion(body.index, signed.treeSize, Buffer.from(body.leaf_hash, 'hex'), body.inclusion_proof.map((h) => Buffer.from(h, 'hex')), signed.rootHash)).toBe(true);
+    // The same proof does not hold against the newer root: each size has its own.
+    const latest = verifyCheckpoint(log.checkpoints.at(-1)!, [vkey]);
+    expect(verifyInclusion(body.index, latest.treeSize, Buffer.from(body.leaf_hash, 'hex'), body.inclusion_proof.map((h) => Buffer.from(h, 'hex')), latest.rootHash)).toBe(false);
+    for (const bad of ['0', String(log.size + 1), 'abc', '-1', '3.5']) {
+      expect(await get<{ code: string }>(`/v1/receipts/${receipt.receipt_id}?tree_size=${bad}`), bad).toMatchObject({ status: 400, body: { code: 'BAD_TREE_SIZE' } });
+    }
   });
 
   it('consistency proofs between checkpoints verify; bad ranges are JSON errors with a code', async () => {
@@ -163,6 +185,11 @@ describe('ledger', () => {
     expect(verifyConsistency(a.tree_size, b.tree_size, body.proof.map((h) => Buffer.from(h, 'hex')), Buffer.from(a.root_hash, 'hex'), Buffer.from(b.root_hash, 'hex'))).toBe(true);
     const bad = await get<{ code: string }>(`/v1/logs/${partition}/consistency?from=10&to=5`);
     expect(bad).toMatchObject({ status: 400, body: { code: 'BAD_RANGE' } });
+    // Both ends are required: no end is taken as 0 or as the log's size.
+    for (const query of ['', `?from=${a.tree_size}`, `?to=${b.tree_size}`]) {
+      expect(await get<{ code: string }>(`/v1/logs/${partition}/consistency${query}`), query).toMatchObject({ status: 400, body: { code: 'RANGE_REQUIRED' } });
+    }
+    expect(await get<{ code: string }>(`/v1/logs/${partition}/consistency?from=x&to=${b.tree_size}`)).toMatchObject({ status: 400, body: { code: 'BAD_RANGE' } });
   });
 
   it('the ledger directories verify offline, and a rebuild from the topic gives the same roots', async () => {
@@ -240,7 +267,7 @@ describe('the intentgate command', () => {
     const refused = await run('export', ledger.httpUrl, '--out', file);
     expect(refused.code).toBe(2);
     expect(refused.text).toMatch(/^error UNAUTHENTICATED: the ledger refused the request: this route needs a ledger API token\n {2}what to do: Pass --token/);
-    expect((await run('verify', ledger.httpUrl, '--token', operator.token)).text).toMatch(/^error ROLE_NOT_ALLOWED: the ledger refused the request: ops \(operator\) may not use export/);
+    expect((await run('verify', ledger.httpUrl, '--key', ledger.verifierKey, '--token', operator.token)).text).toMatch(/^error ROLE_NOT_ALLOWED: the ledger refused the request: ops \(operator\) may not use export/);
     expect((await run('export', ledger.httpUrl, '--out', file, '--token', auditor.token)).code).toBe(0);
     const exported = JSON.parse(await readFile(file, 'utf8')) as { warrant_keys: Array<{ kid: string }>; policy_bundles: Record<string, string> };
     expect(exported.warrant_keys.length).toBeGreaterThan(0);
@@ -298,6 +325,67 @@ describe('the intentgate command', () => {
     const lockdown = await run('policy', 'backtest', denyAll, '--last', '300', '--ledger', ledger.httpUrl, '--max-changed', '5', '--token', auditor.token);
     expect(lockdown.code, lockdown.text).toBe(1);
     expect(lockdown.text).toMatch(/change {2}[0-9a-f-]{36} {2}(allow|escalate) -> deny {2}\(LOCKDOWN\)/);
+  });
+
+  it('trusts only the key it was given: a copy of the logs re-signed by another key of the same name fails with the pinned key, is unverifiable without one (exit 3), and --trust-any never says ok (exit 4)', async () => {
+    // A ledger whose key was replaced: the same receipts, checkpoints signed by another key under the same name.
+    const forger = await LedgerService.start({ trust: { roots: (await testTrust()).roots }, ...connection('provisioner'), dataDir: await tempDir(), groupId: uniqueGroup('forger'), logger: testLogger() });
+    stoppers.push(() => forger.stop());
+    const sizes = new Map([...ledger.logs].map(([p, l]) => [p, l.size]));
+    await eventually(() => [...forger.logs].every(([p, l]) => l.size >= sizes.get(p)!), 'the forger to hold the receipts', 120_000);
+    await forger.checkpointAll(false);
+    expect(forger.verifierKey.split('+')[0]).toBe(ledger.verifierKey.split('+')[0]);
+    expect(forger.verifierKey).not.toBe(ledger.verifierKey);
+    const forged = join(await tempDir(), 'forged.json');
+    expect((await run('export', forger.dataDir, '--out', forged)).code).toBe(0);
+    await forger.stop();
+
+    const pinned = await run('verify', forged, '--key', ledger.verifierKey);
+    expect(pinned.code).toBe(1);
+    expect(pinned.text).toMatch(/FAIL {2}intentgate\/receipts\/\d: checkpoint \d+:/);
+    // No key, and no local stack key on this machine: nothing is called verified.
+    const previous = process.env.INTENTGATE_STATE_DIR;
+    process.env.INTENTGATE_STATE_DIR = await tempDir();
+    try {
+      const bare = await run('verify', forged);
+      expect(bare.code).toBe(3);
+      expect(bare.text).toMatch(/^error NO_TRUST_ROOT: /);
+      const any = await run('verify', forged, '--trust-any');
+      expect(any.code).toBe(4);
+      expect(any.text).not.toMatch(/^ok/m);
+      expect(any.text).toMatch(/^unpinned intentgate\/receipts\/0: \d+ entries, \d+ checkpoints verified against the key that came with the data/m);
+      expect(any.text).toMatch(/key SHA-256 [0-9a-f]{64}/);
+      expect((await run('verify', forged, '--trust-any', '--key', ledger.verifierKey)).code).toBe(2);
+    } finally {
+      if (previous === undefined) delete process.env.INTENTGATE_STATE_DIR;
+      else process.env.INTENTGATE_STATE_DIR = previous;
+    }
+    // The genuine logs, with the pinned key: verified, exit 0.
+    expect((await run('verify', ledger.dataDir, '--key', ledger.verifierKey)).code).toBe(0);
+  });
+
+  it('prove: a receipt is in the log the auditor\'s own older checkpoint commits to; a checkpoint of another key or a changed root fails', async () => {
+    await ledger.checkpointAll(false);
+    const log = [...ledger.logs.values()].find((l) => l.checkpoints.length >= 2)!;
+    const held = log.checkpoints[0]!;
+    const { receipt } = await log.entry(0);
+    const dir = await tempDir();
+    const file = join(dir, 'checkpoint.json');
+    await writeFile(file, JSON.stringify(held));
+    const ok = await run('prove', receipt.receipt_id, '--checkpoint', file, '--key', ledger.verifierKey, '--ledger', ledger.httpUrl, '--token', auditor.token);
+    expect(ok.code, ok.text).toBe(0);
+    expect(ok.text).toMatch(new RegExp(`^ok {4}receipt ${receipt.receipt_id} is entry 0 of ${held.origin} at tree size ${held.tree_size}`));
+    // A checkpoint whose root was changed (its signature no longer covers it) fails, exit 1.
+    const changed = join(dir, 'changed.json');
+    await writeFile(changed, JSON.stringify({ ...held, root_hash: 'ab'.repeat(32) }));
+    expect((await run('prove', receipt.receipt_id, '--checkpoint', changed, '--key', ledger.verifierKey, '--ledger', ledger.httpUrl, '--token', auditor.token)).code).toBe(1);
+    // Under another ledger's key, the auditor's checkpoint does not verify.
+    const { generateKeyPairSync } = await import('node:crypto');
+    const { verifierKeyText } = await import('@intentgate/evidence');
+    const other = verifierKeyText(ledger.verifierKey.split('+')[0]!, generateKeyPairSync('ed25519').publicKey);
+    const foreign = await run('prove', receipt.receipt_id, '--checkpoint', file, '--key', other, '--ledger', ledger.httpUrl, '--token', auditor.token);
+    expect(foreign.code).toBe(1);
+    expect(foreign.text).toMatch(/^FAIL {2}checkpoint /);
   });
 
   it('bad usage and a missing ledger are typed errors, not stack traces', async () => {

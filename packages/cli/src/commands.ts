@@ -1,7 +1,9 @@
 import { readFile, stat } from 'node:fs/promises';
-import type { Decision, Receipt } from '@intentgate/contracts';
+import { join } from 'node:path';
+import { stateDir } from '@intentgate/infra';
+import { Checkpoint, type Decision, type Receipt } from '@intentgate/contracts';
 import {
-  loadTrustFile, parseVerifierKey, readAuditBundle, readFrames, verifyLogData, verifyReceiptSigners, writeAuditBundle, type AuditBundle, type LogVerification,
+  loadTrustFile, parseVerifierKey, receiptLeafHash, verifyCheckpoint, verifyInclusion, readAuditBundle, readFrames, verifyLogData, verifyReceiptSigners, writeAuditBundle, type AuditBundle, type LogVerification,
 } from '@intentgate/evidence';
 import { buildBundle, decideSafely, PolicyEngine } from '@intentgate/policy';
 import { sha256Hex } from '@intentgate/evidence';
@@ -26,29 +28,67 @@ async function loadAuditSource(source: string, token: string | undefined): Promi
   });
 }
 
+/** How a verification ended: the exit code says which (see VERIFY_EXIT). */
+export type VerifyOutcome = 'verified' | 'tampered' | 'verified-unpinned';
+
+/** intentgate verify's exit codes. */
+export const VERIFY_EXIT = { verified: 0, tampered: 1, usage: 2, unverifiable: 3, 'verified-unpinned': 4 } as const;
+
+/** The local stack's ledger key, written by the ledger npm start runs: the default root on this machine. */
+export function localVerifierKeyFile(): string {
+  return join(stateDir(), 'ledger', 'ledger.vkey');
+}
+
 /**
- * intentgate verify <ledger dir | audit bundle | ledger URL> [--key <verifier key>] [--trust <trust file>] [--token <t>]
- * With a trust file, every receipt's signer is checked too: against keys whose certificates
- * verify under the file's roots (or its operator keys), never a key trusted for coming with the data.
+ * intentgate verify <ledger dir | audit bundle | ledger URL> [--key <verifier key>] [--trust-any] [--trust <trust file>] [--token <t>]
+ * The checkpoints are checked against a key the verifier was given: `--key`, else the local
+ * stack's own (localVerifierKeyFile), else none, and nothing is called verified (NO_TRUST_ROOT,
+ * exit 3); `--trust-any` takes the key that came with the data, prints its full hash, and exits
+ * 4 even when everything checks out. With a trust file, every receipt's signer is checked too:
+ * against keys whose certificates verify under the file's roots (or its operator keys), never a
+ * key trusted for coming with the data.
  */
-export async function verify(source: string, key: string | undefined, out: Out, token?: string, trustFile?: string): Promise<boolean> {
+export async function verify(source: string, key: string | undefined, out: Out, token?: string, trustFile?: string, trustAny = false): Promise<VerifyOutcome> {
+  let vkey: string | null = null;
+  if (key) vkey = key.includes('+') ? key : await readFile(key, 'utf8').then((t) => t.trim(), () => {
+    throw new CliError('NOT_FOUND', `--key ${key}: neither a verifier key (name+hash+key) nor a readable file`, 'Pass the ledger\'s verifier key (GET /v1/key on the ledger you trust, or its ledger.vkey) or a file holding it.');
+  });
+  else if (!trustAny) {
+    const local = await readFile(localVerifierKeyFile(), 'utf8').then((t) => t.trim(), () => null);
+    if (local) {
+      vkey = local;
+      out(`trusting the local stack's ledger key (${localVerifierKeyFile()})`);
+    }
+  }
+  if (vkey === null && !trustAny) {
+    if (!/^https?:\/\//.test(source) && (await stat(source).catch(() => null)) === null) {
+      throw new CliError('NOT_FOUND', `${source} does not exist`, 'Give a ledger data directory, an audit bundle file, or a ledger URL.');
+    }
+    throw new CliError('NO_TRUST_ROOT', 'no verifier key to check the checkpoints against: nothing can be called verified',
+      'Pass --key <verifier key or file> (the key of the ledger you trust, obtained apart from this data), or --trust-any to check the data only against the key it carries (exit 4, never 0).');
+  }
   const bundle = await loadAuditSource(source, token);
-  const vkey = key ? (key.includes('+') ? key : (await readFile(key, 'utf8')).trim()) : bundle.verifier_key;
-  if (!key) out(`warning: trusting the verifier key that came with the data (${vkey.split('+')[0]}); pass --key to pin the one you expect`);
+  const pinned = vkey !== null;
+  if (vkey === null) {
+    vkey = bundle.verifier_key;
+    out(`warning: --trust-any: checking against the key that came with the data, which anyone who altered the data could have replaced: ${vkey.split('+')[0]}, key SHA-256 ${sha256Hex(Buffer.from(vkey.split('+')[2] ?? '', 'base64'))}; compare it with the ledger's own before trusting this result`);
+  }
   const verifiers = [parseVerifierKey(vkey)];
   let ok = true;
   for (const log of bundle.logs) {
     const result: LogVerification = verifyLogData(Buffer.from(log.entries_log, 'base64'), log.checkpoints_jsonl, log.origin, verifiers);
-    if (result.ok) out(`ok    ${log.origin}: ${result.entries} entries, ${result.checkpoints} checkpoints verified`);
+    // "ok" only under a key the verifier chose; under the data's own key, "unpinned".
+    if (result.ok) out(`${pinned ? 'ok   ' : 'unpinned'} ${log.origin}: ${result.entries} entries, ${result.checkpoints} checkpoints verified${pinned ? '' : ' against the key that came with the data'}`);
     else {
       ok = false;
       const p = result.problem!;
       out(p.kind === 'entry' ? `FAIL  ${log.origin}: first bad entry ${p.index}: ${p.reason}` : `FAIL  ${log.origin}: checkpoint ${p.checkpoint}: ${p.reason}`);
     }
   }
+  const outcome = (): VerifyOutcome => (!ok ? 'tampered' : pinned ? 'verified' : 'verified-unpinned');
   if (!trustFile) {
     out('not checked: who signed each receipt (pass --trust <trust file> to check every receipt\'s signer against your roots)');
-    return ok;
+    return outcome();
   }
   const roots = await loadTrustFile(trustFile);
   const receipts = function* () {
@@ -61,10 +101,51 @@ export async function verify(source: string, key: string | undefined, out: Out, 
   const signers = verifyReceiptSigners(roots, bundle.warrant_keys, receipts());
   if (signers.ok) {
     out(`ok    signers: ${signers.receipts} receipts, each signed by a key your roots vouch for (${[...signers.signers].map(([p, n]) => `${p} ${n}`).join(', ') || 'none'})`);
-    return ok;
+    return outcome();
   }
   out(`FAIL  signers: ${signers.where}: ${signers.code}: ${signers.message}`);
-  return false;
+  return 'tampered';
+}
+
+/**
+ * intentgate prove <receipt id> --checkpoint <file> [--key <verifier key>] [--ledger <url>]: the
+ * receipt is in the log the auditor's own checkpoint commits to. The checkpoint's signature is
+ * checked against the pinned key (as verify's), then the ledger's inclusion proof at that
+ * checkpoint's size against its root; the receipt's leaf hash is computed here, not taken.
+ */
+export async function prove(receiptId: string, checkpointFile: string, key: string | undefined, ledgerUrl: string, out: Out, token?: string): Promise<VerifyOutcome> {
+  const vkey = key ? (key.includes('+') ? key : (await readFile(key, 'utf8').catch(() => {
+    throw new CliError('NOT_FOUND', `--key ${key}: neither a verifier key nor a readable file`, 'Pass the ledger\'s verifier key or a file holding it.');
+  })).trim()) : await readFile(localVerifierKeyFile(), 'utf8').then((t) => t.trim(), () => null);
+  if (!vkey) throw new CliError('NO_TRUST_ROOT', 'no verifier key to check the checkpoint against', 'Pass --key <verifier key or file> (the key of the ledger you trust).');
+  const text = await readFile(checkpointFile, 'utf8').catch(() => {
+    throw new CliError('NOT_FOUND', `${checkpointFile} cannot be read`, 'Give a checkpoint as the ledger publishes it (a line of checkpoints.jsonl, a ledger.checkpoints record, GET /v1/checkpoints/latest).');
+  });
+  let checkpoint: Checkpoint;
+  try {
+    checkpoint = Checkpoint.parse(JSON.parse(text));
+  } catch (err) {
+    throw new CliError('NOT_A_CHECKPOINT', `${checkpointFile}: ${(err as Error).message.slice(0, 300)}`, 'Give one checkpoint object as the ledger publishes it.');
+  }
+  let signed: { origin: string; treeSize: number; rootHash: Buffer };
+  try {
+    signed = verifyCheckpoint(checkpoint, [parseVerifierKey(vkey)]);
+  } catch (err) {
+    out(`FAIL  checkpoint ${checkpoint.origin} ${checkpoint.tree_size}: ${(err as Error).message}`);
+    return 'tampered';
+  }
+  const res = await ledgerGet(ledgerUrl, `/v1/receipts/${encodeURIComponent(receiptId)}?tree_size=${signed.treeSize}`, await ledgerToken(ledgerUrl, token), 60_000, 'Start it (npm start) or pass --ledger.');
+  const body = (await res.json().catch(() => null)) as { code?: string; message?: string; log?: string; index?: number; receipt?: Receipt; inclusion_proof?: string[] } | null;
+  if (!res.ok || body === null) throw new CliError(body?.code ?? 'LEDGER_ERROR', body?.message ?? `HTTP ${res.status}`, 'Check the receipt id, and that the checkpoint is of the log that holds it.');
+  if (body.log !== signed.origin) {
+    out(`FAIL  receipt ${receiptId} is in ${body.log}, not in ${signed.origin} (the checkpoint's log)`);
+    return 'tampered';
+  }
+  const leaf = receiptLeafHash(body.receipt!);
+  const ok = verifyInclusion(body.index!, signed.treeSize, leaf, (body.inclusion_proof ?? []).map((h) => Buffer.from(h, 'hex')), signed.rootHash);
+  out(ok ? `ok    receipt ${receiptId} is entry ${body.index} of ${signed.origin} at tree size ${signed.treeSize} (root ${signed.rootHash.toString('hex')})`
+    : `FAIL  receipt ${receiptId}: the ledger's proof does not lead to the root of your checkpoint at tree size ${signed.treeSize}`);
+  return ok ? 'verified' : 'tampered';
 }
 
 /** intentgate export <ledger dir | ledger URL> --out <file> */

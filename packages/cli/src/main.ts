@@ -1,11 +1,13 @@
 import { parseArgs } from 'node:util';
-import { backtest, exportBundle, replay, verify, type Out } from './commands.ts';
+import { backtest, exportBundle, prove, replay, verify, VERIFY_EXIT, type Out } from './commands.ts';
 import { readStackFile } from '@intentgate/infra';
 import { CliError } from './errors.ts';
 
 const USAGE = `usage: intentgate <command>
-  verify <ledger dir | audit bundle | ledger URL> [--key <verifier key or file>] [--trust <trust file>] [--token <t>]
-  export <ledger dir | ledger URL> --out <file> [--token <t>]
+  verify [<ledger dir | audit bundle | ledger URL>] [--key <verifier key or file> | --trust-any] [--trust <trust file>] [--token <t>]
+      exit 0 verified, 1 tampered, 2 usage or unreachable, 3 no trust root (no --key, no local stack key), 4 consistent only with the data's own key (--trust-any)
+  export [<ledger dir | ledger URL>] --out <file> [--token <t>]
+  prove <receipt id> --checkpoint <file> [--key <verifier key or file>] [--ledger <url>] [--token <t>]   (the receipt is in the log your checkpoint commits to)
   replay <decision_id> [--ledger <url>] [--token <t>]
   policy backtest <bundle.tar.gz | policy dir> [--last N] [--ledger <dir | bundle | url>] [--max-changed K] [--token <t>]
   ledger token [--name <name>] [--roles auditor,operator]   (a new ledger API token and its tokens-file entry)
@@ -23,7 +25,8 @@ const USAGE = `usage: intentgate <command>
   agents show <spiffe-id> | list | suspend <spiffe-id> | resume <spiffe-id>   [--reason text] [--dir <trust dir>]
   resources label <type> <id> --sensitivity public|internal|confidential|restricted [--environment <name>] [--reason text] [--dir <trust dir>]
   resources show <type> <id> | list   [--dir <trust dir>]
-Without --ledger (--approvals), the ledger (approvals service) of the running stack (.intentgate/stack.json) is used;
+Without --ledger (--approvals), or without a source for verify and export, the ledger (approvals service) of the running stack (.intentgate/stack.json) is used;
+verify trusts --key, else the local stack's ledger key (.intentgate/ledger/ledger.vkey), never the key inside the data unless --trust-any;
 the reviewer token comes from --token, INTENTGATE_REVIEWER_TOKEN, or the local reviewer's token npm start writes;
 a ledger URL's API token from --token, INTENTGATE_LEDGER_TOKEN, or (for the stack's own ledger) the token npm start writes.`;
 
@@ -44,7 +47,7 @@ export async function main(argv: string[], out: Out, err: Out): Promise<number> 
         scope: { type: 'string' }, kind: { type: 'string' }, reason: { type: 'string' }, name: { type: 'string' }, roles: { type: 'string' },
         approvals: { type: 'string' }, token: { type: 'string' }, comment: { type: 'string' }, dir: { type: 'string' }, kid: { type: 'string' }, trust: { type: 'string' },
         owner: { type: 'string' }, autonomy: { type: 'string' }, domains: { type: 'string' }, actions: { type: 'string' },
-        sensitivity: { type: 'string' }, environment: { type: 'string' },
+        sensitivity: { type: 'string' }, environment: { type: 'string' }, 'trust-any': { type: 'boolean' }, checkpoint: { type: 'string' },
       },
     });
     const [command, ...rest] = positionals;
@@ -53,13 +56,19 @@ export async function main(argv: string[], out: Out, err: Out): Promise<number> 
       return command || values.help ? 0 : 2;
     }
     switch (command) {
-      case 'verify':
-        if (!rest[0]) throw new CliError('USAGE', 'verify needs a ledger directory, audit bundle or URL', USAGE);
-        return (await verify(rest[0], values.key, out, values.token, values.trust)) ? 0 : 1;
+      case 'verify': {
+        if (values.key && values['trust-any']) throw new CliError('USAGE', '--key and --trust-any exclude each other', USAGE);
+        const outcome = await verify(rest[0] ?? (await stackLedger()), values.key, out, values.token, values.trust, values['trust-any'] ?? false);
+        return VERIFY_EXIT[outcome];
+      }
       case 'export':
-        if (!rest[0] || !values.out) throw new CliError('USAGE', 'export needs a source and --out <file>', USAGE);
-        await exportBundle(rest[0], values.out, out, values.token);
+        if (!values.out) throw new CliError('USAGE', 'export needs --out <file>', USAGE);
+        await exportBundle(rest[0] ?? (await stackLedger()), values.out, out, values.token);
         return 0;
+      case 'prove': {
+        if (!rest[0] || !values.checkpoint) throw new CliError('USAGE', 'prove needs a receipt id and --checkpoint <file>', USAGE);
+        return VERIFY_EXIT[await prove(rest[0], values.checkpoint, values.key, values.ledger ?? (await stackLedger()), out, values.token)];
+      }
       case 'replay':
         if (!rest[0]) throw new CliError('USAGE', 'replay needs a decision id', USAGE);
         return (await replay(rest[0], values.ledger ?? (await stackLedger()), out, values.token)) ? 0 : 1;
@@ -154,6 +163,10 @@ export async function main(argv: string[], out: Out, err: Out): Promise<number> 
         throw new CliError('USAGE', `unknown command ${command}`, USAGE);
     }
   } catch (e) {
+    if (e instanceof CliError && e.code === 'NO_TRUST_ROOT') {
+      err(`error ${e.code}: ${e.message}\n  what to do: ${e.hint}`);
+      return VERIFY_EXIT.unverifiable;
+    }
     if (e instanceof CliError) err(`error ${e.code}: ${e.message}\n  what to do: ${e.hint}`);
     else if (e instanceof Error && 'hint' in e && typeof e.hint === 'string' && 'code' in e) err(`error ${String(e.code)}: ${e.message}\n  what to do: ${e.hint}`);
     else err(`error: ${(e as Error).message}`);

@@ -264,7 +264,8 @@ export class LedgerService {
   async #replay(decisionId: string): Promise<{ receipt: Receipt; result: Awaited<ReturnType<typeof replayDecision>> } | { status: number; code: string; message: string }> {
     const where = this.#decisions.get(decisionId);
     if (!where) return { status: 404, code: 'DECISION_NOT_FOUND', message: `no decision receipt for ${decisionId}` };
-    const found = await this.#receipt(where.receiptId);
+    const answer = await this.#receipt(where.receiptId);
+    const found = answer !== null && 'found' in answer ? (answer.found as { receipt: Receipt }) : null;
     if (!found) return { status: 404, code: 'DECISION_NOT_FOUND', message: `the receipt of ${decisionId} is not in the logs yet` };
     if (found.receipt.kind === 'approval') {
       const escalation = (found.receipt.body as { request?: { decision_id?: string } }).request?.decision_id;
@@ -294,16 +295,27 @@ export class LedgerService {
     return issued;
   }
 
-  async #receipt(receiptId: string) {
+  /**
+   * A receipt with its inclusion proof at `treeSize` (any size that holds it, up to the log's
+   * own), or by default at the latest checkpoint: an auditor who holds an older checkpoint asks
+   * for a proof at its size. The checkpoint of that size comes with it when there is one.
+   */
+  async #receipt(receiptId: string, treeSize?: number): Promise<{ found: Record<string, unknown> } | { status: number; code: string; message: string; hint: string } | null> {
     for (const [partition, log] of this.logs) {
       const index = log.indexOf(receiptId);
       if (index === undefined) continue;
-      const checkpoint = [...log.checkpoints].reverse().find((c) => c.tree_size > index) ?? null;
-      const size = checkpoint?.tree_size ?? log.size;
+      const latest = log.checkpoints.at(-1);
+      const size = treeSize ?? (latest && latest.tree_size > index ? latest.tree_size : log.size);
+      if (size <= index || size > log.size) {
+        return { status: 400, code: 'BAD_TREE_SIZE', message: `receipt ${receiptId} is entry ${index} of ${log.origin}, which holds ${log.size}: tree_size must be in ${index + 1}..${log.size}`, hint: 'Ask at the size of a checkpoint you hold that includes the entry.' };
+      }
+      const checkpoint = [...log.checkpoints].reverse().find((c) => c.tree_size === size) ?? null;
       const entries = await log.entry(index);
       return {
-        log: log.origin, partition, index, receipt: entries.receipt, leaf_hash: entries.leaf_hash, tree_size: size,
-        inclusion_proof: log.inclusionProof(index, size).map((h) => h.toString('hex')), checkpoint,
+        found: {
+          log: log.origin, partition, index, receipt: entries.receipt, leaf_hash: entries.leaf_hash, tree_size: size,
+          inclusion_proof: log.inclusionProof(index, size).map((h) => h.toString('hex')), checkpoint,
+        },
       };
     }
     return null;
@@ -355,14 +367,22 @@ export class LedgerService {
           return json(200, [...this.logs.values()].map((l) => l.checkpoints.at(-1) ?? null).filter(Boolean));
         }
         if (parts[0] === 'v1' && parts[1] === 'receipts' && parts[2]) {
-          const found = await this.#receipt(parts[2]);
-          return found ? json(200, found) : json(404, { code: 'RECEIPT_NOT_FOUND', message: `no receipt ${parts[2]} in the ledger` });
+          const asked = url.searchParams.get('tree_size');
+          const treeSize = asked === null ? undefined : /^[0-9]{1,15}$/.test(asked) ? Number(asked) : Number.NaN;
+          if (Number.isNaN(treeSize)) return json(400, { code: 'BAD_TREE_SIZE', message: `tree_size ${asked} is not a whole number`, hint: 'Ask at the size of a checkpoint you hold that includes the entry.' });
+          const answer = await this.#receipt(parts[2], treeSize);
+          if (answer === null) return json(404, { code: 'RECEIPT_NOT_FOUND', message: `no receipt ${parts[2]} in the ledger` });
+          return 'found' in answer ? json(200, answer.found) : json(answer.status, { code: answer.code, message: answer.message, hint: answer.hint });
         }
         if (parts[0] === 'v1' && parts[1] === 'logs' && parts[3] === 'consistency') {
           const log = this.logs.get(Number(parts[2]));
-          const from = Number(url.searchParams.get('from'));
-          const to = Number(url.searchParams.get('to') ?? log?.size);
           if (!log) return json(404, { code: 'LOG_NOT_FOUND', message: `no log ${parts[2]}` });
+          // Both ends are the auditor's to name: a missing one is not taken as 0 or as the log's size.
+          const [fromText, toText] = [url.searchParams.get('from'), url.searchParams.get('to')];
+          if (fromText === null || toText === null) {
+            return json(400, { code: 'RANGE_REQUIRED', message: `a consistency proof needs from and to (both tree sizes; this log holds ${log.size})`, hint: 'Ask ?from=<the size of the checkpoint you hold>&to=<the size of the newer one>.' });
+          }
+          const [from, to] = [/^[0-9]{1,15}$/.test(fromText) ? Number(fromText) : Number.NaN, /^[0-9]{1,15}$/.test(toText) ? Number(toText) : Number.NaN];
           if (!Number.isInteger(from) || !Number.isInteger(to) || from < 0 || from > to || to > log.size) {
             return json(400, { code: 'BAD_RANGE', message: `need 0 <= from <= to <= ${log.size}` });
           }
