@@ -100,6 +100,7 @@ test_export_of_zero_rows_allowed if {
 test_export_without_size_denied if {
 	inp := input_for(base_intent("data", "data.export", true, table("internal")))
 	"EXPORT_SIZE_UNKNOWN" in codes(inp)
+	verdict(inp) == "deny"
 }
 
 test_store_label_overrides_lower_caller_label if {
@@ -111,6 +112,7 @@ test_store_label_overrides_lower_caller_label if {
 test_restricted_query_by_autonomous_agent_denied if {
 	i := object.union(base_intent("data", "data.query", true, table("restricted")), {"subject": {"properties": {"autonomy": "autonomous"}}})
 	"RESTRICTED_DATA" in codes(input_for(i))
+	verdict(input_for(i)) == "deny"
 }
 
 test_irreversible_delete_of_confidential_data_escalates if {
@@ -134,6 +136,7 @@ test_out_of_scope_denied if {
 test_revoked_principal_denied if {
 	inp := object.union(input_for(base_intent("data", "data.query", true, table("internal"))), {"context": {"revoked": ["alice@example.org"]}})
 	"PRINCIPAL_REVOKED" in codes(inp)
+	verdict(inp) == "deny"
 }
 
 test_tool_output_cannot_trigger_irreversible_action if {
@@ -182,6 +185,7 @@ test_staging_restart_allowed if {
 test_production_change_outside_window_denied if {
 	inp := object.union(input_for(base_intent("infra", "infra.config.change", true, service("production"))), {"context": {"now": {"hour_utc": 23}}})
 	"OUTSIDE_CHANGE_WINDOW" in codes(inp)
+	verdict(inp) == "deny"
 }
 
 test_production_change_by_autonomous_agent_escalates if {
@@ -205,11 +209,13 @@ test_get_on_allowed_host_allowed if {
 
 test_unknown_host_denied if {
 	"HOST_NOT_ALLOWED" in codes(input_for(base_intent("app", "http.get", true, endpoint("https://evil.example.com/x"))))
+	verdict(input_for(base_intent("app", "http.get", true, endpoint("https://evil.example.com/x")))) == "deny"
 }
 
 test_write_from_research_step_denied if {
 	i := object.union(base_intent("app", "http.post", true, endpoint("http://localhost/orders")), {"session": {"workflow_step": "research"}})
 	"METHOD_NOT_PERMITTED" in codes(input_for(i))
+	verdict(input_for(i)) == "deny"
 }
 
 # --- ai ---------------------------------------------------------------------
@@ -222,6 +228,7 @@ test_allowed_tool_call_allowed if {
 
 test_unlisted_tool_denied if {
 	"TOOL_NOT_ALLOWED" in codes(input_for(base_intent("ai", "mcp.tool.call", true, tool("demo/rm_rf"))))
+	verdict(input_for(base_intent("ai", "mcp.tool.call", true, tool("demo/rm_rf")))) == "deny"
 }
 
 test_deep_delegation_denied if {
@@ -229,6 +236,7 @@ test_deep_delegation_denied if {
 	hop := {"principal": "svc", "kind": "service", "scope": ["*"]}
 	deep := object.union(i, {"delegation": array.concat([hop, hop, hop, hop], i.delegation)})
 	"DELEGATION_TOO_DEEP" in codes(input_for(deep))
+	verdict(input_for(deep)) == "deny"
 }
 
 # --- the action catalog: what an action is comes from the bundle, not the intent -------------
@@ -323,11 +331,13 @@ test_agent_status_unknown_denied if {
 test_agent_outside_its_domains_denied if {
 	inp := with_agent(query_input, {"domains": ["app"]})
 	"AGENT_DOMAIN_NOT_PERMITTED" in codes(inp)
+	verdict(inp) == "deny"
 }
 
 test_agent_outside_its_actions_denied if {
 	inp := with_agent(query_input, {"actions": ["data.export"]})
 	"AGENT_ACTION_NOT_PERMITTED" in codes(inp)
+	verdict(inp) == "deny"
 }
 
 test_agent_listed_action_allowed if {

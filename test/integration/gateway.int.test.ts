@@ -6,7 +6,7 @@ import type { Decision } from '@intentgate/contracts';
 import { exampleIntent } from '@intentgate/contracts/examples';
 import { Gateway } from '@intentgate/gateway';
 import { generateSigningKey, issueSvid, jwksOf, type SigningKey } from '@intentgate/evidence';
-import { connection, decisionWorker, stack, testBus, testTrust } from '@intentgate/test';
+import { connection, decisionWorker, eventually, stack, testBus, testTrust } from '@intentgate/test';
 
 const AGENT = 'spiffe://example.org/agents/gateway-caller';
 const TOKEN = `tok-${randomUUID()}`;
@@ -15,13 +15,13 @@ const stoppers: Array<() => Promise<unknown>> = [];
 let gateway: Gateway;
 let key: SigningKey;
 
-function evaluation(over: { action?: string; reversible?: boolean; sensitivity?: string; rows?: number } = {}) {
+function evaluation(over: { action?: string; reversible?: boolean; sensitivity?: string; rows?: number; session?: string } = {}) {
   return {
     subject: { type: 'agent', id: AGENT, properties: { autonomy: 'supervised' } },
     action: { name: over.action ?? 'data.query', properties: { domain: 'data', reversible: over.reversible ?? true } },
     resource: { type: 'table', id: 'gateway.table', properties: { sensitivity: over.sensitivity ?? 'internal' } },
     context: {
-      session: { id: `gw-${randomUUID().slice(0, 8)}`, workflow_step: 'reconcile', request_source: 'user' },
+      session: { id: over.session ?? `gw-${randomUUID().slice(0, 8)}`, workflow_step: 'reconcile', request_source: 'user' },
       delegation: [{ principal: 'alice@example.org', kind: 'human', scope: ['*'] }, { principal: AGENT, kind: 'agent', scope: ['data:*'] }],
       ...(over.rows !== undefined ? { rows: over.rows } : {}),
     },
@@ -68,8 +68,25 @@ describe('AuthZEN gateway', () => {
   });
 
   it('an escalation holds the request and answers false at the caller deadline', async () => {
-    const held = await post('/access/v1/evaluation', evaluation({ action: 'data.delete', reversible: false, sensitivity: 'confidential', rows: 5 }), { 'x-intentgate-timeout-ms': '800' });
-    expect(held).toMatchObject({ status: 200, body: { decision: false, context: { reasons: [{ code: 'DECISION_TIMEOUT' }] } } });
+    // The pipeline's own answer, read off the decisions topic: an escalation (not a final decision that never came).
+    const session = `gw-escalate-${randomUUID().slice(0, 8)}`;
+    const seen: Decision[] = [];
+    const watch = bus.consumer<'Decision'>({
+      groupId: `test-gw-watch-${randomUUID().slice(0, 8)}`, topics: ['decisions'], fromBeginning: true,
+      handle: async (records) => {
+        for (const r of records) if (r.key === session) seen.push(r.value);
+      },
+    });
+    await watch.start();
+    try {
+      const held = await post('/access/v1/evaluation', evaluation({ action: 'data.delete', reversible: false, sensitivity: 'confidential', rows: 5, session }), { 'x-intentgate-timeout-ms': '800' });
+      expect(held).toMatchObject({ status: 200, body: { decision: false, context: { reasons: [{ code: 'DECISION_TIMEOUT' }] } } });
+      await eventually(() => seen.length > 0, 'the escalation on the decisions topic', 60_000);
+      expect(seen.map((d) => [d.verdict, d.final])).toEqual([['escalate', false]]);
+      expect(seen[0]!.reasons.map((r) => r.code)).toContain('IRREVERSIBLE_HIGH_IMPACT');
+    } finally {
+      await watch.stop();
+    }
   });
 
   it('batch evaluations answer each one; a malformed member is false with its error', async () => {

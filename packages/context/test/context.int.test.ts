@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exampleIntent, exampleOf } from '@intentgate/contracts/examples';
 import { startStandaloneRedis } from '@intentgate/infra';
-import { stack, connection } from '@intentgate/test';
+import { connection, eventually, stack } from '@intentgate/test';
 import { ContextStore, ContextUnavailable } from '../src/index.ts';
 
 let store: ContextStore;
@@ -87,6 +87,38 @@ describe('context store', () => {
       const err = await own.readBatch([exampleIntent()]).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ContextUnavailable);
       expect((err as ContextUnavailable).code).toBe('CONTEXT_UNAVAILABLE');
+      // Back on its append-only file (the sync mark with it): the same store reads again, without a new connect().
+      await redis.restart();
+      let read: unknown = null;
+      await eventually(() => read !== null && !(read instanceof Error), 'the store to read again after Redis came back', 60_000, async () => {
+        read = await own.readBatch([exampleIntent()]).catch((e: unknown) => e as Error);
+      });
+      expect((read as { snapshots: Map<string, unknown> }).snapshots.size).toBe(1);
+    } finally {
+      await own.close();
+      await redis.stop();
+    }
+  });
+
+  it('a Redis that stops answering (hung, not gone) is CONTEXT_UNAVAILABLE within the command timeout, and reads again once it answers', async () => {
+    const redis = await startStandaloneRedis();
+    const own = new ContextStore({ redisUrl: redis.url, freshnessMs: 600_000, commandTimeoutMs: 300 });
+    try {
+      await own.connect();
+      await own.markSynced();
+      await expect(own.readBatch([exampleIntent()])).resolves.toBeDefined();
+      process.kill(redis.pid, 'SIGSTOP');
+      try {
+        const err = await own.readBatch([exampleIntent()]).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(ContextUnavailable);
+        expect((err as Error).message).toMatch(/timed out/i);
+      } finally {
+        process.kill(redis.pid, 'SIGCONT');
+      }
+      let read: unknown = null;
+      await eventually(() => read !== null && !(read instanceof Error), 'the store to read again', 60_000, async () => {
+        read = await own.readBatch([exampleIntent()]).catch((e: unknown) => e as Error);
+      });
     } finally {
       await own.close();
       await redis.stop();
