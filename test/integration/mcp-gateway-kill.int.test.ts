@@ -1,5 +1,6 @@
-// The MCP gateway killed (SIGKILL, a child process) while a tool call waits for its decision:
-// the caller gets an error, never a result, and after a restart a call runs exactly once.
+// The MCP gateway killed (SIGKILL, a child process) while a tool call waits for its decision
+// (its intent is on the topic): the caller gets an error, never a result, and after a restart a
+// call runs exactly once.
 // A file of its own: no other decision worker may be running on the intents topic meanwhile.
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -8,7 +9,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { DecisionService } from '@intentgate/decision';
-import { activate, connection, roleEnv, serviceTrust, stack, testBus, testLogger, testTrust, uniqueGroup, variantBundle } from '@intentgate/test';
+import { activate, connection, eventually, freshContext, roleEnv, serviceTrust, stack, testBus, testLogger, testTrust, uniqueGroup, variantBundle } from '@intentgate/test';
 
 const bus = testBus();
 const stoppers: Array<() => Promise<unknown>> = [];
@@ -49,11 +50,8 @@ describe('MCP gateway killed while a call waits', () => {
     // The starter policy, with remote/search on the tool allowlist.
     const bundle = await variantBundle((_data, catalog) => (catalog.mcp_tools['remote/search'] = { reversible: true, impact: 'low' }));
     await activate(bus, bundle, { version: '1', tenant, by: 'test' });
-    const { ContextStore } = await import('@intentgate/context');
-    const store = new ContextStore({ redisUrl: connection('provisioner').redisUrl, freshnessMs: 600_000 });
-    await store.connect();
-    await store.markSynced();
-    await store.close();
+    // Its agent registered and the store marked synced, as the context feeder does: the file stands alone.
+    await freshContext();
     const workerTrust = await serviceTrust('decision');
     const startWorker = () => DecisionService.start({
     identity: 'off', // not what this exercises; each start records the mode change
@@ -94,10 +92,24 @@ describe('MCP gateway killed while a call waits', () => {
     const first = launch();
     const caller = new Client({ name: 'remote-agent', version: '1.0.0' });
     await caller.connect(new StreamableHTTPClientTransport(new URL(await first.ready), withToken));
-    // No worker is running: the call waits for its decision.
+    // The gateway's intent for the call, seen on the intents topic: the call is waiting for its decision when the gateway dies.
+    const submitted: string[] = [];
+    const watch = bus.consumer<'Intent'>({
+      groupId: uniqueGroup('mcp-kill-intents'), topics: ['intents'], fromBeginning: false,
+      handle: async (records) => {
+        for (const r of records) if (r.value.resource.id === 'remote/search' && r.value.subject.id === AGENT_ID) submitted.push(r.value.intent_id);
+      },
+    });
+    await watch.start();
+    stoppers.push(() => watch.stop());
+    // No worker is running: the call waits for its decision. The streamable-HTTP client does not
+    // notice the server's death (its answer was to come on a stream it reconnects to); it gets
+    // its error at its own deadline, and never a result.
     const pending = caller.callTool({ name: 'remote_search', arguments: { query: 'q1' } }, undefined, { timeout: 10_000 }).then(() => 'result', (e: unknown) => `error: ${(e as Error).message}`);
-    await new Promise((r) => setTimeout(r, 1_000));
+    await eventually(() => submitted.length >= 1, 'the gateway to submit the call\'s intent', 60_000);
+    const exited = new Promise((r) => first.child.once('exit', (_code, signal) => r(signal)));
     first.child.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL');
     expect(await pending).toMatch(/^error/);
     await caller.close().catch(() => {});
     expect(calls).toEqual([]);
@@ -111,7 +123,6 @@ describe('MCP gateway killed while a call waits', () => {
     await retry.connect(new StreamableHTTPClientTransport(new URL(await second.ready), withToken));
     const result = await retry.callTool({ name: 'remote_search', arguments: { query: 'q2' } });
     await retry.close();
-    await new Promise((r) => setTimeout(r, 1_000));
     expect(result.isError, JSON.stringify(result.content)).toBeFalsy();
     expect(result.content).toEqual([{ type: 'text', text: 'results for q2' }]);
     expect(calls).toEqual(['q2']);
