@@ -148,8 +148,9 @@ describe('reviewing on the page (headless Chromium)', () => {
   it('approved runs once, denied never runs, unanswered times out to a deny', async () => {
     const [late, approved, denied] = [intent(), intent(), intent()];
     for (const i of [late, approved, denied]) await submit(i);
-    const escalated = await agent.awaitDecision(approved.intent_id, 1).catch(() => null); // not final yet
-    expect(escalated).toBeNull();
+    // Escalated (its request is pending review), and so not final: the agent's wait is a DECISION_TIMEOUT, nothing else.
+    await pendingFor(approved.intent_id);
+    await expect(agent.awaitDecision(approved.intent_id, 500)).rejects.toMatchObject({ code: 'DECISION_TIMEOUT' });
 
     const page = await browser.newPage();
     await signIn(page, 'bob');
@@ -438,7 +439,7 @@ describe('quorum', () => {
     const id = await pendingFor(i.intent_id);
     expect(approvals.pending().find((p) => p.request.decision_id === id)?.request.quorum).toBe(2);
     expect((await api('bob').answer(id, 'approve')).status).toBe('recorded');
-    await expect(agent.awaitDecision(i.intent_id, 1_000)).rejects.toThrow();
+    await expect(agent.awaitDecision(i.intent_id, 1_000)).rejects.toMatchObject({ code: 'DECISION_TIMEOUT' });
     const settled = await api('carol').answer(id, 'approve');
     expect(settled).toMatchObject({ status: 'settled', decision: { verdict: 'allow', obligations: { approved_by: ['bob', 'carol'] } } });
     const final: Decision = await agent.awaitDecision(i.intent_id, 30_000);
