@@ -11,6 +11,7 @@ import { spawnReaper } from './reaper.ts';
 import { startKafka, type KafkaSecurity, type LocalKafka } from './servers/kafka.ts';
 import { ensureBackwardCompatibility, startRegistry, type LocalRegistry } from './servers/registry.ts';
 import { provisionRedis } from './redis-functions.ts';
+import { registryEndpoint } from '@intentgate/bus';
 import { startRedis, type LocalRedis } from './servers/redis.ts';
 import { credentialFile, newCredentials, readCredentialFile, redisUrlFor, registryUrlFor, writeCredentialFiles, type RoleCredentials, type StackCredentials } from './credentials.ts';
 import { ROLES, type Role } from '@intentgate/contracts';
@@ -105,6 +106,11 @@ async function opaVersion(path: string): Promise<string> {
 export async function startStack(options: StartStackOptions = {}): Promise<RunningStack> {
   const progress = options.progress ?? (() => {});
   const env = readStackEnv();
+  if (env.SCHEMA_REGISTRY_URL && registryEndpoint(env.SCHEMA_REGISTRY_URL).auth) {
+    // This URL goes to every service and into stack.json: an admin's password in it would be every role's.
+    throw new StackError('CONFIG_INVALID', 'schema-registry', 'SCHEMA_REGISTRY_URL carries credentials, and npm start gives that URL to every service and writes it to .intentgate/stack.json',
+      'Give npm start the registry URL without user:password@ (services read schemas anonymously), and the admin\'s credentials only to provisioning: SCHEMA_REGISTRY_URL=http://user:password@host/… node infra/bin/provision.ts.');
+  }
   const timings: Record<string, number> = {};
   const need = { kafka: !env.KAFKA_BROKERS, registry: !env.SCHEMA_REGISTRY_URL, redis: !env.REDIS_URL };
   const anyNeeded = need.kafka || need.registry || need.redis;

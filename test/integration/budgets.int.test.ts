@@ -118,6 +118,7 @@ describe('export budgets across decision workers', () => {
     // Nothing more was counted than the other worker's 10,000.
     const read = await other.readBatch([stale]);
     expect([...read.snapshots.values()][0]!.usage.exported_rows).toBe(10_000);
+    await worker.stop(); // the next test's worker reads the same intents
   });
 
   it('an attempt that reserved and did not commit (its batch redelivered) spends nothing: the batch reads its totals without it, and a deny gives the rows back', async () => {
@@ -149,5 +150,27 @@ describe('export budgets across decision workers', () => {
     expect((await usage(of(1))).usage.exported_rows).toBe(300);
     // Over a limit, nothing is reserved and the live totals come back to decide on.
     expect(await store.reserveExport(of(9_800), { rows: 9_800, session_limit: 10_000, agent_limit: 10_000 })).toMatchObject({ reserved: false, agentRows: 300 });
+  });
+
+  it('a policy that allows an export without a budget to reserve (an older or a tenant\'s own bundle) does not get the allow: CONTEXT_UNAVAILABLE, naming why', async () => {
+    const agentId = `spiffe://example.org/agents/budget-unreserved-${randomUUID().slice(0, 8)}`;
+    await registerAgents([agentId]);
+    // The real Wasm policy's answer, with the obligation taken out, as such a bundle would answer.
+    const withoutObligation: PolicyEvaluator = {
+      kind: 'wasm-without-export-budget',
+      evaluate: async (engine, input, json, timeoutMicros) => {
+        const result = await wasmEvaluator.evaluate(engine, input, json, timeoutMicros);
+        const { export_budget: _dropped, ...rest } = result.obligations as Record<string, unknown>;
+        return { ...result, obligations: rest };
+      },
+    };
+    const worker = await decisionWorker(bus, 'budget-unreserved', { evaluator: withoutObligation });
+    stoppers.push(() => worker.stop());
+    const intent = { ...exportOf(10, `budget-unreserved-${randomUUID()}`), subject: { type: 'agent' as const, id: agentId, properties: { autonomy: 'supervised' as const } } };
+    intent.delegation = [{ principal: 'alice@example.org', kind: 'human', scope: ['*'] }, { principal: agentId, kind: 'agent', scope: ['data:*'] }];
+    const decided = await agent.decide(intent, 60_000);
+    expect(decided).toMatchObject({ verdict: 'deny', reasons: [{ code: 'CONTEXT_UNAVAILABLE' }] });
+    expect(decided.reasons[0]!.message).toMatch(/without an export_budget obligation/);
+    await worker.stop();
   });
 });

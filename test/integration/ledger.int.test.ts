@@ -374,7 +374,7 @@ describe('the intentgate command', () => {
     await writeFile(file, JSON.stringify(held));
     const ok = await run('prove', receipt.receipt_id, '--checkpoint', file, '--key', ledger.verifierKey, '--ledger', ledger.httpUrl, '--token', auditor.token);
     expect(ok.code, ok.text).toBe(0);
-    expect(ok.text).toMatch(new RegExp(`^ok {4}receipt ${receipt.receipt_id} is entry 0 of ${held.origin} at tree size ${held.tree_size}`));
+    expect(ok.text).toMatch(new RegExp(`^ok {4}receipt ${receipt.receipt_id} \\(leaf [0-9a-f]{64}\\) is entry 0 of ${held.origin} at tree size ${held.tree_size}`, 'm'));
     // A checkpoint whose root was changed (its signature no longer covers it) fails, exit 1.
     const changed = join(dir, 'changed.json');
     await writeFile(changed, JSON.stringify({ ...held, root_hash: 'ab'.repeat(32) }));
@@ -386,6 +386,25 @@ describe('the intentgate command', () => {
     const foreign = await run('prove', receipt.receipt_id, '--checkpoint', file, '--key', other, '--ledger', ledger.httpUrl, '--token', auditor.token);
     expect(foreign.code).toBe(1);
     expect(foreign.text).toMatch(/^FAIL {2}checkpoint /);
+    // A lying ledger answers with another genuine receipt and its valid proof: refused, not "ok".
+    const latest = log.checkpoints.at(-1)!;
+    const latestFile = join(dir, 'latest.json');
+    await writeFile(latestFile, JSON.stringify(latest));
+    const { receipt: another } = await log.entry(1);
+    const { createServer } = await import('node:http');
+    const liar = createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      void fetch(`${ledger.httpUrl}/v1/receipts/${another.receipt_id}?${url.searchParams}`, { headers: { authorization: req.headers.authorization ?? '' } })
+        .then(async (r) => res.writeHead(r.status, { 'content-type': 'application/json' }).end(await r.text()));
+    });
+    await new Promise<void>((r) => liar.listen(0, '127.0.0.1', r));
+    try {
+      const lied = await run('prove', receipt.receipt_id, '--checkpoint', latestFile, '--key', ledger.verifierKey, '--ledger', `http://127.0.0.1:${(liar.address() as { port: number }).port}`, '--token', auditor.token);
+      expect(lied.code).toBe(1);
+      expect(lied.text).toMatch(new RegExp(`^FAIL {2}the ledger answered for ${another.receipt_id}`, 'm'));
+    } finally {
+      await new Promise((r) => liar.close(r));
+    }
   });
 
   it('bad usage and a missing ledger are typed errors, not stack traces', async () => {

@@ -33,6 +33,16 @@ describe('reading a catalog topic through', () => {
     const blind = new Bus({ ...connection('operator'), registryUrl: `http://127.0.0.1:${await deadPort()}/apis/ccompat/v7`, clientId: `intentgate-operator-blind-${randomUUID().slice(0, 8)}` });
     buses.push(blind);
     await expect(readRegistry(blind, roots, { timeoutMs: 8_000 })).rejects.toMatchObject({ code: 'REGISTRY_UNAVAILABLE' });
+    // A registry that takes the connection and never answers: a batch held longer than any silence window.
+    const hung = createServer(() => {});
+    await new Promise<void>((r) => hung.listen(0, '127.0.0.1', r));
+    try {
+      const held = new Bus({ ...connection('operator'), registryUrl: `http://127.0.0.1:${(hung.address() as { port: number }).port}/apis/ccompat/v7`, clientId: `intentgate-operator-hung-${randomUUID().slice(0, 8)}` });
+      buses.push(held);
+      await expect(readRegistry(held, roots, { timeoutMs: 6_000 })).rejects.toMatchObject({ code: 'REGISTRY_UNAVAILABLE' });
+    } finally {
+      hung.close();
+    }
     // Through the registry that answers, the entry is there.
     expect((await readRegistry(operatorBus, roots)).get(agent)).toMatchObject({ status: 'active' });
   });

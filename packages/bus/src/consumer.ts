@@ -152,24 +152,37 @@ export class BusConsumer<N extends MessageName> {
 
   /**
    * Whether a fetched batch failed (decoding, a refusal's lookup, the handler, the commit) and
-   * has not yet gone through on its retry. A reader that judges "read through" by silence must
-   * not take a batch being retried for a quiet tail.
+   * has not yet gone through on its retry.
    */
   get failing(): boolean {
     return this.#failing.size > 0;
   }
 
+  /**
+   * Whether a batch is in hand or failed and not yet through: a reader that judges "read
+   * through" by silence must not take a batch being worked on, or retried, for a quiet tail (a
+   * registry that hangs holds a batch longer than any silence window).
+   */
+  get settling(): boolean {
+    return this.#inHand.size > 0 || this.#failing.size > 0;
+  }
+
   /** topic:partition of each batch that failed and has not gone through since. */
   readonly #failing = new Set<string>();
+  /** topic:partition of each batch in hand. */
+  readonly #inHand = new Set<string>();
 
   async #eachBatch(payload: EachBatchPayload): Promise<void> {
     const where = `${payload.batch.topic}:${payload.batch.partition}`;
+    this.#inHand.add(where);
     try {
       await this.#processBatch(payload);
       this.#failing.delete(where);
     } catch (err) {
       this.#failing.add(where);
       throw err;
+    } finally {
+      this.#inHand.delete(where);
     }
   }
 

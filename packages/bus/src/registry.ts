@@ -67,7 +67,7 @@ export function registryEndpoint(url: string): { url: string; auth?: { username:
   } catch {
     return { url, headers: {} };
   }
-  if (!parsed.username) return { url, headers: {} };
+  if (!parsed.username && !parsed.password) return { url, headers: {} };
   const auth = { username: decodeURIComponent(parsed.username), password: decodeURIComponent(parsed.password) };
   parsed.username = '';
   parsed.password = '';

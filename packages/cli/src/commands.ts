@@ -118,6 +118,7 @@ export async function prove(receiptId: string, checkpointFile: string, key: stri
     throw new CliError('NOT_FOUND', `--key ${key}: neither a verifier key nor a readable file`, 'Pass the ledger\'s verifier key or a file holding it.');
   })).trim()) : await readFile(localVerifierKeyFile(), 'utf8').then((t) => t.trim(), () => null);
   if (!vkey) throw new CliError('NO_TRUST_ROOT', 'no verifier key to check the checkpoint against', 'Pass --key <verifier key or file> (the key of the ledger you trust).');
+  if (!key) out(`trusting the local stack's ledger key (${localVerifierKeyFile()})`);
   const text = await readFile(checkpointFile, 'utf8').catch(() => {
     throw new CliError('NOT_FOUND', `${checkpointFile} cannot be read`, 'Give a checkpoint as the ledger publishes it (a line of checkpoints.jsonl, a ledger.checkpoints record, GET /v1/checkpoints/latest).');
   });
@@ -137,13 +138,18 @@ export async function prove(receiptId: string, checkpointFile: string, key: stri
   const res = await ledgerGet(ledgerUrl, `/v1/receipts/${encodeURIComponent(receiptId)}?tree_size=${signed.treeSize}`, await ledgerToken(ledgerUrl, token), 60_000, 'Start it (npm start) or pass --ledger.');
   const body = (await res.json().catch(() => null)) as { code?: string; message?: string; log?: string; index?: number; receipt?: Receipt; inclusion_proof?: string[] } | null;
   if (!res.ok || body === null) throw new CliError(body?.code ?? 'LEDGER_ERROR', body?.message ?? `HTTP ${res.status}`, 'Check the receipt id, and that the checkpoint is of the log that holds it.');
+  // The ledger's answer is checked, not taken: the receipt asked for, at a whole-number position.
+  if (body.receipt?.receipt_id !== receiptId || !Number.isSafeInteger(body.index) || body.index! < 0) {
+    out(`FAIL  the ledger answered for ${body.receipt?.receipt_id ?? 'no receipt'} at position ${String(body.index)}, not for receipt ${receiptId}`);
+    return 'tampered';
+  }
   if (body.log !== signed.origin) {
     out(`FAIL  receipt ${receiptId} is in ${body.log}, not in ${signed.origin} (the checkpoint's log)`);
     return 'tampered';
   }
   const leaf = receiptLeafHash(body.receipt!);
   const ok = verifyInclusion(body.index!, signed.treeSize, leaf, (body.inclusion_proof ?? []).map((h) => Buffer.from(h, 'hex')), signed.rootHash);
-  out(ok ? `ok    receipt ${receiptId} is entry ${body.index} of ${signed.origin} at tree size ${signed.treeSize} (root ${signed.rootHash.toString('hex')})`
+  out(ok ? `ok    receipt ${receiptId} (leaf ${leaf.toString('hex')}) is entry ${body.index} of ${signed.origin} at tree size ${signed.treeSize} (root ${signed.rootHash.toString('hex')})`
     : `FAIL  receipt ${receiptId}: the ledger's proof does not lead to the root of your checkpoint at tree size ${signed.treeSize}`);
   return ok ? 'verified' : 'tampered';
 }

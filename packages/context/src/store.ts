@@ -157,13 +157,18 @@ return applied
 // Reserves an export's rows against the live totals of its session and its agent, in one step,
 // so two decision workers cannot both spend the same remaining budget: the rows are counted now
 // if both totals stay within their limits, and held under the intent's id (a redelivery of it
-// reserves nothing more; its outcome, recorded after commit, settles them). KEYS: session,
+// reserves nothing more, and one of another size nothing at all; its outcome, recorded after
+// commit, settles them). KEYS: session,
 // agent-usage, reserved-export. ARGV: intent id, rows, session limit, agent limit, retention (s).
 // Reply: {1 reserved or 0 over a limit, the session's total, the agent's total} before it.
 const RESERVE_EXPORT = `
 local s = tonumber(redis.call('HGET', KEYS[1], 'exported_rows') or '0')
 local a = tonumber(redis.call('HGET', KEYS[2], 'exported_rows') or '0')
-if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return { 1, s, a } end
+local held = redis.call('HGET', KEYS[3], ARGV[1])
+if held then
+  if held == ARGV[2] then return { 1, s, a } end
+  return { 0, s, a }
+end
 local rows = tonumber(ARGV[2])
 if s + rows > tonumber(ARGV[3]) or a + rows > tonumber(ARGV[4]) then return { 0, s, a } end
 redis.call('HINCRBY', KEYS[1], 'exported_rows', rows)

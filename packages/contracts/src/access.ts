@@ -149,7 +149,7 @@ export const ACCESS: readonly RoleSpec[] = Object.freeze([
     redis: {
       read: ['ig:context:*', 'ig:resource:*', 'ig:agent:*'],
       readWrite: ['ig:revoked', 'ig:session:*', 'ig:usage:*', 'ig:decision:*'],
-      commands: ['fcall', 'fcall_ro', 'get', 'set', 'hget', 'hmget', 'hset', 'hdel', 'hexists', 'smismember', 'sadd', 'hincrby', 'expire'],
+      commands: ['fcall', 'fcall_ro', 'get', 'set', 'hget', 'hmget', 'hset', 'hdel', 'smismember', 'sadd', 'hincrby', 'expire'],
     },
   },
   {

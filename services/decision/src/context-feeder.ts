@@ -217,7 +217,14 @@ export class ContextFeeder {
       return;
     }
     if (this.#stopping) return;
-    const readersLive = this.#registry.healthy && this.#labels.healthy && this.#revocations.healthy;
+    const readers = [this.#registry, this.#labels, this.#revocations];
+    const readersLive = readers.every((r) => r.healthy);
+    // A reader retrying a batch it cannot apply (the schema registry down, say) is behind what it
+    // vouches for: the mark is not renewed, and ages out (decisions deny) until the batch goes through.
+    if (held !== null && readersLive && readers.some((r) => r.failing)) {
+      logger.warn('a context feeder reader is retrying a batch it could not apply: the sync mark is not renewed until it goes through');
+      return;
+    }
     if (held !== null && readersLive) {
       // Renewed only if the store still holds the registry at the moment of the write (it may have lost it since the read).
       const renewed = await store.renewSynced().catch((err: unknown) => {

@@ -438,8 +438,13 @@ export class DecisionService {
     for (let round = 0; round < RESERVATION_ROUNDS; round++) {
       if (decided.decision.verdict !== 'allow' || snapshot instanceof Error) return decided;
       const budget = exportBudgetOf(decided.decision);
-      if (budget === null) return decided;
+      const rows = exportedRowsOf(intent, 'allow');
+      // An allowed export with no budget to reserve (an older or a tenant's own bundle) would rest
+      // on this batch's totals alone, which another worker may have spent: it does not stand.
+      if (budget === null && rows === 0) return decided;
+      if (budget === null) return decideOn(new ContextUnavailable(`the policy allowed an export of ${rows} rows without an export_budget obligation to reserve them against; use a bundle whose allowed exports carry it`));
       if (budget instanceof Error) return decideOn(budget);
+      if (budget.rows !== rows) return decideOn(new ContextUnavailable(`the policy's export_budget obligation reserves ${budget.rows} rows for an export of ${rows}`));
       let reservation: Awaited<ReturnType<ContextStore['reserveExport']>>;
       try {
         reservation = await this.#store.reserveExport(intent, budget);

@@ -70,6 +70,11 @@ export class TopicReader<N extends 'AgentRegistration' | 'ResourceLabel' | 'Revo
     if (o > (this.#seen.get(partition) ?? -1n)) this.#seen.set(partition, o);
   }
 
+  /** Whether a fetched batch failed and has not gone through since (its records are not applied yet). */
+  get failing(): boolean {
+    return this.#consumer?.failing ?? false;
+  }
+
   /** Whether the consumer still reads (a member KafkaJS will not restart reads nothing more). */
   get healthy(): boolean {
     return this.#consumer !== null && !this.#consumer.stoppedForGood;
@@ -105,8 +110,8 @@ export class TopicReader<N extends 'AgentRegistration' | 'ResourceLabel' | 'Revo
       if (stableAt !== null) {
         const late = [...targets].filter(([p, target]) => target > 0n && (this.#seen.get(p) ?? -1n) < target - gap);
         if (late.length === 0) return true;
-        // Silence counts only while no batch is failing: a batch retried (the registry down, say) delivers nothing either.
-        if (!this.#consumer!.failing && Date.now() - Math.max(this.#lastDeliveryAt, stableAt) >= idleMs) return true;
+        // Silence counts only while no batch is in hand or failing: a batch held (a registry that hangs) or retried (one that is down) delivers nothing either.
+        if (!this.#consumer!.settling && Date.now() - Math.max(this.#lastDeliveryAt, stableAt) >= idleMs) return true;
       }
       if (Date.now() > deadline) {
         this.#logger?.warn({ topic: this.#topic, blocked: blocked.map(([p, target]) => ({ partition: p, end: String(target) })) }, stableAt === null

@@ -70,6 +70,8 @@ export class LedgerService {
   readonly #logger: Logger;
   readonly #decisions = new Map<string, { partition: number; receiptId: string }>();
   readonly #warrantKeys = new Map<string, WarrantKey>();
+  /** Entries of warrant-keys.json that today's roots do not certify: kept on disk as found. */
+  readonly #uncertifiedKeys: unknown[] = [];
   #producer!: BatchingProducer;
   #keyring!: WarrantKeyring;
   #operators: TrustedKey[] = [];
@@ -172,14 +174,17 @@ export class LedgerService {
     }
     if (!Array.isArray(kept)) throw new LedgerDataError(`${WARRANT_KEYS_FILE} in ${this.#options.dataDir} is not a list of keys`);
     for (const key of kept as WarrantKey[]) {
-      if (key && typeof key.kid === 'string' && !this.#warrantKeys.has(key.kid) && this.#certified(key)) this.#warrantKeys.set(key.kid, key);
+      const certified = key !== null && typeof key === 'object' && typeof key.kid === 'string' && this.#certified(key);
+      if (certified && !this.#warrantKeys.has(key.kid)) this.#warrantKeys.set(key.kid, key);
+      // One today's roots do not certify (a root rotated out) is not used, and not erased either.
+      else if (!certified) this.#uncertifiedKeys.push(key);
     }
   }
 
   /** Written whole and renamed into place: a crash mid-write leaves the previous list, never half of one. */
   async #saveWarrantKeys(): Promise<void> {
     const path = join(this.#options.dataDir, WARRANT_KEYS_FILE);
-    await writeFile(`${path}.tmp`, JSON.stringify([...this.#warrantKeys.values()], null, 2));
+    await writeFile(`${path}.tmp`, JSON.stringify([...this.#warrantKeys.values(), ...this.#uncertifiedKeys], null, 2));
     await rename(`${path}.tmp`, path);
   }
 
