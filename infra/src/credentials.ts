@@ -38,22 +38,23 @@ export function newCredentials(): StackCredentials {
   return out;
 }
 
+/** `baseUrl` with `user` as its user:password (as given when there is none). */
+export function urlWithUser(baseUrl: string, user: { username: string; password: string } | null | undefined): string {
+  if (!user) return baseUrl;
+  const url = new URL(baseUrl);
+  url.username = encodeURIComponent(user.username);
+  url.password = encodeURIComponent(user.password);
+  return url.toString().replace(/\/$/, '');
+}
+
 /** The Redis URL a role connects with: the server's URL with that role's user and password. */
 export function redisUrlFor(baseUrl: string, credentials: RoleCredentials | undefined): string {
-  if (!credentials?.redis) return baseUrl;
-  const url = new URL(baseUrl);
-  url.username = encodeURIComponent(credentials.redis.username);
-  url.password = encodeURIComponent(credentials.redis.password);
-  return url.toString().replace(/\/$/, '');
+  return urlWithUser(baseUrl, credentials?.redis);
 }
 
 /** The registry URL a role connects with: the provisioner's with its user and password, every other role's without. */
 export function registryUrlFor(baseUrl: string, credentials: RoleCredentials | undefined): string {
-  if (!credentials?.registry) return baseUrl;
-  const url = new URL(baseUrl);
-  url.username = encodeURIComponent(credentials.registry.username);
-  url.password = encodeURIComponent(credentials.registry.password);
-  return url.toString().replace(/\/$/, '');
+  return urlWithUser(baseUrl, credentials?.registry);
 }
 
 export function credentialFile(dir: string, role: Role): string {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { StackError } from '../errors.ts';
 import { ensureApicurio, type Progress } from '../fetch.ts';
 import { freePort } from '../ports.ts';
+import { urlWithUser } from '../credentials.ts';
 import type { ManagedProcess, ProcessGroup } from '../processes.ts';
 
 export interface LocalRegistry {
@@ -92,13 +93,6 @@ export async function startRegistry(runDir: string, group: ProcessGroup, progres
   });
   const url = `http://127.0.0.1:${port}${CCOMPAT_PATH}`;
   await proc.waitHealthy(() => registryAnswers(url), 180_000, 'answering /subjects');
-  await ensureBackwardCompatibility(provisioner ? withUser(url, provisioner) : url);
+  await ensureBackwardCompatibility(urlWithUser(url, provisioner));
   return { url, version: apicurio.version, process: proc };
-}
-
-function withUser(base: string, user: { username: string; password: string }): string {
-  const url = new URL(base);
-  url.username = encodeURIComponent(user.username);
-  url.password = encodeURIComponent(user.password);
-  return url.toString().replace(/\/$/, '');
 }

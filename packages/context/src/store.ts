@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Redis, type ChainableCommander } from 'ioredis';
-import { AgentRegistration, Decision, isRedisFunctionMissing, REDIS_FUNCTION_MAX_ARGS, REDIS_FUNCTION_MAX_KEYS, REDIS_FUNCTIONS_MISSING_HINT, redisFunctionLibrary, SENSITIVITY_LEVELS, type Intent, type ResourceLabel } from '@intentgate/contracts';
+import { AgentRegistration, Decision, REDIS_FUNCTION_MAX_ARGS, REDIS_FUNCTION_MAX_KEYS, redisErrorMessage, redisFunctionLibrary, SENSITIVITY_LEVELS, type Intent, type ResourceLabel } from '@intentgate/contracts';
 
 export type Sensitivity = (typeof SENSITIVITY_LEVELS)[number];
 
@@ -261,10 +261,6 @@ export const CONTEXT_FUNCTIONS = redisFunctionLibrary('intentgate_context', {
   renew_synced: { body: RENEW_SYNCED },
 });
 
-/** A store error's message, with what to do when the store lacks the functions. */
-function problemOf(err: unknown): string {
-  return isRedisFunctionMissing(err) ? `${(err as Error).message}: ${REDIS_FUNCTIONS_MISSING_HINT}` : (err as Error).message;
-}
 
 function int(value: string | null | undefined): number {
   const n = Number(value ?? 0);
@@ -379,7 +375,7 @@ export class ContextStore {
     try {
       return await run();
     } catch (err) {
-      throw new ContextUnavailable(`${what} failed: ${problemOf(err)}`, err);
+      throw new ContextUnavailable(`${what} failed: ${redisErrorMessage(err)}`, err);
     }
   }
 

@@ -12,5 +12,5 @@ export { JsonRefused, JSON_REFUSAL_CODES, limitsOf, assertWithinSize, assertCano
 export { ACCESS, ROLES, accessTable, roleSpec, isRole, executorRole, agentGroupPrefix, keyringGroupPrefix, REDIS_CONNECTION_COMMANDS, type Role, type RoleSpec, type KafkaAccess, type RedisAccess } from './access.ts';
 export { TrustFile, SignerFile, PublicKeyJwk } from './trust.ts';
 export { AgentRegistration, AGENT_STATUSES, ResourceLabel, resourceLabelKey, type AgentChange, type LabelChange } from './registry.ts';
-export { redisFunctionLibrary, REDIS_FUNCTION_MAX_KEYS, REDIS_FUNCTION_MAX_ARGS, isRedisFunctionMissing, REDIS_FUNCTIONS_MISSING_HINT, type RedisFunctionLibrary, type RedisFunctionSource } from './redis-functions.ts';
+export { redisFunctionLibrary, REDIS_FUNCTION_MAX_KEYS, REDIS_FUNCTION_MAX_ARGS, isRedisFunctionMissing, redisErrorMessage, REDIS_FUNCTIONS_MISSING_HINT, type RedisFunctionLibrary, type RedisFunctionSource } from './redis-functions.ts';
 export { TRUST_INVENTORY, TRUST_CLASSES, trustTable, type TrustRow, type TrustClass } from './trust-inventory.ts';

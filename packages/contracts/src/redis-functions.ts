@@ -57,3 +57,9 @@ export function isRedisFunctionMissing(err: unknown): boolean {
 
 export const REDIS_FUNCTIONS_MISSING_HINT =
   'the store does not hold this release\'s IntentGate functions (never provisioned, lost with its data, or provisioned by another release): run provisioning (npm start does; otherwise node infra/bin/provision.ts with REDIS_URL and the provisioner\'s credentials)';
+
+/** A Redis error's message, with what to do when the store lacks the functions called. */
+export function redisErrorMessage(err: unknown): string {
+  const message = (err as Error | undefined)?.message ?? String(err);
+  return isRedisFunctionMissing(err) ? `${message}: ${REDIS_FUNCTIONS_MISSING_HINT}` : message;
+}

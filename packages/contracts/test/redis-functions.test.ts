@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isRedisFunctionMissing, redisFunctionLibrary } from '../src/index.ts';
+import { isRedisFunctionMissing, redisErrorMessage, redisFunctionLibrary } from '../src/index.ts';
 
 describe('a Redis function library', () => {
   const lib = redisFunctionLibrary('intentgate_test', { read: { body: "return redis.call('GET', KEYS[1])", readOnly: true }, write: { body: "return redis.call('SET', KEYS[1], ARGV[1])" } });
@@ -26,5 +26,7 @@ describe('a Redis function library', () => {
     expect(isRedisFunctionMissing(new Error('ERR Function not found'))).toBe(true);
     expect(isRedisFunctionMissing(new Error('NOPERM this user has no permissions'))).toBe(false);
     expect(isRedisFunctionMissing(undefined)).toBe(false);
+    expect(redisErrorMessage(new Error('ERR Function not found'))).toMatch(/^ERR Function not found: .*run provisioning/);
+    expect(redisErrorMessage(new Error('NOPERM no'))).toBe('NOPERM no');
   });
 });

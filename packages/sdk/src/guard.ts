@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { DOMAINS, isRedisFunctionMissing, REDIS_FUNCTIONS_MISSING_HINT, redisFunctionLibrary, type Decision, type Domain, type Intent, type WarrantClaims } from '@intentgate/contracts';
+import { DOMAINS, redisErrorMessage, redisFunctionLibrary, type Decision, type Domain, type Intent, type WarrantClaims } from '@intentgate/contracts';
 import { digestOf, verifyWarrant, warrantKeyId, WarrantError, type Jwks } from '@intentgate/evidence';
 import { WarrantKeyring } from './keyring.ts';
 import { decodeRun, encodeRun, type Outcome, type RunRecord } from './run-record.ts';
@@ -106,10 +106,6 @@ export const CLAIM_FUNCTIONS = redisFunctionLibrary('intentgate_claims', {
   replace_run: { body: REPLACE_SCRIPT_BODY },
 });
 
-/** A claim-store error's message, with what to do when the store lacks the functions. */
-function claimStoreProblem(err: unknown): string {
-  return isRedisFunctionMissing(err) ? `${(err as Error).message}: ${REDIS_FUNCTIONS_MISSING_HINT}` : (err as Error).message;
-}
 
 /** The refusal for a warrant whose jti was claimed before. */
 function warrantReused(claims: WarrantClaims): Refusal {
@@ -234,7 +230,7 @@ export class WarrantGuard {
       if (answer === 2) return intentAlreadyExecuted(claims);
       return null;
     } catch (err) {
-      return { code: 'CLAIM_UNAVAILABLE', message: `cannot claim the warrant: ${claimStoreProblem(err)}` };
+      return { code: 'CLAIM_UNAVAILABLE', message: `cannot claim the warrant: ${redisErrorMessage(err)}` };
     }
   }
 
